@@ -1,0 +1,211 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Usine.Avatars;
+using Usine.Configuration;
+using Usine.Internal;
+using Usine.Pipeline;
+
+namespace Usine.Ingestion;
+
+/// <summary>
+/// Runs every batch of every connector through its source's pipeline and commits the outcome with the
+/// stream's checkpoint. Two stages overlap: while the store commits one batch, the next is processed.
+/// Both queues are bounded and callers wait when they are full, which is how backpressure reaches the
+/// connectors (an MQTT client stops acknowledging, an HTTP client waits for its answer).
+/// </summary>
+public sealed class IngestEngine : IIngestor, IAsyncDisposable
+{
+    private readonly UsineDefinitions _definitions;
+    private readonly IRecordStore _store;
+    private readonly IReadOnlyList<IPipelineStep> _steps;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly AvatarRegistry _avatars = new();
+    private readonly Dictionary<string, SourcePipeline> _pipelines = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, SourceStats> _stats = new(StringComparer.Ordinal);
+    private readonly Channel<Work> _toProcess = Channel.CreateBounded<Work>(new BoundedChannelOptions(4) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
+    private readonly Channel<Work> _toCommit = Channel.CreateBounded<Work>(new BoundedChannelOptions(2) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true, SingleWriter = true });
+    private readonly SemaphoreSlim _referentialLock = new(1, 1);
+    private Task? _processLoop;
+    private Task? _commitLoop;
+    private int _generation;
+
+    public IngestEngine(UsineDefinitions definitions, IRecordStore store, IEnumerable<IPipelineStep>? steps = null, ILogger<IngestEngine>? logger = null, TimeProvider? time = null)
+    {
+        _definitions = definitions;
+        _store = store;
+        _steps = steps?.ToArray() ?? [];
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+        _time = time ?? TimeProvider.System;
+    }
+
+    public UsineDefinitions Definitions => _definitions;
+
+    public IReadOnlyDictionary<string, SourceStats> Stats => _stats;
+
+    public int AvatarCount => _avatars.Count;
+
+    private sealed class Work(IngestBatch batch, CancellationToken ct)
+    {
+        public IngestBatch Batch { get; } = batch;
+        public CancellationToken Cancellation { get; } = ct;
+        public TaskCompletionSource<IngestResult> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public PipelineOutput Output { get; } = new();
+        public int Generation { get; set; }
+        public long Bytes { get; set; }
+    }
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await _store.InitializeAsync(_definitions, cancellationToken);
+        await ReloadReferentialAsync(cancellationToken);
+        _processLoop = Task.Run(ProcessLoopAsync, CancellationToken.None);
+        _commitLoop = Task.Run(CommitLoopAsync, CancellationToken.None);
+    }
+
+    public Task<long?> GetCheckpointAsync(string streamId, CancellationToken cancellationToken) =>
+        _store.GetCheckpointAsync(streamId, cancellationToken);
+
+    public async Task<IngestResult> IngestAsync(IngestBatch batch, CancellationToken cancellationToken)
+    {
+        if (_processLoop is null)
+        {
+            throw new InvalidOperationException("the engine is not started");
+        }
+
+        if (!_definitions.Sources.ContainsKey(batch.SourceId))
+        {
+            throw new ArgumentException($"unknown source '{batch.SourceId}'", nameof(batch));
+        }
+
+        if (batch.Messages.Count == 0)
+        {
+            return new IngestResult(0, 0, 0, 0, batch.Checkpoint ?? 0);
+        }
+
+        var work = new Work(batch, cancellationToken);
+        await _toProcess.Writer.WriteAsync(work, cancellationToken);
+        return await work.Done.Task.WaitAsync(cancellationToken);
+    }
+
+    private async Task ProcessLoopAsync()
+    {
+        await foreach (var work in _toProcess.Reader.ReadAllAsync())
+        {
+            if (work.Cancellation.IsCancellationRequested)
+            {
+                work.Done.TrySetCanceled(work.Cancellation);
+                continue;
+            }
+
+            var batch = work.Batch;
+            await _referentialLock.WaitAsync();
+            try
+            {
+                work.Generation = _generation;
+                var pipeline = PipelineFor(batch.SourceId);
+                pipeline.Process(batch.Messages, batch.StreamId, _avatars, work.Output, batch.CsvHeader);
+                long bytes = 0;
+                foreach (var m in batch.Messages)
+                {
+                    bytes += m.Payload.Length;
+                }
+
+                work.Bytes = bytes;
+            }
+            catch (Exception ex)
+            {
+                _logger.PipelineFailed(ex, batch.SourceId, batch.Messages.Count);
+                work.Done.TrySetException(ex);
+                continue;
+            }
+            finally
+            {
+                _referentialLock.Release();
+            }
+
+            await _toCommit.Writer.WriteAsync(work);
+        }
+
+        _toCommit.Writer.Complete();
+    }
+
+    private async Task CommitLoopAsync()
+    {
+        await foreach (var work in _toCommit.Reader.ReadAllAsync())
+        {
+            var batch = work.Batch;
+            if (work.Generation != Volatile.Read(ref _generation))
+            {
+                // Processed against avatars of a batch whose commit failed: the connector retries it.
+                work.Done.TrySetException(new UsineException("an earlier batch failed to commit; retry", isTransient: true));
+                continue;
+            }
+
+            try
+            {
+                var source = _definitions.Sources[batch.SourceId];
+                var checkpoint = batch.Checkpoint ?? batch.Messages[^1].Position;
+                var r = await _store.CommitAsync(new CommitBatch(source, batch.StreamId, checkpoint, batch.Messages, work.Output, batch.CsvHeader), CancellationToken.None);
+                var result = new IngestResult(batch.Messages.Count, r.Stored, r.Duplicates + work.Output.DuplicatesInBatch, r.DeadLetters, checkpoint);
+                _stats.GetOrAdd(batch.SourceId, _ => new SourceStats()).Add(result, work.Bytes, _time.GetUtcNow().UtcDateTime);
+                work.Done.TrySetResult(result);
+            }
+            catch (Exception ex)
+            {
+                _logger.CommitFailed(ex, batch.SourceId, batch.Messages.Count);
+                await _referentialLock.WaitAsync();
+                try
+                {
+                    Interlocked.Increment(ref _generation);
+                    await ReloadReferentialAsync(CancellationToken.None);
+                }
+                catch (Exception reload)
+                {
+                    _logger.CommitFailed(reload, batch.SourceId, 0);
+                }
+                finally
+                {
+                    _referentialLock.Release();
+                }
+
+                work.Done.TrySetException(ex is UsineException ? ex : new UsineException($"commit failed: {ex.Message}", isTransient: true, ex));
+            }
+        }
+    }
+
+    private async Task ReloadReferentialAsync(CancellationToken ct)
+    {
+        var (avatars, links) = await _store.LoadReferentialAsync(ct);
+        _avatars.Load(avatars, links);
+        _logger.ReferentialLoaded(avatars.Count);
+    }
+
+    private SourcePipeline PipelineFor(string sourceId)
+    {
+        if (!_pipelines.TryGetValue(sourceId, out var p))
+        {
+            _pipelines[sourceId] = p = new SourcePipeline(_definitions.Sources[sourceId], _definitions, _steps);
+        }
+
+        return p;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _toProcess.Writer.TryComplete();
+        if (_processLoop is not null)
+        {
+            await _processLoop;
+        }
+
+        if (_commitLoop is not null)
+        {
+            await _commitLoop;
+        }
+
+        _referentialLock.Dispose();
+    }
+}

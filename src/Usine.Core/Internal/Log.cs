@@ -1,0 +1,16 @@
+using Microsoft.Extensions.Logging;
+
+namespace Usine.Internal;
+
+/// <summary>Every log event of Usine, with its id in one place.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1001, LogLevel.Error, "Commit of {Count} messages of source {SourceId} failed; the batch and those processed after it are retried by their connectors")]
+    public static partial void CommitFailed(this ILogger logger, Exception exception, string sourceId, int count);
+
+    [LoggerMessage(1002, LogLevel.Information, "Referential loaded: {Avatars} avatars")]
+    public static partial void ReferentialLoaded(this ILogger logger, int avatars);
+
+    [LoggerMessage(1003, LogLevel.Error, "Pipeline of source {SourceId} failed on a batch of {Count} messages")]
+    public static partial void PipelineFailed(this ILogger logger, Exception exception, string sourceId, int count);
+}

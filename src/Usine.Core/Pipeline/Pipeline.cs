@@ -1,0 +1,626 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.IO.Hashing;
+using System.Text;
+using System.Text.Json;
+using Usine.Avatars;
+using Usine.Configuration;
+using Usine.Models;
+using Usine.Sources;
+
+namespace Usine.Pipeline;
+
+/// <summary>
+/// Decode → map → validate → custom steps → contextualize, for one source. The same object serves a file
+/// import, a broker stream and a unit test on an in-memory list: it needs no store, only an
+/// <see cref="AvatarRegistry"/>. Not thread-safe: one instance per processing lane.
+/// </summary>
+public sealed class SourcePipeline : ITemplateScope
+{
+    private readonly SourceDefinition _source;
+    private readonly DataModel _model;
+    private readonly FieldMapping[] _mappings;
+    private readonly Func<double, double>?[] _converters;
+    private readonly IPipelineStep[] _steps;
+    private readonly int _timeIndex;
+    private readonly int[] _keyIndexes;
+    private readonly byte[] _modelNameBytes;
+    private readonly MessageView _view = new();
+    private readonly Scalar[] _scalars;
+    private readonly bool[] _converted;
+    private readonly List<string> _problems = [];
+    private readonly HashSet<Guid> _batchIds = [];
+    private readonly Dictionary<string, int> _fieldIndex;
+    private readonly byte[] _hashBuffer = new byte[512];
+    private FieldValue[] _values = [];
+    private string? _plant;
+    private int _contextDepth;
+    private Dictionary<string, int>? _csvHeader;
+
+    public SourcePipeline(SourceDefinition source, UsineDefinitions definitions, IEnumerable<IPipelineStep>? steps = null)
+    {
+        _source = source;
+        _model = definitions.ModelOf(source);
+        var n = _model.Fields.Count;
+        _mappings = new FieldMapping[n];
+        _converters = new Func<double, double>?[n];
+        _scalars = new Scalar[n];
+        _converted = new bool[n];
+        _fieldIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < n; i++)
+        {
+            var f = _model.Fields[i];
+            _fieldIndex[f.Name] = i;
+            _mappings[i] = source.Map.TryGetValue(f.Name, out var m) ? m : FieldMapping.Path("$." + f.Name);
+            if (_mappings[i].FromUnit is { } from && f.Unit is { } to)
+            {
+                _converters[i] = Units.Converter(from, to);
+            }
+        }
+
+        _timeIndex = _model.IndexOf(_model.TimeField);
+        _keyIndexes = [.. _model.Key.Select(_model.IndexOf)];
+        _modelNameBytes = Encoding.UTF8.GetBytes(_model.Name + "\0");
+        _steps = steps?.Where(s => s.AppliesTo(source, _model)).ToArray() ?? [];
+    }
+
+    public SourceDefinition Source => _source;
+
+    public DataModel Model => _model;
+
+    MessageView ITemplateScope.Message => _view;
+
+    /// <summary>Runs the pipeline over a batch, appending records, dead letters, new avatars and links to <paramref name="output"/>.</summary>
+    /// <param name="csvHeader">Column names, for CSV payloads.</param>
+    public void Process(IReadOnlyList<RawMessage> messages, string streamId, AvatarRegistry avatars, PipelineOutput output, IReadOnlyList<string>? csvHeader = null)
+    {
+        if (_source.Format == PayloadFormat.Csv)
+        {
+            if (csvHeader is null)
+            {
+                throw new ArgumentException($"source '{_source.Id}' reads CSV: the header line is needed", nameof(csvHeader));
+            }
+
+            _csvHeader = new Dictionary<string, int>(StringComparer.Ordinal);
+            for (var i = 0; i < csvHeader.Count; i++)
+            {
+                _csvHeader.TryAdd(csvHeader[i].Trim(), i);
+            }
+        }
+
+        _batchIds.Clear();
+        foreach (var msg in messages)
+        {
+            ProcessOne(msg, streamId, avatars, output);
+        }
+    }
+
+    private void ProcessOne(in RawMessage msg, string streamId, AvatarRegistry avatars, PipelineOutput output)
+    {
+        if (msg.Payload.Length > _source.MaxPayloadBytes)
+        {
+            output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Decode,
+                $"payload of {msg.Payload.Length} bytes is over the limit of {_source.MaxPayloadBytes} bytes (maxPayloadBytes)", null));
+            return;
+        }
+
+        JsonDocument? doc = null;
+        try
+        {
+            if (!Decode(msg, streamId, output, ref doc))
+            {
+                return;
+            }
+
+            Build(msg, streamId, avatars, output);
+        }
+        finally
+        {
+            doc?.Dispose();
+        }
+    }
+
+    private bool Decode(in RawMessage msg, string streamId, PipelineOutput output, ref JsonDocument? doc)
+    {
+        if (_source.Format == PayloadFormat.Csv)
+        {
+            string[] cells;
+            try
+            {
+                var text = Encoding.UTF8.GetString(msg.Payload.Span);
+                cells = Csv.ParseRecord(text.AsSpan().TrimEnd("\r\n"), _source.CsvDelimiter);
+            }
+            catch (FormatException ex)
+            {
+                output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Decode, "invalid CSV: " + ex.Message, ex));
+                return false;
+            }
+
+            if (cells.Length != _csvHeader!.Count)
+            {
+                output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Decode,
+                    $"invalid CSV: {cells.Length} cells where the header has {_csvHeader.Count}", null));
+                return false;
+            }
+
+            _view.SetCsv(_csvHeader, cells, msg.Topic);
+            return true;
+        }
+
+        try
+        {
+            doc = JsonDocument.Parse(msg.Payload);
+        }
+        catch (JsonException ex)
+        {
+            output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Decode, "invalid JSON: " + ex.Message, ex));
+            return false;
+        }
+
+        if (doc.RootElement.ValueKind != JsonValueKind.Object)
+        {
+            output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Decode,
+                $"expected a JSON object, got {doc.RootElement.ValueKind.ToString().ToLowerInvariant()}", null));
+            return false;
+        }
+
+        _view.SetJson(doc.RootElement, msg.Topic);
+        return true;
+    }
+
+    private void Build(in RawMessage msg, string streamId, AvatarRegistry avatars, PipelineOutput output)
+    {
+        var n = _mappings.Length;
+        _values = new FieldValue[n];
+        _plant = null;
+        _contextDepth = 0;
+        Array.Clear(_converted);
+
+        // Map: every field's raw value first, so that templates and expressions can read any other field.
+        for (var i = 0; i < n; i++)
+        {
+            try
+            {
+                _scalars[i] = _mappings[i].Evaluate(this);
+            }
+            catch (Exception ex) when (ex is FormatException or InvalidOperationException or KeyNotFoundException)
+            {
+                output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Map,
+                    $"field '{_model.Fields[i].Name}' ({_mappings[i].Describe()}): {ex.Message}", ex));
+                return;
+            }
+        }
+
+        // Validate: type, required, range, enum, pattern. Every problem is reported, not just the first.
+        _problems.Clear();
+        for (var i = 0; i < n; i++)
+        {
+            Convert(i);
+        }
+
+        if (_timeIndex >= 0 && _values[_timeIndex].IsNull && _problems.Count == 0)
+        {
+            _problems.Add($"event time field '{_model.TimeField}' is missing");
+        }
+
+        if (_problems.Count > 0)
+        {
+            output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Validate, string.Join("; ", _problems), null));
+            return;
+        }
+
+        foreach (var step in _steps)
+        {
+            string? rejected;
+            try
+            {
+                rejected = step.Process(new RecordDraft(_source, _model, _values, _view));
+            }
+            catch (Exception ex)
+            {
+                output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Step, $"step '{step.Name}' failed: {ex.Message}", ex));
+                return;
+            }
+
+            if (rejected is not null)
+            {
+                output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Step, $"step '{step.Name}': {rejected}", null));
+                return;
+            }
+        }
+
+        // Contextualize: the plant hierarchy, then the avatar the record is about.
+        var eventTime = _values[_timeIndex].Timestamp;
+        var plant = PlantOrNull(out var missing);
+        if (plant is null)
+        {
+            output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Contextualize, $"plant '{_source.Plant.Text}' has no value: {missing} is empty or missing", null));
+            return;
+        }
+
+        var newAvatars = output.NewAvatars;
+        var parentKey = avatars.Resolve(AvatarTypes.Plant, plant, plant, 0, eventTime, newAvatars);
+        var path = plant;
+        if (!Level(_source.Context.Shop, AvatarTypes.Shop, "shop", msg, streamId, output, avatars, plant, eventTime, ref path, ref parentKey)
+            || !Level(_source.Context.Line, AvatarTypes.Line, "line", msg, streamId, output, avatars, plant, eventTime, ref path, ref parentKey)
+            || !Level(_source.Context.Station, AvatarTypes.Station, "station", msg, streamId, output, avatars, plant, eventTime, ref path, ref parentKey))
+        {
+            return;
+        }
+
+        long avatarKey = 0;
+        string? avatarId = null;
+        if (_model.Avatar is { } binding)
+        {
+            avatarId = binding.Id.Render(this, out missing);
+            if (avatarId is null)
+            {
+                output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Contextualize,
+                    $"avatar id '{binding.Id.Text}' has no value: {missing} is empty or missing", null));
+                return;
+            }
+
+            var parent = binding.Attach == AvatarAttach.Parent ? parentKey : 0;
+            avatarKey = avatars.Resolve(binding.Type, avatarId, plant, parent, eventTime, newAvatars);
+            if (binding.Attach == AvatarAttach.Link && path != plant)
+            {
+                avatars.Link(avatarKey, "at", parentKey, eventTime, _source.Id, output.Links);
+            }
+        }
+
+        var id = RecordId(msg);
+        if (!_batchIds.Add(id))
+        {
+            output.DuplicatesInBatch++;
+            return;
+        }
+
+        output.Records.Add(new Record
+        {
+            Model = _model,
+            RecordId = id,
+            SourceId = _source.Id,
+            Plant = plant,
+            Position = msg.Position,
+            EventTime = eventTime,
+            AvatarKey = avatarKey,
+            AvatarId = avatarId,
+            Values = _values,
+        });
+    }
+
+    private bool Level(Template? template, string type, string name, in RawMessage msg, string streamId, PipelineOutput output,
+        AvatarRegistry avatars, string plant, DateTime seen, ref string path, ref long parentKey)
+    {
+        if (template is null)
+        {
+            return true;
+        }
+
+        var value = template.Render(this, out var missing);
+        if (value is null)
+        {
+            output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Contextualize, $"{name} '{template.Text}' has no value: {missing} is empty or missing", null));
+            return false;
+        }
+
+        path = string.Concat(path, "/", value);
+        parentKey = avatars.Resolve(type, path, plant, parentKey, seen, output.NewAvatars);
+        return true;
+    }
+
+    private string? PlantOrNull(out string? missing)
+    {
+        missing = null;
+        return _plant ??= _source.Plant.Render(this, out missing);
+    }
+
+    string? ITemplateScope.Lookup(string name)
+    {
+        if (_fieldIndex.TryGetValue(name, out var i))
+        {
+            if (_converted[i])
+            {
+                return _values[i].IsNull ? null : _values[i].ToString();
+            }
+
+            return _scalars[i].AsText();
+        }
+
+        // Context levels may read fields and fields may read context levels; a cycle stops here.
+        if (++_contextDepth > 8)
+        {
+            throw new FormatException($"templates refer to each other in a cycle through '{name}'");
+        }
+
+        try
+        {
+            return name switch
+            {
+                "plant" => PlantOrNull(out _),
+                "shop" => _source.Context.Shop?.Render(this, out _),
+                "line" => _source.Context.Line?.Render(this, out _),
+                "station" => _source.Context.Station?.Render(this, out _),
+                "source" => _source.Id,
+                _ => throw new FormatException($"'{{{name}}}' is neither a field of {_model.Ref} nor one of plant, shop, line, station, source"),
+            };
+        }
+        finally
+        {
+            _contextDepth--;
+        }
+    }
+
+    private void Convert(int i)
+    {
+        var f = _model.Fields[i];
+        var s = _scalars[i];
+        _converted[i] = true;
+        if (s.IsAbsent)
+        {
+            if (f.Required)
+            {
+                _problems.Add($"field '{f.Name}' is required but {(s.Kind == ScalarKind.Null ? "null" : "missing")}");
+            }
+
+            return;
+        }
+
+        FieldValue v;
+        switch (f.Type)
+        {
+            case FieldType.String:
+                if (s.Kind is ScalarKind.Complex)
+                {
+                    _problems.Add($"field '{f.Name}' = {s.Describe()} is not a string");
+                    return;
+                }
+
+                v = FieldValue.FromString(s.AsText()!);
+                break;
+            case FieldType.Double:
+                if (!TryNumber(s, out var d))
+                {
+                    _problems.Add($"field '{f.Name}' = {s.Describe()} is not a number");
+                    return;
+                }
+
+                if (_converters[i] is { } conv)
+                {
+                    d = conv(d);
+                }
+
+                v = FieldValue.FromDouble(d);
+                break;
+            case FieldType.Int:
+                if (!TryInteger(s, out var l))
+                {
+                    _problems.Add($"field '{f.Name}' = {s.Describe()} is not an integer");
+                    return;
+                }
+
+                v = FieldValue.FromInt(l);
+                break;
+            case FieldType.Bool:
+                if (s.Kind == ScalarKind.True || (s.Kind == ScalarKind.String && IsTrue(s.AsText())))
+                {
+                    v = FieldValue.FromBool(true);
+                }
+                else if (s.Kind == ScalarKind.False || (s.Kind == ScalarKind.String && IsFalse(s.AsText())))
+                {
+                    v = FieldValue.FromBool(false);
+                }
+                else
+                {
+                    _problems.Add($"field '{f.Name}' = {s.Describe()} is not a boolean");
+                    return;
+                }
+
+                break;
+            default:
+                if (!TryTimestamp(s, out var ts))
+                {
+                    _problems.Add($"field '{f.Name}' = {s.Describe()} is not a timestamp (ISO 8601, or epoch seconds or milliseconds)");
+                    return;
+                }
+
+                v = FieldValue.FromTimestamp(ts);
+                break;
+        }
+
+        if (f.Min is { } min || f.Max is not null)
+        {
+            var x = v.AsNumber();
+            if (f.Min is { } lo && x < lo)
+            {
+                _problems.Add($"field '{f.Name}' = {Fmt(x)}{UnitSuffix(f)} is below the minimum {Fmt(lo)}");
+                return;
+            }
+
+            if (f.Max is { } hi && x > hi)
+            {
+                _problems.Add($"field '{f.Name}' = {Fmt(x)}{UnitSuffix(f)} is above the maximum {Fmt(hi)}");
+                return;
+            }
+        }
+
+        if (f.EnumSet is { } allowed && v.Kind == ValueKind.String && !allowed.Contains(v.String!))
+        {
+            _problems.Add($"field '{f.Name}' = \"{v.String}\" is not one of {string.Join(", ", f.Enum!)}");
+            return;
+        }
+
+        if (f.PatternRegex is { } re && v.Kind == ValueKind.String && !re.IsMatch(v.String!))
+        {
+            _problems.Add($"field '{f.Name}' = \"{v.String}\" does not match {f.Pattern}");
+            return;
+        }
+
+        _values[i] = v;
+    }
+
+    private static string UnitSuffix(FieldDefinition f) => f.Unit is null ? "" : " " + f.Unit;
+
+    private static string Fmt(double d) => d.ToString("0.###", CultureInfo.InvariantCulture);
+
+    private static bool IsTrue(string? s) => s is "true" or "True" or "TRUE" or "1" or "yes";
+
+    private static bool IsFalse(string? s) => s is "false" or "False" or "FALSE" or "0" or "no";
+
+    private static bool TryNumber(in Scalar s, out double d)
+    {
+        d = 0;
+        if (s.Kind == ScalarKind.Number)
+        {
+            d = s.FromJson ? s.Element.GetDouble() : s.NumberValue;
+            return true;
+        }
+
+        return s.Kind == ScalarKind.String
+            && double.TryParse(s.AsText(), NumberStyles.Float, CultureInfo.InvariantCulture, out d)
+            && double.IsFinite(d);
+    }
+
+    private static bool TryInteger(in Scalar s, out long l)
+    {
+        l = 0;
+        if (s.Kind == ScalarKind.Number)
+        {
+            if (s.FromJson)
+            {
+                return s.Element.TryGetInt64(out l);
+            }
+
+            l = (long)s.NumberValue;
+            return l == s.NumberValue;
+        }
+
+        return s.Kind == ScalarKind.String && long.TryParse(s.AsText(), NumberStyles.Integer, CultureInfo.InvariantCulture, out l);
+    }
+
+    private static bool TryTimestamp(in Scalar s, out DateTime utc)
+    {
+        utc = default;
+        if (s.Kind == ScalarKind.String)
+        {
+            if (s.FromJson && s.Element.TryGetDateTimeOffset(out var dto))
+            {
+                utc = dto.UtcDateTime;
+                return true;
+            }
+
+            var text = s.AsText();
+            if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out dto))
+            {
+                utc = dto.UtcDateTime;
+                return true;
+            }
+
+            if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var num))
+            {
+                return FromEpoch(num, out utc);
+            }
+
+            return false;
+        }
+
+        if (s.Kind == ScalarKind.Number)
+        {
+            return FromEpoch(s.FromJson ? s.Element.GetDouble() : s.NumberValue, out utc);
+        }
+
+        return false;
+    }
+
+    // Epoch numbers above 1e11 are milliseconds (1e11 s is in the year 5138).
+    private static bool FromEpoch(double n, out DateTime utc)
+    {
+        utc = default;
+        var ms = Math.Abs(n) >= 1e11 ? n : n * 1000;
+        if (!double.IsFinite(ms) || ms < -62135596800000 || ms > 253402300799000)
+        {
+            return false;
+        }
+
+        utc = DateTime.UnixEpoch.AddTicks((long)(ms * TimeSpan.TicksPerMillisecond));
+        return true;
+    }
+
+    private Guid RecordId(in RawMessage msg)
+    {
+        var hasher = new XxHash128();
+        hasher.Append(_modelNameBytes);
+        if (_keyIndexes.Length == 0)
+        {
+            // No natural key: the same payload from the same source is the same fact.
+            hasher.Append(Encoding.UTF8.GetBytes(_source.Id));
+            hasher.Append(msg.Payload.Span);
+        }
+        else
+        {
+            Span<byte> buf = _hashBuffer;
+            foreach (var k in _keyIndexes)
+            {
+                var v = _values[k];
+                buf[0] = (byte)v.Kind;
+                var len = 1;
+                switch (v.Kind)
+                {
+                    case ValueKind.String:
+                        var s = v.String!;
+                        if (Encoding.UTF8.GetMaxByteCount(s.Length) + 5 <= buf.Length)
+                        {
+                            len += Encoding.UTF8.GetBytes(s, buf[1..]);
+                        }
+                        else
+                        {
+                            hasher.Append(buf[..1]);
+                            hasher.Append(Encoding.UTF8.GetBytes(s));
+                            len = 0;
+                        }
+
+                        break;
+                    case ValueKind.Double:
+                        BinaryPrimitives.WriteDoubleLittleEndian(buf[1..], v.Double);
+                        len += 8;
+                        break;
+                    case ValueKind.Int or ValueKind.Bool:
+                        BinaryPrimitives.WriteInt64LittleEndian(buf[1..], v.Int);
+                        len += 8;
+                        break;
+                    case ValueKind.Timestamp:
+                        BinaryPrimitives.WriteInt64LittleEndian(buf[1..], v.Timestamp.Ticks);
+                        len += 8;
+                        break;
+                }
+
+                buf[len++] = 0x1f;
+                hasher.Append(buf[..len]);
+            }
+        }
+
+        Span<byte> hash = stackalloc byte[16];
+        hasher.GetCurrentHash(hash);
+        return new Guid(hash);
+    }
+
+    private DeadLetter Dead(in RawMessage msg, string streamId, DeadLetterStage stage, string reason, Exception? ex)
+    {
+        var keep = Math.Min(msg.Payload.Length, _source.MaxPayloadBytes);
+        return new DeadLetter
+        {
+            SourceId = _source.Id,
+            StreamId = streamId,
+            Position = msg.Position,
+            ReceivedAt = msg.ReceivedAt,
+            Stage = stage,
+            Reason = reason,
+            ErrorType = ex?.GetType().Name,
+            Model = _model.Name,
+            ModelVersion = _model.Version,
+            Topic = msg.Topic,
+            Payload = msg.Payload[..keep].ToArray(),
+            PayloadBytes = msg.Payload.Length,
+        };
+    }
+}

@@ -1,0 +1,76 @@
+using Usine.Pipeline;
+
+namespace Usine.Sources;
+
+public enum SourceKind
+{
+    Mqtt,
+    Http,
+    File,
+    Sparkplug,
+    OpcUa,
+    Nats,
+    Sql,
+}
+
+public enum PayloadFormat
+{
+    /// <summary>One JSON object per message (MQTT, HTTP) or per line (files: NDJSON); a file may also hold one JSON array.</summary>
+    Json,
+
+    /// <summary>Comma-separated values with a header line.</summary>
+    Csv,
+}
+
+/// <summary>Where in the plant hierarchy a source's messages belong; each level is a template.</summary>
+public sealed record SourceContext
+{
+    public Template? Shop { get; init; }
+    public Template? Line { get; init; }
+    public Template? Station { get; init; }
+}
+
+/// <summary>One configured origin of data.</summary>
+public sealed record SourceDefinition
+{
+    public required string Id { get; init; }
+
+    /// <summary>The plant, a template: a constant such as <c>flins</c>, or <c>{$.plant}</c> for sources spanning plants.</summary>
+    public required Template Plant { get; init; }
+
+    public required SourceKind Kind { get; init; }
+    public PayloadFormat Format { get; init; } = PayloadFormat.Json;
+
+    /// <summary>Model name; <see cref="ModelVersion"/> pins a version, otherwise the newest is used.</summary>
+    public required string Model { get; init; }
+    public int? ModelVersion { get; init; }
+
+    /// <summary>Field name → mapping expression. Fields not listed are read from the property of the same name.</summary>
+    public IReadOnlyDictionary<string, FieldMapping> Map { get; init; } = new Dictionary<string, FieldMapping>();
+
+    public SourceContext Context { get; init; } = new();
+
+    /// <summary>MQTT topic filter, for kind mqtt.</summary>
+    public string? Topic { get; init; }
+
+    /// <summary>Folder watched for new files, for kind file.</summary>
+    public string? Path { get; init; }
+
+    /// <summary>File name pattern in <see cref="Path"/>, default <c>*</c>.</summary>
+    public string? Pattern { get; init; }
+
+    /// <summary>Expected time between messages; silence beyond it is a failure signal. Null: no expectation.</summary>
+    public TimeSpan? ExpectEvery { get; init; }
+
+    /// <summary>Largest message accepted, in bytes; a bigger one becomes a dead letter. Default 1 MiB.</summary>
+    public int MaxPayloadBytes { get; init; } = 1 << 20;
+
+    /// <summary>CSV delimiter, default comma.</summary>
+    public char CsvDelimiter { get; init; } = ',';
+
+    /// <summary>Extra connection settings of the connector (broker URL, client id, QoS...).</summary>
+    public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
+
+    public string? Description { get; init; }
+    public string? Origin { get; init; }
+}
