@@ -343,11 +343,19 @@ public static partial class DefinitionLoader
         };
     }
 
+    /// <summary>Columns every record table has besides the model's fields.</summary>
+    public static readonly string[] SystemColumns = ["record_id", "plant", "avatar_key", "avatar_id", "event_time", "model_version", "source_id", "stream_id", "raw_position", "stored_at"];
+
     private static FieldDefinition ReadField(Ctx ctx, string name, YamlNode node)
     {
         if (!ModelName().IsMatch(name))
         {
             throw ctx.Error(node, $"field name '{name}' must be lower case letters, digits and '_', starting with a letter");
+        }
+
+        if (SystemColumns.Contains(name, StringComparer.Ordinal))
+        {
+            throw ctx.Error(node, $"field name '{name}' is taken by a column every record has ({string.Join(", ", SystemColumns)}); rename the field and map it");
         }
 
         YamlMappingNode map;

@@ -1,0 +1,355 @@
+using System.Globalization;
+using System.Numerics;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using DuckDB.NET.Data;
+using Usine.Storage.DuckDb.Internal;
+
+namespace Usine.Storage.DuckDb;
+
+/// <summary>The answer to a read-only query.</summary>
+public sealed record QueryResult(IReadOnlyList<QueryColumn> Columns, IReadOnlyList<object?[]> Rows, bool Truncated, double ElapsedMs);
+
+public sealed record QueryColumn(string Name, string Type);
+
+/// <summary>A query that is not a single read-only SELECT, or that reads files; the message says why.</summary>
+public sealed class QueryRefusedException(string message) : Exception(message)
+{
+    public QueryRefusedException() : this("query refused") { }
+
+    public QueryRefusedException(string message, Exception inner) : this(message + ": " + inner.Message) { }
+}
+
+public sealed record DeadLetterRow(
+    long Id, string Source, string Stream, long Position, string Stage, string Reason, string Status, int Attempts,
+    string? Model, int? ModelVersion, DateTime ReceivedAt, DateTime CreatedAt, string? ErrorType, string? Topic,
+    long PayloadBytes, byte[]? Payload);
+
+public sealed record AvatarRow(long Key, string Type, string Id, string Plant, long ParentKey, DateTime FirstSeen);
+
+public sealed record AvatarLinkRow(string Kind, string Type, string Id, DateTime From, DateTime? Until);
+
+public sealed record RecentRecord(string Model, DateTime Time, IReadOnlyDictionary<string, object?> Values);
+
+public sealed partial class DuckDbStore
+{
+    private static readonly HashSet<string> FileFunctions = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "read_csv", "read_csv_auto", "sniff_csv", "read_json", "read_json_auto", "read_json_objects", "read_json_objects_auto",
+        "read_ndjson", "read_ndjson_auto", "read_ndjson_objects", "read_parquet", "parquet_scan", "parquet_metadata",
+        "parquet_schema", "parquet_file_metadata", "parquet_kv_metadata", "read_text", "read_blob", "glob", "query",
+        "query_table", "iceberg_scan", "delta_scan", "sqlite_scan", "postgres_scan", "mysql_scan", "getenv", "read_xlsx",
+    };
+
+    [GeneratedRegex("\"function_name\":\"([^\"]+)\"")]
+    private static partial Regex FunctionNames();
+
+    [GeneratedRegex("\"table_name\":\"([^\"]+)\"")]
+    private static partial Regex TableNames();
+
+    private readonly Lock _readerLock = new();
+    private DuckDBConnection? _readerTemplate;
+
+    /// <summary>A new connection for reading; it sees what was committed when each query starts.</summary>
+    public DuckDBConnection OpenReader()
+    {
+        lock (_readerLock)
+        {
+            if (_readerTemplate is null)
+            {
+                _writeLock.Wait();
+                try
+                {
+                    _readerTemplate = Writer.Duplicate();
+                }
+                finally
+                {
+                    _writeLock.Release();
+                }
+            }
+
+            return _readerTemplate.Duplicate();
+        }
+    }
+
+    /// <summary>Checks that <paramref name="sql"/> is one SELECT that reads no file, or throws <see cref="QueryRefusedException"/>.</summary>
+    public void EnsureReadOnly(string sql)
+    {
+        if (string.IsNullOrWhiteSpace(sql))
+        {
+            throw new QueryRefusedException("the query is empty");
+        }
+
+        using var conn = OpenReader();
+        using var cmd = conn.CreateCommand();
+        cmd.CommandText = "SELECT json_serialize_sql($1)";
+        cmd.Parameters.Add(new DuckDBParameter(sql));
+        var json = (string)cmd.ExecuteScalar()!;
+        using var doc = JsonDocument.Parse(json);
+        var root = doc.RootElement;
+        if (root.TryGetProperty("error", out var err) && err.ValueKind == JsonValueKind.True)
+        {
+            var message = root.TryGetProperty("error_message", out var m) ? m.GetString() : "not a query";
+            if (message is not null && message.Contains("Only SELECT", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new QueryRefusedException("only read-only SELECT queries are allowed (no INSERT, UPDATE, DELETE, CREATE, COPY, SET, ATTACH, PRAGMA)");
+            }
+
+            throw new QueryRefusedException("invalid SQL: " + message);
+        }
+
+        if (root.GetProperty("statements").GetArrayLength() != 1)
+        {
+            throw new QueryRefusedException("send one statement at a time");
+        }
+
+        foreach (Match f in FunctionNames().Matches(json))
+        {
+            if (FileFunctions.Contains(f.Groups[1].Value))
+            {
+                throw new QueryRefusedException($"function {f.Groups[1].Value} reads files or runs other queries and is not allowed here");
+            }
+        }
+
+        foreach (Match t in TableNames().Matches(json))
+        {
+            var name = t.Groups[1].Value;
+            if (name.Contains('/', StringComparison.Ordinal) || name.Contains('.', StringComparison.Ordinal) || name.Contains('\\', StringComparison.Ordinal))
+            {
+                throw new QueryRefusedException($"'{name}' looks like a file; only the tables and views of the store can be read");
+            }
+        }
+    }
+
+    /// <summary>Runs a read-only query with a row limit and a time limit.</summary>
+    public async Task<QueryResult> QueryAsync(string sql, int limit, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        EnsureReadOnly(sql);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        using var conn = OpenReader();
+        using var cmd = conn.CreateCommand();
+        cmd.CommandText = sql;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(timeout);
+        await using var reg = cts.Token.Register(() =>
+        {
+            try
+            {
+                cmd.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The query finished in between.
+            }
+        });
+        try
+        {
+            return await Task.Run(() =>
+            {
+                using var r = cmd.ExecuteReader();
+                var cols = new List<QueryColumn>();
+                for (var i = 0; i < r.FieldCount; i++)
+                {
+                    cols.Add(new QueryColumn(r.GetName(i), r.GetDataTypeName(i)));
+                }
+
+                var rows = new List<object?[]>();
+                var truncated = false;
+                while (r.Read())
+                {
+                    if (rows.Count >= limit)
+                    {
+                        truncated = true;
+                        break;
+                    }
+
+                    var row = new object?[r.FieldCount];
+                    for (var i = 0; i < row.Length; i++)
+                    {
+                        row[i] = r.IsDBNull(i) ? null : Plain(r.GetValue(i));
+                    }
+
+                    rows.Add(row);
+                }
+
+                return new QueryResult(cols, rows, truncated, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }, CancellationToken.None);
+        }
+        catch (DuckDBException ex) when (cts.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"the query ran longer than its limit of {timeout.TotalSeconds:0.#} s and was cancelled", ex);
+        }
+        catch (DuckDBException ex)
+        {
+            throw new QueryRefusedException(FirstLine(ex.Message));
+        }
+    }
+
+    private static string FirstLine(string s)
+    {
+        var i = s.IndexOf('\n', StringComparison.Ordinal);
+        return i < 0 ? s : s[..i];
+    }
+
+    /// <summary>Values JSON can carry as they are; the rest as text.</summary>
+    private static object? Plain(object v) => v switch
+    {
+        string or bool or int or long or short or byte or sbyte or uint or ushort or float or double or decimal => v,
+        ulong u => u,
+        DateTime dt => DateTime.SpecifyKind(dt, DateTimeKind.Utc),
+        DateTimeOffset dto => dto.UtcDateTime,
+        Guid g => g.ToString(),
+        BigInteger b => b.ToString(CultureInfo.InvariantCulture),
+        byte[] bytes => Convert.ToBase64String(bytes),
+        System.Collections.IDictionary => v,
+        System.Collections.IEnumerable e => e.Cast<object?>().Select(x => x is null ? null : Plain(x)).ToList(),
+        _ => Convert.ToString(v, CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>Runs a fixed, trusted query (not user SQL) and maps each row.</summary>
+    public List<T> Read<T>(string sql, Func<DuckDBDataReader, T> map, params object?[] args)
+    {
+        using var conn = OpenReader();
+        using var cmd = conn.CreateCommand();
+        cmd.CommandText = sql;
+        foreach (var a in args)
+        {
+            cmd.Parameters.Add(new DuckDBParameter(a ?? DBNull.Value));
+        }
+
+        using var r = cmd.ExecuteReader();
+        var list = new List<T>();
+        while (r.Read())
+        {
+            list.Add(map(r));
+        }
+
+        return list;
+    }
+
+    public long Count(string sql, params object?[] args) => Read(sql, r => r.IsDBNull(0) ? 0 : Convert.ToInt64(r.GetValue(0), CultureInfo.InvariantCulture), args).FirstOrDefault();
+
+    /// <summary>Stored records per model.</summary>
+    public Dictionary<string, long> RecordCounts()
+    {
+        var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var name in _tables.Keys)
+        {
+            counts[name] = Count($"SELECT count(*) FROM {Sql.RecordTable(name)}");
+        }
+
+        return counts;
+    }
+
+    public List<string> Plants() => Read("SELECT id FROM avatars WHERE type = 'plant' ORDER BY id", r => r.GetString(0));
+
+    public List<DeadLetterRow> DeadLetters(string? source, string? stage, string? status, int limit, long? id = null)
+    {
+        var where = new List<string>();
+        var args = new List<object?>();
+        void Add(string column, object? value)
+        {
+            if (value is not null)
+            {
+                args.Add(value);
+                where.Add($"{column} = ${args.Count}");
+            }
+        }
+
+        Add("source_id", source);
+        Add("stage", stage?.ToLowerInvariant());
+        Add("status", status?.ToLowerInvariant());
+        Add("id", id);
+        var sql = "SELECT id, source_id, stream_id, position, stage, reason, status, attempts, model, model_version, received_at, created_at, error_type, topic, payload_bytes, "
+            + (id is null ? "NULL" : "payload")
+            + " FROM dead_letters" + (where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "")
+            + $" ORDER BY id DESC LIMIT {Math.Clamp(limit, 1, 100_000)}";
+        return Read(sql, r => new DeadLetterRow(
+            r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetInt64(3), r.GetString(4), r.GetString(5), r.GetString(6), r.GetInt32(7),
+            r.IsDBNull(8) ? null : r.GetString(8), r.IsDBNull(9) ? null : r.GetInt32(9),
+            Utc(r.GetDateTime(10)), Utc(r.GetDateTime(11)), r.IsDBNull(12) ? null : r.GetString(12), r.IsDBNull(13) ? null : r.GetString(13),
+            r.IsDBNull(14) ? 0 : r.GetInt64(14), r.IsDBNull(15) ? null : ReadBlob(r, 15)), [.. args]);
+    }
+
+    private static byte[] ReadBlob(DuckDBDataReader r, int i)
+    {
+        using var s = r.GetStream(i);
+        using var ms = new MemoryStream();
+        s.CopyTo(ms);
+        return ms.ToArray();
+    }
+
+    public long OpenDeadLetters() => Count("SELECT count(*) FROM dead_letters WHERE status = 'open'");
+
+    public long TotalDeadLetters() => Count("SELECT count(*) FROM dead_letters");
+
+    public long AvatarTotal() => Count("SELECT count(*) FROM avatars");
+
+    public List<AvatarRow> FindAvatars(string id, string? type) => Read(
+        "SELECT avatar_key, type, id, plant, parent_key, first_seen FROM avatars WHERE id = $1" + (type is null ? "" : " AND type = $2") + " ORDER BY type",
+        MapAvatar, type is null ? [id] : [id, type]);
+
+    public AvatarRow? AvatarByKey(long key) => Read("SELECT avatar_key, type, id, plant, parent_key, first_seen FROM avatars WHERE avatar_key = $1", MapAvatar, key).FirstOrDefault();
+
+    public List<AvatarRow> Children(long key, int limit) => Read(
+        $"SELECT avatar_key, type, id, plant, parent_key, first_seen FROM avatars WHERE parent_key = $1 ORDER BY type, id LIMIT {limit}", MapAvatar, key);
+
+    public List<AvatarLinkRow> Links(long key) => Read(
+        """
+        SELECT l.kind, a.type, a.id, l.valid_from, l.valid_to FROM avatar_links l JOIN avatars a ON a.avatar_key = l.to_key
+        WHERE l.from_key = $1 ORDER BY l.valid_from DESC LIMIT 200
+        """,
+        r => new AvatarLinkRow(r.GetString(0), r.GetString(1), r.GetString(2), Utc(r.GetDateTime(3)), r.IsDBNull(4) ? null : Utc(r.GetDateTime(4))), key);
+
+    /// <summary>Records about one avatar: counts per model and the most recent ones.</summary>
+    public (Dictionary<string, long> Counts, List<RecentRecord> Recent) AvatarRecords(long key, int recent)
+    {
+        var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+        var all = new List<RecentRecord>();
+        foreach (var (name, table) in _tables)
+        {
+            var n = Count($"SELECT count(*) FROM {Sql.RecordTable(name)} WHERE avatar_key = $1", key);
+            if (n == 0)
+            {
+                continue;
+            }
+
+            counts[name] = n;
+            var cols = table.Columns.Select(c => c.Name).ToList();
+            all.AddRange(Read(
+                $"SELECT event_time, {string.Join(", ", cols.Select(Sql.Quote))} FROM {Sql.RecordTable(name)} WHERE avatar_key = $1 ORDER BY event_time DESC LIMIT {recent}",
+                r =>
+                {
+                    var values = new Dictionary<string, object?>(StringComparer.Ordinal);
+                    for (var i = 0; i < cols.Count; i++)
+                    {
+                        values[cols[i]] = r.IsDBNull(i + 1) ? null : Plain(r.GetValue(i + 1));
+                    }
+
+                    return new RecentRecord(name, Utc(r.GetDateTime(0)), values);
+                },
+                key));
+        }
+
+        return (counts, [.. all.OrderByDescending(x => x.Time).Take(recent)]);
+    }
+
+    private static AvatarRow MapAvatar(DuckDBDataReader r) =>
+        new(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), Utc(r.GetDateTime(5)));
+
+    private static DateTime Utc(DateTime t) => DateTime.SpecifyKind(t, DateTimeKind.Utc);
+
+    /// <summary>The payload as text when it is valid UTF-8, otherwise null.</summary>
+    public static string? PayloadText(byte[] payload)
+    {
+        try
+        {
+            return new UTF8Encoding(false, true).GetString(payload);
+        }
+        catch (DecoderFallbackException)
+        {
+            return null;
+        }
+    }
+}

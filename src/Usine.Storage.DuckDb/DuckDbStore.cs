@@ -1,0 +1,560 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using DuckDB.NET.Data;
+using Usine.Avatars;
+using Usine.Configuration;
+using Usine.Ingestion;
+using Usine.Models;
+using Usine.Pipeline;
+using Usine.Storage.DuckDb.Internal;
+
+namespace Usine.Storage.DuckDb;
+
+/// <summary>
+/// The embedded store: raw zone, record tables, referential, rollups, dead letters and checkpoints in one
+/// DuckDB database. One connection writes, under a lock, one transaction per batch; readers use their
+/// own connections and see committed data only.
+/// </summary>
+public sealed partial class DuckDbStore : IRecordStore
+{
+    private readonly DuckDbStoreOptions _options;
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly Dictionary<string, ModelTable> _tables = new(StringComparer.Ordinal);
+    private DuckDBConnection? _writer;
+    private UsineDefinitions? _definitions;
+    private long _nextDeadLetterId;
+
+    public DuckDbStore(DuckDbStoreOptions options)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(options.DataDirectory);
+        _options = options;
+    }
+
+    public DuckDbStoreOptions Options => _options;
+
+    private DuckDBConnection Writer => _writer ?? throw new InvalidOperationException("the store is not initialized");
+
+    /// <summary>A record table: the union of the columns of every version, and per version where its fields go.</summary>
+    private sealed class ModelTable
+    {
+        public required string Name { get; init; }
+        public required IReadOnlyList<FieldDefinition> Columns { get; init; }
+        public required Dictionary<int, int[]> ColumnToField { get; init; }
+        public required DataModel Latest { get; init; }
+        public required bool TimeInKey { get; init; }
+        public required string DedupSql { get; init; }
+        public required List<string> RollupSql { get; init; }
+    }
+
+    public async Task InitializeAsync(UsineDefinitions definitions, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(_options.DataDirectory);
+        _definitions = definitions;
+        _writer = new DuckDBConnection($"Data Source={_options.DatabasePath}");
+        await _writer.OpenAsync(cancellationToken);
+        Exec($"SET memory_limit = {Sql.Literal(_options.MemoryLimit)}");
+        Exec("SET preserve_insertion_order = false");
+        if (_options.Threads is { } t)
+        {
+            Exec($"SET threads = {t}");
+        }
+
+        Exec("""
+            CREATE TABLE IF NOT EXISTS raw_messages (
+                source_id VARCHAR NOT NULL, stream_id VARCHAR NOT NULL, position BIGINT NOT NULL,
+                received_at TIMESTAMP NOT NULL, topic VARCHAR, payload BLOB);
+            CREATE TABLE IF NOT EXISTS checkpoints (
+                stream_id VARCHAR PRIMARY KEY, source_id VARCHAR NOT NULL, position BIGINT NOT NULL, updated_at TIMESTAMP NOT NULL);
+            CREATE TABLE IF NOT EXISTS streams (
+                stream_id VARCHAR PRIMARY KEY, source_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, name VARCHAR,
+                csv_header VARCHAR, created_at TIMESTAMP NOT NULL);
+            CREATE TABLE IF NOT EXISTS dead_letters (
+                id BIGINT NOT NULL, source_id VARCHAR NOT NULL, stream_id VARCHAR NOT NULL, position BIGINT NOT NULL,
+                stage VARCHAR NOT NULL, reason VARCHAR NOT NULL, error_type VARCHAR, model VARCHAR, model_version INTEGER,
+                topic VARCHAR, payload BLOB, payload_bytes BIGINT, status VARCHAR NOT NULL, attempts INTEGER NOT NULL,
+                received_at TIMESTAMP NOT NULL, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL);
+            CREATE TABLE IF NOT EXISTS avatars (
+                avatar_key BIGINT NOT NULL, type VARCHAR NOT NULL, id VARCHAR NOT NULL, plant VARCHAR NOT NULL,
+                parent_key BIGINT NOT NULL, first_seen TIMESTAMP NOT NULL);
+            CREATE TABLE IF NOT EXISTS avatar_link_events (
+                from_key BIGINT NOT NULL, kind VARCHAR NOT NULL, to_key BIGINT NOT NULL, at TIMESTAMP NOT NULL, source_id VARCHAR NOT NULL);
+            CREATE OR REPLACE VIEW avatar_links AS
+                SELECT from_key, kind, to_key, at AS valid_from,
+                       lead(at) OVER (PARTITION BY from_key, kind ORDER BY at) AS valid_to, source_id
+                FROM avatar_link_events;
+            """);
+
+        foreach (var versions in definitions.Models.Values)
+        {
+            _tables[versions.Name] = EnsureModelTable(versions);
+        }
+
+        _nextDeadLetterId = Scalar<long>("SELECT coalesce(max(id), 0) FROM dead_letters");
+    }
+
+    private ModelTable EnsureModelTable(ModelVersions versions)
+    {
+        var name = versions.Name;
+        var table = Sql.RecordTable(name);
+        var columns = versions.UnionFields();
+        var system = """
+            record_id UUID NOT NULL, plant VARCHAR NOT NULL, avatar_key BIGINT, avatar_id VARCHAR, event_time TIMESTAMP NOT NULL,
+            model_version INTEGER NOT NULL, source_id VARCHAR NOT NULL, stream_id VARCHAR NOT NULL, raw_position BIGINT NOT NULL, stored_at TIMESTAMP NOT NULL
+            """;
+        var existing = new Dictionary<string, string>(StringComparer.Ordinal);
+        using (var cmd = Writer.CreateCommand())
+        {
+            cmd.CommandText = $"SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'main' AND table_name = {Sql.Literal(table)}";
+            using var r = cmd.ExecuteReader();
+            while (r.Read())
+            {
+                existing[r.GetString(0)] = r.GetString(1);
+            }
+        }
+
+        if (existing.Count == 0)
+        {
+            Exec($"CREATE TABLE {table} ({system}, {string.Join(", ", columns.Select(c => $"{Sql.Quote(c.Name)} {Sql.TypeOf(c.Type)}"))})");
+        }
+        else
+        {
+            // A newer model version adds columns; a changed type is refused at load time, but a store written by
+            // another definition set could still disagree, and that must stop the start rather than corrupt data.
+            foreach (var c in columns)
+            {
+                if (!existing.TryGetValue(c.Name, out var type))
+                {
+                    Exec($"ALTER TABLE {table} ADD COLUMN {Sql.Quote(c.Name)} {Sql.TypeOf(c.Type)}");
+                }
+                else if (!string.Equals(type, Sql.TypeOf(c.Type), StringComparison.OrdinalIgnoreCase))
+                {
+                    throw new UsineException($"table {table} has column '{c.Name}' of type {type}, but model {name} declares {Sql.TypeOf(c.Type)}; use a new field name");
+                }
+            }
+        }
+
+        Exec($"CREATE OR REPLACE TABLE {Sql.StageTable(name)} AS SELECT * FROM {table} LIMIT 0");
+
+        var map = new Dictionary<int, int[]>();
+        foreach (var v in versions.All)
+        {
+            map[v.Version] = [.. columns.Select(c => v.IndexOf(c.Name))];
+        }
+
+        var latest = versions.Latest;
+        var timeInKey = latest.Key.Contains(latest.TimeField, StringComparer.Ordinal);
+        var stage = Sql.StageTable(name);
+
+        // Drops staged records that are stored already. When the event time is part of the key, the
+        // probe only reads the row groups whose time range overlaps the batch ({0} and {1} are filled in).
+        var dedup = timeInKey
+            ? $"DELETE FROM {stage} s WHERE EXISTS (SELECT 1 FROM {table} m WHERE m.event_time BETWEEN {{0}} AND {{1}} AND m.record_id = s.record_id)"
+            : $"DELETE FROM {stage} s WHERE EXISTS (SELECT 1 FROM {table} m WHERE m.record_id = s.record_id)";
+
+        var rollups = new List<string>();
+        foreach (var r in latest.Rollups)
+        {
+            rollups.Add(EnsureRollup(name, stage, r));
+        }
+
+        return new ModelTable
+        {
+            Name = name,
+            Columns = columns,
+            ColumnToField = map,
+            Latest = latest,
+            TimeInKey = timeInKey,
+            DedupSql = dedup,
+            RollupSql = rollups,
+        };
+    }
+
+    private string EnsureRollup(string model, string stage, RollupDefinition r)
+    {
+        var table = Sql.RollupTable(model, r);
+        var by = r.By.Where(b => b != "plant").ToList();
+        var cols = new List<string> { "bucket TIMESTAMP NOT NULL", "plant VARCHAR NOT NULL" };
+        cols.AddRange(by.Select(b => $"{Sql.Quote(b)} VARCHAR NOT NULL"));
+        cols.Add("n BIGINT NOT NULL");
+        var select = new List<string>
+        {
+            $"time_bucket(INTERVAL {(long)r.Bucket.TotalSeconds} SECOND, event_time)",
+            "plant",
+        };
+        select.AddRange(by.Select(b => $"coalesce(CAST({Sql.Quote(b)} AS VARCHAR), '')"));
+        select.Add("count(*)");
+        var updates = new List<string> { "n = n + EXCLUDED.n" };
+        var targets = new List<string> { "bucket", "plant" };
+        targets.AddRange(by.Select(Sql.Quote));
+        targets.Add("n");
+        var avg = new List<string>();
+        foreach (var (field, measures) in r.Measures)
+        {
+            var f = Sql.Quote(field);
+            var needCount = measures.Contains(Measure.Count) || measures.Contains(Measure.Avg);
+            var needSum = measures.Contains(Measure.Sum) || measures.Contains(Measure.Avg);
+            if (needCount)
+            {
+                var c = Sql.Quote(field + "_count");
+                cols.Add($"{c} BIGINT NOT NULL");
+                select.Add($"count({f})");
+                targets.Add(c);
+                updates.Add($"{c} = {c} + EXCLUDED.{c}");
+            }
+
+            if (needSum)
+            {
+                var c = Sql.Quote(field + "_sum");
+                cols.Add($"{c} DOUBLE NOT NULL");
+                select.Add($"coalesce(sum({f}), 0)");
+                targets.Add(c);
+                updates.Add($"{c} = {c} + EXCLUDED.{c}");
+            }
+
+            if (measures.Contains(Measure.Avg))
+            {
+                avg.Add($"{Sql.Quote(field + "_sum")} / nullif({Sql.Quote(field + "_count")}, 0) AS {Sql.Quote(field + "_avg")}");
+            }
+
+            if (measures.Contains(Measure.Min))
+            {
+                var c = Sql.Quote(field + "_min");
+                cols.Add($"{c} DOUBLE");
+                select.Add($"min({f})");
+                targets.Add(c);
+                updates.Add($"{c} = least({c}, EXCLUDED.{c})");
+            }
+
+            if (measures.Contains(Measure.Max))
+            {
+                var c = Sql.Quote(field + "_max");
+                cols.Add($"{c} DOUBLE");
+                select.Add($"max({f})");
+                targets.Add(c);
+                updates.Add($"{c} = greatest({c}, EXCLUDED.{c})");
+            }
+        }
+
+        var key = string.Join(", ", new[] { "bucket", "plant" }.Concat(by.Select(Sql.Quote)));
+        Exec($"CREATE TABLE IF NOT EXISTS {table} ({string.Join(", ", cols)}, PRIMARY KEY ({key}))");
+        Exec($"CREATE OR REPLACE VIEW v_{table[2..]} AS SELECT *{(avg.Count > 0 ? ", " + string.Join(", ", avg) : "")} FROM {table}");
+        return $"INSERT INTO {table} ({string.Join(", ", targets)}) SELECT {string.Join(", ", select)} FROM {stage} GROUP BY ALL "
+            + $"ON CONFLICT ({key}) DO UPDATE SET {string.Join(", ", updates.Skip(0))}";
+    }
+
+    public async Task<long?> GetCheckpointAsync(string streamId, CancellationToken cancellationToken)
+    {
+        await _writeLock.WaitAsync(cancellationToken);
+        try
+        {
+            using var cmd = Writer.CreateCommand();
+            cmd.CommandText = "SELECT position FROM checkpoints WHERE stream_id = $1";
+            cmd.Parameters.Add(new DuckDBParameter(streamId));
+            var v = cmd.ExecuteScalar();
+            return v is null or DBNull ? null : System.Convert.ToInt64(v, CultureInfo.InvariantCulture);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    public async Task<(IReadOnlyList<Avatar> Avatars, IReadOnlyList<AvatarLinkEvent> LastLinks)> LoadReferentialAsync(CancellationToken cancellationToken)
+    {
+        await _writeLock.WaitAsync(cancellationToken);
+        try
+        {
+            var avatars = new List<Avatar>();
+            using (var cmd = Writer.CreateCommand())
+            {
+                cmd.CommandText = "SELECT avatar_key, type, id, plant, parent_key, first_seen FROM avatars";
+                using var r = cmd.ExecuteReader();
+                while (r.Read())
+                {
+                    avatars.Add(new Avatar(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), DateTime.SpecifyKind(r.GetDateTime(5), DateTimeKind.Utc)));
+                }
+            }
+
+            var links = new List<AvatarLinkEvent>();
+            using (var cmd = Writer.CreateCommand())
+            {
+                cmd.CommandText = "SELECT from_key, kind, arg_max(to_key, at), max(at), arg_max(source_id, at) FROM avatar_link_events GROUP BY from_key, kind";
+                using var r = cmd.ExecuteReader();
+                while (r.Read())
+                {
+                    links.Add(new AvatarLinkEvent(r.GetInt64(0), r.GetString(1), r.GetInt64(2), DateTime.SpecifyKind(r.GetDateTime(3), DateTimeKind.Utc), r.GetString(4)));
+                }
+            }
+
+            return (avatars, links);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    /// <summary>Records where an import stream comes from, so that its raw lines can be read again (CSV needs its header).</summary>
+    public async Task RegisterStreamAsync(string streamId, string sourceId, string kind, string? name, IReadOnlyList<string>? csvHeader, CancellationToken cancellationToken)
+    {
+        await _writeLock.WaitAsync(cancellationToken);
+        try
+        {
+            using var cmd = Writer.CreateCommand();
+            cmd.CommandText = "INSERT INTO streams VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (stream_id) DO NOTHING";
+            cmd.Parameters.Add(new DuckDBParameter(streamId));
+            cmd.Parameters.Add(new DuckDBParameter(sourceId));
+            cmd.Parameters.Add(new DuckDBParameter(kind));
+            cmd.Parameters.Add(new DuckDBParameter((object?)name ?? DBNull.Value));
+            cmd.Parameters.Add(new DuckDBParameter(csvHeader is null ? DBNull.Value : string.Join('\u001f', csvHeader)));
+            cmd.Parameters.Add(new DuckDBParameter(DateTime.UtcNow));
+            cmd.ExecuteNonQuery();
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    public async Task<CommitResult> CommitAsync(CommitBatch batch, CancellationToken cancellationToken)
+    {
+        await _writeLock.WaitAsync(cancellationToken);
+        try
+        {
+            return Commit(batch);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    private CommitResult Commit(CommitBatch batch)
+    {
+        var output = batch.Output;
+        var now = DateTime.UtcNow;
+        var firstDeadLetterId = _nextDeadLetterId + 1;
+        Exec("BEGIN TRANSACTION");
+        try
+        {
+            if (_options.KeepRaw)
+            {
+                using var raw = Writer.CreateAppender("raw_messages");
+                foreach (var m in batch.Raw)
+                {
+                    raw.CreateRow()
+                        .AppendValue(batch.Source.Id)
+                        .AppendValue(batch.StreamId)
+                        .AppendValue(m.Position)
+                        .AppendValue(m.ReceivedAt)
+                        .AppendValue(m.Topic)
+                        .AppendValue(MemoryMarshal.AsMemory(m.Payload).Span)
+                        .EndRow();
+                }
+            }
+
+            if (output.DeadLetters.Count > 0)
+            {
+                var id = firstDeadLetterId;
+                using var dl = Writer.CreateAppender("dead_letters");
+                foreach (var d in output.DeadLetters)
+                {
+                    dl.CreateRow()
+                        .AppendValue(id++)
+                        .AppendValue(d.SourceId)
+                        .AppendValue(d.StreamId)
+                        .AppendValue(d.Position)
+                        .AppendValue(d.Stage.ToString().ToLowerInvariant())
+                        .AppendValue(d.Reason)
+                        .AppendValue(d.ErrorType)
+                        .AppendValue(d.Model)
+                        .AppendValue(d.ModelVersion)
+                        .AppendValue(d.Topic)
+                        .AppendValue(MemoryMarshal.AsMemory(d.Payload).Span)
+                        .AppendValue(d.PayloadBytes)
+                        .AppendValue("open")
+                        .AppendValue(1)
+                        .AppendValue(d.ReceivedAt)
+                        .AppendValue(now)
+                        .AppendValue(now)
+                        .EndRow();
+                }
+            }
+
+            if (output.NewAvatars.Count > 0)
+            {
+                using var av = Writer.CreateAppender("avatars");
+                foreach (var a in output.NewAvatars)
+                {
+                    av.CreateRow().AppendValue(a.Key).AppendValue(a.Type).AppendValue(a.Id).AppendValue(a.Plant).AppendValue(a.ParentKey).AppendValue(a.FirstSeen).EndRow();
+                }
+            }
+
+            if (output.Links.Count > 0)
+            {
+                using var ln = Writer.CreateAppender("avatar_link_events");
+                foreach (var l in output.Links)
+                {
+                    ln.CreateRow().AppendValue(l.FromKey).AppendValue(l.Kind).AppendValue(l.ToKey).AppendValue(l.At).AppendValue(l.SourceId).EndRow();
+                }
+            }
+
+            var stored = 0;
+            var duplicates = 0;
+            if (output.Records.Count > 0)
+            {
+                foreach (var group in output.Records.GroupBy(r => r.Model.Name))
+                {
+                    var (s, d) = StoreRecords(_tables[group.Key], group, batch.StreamId, now);
+                    stored += s;
+                    duplicates += d;
+                }
+            }
+
+            using (var cp = Writer.CreateCommand())
+            {
+                cp.CommandText = "INSERT INTO checkpoints VALUES ($1, $2, $3, $4) ON CONFLICT (stream_id) DO UPDATE SET position = EXCLUDED.position, updated_at = EXCLUDED.updated_at";
+                cp.Parameters.Add(new DuckDBParameter(batch.StreamId));
+                cp.Parameters.Add(new DuckDBParameter(batch.Source.Id));
+                cp.Parameters.Add(new DuckDBParameter(batch.Checkpoint));
+                cp.Parameters.Add(new DuckDBParameter(now));
+                cp.ExecuteNonQuery();
+            }
+
+            Exec("COMMIT");
+            _nextDeadLetterId += output.DeadLetters.Count;
+            return new CommitResult(batch.Raw.Count, stored, duplicates, output.DeadLetters.Count);
+        }
+        catch
+        {
+            try
+            {
+                Exec("ROLLBACK");
+            }
+            catch (DuckDBException)
+            {
+                // The transaction may already be aborted by the failure itself.
+            }
+
+            throw;
+        }
+    }
+
+    private (int Stored, int Duplicates) StoreRecords(ModelTable table, IEnumerable<Record> records, string streamId, DateTime now)
+    {
+        var stage = Sql.StageTable(table.Name);
+        var staged = 0;
+        var min = DateTime.MaxValue;
+        var max = DateTime.MinValue;
+        using (var app = Writer.CreateAppender(stage))
+        {
+            foreach (var rec in records)
+            {
+                var row = app.CreateRow()
+                    .AppendValue(rec.RecordId)
+                    .AppendValue(rec.Plant)
+                    .AppendValue(rec.AvatarKey == 0 ? null : rec.AvatarKey)
+                    .AppendValue(rec.AvatarId)
+                    .AppendValue(rec.EventTime)
+                    .AppendValue(rec.Model.Version)
+                    .AppendValue(rec.SourceId)
+                    .AppendValue(streamId)
+                    .AppendValue(rec.Position)
+                    .AppendValue(now);
+                var map = table.ColumnToField[rec.Model.Version];
+                for (var c = 0; c < map.Length; c++)
+                {
+                    var fi = map[c];
+                    if (fi < 0)
+                    {
+                        row.AppendNullValue();
+                        continue;
+                    }
+
+                    var v = rec.Values[fi];
+                    _ = v.Kind switch
+                    {
+                        ValueKind.Null => row.AppendNullValue(),
+                        ValueKind.String => row.AppendValue(v.String),
+                        ValueKind.Int => row.AppendValue(v.Int),
+                        ValueKind.Double => row.AppendValue(v.Double),
+                        ValueKind.Bool => row.AppendValue(v.Bool),
+                        _ => row.AppendValue(v.Timestamp),
+                    };
+                }
+
+                row.EndRow();
+                staged++;
+                if (rec.EventTime < min)
+                {
+                    min = rec.EventTime;
+                }
+
+                if (rec.EventTime > max)
+                {
+                    max = rec.EventTime;
+                }
+            }
+        }
+
+        var dropped = ExecCount(string.Format(CultureInfo.InvariantCulture, table.DedupSql, Sql.Timestamp(min), Sql.Timestamp(max)));
+        var inserted = ExecCount($"INSERT INTO {Sql.RecordTable(table.Name)} SELECT * FROM {stage}");
+        foreach (var rollup in table.RollupSql)
+        {
+            Exec(rollup);
+        }
+
+        Exec($"DELETE FROM {stage}");
+        return (inserted, dropped);
+    }
+
+    internal void Exec(string sql)
+    {
+        using var cmd = Writer.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+
+    private int ExecCount(string sql)
+    {
+        using var cmd = Writer.CreateCommand();
+        cmd.CommandText = sql;
+        return cmd.ExecuteNonQuery();
+    }
+
+    private T Scalar<T>(string sql)
+    {
+        using var cmd = Writer.CreateCommand();
+        cmd.CommandText = sql;
+        return (T)System.Convert.ChangeType(cmd.ExecuteScalar()!, typeof(T), CultureInfo.InvariantCulture);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _writeLock.WaitAsync();
+        try
+        {
+            if (_writer is not null)
+            {
+                try
+                {
+                    Exec("CHECKPOINT");
+                }
+                catch (DuckDBException)
+                {
+                    // Closing still flushes what the write-ahead log holds.
+                }
+
+                _readerTemplate?.Dispose();
+                _readerTemplate = null;
+                await _writer.DisposeAsync();
+                _writer = null;
+            }
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+}

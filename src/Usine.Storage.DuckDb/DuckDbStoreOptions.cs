@@ -1,0 +1,19 @@
+namespace Usine.Storage.DuckDb;
+
+/// <summary>Settings of the embedded store.</summary>
+public sealed record DuckDbStoreOptions
+{
+    /// <summary>The data directory; the database is <c>usine.duckdb</c> inside it. Required.</summary>
+    public required string DataDirectory { get; init; }
+
+    /// <summary>DuckDB's memory limit, default <c>1GB</c>. Past it DuckDB spills to disk rather than growing.</summary>
+    public string MemoryLimit { get; init; } = "1GB";
+
+    /// <summary>DuckDB worker threads, default: the number of cores.</summary>
+    public int? Threads { get; init; }
+
+    /// <summary>Keep every raw message in the raw zone, default true. Without it, replay from raw is impossible.</summary>
+    public bool KeepRaw { get; init; } = true;
+
+    public string DatabasePath => Path.Combine(DataDirectory, "usine.duckdb");
+}

@@ -1,0 +1,47 @@
+using Usine.Configuration;
+
+namespace Usine.Tests.Pipeline;
+
+public sealed class DefinitionLoaderTests
+{
+    [Theory]
+    [InlineData("models:\n  - name: m\n    time: ts\n    fields:\n      ts: { type: timestamp }\n      x: { type: float }\n", 6, "type 'float' is not one of string, int, double, bool, timestamp")]
+    [InlineData("models:\n  - name: m\n    time: t\n    fields:\n      ts: { type: timestamp }\n", 3, "time field 't' is not a field of model 'm'")]
+    [InlineData("models:\n  - name: m\n    time: ts\n    fields:\n      ts: { type: timestamp, requird: true }\n", 5, "unknown key 'requird' in field 'ts'")]
+    [InlineData("models:\n  - name: m\n    time: ts\n    key: [id]\n    fields:\n      ts: { type: timestamp }\n", 4, "key field 'id' is not a field of model 'm'")]
+    [InlineData("models:\n  - name: m\n    time: ts\n    fields:\n      ts: { type: timestamp }\n      x: { type: double, min: 5, max: 1 }\n", 6, "min 5 above max 1")]
+    [InlineData("models:\n  - name: m\n   time: ts\n", 3, "invalid YAML")]
+    [InlineData("sources:\n  - id: s\n    plant: p\n    kind: mqtt\n    model: m\n", 2, "needs a 'topic'")]
+    [InlineData("models:\n  - name: m\n    time: ts\n    fields:\n      ts: { type: timestamp }\nsources:\n  - id: s\n    plant: p\n    kind: http\n    model: nope\n", 7, "names model 'nope', which is not defined")]
+    [InlineData("models:\n  - name: m\n    time: ts\n    fields:\n      ts: { type: timestamp }\n      x: { type: double, unit: Nm }\nsources:\n  - id: s\n    plant: p\n    kind: http\n    model: m\n    map: { x: { path: $.x, unit: kWh } }\n", 8, "cannot convert energy 'kWh' to torque 'Nm'")]
+    [InlineData("models:\n  - name: m\n    time: ts\n    fields:\n      ts: { type: timestamp }\n      plant: { type: string }\n", 6, "field name 'plant' is taken")]
+    public void An_invalid_definition_fails_naming_the_file_the_line_and_the_problem(string yaml, int line, string problem)
+    {
+        var ex = Assert.Throws<DefinitionException>(() => DefinitionLoader.LoadText(yaml, "plant.yaml"));
+
+        Assert.Equal("plant.yaml", ex.File);
+        Assert.Equal(line, ex.Line);
+        Assert.Contains(problem, ex.Problem, StringComparison.Ordinal);
+        Assert.StartsWith($"plant.yaml:{line}: ", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_new_model_version_may_add_fields_but_not_change_a_type()
+    {
+        const string v1 = "models:\n  - name: m\n    version: 1\n    time: ts\n    fields:\n      ts: { type: timestamp }\n      x: { type: double }\n";
+        var defs = DefinitionLoader.LoadText(v1 + "  - name: m\n    version: 2\n    time: ts\n    fields:\n      ts: { type: timestamp }\n      x: { type: double }\n      y: { type: string }\n");
+        Assert.Equal(["ts", "x", "y"], defs.Models["m"].UnionFields().Select(f => f.Name));
+        Assert.Equal(2, defs.Models["m"].Latest.Version);
+
+        var ex = Assert.Throws<DefinitionException>(() => DefinitionLoader.LoadText(v1 + "  - name: m\n    version: 2\n    time: ts\n    fields:\n      ts: { type: timestamp }\n      x: { type: string }\n", "m.yaml"));
+        Assert.Contains("changes the type of field 'x' from double (version 1) to string", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_demo_definitions_load()
+    {
+        var defs = DefinitionLoader.LoadFile(Path.Combine(RepoRoot.Path, "samples", "demo", "usine.yaml"));
+        Assert.Equal(["energy", "machine_state", "process_value", "screwing"], defs.Models.Keys.Order());
+        Assert.True(defs.Sources.Count >= 5);
+    }
+}
