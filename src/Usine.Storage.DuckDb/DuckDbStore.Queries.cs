@@ -48,29 +48,13 @@ public sealed partial class DuckDbStore
     [GeneratedRegex("\"table_name\":\"([^\"]+)\"")]
     private static partial Regex TableNames();
 
-    private readonly Lock _readerLock = new();
-    private DuckDBConnection? _readerTemplate;
-
     /// <summary>A new connection for reading; it sees what was committed when each query starts.</summary>
+    /// <remarks>DuckDB.NET shares one database instance between the connections of a process to the same file.</remarks>
     public DuckDBConnection OpenReader()
     {
-        lock (_readerLock)
-        {
-            if (_readerTemplate is null)
-            {
-                _writeLock.Wait();
-                try
-                {
-                    _readerTemplate = Writer.Duplicate();
-                }
-                finally
-                {
-                    _writeLock.Release();
-                }
-            }
-
-            return _readerTemplate.Duplicate();
-        }
+        var conn = new DuckDBConnection($"Data Source={_options.DatabasePath}");
+        conn.Open();
+        return conn;
     }
 
     /// <summary>Checks that <paramref name="sql"/> is one SELECT that reads no file, or throws <see cref="QueryRefusedException"/>.</summary>
@@ -83,8 +67,7 @@ public sealed partial class DuckDbStore
 
         using var conn = OpenReader();
         using var cmd = conn.CreateCommand();
-        cmd.CommandText = "SELECT json_serialize_sql($1)";
-        cmd.Parameters.Add(new DuckDBParameter(sql));
+        cmd.CommandText = "SELECT json_serialize_sql(" + Internal.Sql.Literal(sql) + ")";
         var json = (string)cmd.ExecuteScalar()!;
         using var doc = JsonDocument.Parse(json);
         var root = doc.RootElement;
@@ -176,7 +159,7 @@ public sealed partial class DuckDbStore
                 return new QueryResult(cols, rows, truncated, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }, CancellationToken.None);
         }
-        catch (DuckDBException ex) when (cts.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is DuckDBException or OperationCanceledException && cts.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             throw new TimeoutException($"the query ran longer than its limit of {timeout.TotalSeconds:0.#} s and was cancelled", ex);
         }

@@ -78,10 +78,10 @@ public sealed partial class DuckDbStore : IRecordStore
                 avatar_key BIGINT NOT NULL, type VARCHAR NOT NULL, id VARCHAR NOT NULL, plant VARCHAR NOT NULL,
                 parent_key BIGINT NOT NULL, first_seen TIMESTAMP NOT NULL);
             CREATE TABLE IF NOT EXISTS avatar_link_events (
-                from_key BIGINT NOT NULL, kind VARCHAR NOT NULL, to_key BIGINT NOT NULL, at TIMESTAMP NOT NULL, source_id VARCHAR NOT NULL);
+                from_key BIGINT NOT NULL, kind VARCHAR NOT NULL, to_key BIGINT NOT NULL, linked_at TIMESTAMP NOT NULL, source_id VARCHAR NOT NULL);
             CREATE OR REPLACE VIEW avatar_links AS
-                SELECT from_key, kind, to_key, at AS valid_from,
-                       lead(at) OVER (PARTITION BY from_key, kind ORDER BY at) AS valid_to, source_id
+                SELECT from_key, kind, to_key, linked_at AS valid_from,
+                       lead(linked_at) OVER (PARTITION BY from_key, kind ORDER BY linked_at) AS valid_to, source_id
                 FROM avatar_link_events;
             """);
 
@@ -279,7 +279,7 @@ public sealed partial class DuckDbStore : IRecordStore
             var links = new List<AvatarLinkEvent>();
             using (var cmd = Writer.CreateCommand())
             {
-                cmd.CommandText = "SELECT from_key, kind, arg_max(to_key, at), max(at), arg_max(source_id, at) FROM avatar_link_events GROUP BY from_key, kind";
+                cmd.CommandText = "SELECT from_key, kind, arg_max(to_key, linked_at), max(linked_at), arg_max(source_id, linked_at) FROM avatar_link_events GROUP BY from_key, kind";
                 using var r = cmd.ExecuteReader();
                 while (r.Read())
                 {
@@ -546,8 +546,6 @@ public sealed partial class DuckDbStore : IRecordStore
                     // Closing still flushes what the write-ahead log holds.
                 }
 
-                _readerTemplate?.Dispose();
-                _readerTemplate = null;
                 await _writer.DisposeAsync();
                 _writer = null;
             }
