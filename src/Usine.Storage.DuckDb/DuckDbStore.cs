@@ -414,7 +414,7 @@ public sealed partial class DuckDbStore : IRecordStore
 
             using (var cp = Writer.CreateCommand())
             {
-                cp.CommandText = "INSERT INTO checkpoints VALUES ($1, $2, $3, $4) ON CONFLICT (stream_id) DO UPDATE SET position = EXCLUDED.position, updated_at = EXCLUDED.updated_at";
+                cp.CommandText = "INSERT INTO checkpoints VALUES ($1, $2, $3, $4) ON CONFLICT (stream_id) DO UPDATE SET position = greatest(position, EXCLUDED.position), updated_at = EXCLUDED.updated_at";
                 cp.Parameters.Add(new DuckDBParameter(batch.StreamId));
                 cp.Parameters.Add(new DuckDBParameter(batch.Source.Id));
                 cp.Parameters.Add(new DuckDBParameter(batch.Checkpoint));

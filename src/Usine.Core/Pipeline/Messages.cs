@@ -7,7 +7,13 @@ namespace Usine.Pipeline;
 /// <param name="ReceivedAt">When Usine received it, UTC.</param>
 /// <param name="Payload">The bytes as received.</param>
 /// <param name="Topic">The MQTT topic or subject it arrived on, if any.</param>
-public readonly record struct RawMessage(long Position, DateTime ReceivedAt, ReadOnlyMemory<byte> Payload, string? Topic = null);
+/// <param name="ReceivedLength">Bytes as received, when more than <paramref name="Payload"/> holds: a reader cuts a
+/// payload far over the size limit instead of buffering it whole; 0 otherwise.</param>
+public readonly record struct RawMessage(long Position, DateTime ReceivedAt, ReadOnlyMemory<byte> Payload, string? Topic = null, long ReceivedLength = 0)
+{
+    /// <summary>Size of the message as the source delivered it.</summary>
+    public long Length => Math.Max(Payload.Length, ReceivedLength);
+}
 
 /// <summary>The stage of the pipeline a message failed at.</summary>
 public enum DeadLetterStage

@@ -97,10 +97,10 @@ public sealed class SourcePipeline : ITemplateScope
 
     private void ProcessOne(in RawMessage msg, string streamId, AvatarRegistry avatars, PipelineOutput output)
     {
-        if (msg.Payload.Length > _source.MaxPayloadBytes)
+        if (msg.Length > _source.MaxPayloadBytes)
         {
             output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Decode,
-                $"payload of {msg.Payload.Length} bytes is over the limit of {_source.MaxPayloadBytes} bytes (maxPayloadBytes)", null));
+                $"payload of {msg.Length} bytes is over the limit of {_source.MaxPayloadBytes} bytes (maxPayloadBytes)", null));
             return;
         }
 
@@ -620,7 +620,7 @@ public sealed class SourcePipeline : ITemplateScope
             ModelVersion = _model.Version,
             Topic = msg.Topic,
             Payload = msg.Payload[..keep].ToArray(),
-            PayloadBytes = msg.Payload.Length,
+            PayloadBytes = msg.Length,
         };
     }
 }

@@ -1,0 +1,168 @@
+using System.Diagnostics;
+using System.Globalization;
+using DuckDB.NET.Data;
+using Microsoft.Extensions.Logging.Abstractions;
+using Usine.Configuration;
+using Usine.Ingestion;
+using Usine.Server.Ingestion;
+using Usine.Storage.DuckDb;
+
+namespace Usine.Benchmarks;
+
+/// <summary>Settings of <c>usine bench</c>.</summary>
+public sealed record BenchOptions
+{
+    /// <summary>Messages of the reference workload. Default 2,000,000.</summary>
+    public long Messages { get; init; } = 2_000_000;
+
+    /// <summary>Work directory for the files and stores. Default: a new temporary directory, deleted after.</summary>
+    public string? WorkDirectory { get; init; }
+
+    /// <summary>Keep the work directory. Default false.</summary>
+    public bool Keep { get; init; }
+}
+
+/// <summary>The figures of one run.</summary>
+public sealed record BenchReport(
+    long Messages, long Bytes, long Stored, long DeadLetters, long ExpectedDeadLetters,
+    double UsineSeconds, double UsineMessagesPerSecond, double UsineCpuSecondsPerMillion, long UsinePeakWorkingSetBytes,
+    double CeilingSeconds, double CeilingRowsPerSecond, double GenerateSeconds)
+{
+    public double Ratio => UsineMessagesPerSecond / CeilingRowsPerSecond;
+}
+
+/// <summary>
+/// <c>usine bench</c>: the reference workload end to end (raw zone, records, dead letters, avatars, rollups and
+/// checkpoints, committed in the embedded store), beside the ceiling measured in the same run on the same
+/// files: DuckDB's own <c>read_json</c> loading them into a plain table with no checks.
+/// </summary>
+public static class BenchRunner
+{
+    public static async Task<BenchReport> RunAsync(BenchOptions options, Action<string> log, CancellationToken ct)
+    {
+        var work = options.WorkDirectory ?? Path.Combine(Path.GetTempPath(), "usine-bench-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(work);
+        try
+        {
+            var files = Path.Combine(work, "workload");
+            log($"generating {options.Messages:N0} messages in {files}");
+            var manifest = await Workload.WorkloadGenerator.GenerateAsync(new Workload.WorkloadOptions { Directory = files, Messages = options.Messages }, ct);
+            log($"  {manifest.Bytes / 1e6:N0} MB in {manifest.Elapsed.TotalSeconds:N1} s, {manifest.BadMessages:N0} malformed on purpose");
+
+            var yaml = Path.Combine(work, "bench.yaml");
+            await using (var res = typeof(BenchRunner).Assembly.GetManifestResourceStream("bench.yaml")!)
+            await using (var f = File.Create(yaml))
+            {
+                await res.CopyToAsync(f, ct);
+            }
+
+            var definitions = DefinitionLoader.LoadFile(yaml);
+
+            // Usine first, on a cold process heap, so that the peak memory is its own.
+            log("usine: importing every file through the pipeline into the embedded store");
+            var store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = Path.Combine(work, "usine") });
+            var engine = new IngestEngine(definitions, store, logger: NullLogger<IngestEngine>.Instance);
+            await engine.StartAsync(ct);
+            var importer = new FileImporter(engine, store, TimeProvider.System);
+            using var sampler = new PeakSampler();
+            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+            var sw = Stopwatch.StartNew();
+            long stored = 0, dead = 0, seen = 0;
+            foreach (var file in manifest.Files)
+            {
+                var r = await importer.ImportFileAsync(definitions.Sources[file.SourceId], file.Path, ct);
+                stored += r.Stored;
+                dead += r.DeadLetters;
+                seen += r.Messages;
+                log($"  {Path.GetFileName(file.Path)}: {r.Messages:N0} messages, {r.Stored:N0} records, {r.DeadLetters:N0} dead letters");
+            }
+
+            sw.Stop();
+            var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
+            var peak = sampler.Stop();
+            await engine.DisposeAsync();
+            await store.DisposeAsync();
+
+            log("ceiling: DuckDB read_json of the same files into a plain table");
+            var ceilingSeconds = Ceiling(Path.Combine(work, "ceiling.duckdb"), manifest.Files.Select(f => f.Path), out var ceilingRows);
+
+            var report = new BenchReport(
+                seen, manifest.Bytes, stored, dead, manifest.BadMessages,
+                sw.Elapsed.TotalSeconds, seen / sw.Elapsed.TotalSeconds, cpu / (seen / 1e6), peak,
+                ceilingSeconds, ceilingRows / ceilingSeconds, manifest.Elapsed.TotalSeconds);
+            if (stored + dead != seen || dead != manifest.BadMessages)
+            {
+                log($"warning: {seen:N0} messages gave {stored:N0} records and {dead:N0} dead letters; {manifest.BadMessages:N0} dead letters were expected");
+            }
+
+            return report;
+        }
+        finally
+        {
+            if (!options.Keep)
+            {
+                Directory.Delete(work, recursive: true);
+            }
+        }
+    }
+
+    private static double Ceiling(string database, IEnumerable<string> files, out long rows)
+    {
+        using var conn = new DuckDBConnection($"Data Source={database}");
+        conn.Open();
+        using var cmd = conn.CreateCommand();
+        var list = string.Join(", ", files.Select(f => "'" + f.Replace("'", "''", StringComparison.Ordinal) + "'"));
+        cmd.CommandText = $"CREATE TABLE ceiling AS SELECT * FROM read_json([{list}], format = 'newline_delimited', ignore_errors = true, union_by_name = true)";
+        var sw = Stopwatch.StartNew();
+        cmd.ExecuteNonQuery();
+        sw.Stop();
+        cmd.CommandText = "SELECT count(*) FROM ceiling";
+        rows = Convert.ToInt64(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
+        return sw.Elapsed.TotalSeconds;
+    }
+
+    public static string Format(BenchReport r) => string.Join(Environment.NewLine,
+    [
+        $"messages            {r.Messages,15:N0}   ({r.Bytes / 1e6:N0} MB, {r.ExpectedDeadLetters:N0} malformed)",
+        $"usine end to end    {r.UsineMessagesPerSecond,15:N0} msg/s   ({r.UsineSeconds:N2} s; {r.Stored:N0} records, {r.DeadLetters:N0} dead letters)",
+        $"ceiling read_json   {r.CeilingRowsPerSecond,15:N0} rows/s  ({r.CeilingSeconds:N2} s)",
+        $"ratio               {r.Ratio,15:N2} x ceiling",
+        $"cpu                 {r.UsineCpuSecondsPerMillion,15:N2} CPU-s per million messages",
+        $"peak memory         {r.UsinePeakWorkingSetBytes / 1048576.0,15:N0} MiB resident during ingest",
+    ]);
+
+    /// <summary>Samples the resident set every 50 ms; the peak is what the ingest cost in memory.</summary>
+    private sealed class PeakSampler : IDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _loop;
+        private long _peak;
+
+        public PeakSampler() => _loop = Task.Run(async () =>
+        {
+            using var p = Process.GetCurrentProcess();
+            while (!_stop.IsCancellationRequested)
+            {
+                p.Refresh();
+                _peak = Math.Max(_peak, p.WorkingSet64);
+                try
+                {
+                    await Task.Delay(50, _stop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+        });
+
+        public long Stop()
+        {
+            _stop.Cancel();
+            _loop.Wait();
+            return _peak;
+        }
+
+        public void Dispose() => _stop.Dispose();
+    }
+}

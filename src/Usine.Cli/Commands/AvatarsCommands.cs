@@ -1,0 +1,100 @@
+using System.ComponentModel;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using Usine.Cli.Internal;
+
+namespace Usine.Cli.Commands;
+
+internal sealed class AvatarsShowSettings : ClientSettings
+{
+    [CommandArgument(0, "<ID>")]
+    [Description("The avatar's id: a VIN, a serial number, a station name...")]
+    public string Id { get; init; } = "";
+
+    [CommandOption("-t|--type <TYPE>")]
+    [Description("The avatar's type (vehicle, station, ...), needed when avatars of several types share the id.")]
+    public string? Type { get; init; }
+}
+
+/// <summary>usine avatars show: one digital twin, where it sits in the plant, what it is linked to, its latest records.</summary>
+internal sealed class AvatarsShowCommand(CliEnvironment environment) : ClientCommand<AvatarsShowSettings>(environment)
+{
+    protected override async Task<int> RunAsync(UsineClient client, AvatarsShowSettings settings, CancellationToken cancellationToken)
+    {
+        var avatar = await client.GetAvatarAsync(settings.Id, settings.Type, cancellationToken);
+        var console = Environment.Console;
+        var path = string.Join(" › ", PlantFirst(avatar).Append(new AvatarRef(avatar.Type, avatar.Id)).Select(Name));
+        console.Write(Output.Details(
+        [
+            ("avatar", Name(new AvatarRef(avatar.Type, avatar.Id))),
+            ("key", avatar.Key),
+            ("plant", avatar.Plant),
+            ("first seen", Output.Time(avatar.FirstSeen)),
+            ("path", path),
+            ("parent", avatar.Parent is { } parent ? Name(parent) : "none"),
+            ("records", avatar.Records is { Count: > 0 } records
+                ? string.Join(", ", records.OrderBy(pair => pair.Key, StringComparer.Ordinal).Select(pair => $"{pair.Key} {Output.Count(pair.Value)}"))
+                : "none"),
+        ]));
+
+        if (avatar.Children is { Count: > 0 } children)
+        {
+            var table = Output.Table("child type", "child id");
+            foreach (var child in children)
+            {
+                table.Row(child.Type, child.Id);
+            }
+
+            console.Write(table);
+        }
+        else
+        {
+            console.Write(new Text("No children.\n"));
+        }
+
+        if (avatar.Links is { Count: > 0 } links)
+        {
+            var table = Output.Table("link", "target", "from", "until");
+            foreach (var link in links)
+            {
+                table.Row(link.Kind, $"{link.Type} {link.Id}", Output.Time(link.From), link.Until is null ? "now" : Output.Time(link.Until));
+            }
+
+            console.Write(table);
+        }
+        else
+        {
+            console.Write(new Text("No links.\n"));
+        }
+
+        if (avatar.Recent is { Count: > 0 } recent)
+        {
+            var table = Output.Table("model", "time", "values");
+            foreach (var record in recent)
+            {
+                var values = record.Values is { } v ? string.Join(", ", v.Select(pair => $"{pair.Key}={Output.Scalar(pair.Value)}")) : "";
+                table.Row(record.Model, Output.Time(record.Time), values);
+            }
+
+            console.Write(table);
+        }
+        else
+        {
+            console.Write(new Text("No recent records.\n"));
+        }
+
+        return ExitCodes.Ok;
+    }
+
+    private static string Name(AvatarRef avatar) => $"{avatar.Type} {avatar.Id}";
+
+    /// <summary>
+    /// The contract does not fix the order of ancestors; when the first one is the direct parent the list
+    /// runs nearest first, and the path must read from the plant down.
+    /// </summary>
+    private static IEnumerable<AvatarRef> PlantFirst(AvatarDetail avatar)
+    {
+        var ancestors = avatar.Ancestors ?? [];
+        return ancestors.Count > 1 && avatar.Parent is { } parent && ancestors[0] == parent ? ancestors.Reverse() : ancestors;
+    }
+}

@@ -1,0 +1,110 @@
+using System.ComponentModel;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using Usine.Cli.Internal;
+
+namespace Usine.Cli.Commands;
+
+internal sealed class DeadLettersListSettings : ClientSettings
+{
+    [CommandOption("--source <ID>")]
+    [Description("Only the dead letters of this source.")]
+    public string? Source { get; init; }
+
+    [CommandOption("--stage <STAGE>")]
+    [Description("Only those that failed this stage: decode, map, validate, contextualize or store.")]
+    public string? Stage { get; init; }
+
+    [CommandOption("--status <STATUS>")]
+    [Description("Only those in this status: open, replayed or discarded.")]
+    public string? Status { get; init; }
+
+    [CommandOption("-l|--limit <N>")]
+    [Description("The most dead letters to list, newest first. Default: the server's.")]
+    public int? Limit { get; init; }
+
+    public override ValidationResult Validate() =>
+        Limit is < 1 ? ValidationResult.Error("--limit must be 1 or more") : ValidationResult.Success();
+}
+
+internal sealed class DeadLettersShowSettings : ClientSettings
+{
+    [CommandArgument(0, "<ID>")]
+    [Description("The dead letter's id, as listed by usine deadletters list.")]
+    public string Id { get; init; } = "";
+}
+
+/// <summary>usine deadletters list: the messages that failed a stage, newest first.</summary>
+internal sealed class DeadLettersListCommand(CliEnvironment environment) : ClientCommand<DeadLettersListSettings>(environment)
+{
+    protected override async Task<int> RunAsync(UsineClient client, DeadLettersListSettings settings, CancellationToken cancellationToken)
+    {
+        var deadLetters = await client.GetDeadLettersAsync(settings.Source, settings.Stage, settings.Status, settings.Limit, cancellationToken);
+        if (deadLetters.Count == 0)
+        {
+            Environment.Console.Write(new Text("No dead letters match.\n"));
+            return ExitCodes.Ok;
+        }
+
+        var table = Output.Table("id", "received", "source", "stage", "status", "attempts", "model", "reason").RightAlign(5);
+        foreach (var letter in deadLetters)
+        {
+            table.Row(
+                letter.Id, Output.Time(letter.ReceivedAt), letter.Source, letter.Stage, letter.Status,
+                letter.Attempts.ToString(System.Globalization.CultureInfo.InvariantCulture), Model(letter), letter.Reason);
+        }
+
+        Environment.Console.Write(table);
+        return ExitCodes.Ok;
+    }
+
+    internal static string? Model(DeadLetter letter) =>
+        letter.Model is null ? null : letter.ModelVersion is { } version ? $"{letter.Model} v{version}" : letter.Model;
+}
+
+/// <summary>usine deadletters show: one dead letter with why it failed and the payload as received.</summary>
+internal sealed class DeadLettersShowCommand(CliEnvironment environment) : ClientCommand<DeadLettersShowSettings>(environment)
+{
+    protected override async Task<int> RunAsync(UsineClient client, DeadLettersShowSettings settings, CancellationToken cancellationToken)
+    {
+        var letter = await client.GetDeadLetterAsync(settings.Id, cancellationToken);
+        Environment.Console.Write(Output.Details(
+        [
+            ("dead letter", letter.Id),
+            ("source", letter.Source),
+            ("stream", letter.Stream),
+            ("position", letter.Position),
+            ("topic", letter.Topic),
+            ("stage", letter.Stage),
+            ("status", letter.Status),
+            ("attempts", letter.Attempts.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            ("model", DeadLettersListCommand.Model(letter)),
+            ("received", Output.Time(letter.ReceivedAt)),
+            ("failed", Output.Time(letter.CreatedAt)),
+            ("error", letter.ErrorType),
+            ("reason", letter.Reason),
+        ]));
+
+        // The payload goes out raw, not through the console renderer, so long lines are not wrapped and it
+        // can be copied back into a file as it was received.
+        var output = Environment.Out;
+        var size = letter.PayloadBytes is { } bytes ? $"{Output.Count(bytes)} bytes" : "size unknown";
+        if (letter.Payload is { } payload)
+        {
+            var pretty = Output.PrettyJson(payload);
+            await output.WriteLineAsync(pretty is null ? $"payload ({size}):" : $"payload ({size}, JSON shown indented):");
+            await output.WriteLineAsync(pretty ?? payload);
+        }
+        else if (letter.PayloadBase64 is { } base64)
+        {
+            await output.WriteLineAsync($"payload ({size}, not UTF-8, base64):");
+            await output.WriteLineAsync(base64);
+        }
+        else
+        {
+            await output.WriteLineAsync("payload: none");
+        }
+
+        return ExitCodes.Ok;
+    }
+}

@@ -1,0 +1,86 @@
+using System.ComponentModel;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Usine.Cli.Commands;
+
+internal sealed class ServeSettings : CommandSettings
+{
+    [CommandOption("-c|--config <FILE>")]
+    [Description("The YAML file defining models, sources and alerts. Default: none, definitions come from the API.")]
+    public string? Config { get; init; }
+
+    [CommandOption("-d|--data <DIR>")]
+    [Description("The directory for the store, the raw zone and the archive. Default: the server's configuration.")]
+    public string? Data { get; init; }
+
+    [CommandOption("--urls <URL>")]
+    [Description("Where the HTTP API and UI listen. Default: http://127.0.0.1:5080.")]
+    public string? Urls { get; init; }
+}
+
+internal sealed class DemoSettings : CommandSettings
+{
+    [CommandOption("-d|--data <DIR>")]
+    [Description("The directory for the demo's data.")]
+    [DefaultValue("./.usine-demo")]
+    public string Data { get; init; } = "./.usine-demo";
+
+    [CommandOption("--urls <URL>")]
+    [Description("Where the HTTP API and UI listen. Default: http://127.0.0.1:5080.")]
+    public string? Urls { get; init; }
+
+    [CommandOption("--rate <N>")]
+    [Description("Messages per second the plant simulator publishes. Default: the simulator's own pace.")]
+    public int? Rate { get; init; }
+
+    [CommandOption("--mqtt-port <PORT>")]
+    [Description("The port of the embedded MQTT broker.")]
+    [DefaultValue(1883)]
+    public int MqttPort { get; init; } = 1883;
+
+    public override ValidationResult Validate() =>
+        Rate is < 1 ? ValidationResult.Error("--rate must be 1 or more messages per second")
+        : MqttPort is < 1 or > 65535 ? ValidationResult.Error("--mqtt-port must be between 1 and 65535")
+        : ValidationResult.Success();
+}
+
+internal sealed class BenchSettings : CommandSettings
+{
+    [CommandOption("-n|--messages <N>")]
+    [Description("How many messages the reference workload generates and ingests.")]
+    [DefaultValue(2_000_000)]
+    public int Messages { get; init; } = 2_000_000;
+
+    [CommandOption("-w|--work <DIR>")]
+    [Description("The directory for the generated file and the stores. Default: a new temporary directory.")]
+    public string? Work { get; init; }
+
+    [CommandOption("--keep")]
+    [Description("Keep the work directory afterwards, to look at the data.")]
+    public bool Keep { get; init; }
+
+    public override ValidationResult Validate() =>
+        Messages < 1 ? ValidationResult.Error("--messages must be 1 or more") : ValidationResult.Success();
+}
+
+/// <summary>usine serve: the platform.</summary>
+internal sealed class ServeCommand : AsyncCommand<ServeSettings>
+{
+    public override Task<int> ExecuteAsync(CommandContext context, ServeSettings settings, CancellationToken cancellationToken) =>
+        Hosting.ServeAsync(settings, cancellationToken);
+}
+
+/// <summary>usine demo: the platform plus the plant simulator.</summary>
+internal sealed class DemoCommand : AsyncCommand<DemoSettings>
+{
+    public override Task<int> ExecuteAsync(CommandContext context, DemoSettings settings, CancellationToken cancellationToken) =>
+        Hosting.DemoAsync(settings, cancellationToken);
+}
+
+/// <summary>usine bench: the reference workload.</summary>
+internal sealed class BenchCommand : AsyncCommand<BenchSettings>
+{
+    public override Task<int> ExecuteAsync(CommandContext context, BenchSettings settings, CancellationToken cancellationToken) =>
+        Hosting.BenchAsync(settings, cancellationToken);
+}

@@ -1,0 +1,84 @@
+using System.ComponentModel;
+using System.Text.Json;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using Usine.Cli.Internal;
+
+namespace Usine.Cli.Commands;
+
+internal sealed class SourcesListSettings : ClientSettings;
+
+internal sealed class SourcesShowSettings : ClientSettings
+{
+    [CommandArgument(0, "<ID>")]
+    [Description("The source's id.")]
+    public string Id { get; init; } = "";
+}
+
+/// <summary>usine sources list: every source with its counters.</summary>
+internal sealed class SourcesListCommand(CliEnvironment environment) : ClientCommand<SourcesListSettings>(environment)
+{
+    protected override async Task<int> RunAsync(UsineClient client, SourcesListSettings settings, CancellationToken cancellationToken)
+    {
+        var sources = await client.GetSourcesAsync(cancellationToken);
+        if (sources.Count == 0)
+        {
+            Environment.Console.Write(new Text("No sources are defined.\n"));
+            return ExitCodes.Ok;
+        }
+
+        var now = Environment.Time.GetUtcNow();
+        var table = Output.Table("source", "plant", "kind", "format", "model", "state", "received", "stored", "dead letters", "last seen")
+            .RightAlign(6, 7, 8);
+        foreach (var source in sources)
+        {
+            table.Row(
+                source.Id, source.Plant, source.Kind, source.Format, source.Model, source.State,
+                Output.Count(source.Received), Output.Count(source.Stored), Output.Count(source.DeadLetters),
+                Output.Ago(source.LastSeen, now));
+        }
+
+        Environment.Console.Write(table);
+        return ExitCodes.Ok;
+    }
+}
+
+/// <summary>usine sources show: one source's definition and counters.</summary>
+internal sealed class SourcesShowCommand(CliEnvironment environment) : ClientCommand<SourcesShowSettings>(environment)
+{
+    protected override async Task<int> RunAsync(UsineClient client, SourcesShowSettings settings, CancellationToken cancellationToken)
+    {
+        var source = await client.GetSourceAsync(settings.Id, cancellationToken);
+        var now = Environment.Time.GetUtcNow();
+        List<(string, string?)> lines =
+        [
+            ("source", source.Id),
+            ("description", source.Description),
+            ("plant", source.Plant),
+            ("kind", source.Kind),
+            ("format", source.Format),
+            ("model", source.Model),
+            ("topic", source.Topic),
+            ("path", source.Path),
+            ("expected every", source.ExpectEvery),
+            ("state", source.State),
+            ("received", Output.Count(source.Received)),
+            ("stored", Output.Count(source.Stored)),
+            ("duplicates", Output.Count(source.Duplicates)),
+            ("dead letters", Output.Count(source.DeadLetters)),
+            ("bytes", Output.Bytes(source.Bytes)),
+            ("last seen", source.LastSeen is null ? "never" : $"{Output.Ago(source.LastSeen, now)} ({Output.Time(source.LastSeen)})"),
+        ];
+        // The rest of the definition (mapping, connection settings) is shown as the server sends it.
+        foreach (var (name, value) in source.Extra ?? [])
+        {
+            if (value.ValueKind is not JsonValueKind.Null)
+            {
+                lines.Add((name, value.ValueKind == JsonValueKind.String ? value.GetString() : value.GetRawText()));
+            }
+        }
+
+        Environment.Console.Write(Output.Details(lines));
+        return ExitCodes.Ok;
+    }
+}

@@ -1,0 +1,82 @@
+using Usine.Benchmarks;
+using Usine.Cli.Commands;
+using Usine.Server;
+
+namespace Usine.Cli;
+
+/// <summary>The commands that run the platform in this process rather than talk to it.</summary>
+internal static class Hosting
+{
+    public static async Task<int> ServeAsync(ServeSettings settings, CancellationToken cancellationToken)
+    {
+        if (settings.Config is null)
+        {
+            return Fail(2, "usine serve needs --config FILE: the YAML file of models and sources (see docs/models.md)");
+        }
+
+        if (!File.Exists(settings.Config))
+        {
+            return Fail(2, $"the configuration file {settings.Config} does not exist");
+        }
+
+        return await Run(() => UsineServer.RunAsync(new UsineServerOptions
+        {
+            ConfigPath = settings.Config,
+            DataDirectory = settings.Data ?? ".usine",
+            Urls = settings.Urls ?? "http://127.0.0.1:5080",
+        }, cancellationToken));
+    }
+
+    public static Task<int> DemoAsync(DemoSettings settings, CancellationToken cancellationToken) =>
+        Run(() => DemoRunner.RunAsync(new DemoOptions
+        {
+            DataDirectory = settings.Data,
+            Urls = settings.Urls ?? "http://127.0.0.1:5080",
+            MqttPort = settings.MqttPort,
+            Rate = settings.Rate ?? 200,
+        }, cancellationToken));
+
+    public static async Task<int> BenchAsync(BenchSettings settings, CancellationToken cancellationToken)
+    {
+        var report = await BenchRunner.RunAsync(new BenchOptions { Messages = settings.Messages, WorkDirectory = settings.Work, Keep = settings.Keep },
+            Console.Out.WriteLine, cancellationToken);
+        Console.Out.WriteLine();
+        Console.Out.WriteLine(BenchRunner.Format(report));
+        return 0;
+    }
+
+    private static async Task<int> Run(Func<Task> run)
+    {
+        try
+        {
+            await run();
+            return 0;
+        }
+        catch (DefinitionException ex)
+        {
+            return Fail(1, ex.Message);
+        }
+        catch (UsineException ex)
+        {
+            return Fail(1, ex.Message);
+        }
+        catch (IOException ex) when (ex.Message.Contains("address", StringComparison.OrdinalIgnoreCase))
+        {
+            return Fail(1, "cannot listen: " + ex.Message + " (is another Usine running? choose another --urls)");
+        }
+        catch (System.Net.Sockets.SocketException ex)
+        {
+            return Fail(1, "cannot open a port: " + ex.Message + " (choose another --urls or --mqtt-port)");
+        }
+        catch (OperationCanceledException)
+        {
+            return 0;
+        }
+    }
+
+    private static int Fail(int code, string message)
+    {
+        Console.Error.WriteLine("error: " + message);
+        return code;
+    }
+}

@@ -1,0 +1,177 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Usine.Cli.Internal;
+
+// The shapes of docs/api.md. Everything the server may leave out is nullable, so an older or newer server
+// still prints what it has instead of failing to parse.
+
+internal sealed record ApiError(string? Error, string? Title, string? Detail);
+
+internal sealed record StatusInfo(
+    DateTimeOffset? StartedAt,
+    double UptimeSeconds,
+    string? DataDirectory,
+    IReadOnlyList<string>? Plants,
+    long Avatars,
+    IReadOnlyDictionary<string, long>? Records,
+    DeadLetterCounts? DeadLetters,
+    IReadOnlyList<SourceInfo>? Sources);
+
+internal sealed record DeadLetterCounts(long Open, long Total);
+
+internal sealed record SqlRequest(string Sql, int? Limit);
+
+internal sealed record SqlColumn(string Name, string? Type);
+
+internal sealed record SqlResult(
+    IReadOnlyList<SqlColumn> Columns,
+    IReadOnlyList<IReadOnlyList<JsonElement>> Rows,
+    bool Truncated,
+    double ElapsedMs);
+
+internal sealed record ModelSummary(
+    string Name,
+    int Version,
+    IReadOnlyList<int>? Versions,
+    int Fields,
+    string? Description);
+
+internal sealed record ModelDetail(
+    string Name,
+    int Version,
+    IReadOnlyList<int>? Versions,
+    string? Description,
+    string? Time,
+    IReadOnlyList<string>? Key,
+    ModelAvatar? Avatar,
+    IReadOnlyList<ModelField>? Fields,
+    IReadOnlyList<ModelRollup>? Rollups,
+    string? Table,
+    string? Origin);
+
+internal sealed record ModelAvatar(
+    string? Type,
+    string? Id,
+    [property: JsonConverter(typeof(AnyAsStringConverter))] string? Attach);
+
+internal sealed record ModelField(
+    string Name,
+    string? Type,
+    string? Unit,
+    bool Required,
+    [property: JsonConverter(typeof(AnyAsStringConverter))] string? Min,
+    [property: JsonConverter(typeof(AnyAsStringConverter))] string? Max,
+    IReadOnlyList<string>? Enum,
+    string? Pattern,
+    string? Description);
+
+internal sealed record ModelRollup(
+    string? Name,
+    string? Bucket,
+    IReadOnlyList<string>? By,
+    IReadOnlyDictionary<string, IReadOnlyList<string>>? Measures);
+
+internal sealed record SourceInfo(
+    string Id,
+    string? Plant,
+    string? Kind,
+    string? Format,
+    string? Model,
+    string? Topic,
+    string? Path,
+    [property: JsonConverter(typeof(AnyAsStringConverter))] string? ExpectEvery,
+    string? Description,
+    string? State,
+    long Received,
+    long Stored,
+    long Duplicates,
+    long DeadLetters,
+    long Bytes,
+    DateTimeOffset? LastSeen)
+{
+    /// <summary>Whatever else the server says about the source (its map, connection settings...).</summary>
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Extra { get; init; }
+}
+
+internal sealed record ImportResult(
+    string? Source,
+    string? Stream,
+    string? Name,
+    string? Sha256,
+    string? Format,
+    long Messages,
+    long Skipped,
+    long Stored,
+    long Duplicates,
+    long DeadLetters,
+    bool AlreadyImported,
+    double ElapsedMs);
+
+internal sealed record AvatarRef(string Type, string Id);
+
+internal sealed record AvatarLink(string? Kind, string? Type, string? Id, DateTimeOffset? From, DateTimeOffset? Until);
+
+internal sealed record AvatarRecord(string? Model, DateTimeOffset? Time, IReadOnlyDictionary<string, JsonElement>? Values);
+
+internal sealed record AvatarDetail(
+    string? Key,
+    string Type,
+    string Id,
+    string? Plant,
+    DateTimeOffset? FirstSeen,
+    AvatarRef? Parent,
+    IReadOnlyList<AvatarRef>? Ancestors,
+    IReadOnlyList<AvatarRef>? Children,
+    IReadOnlyList<AvatarLink>? Links,
+    IReadOnlyDictionary<string, long>? Records,
+    IReadOnlyList<AvatarRecord>? Recent);
+
+/// <summary>A dead letter; the list leaves the payload fields out, <c>GET /api/deadletters/{id}</c> fills them.</summary>
+internal sealed record DeadLetter(
+    [property: JsonConverter(typeof(AnyAsStringConverter))] string Id,
+    string? Source,
+    string? Stream,
+    [property: JsonConverter(typeof(AnyAsStringConverter))] string? Position,
+    string? Stage,
+    string? Reason,
+    string? Status,
+    int Attempts,
+    string? Model,
+    int? ModelVersion,
+    DateTimeOffset? ReceivedAt,
+    DateTimeOffset? CreatedAt,
+    string? Payload = null,
+    string? PayloadBase64 = null,
+    long? PayloadBytes = null,
+    string? ErrorType = null,
+    string? Topic = null);
+
+/// <summary>
+/// Reads any JSON value into a string: the contract leaves some values open (an id may be a number or a
+/// string, a range bound a number or a timestamp), and the tool only displays them.
+/// </summary>
+internal sealed class AnyAsStringConverter : JsonConverter<string>
+{
+    public override bool HandleNull => true;
+
+    public override string? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.Null:
+                return null;
+            case JsonTokenType.String:
+                return reader.GetString();
+            default:
+                using (var document = JsonDocument.ParseValue(ref reader))
+                {
+                    return document.RootElement.GetRawText();
+                }
+        }
+    }
+
+    public override void Write(Utf8JsonWriter writer, string value, JsonSerializerOptions options) =>
+        writer.WriteStringValue(value);
+}

@@ -1,0 +1,203 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Spectre.Console;
+using Spectre.Console.Rendering;
+
+namespace Usine.Cli.Internal;
+
+/// <summary>Formatting shared by the commands: numbers, times, tables, CSV and JSON.</summary>
+internal static class Output
+{
+    private static readonly CultureInfo Invariant = CultureInfo.InvariantCulture;
+
+    public static string Count(long value) => value.ToString("N0", Invariant);
+
+    public static string Time(DateTimeOffset? value) =>
+        value is { } time ? time.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss'Z'", Invariant) : "-";
+
+    /// <summary>"3s ago", "5m ago", "2h ago", "4d ago"; "never" when the thing was never seen.</summary>
+    public static string Ago(DateTimeOffset? value, DateTimeOffset now)
+    {
+        if (value is not { } time)
+        {
+            return "never";
+        }
+
+        var elapsed = now - time;
+        // A server clock slightly ahead of ours must not print "-1s ago".
+        if (elapsed < TimeSpan.FromSeconds(1))
+        {
+            return "just now";
+        }
+
+        return elapsed.TotalSeconds < 60 ? $"{(int)elapsed.TotalSeconds}s ago"
+            : elapsed.TotalMinutes < 60 ? $"{(int)elapsed.TotalMinutes}m ago"
+            : elapsed.TotalHours < 48 ? $"{(int)elapsed.TotalHours}h ago"
+            : $"{(int)elapsed.TotalDays}d ago";
+    }
+
+    public static string Duration(TimeSpan value) =>
+        value.TotalSeconds < 1 ? $"{value.TotalMilliseconds.ToString("0.#", Invariant)} ms"
+        : value.TotalMinutes < 1 ? $"{value.TotalSeconds.ToString("0.##", Invariant)} s"
+        : value.TotalHours < 1 ? $"{(int)value.TotalMinutes}m {value.Seconds}s"
+        : value.TotalDays < 1 ? $"{(int)value.TotalHours}h {value.Minutes}m"
+        : $"{(int)value.TotalDays}d {value.Hours}h";
+
+    public static string Bytes(long value)
+    {
+        string[] units = ["B", "KB", "MB", "GB", "TB"];
+        double size = value;
+        var unit = 0;
+        while (size >= 1024 && unit < units.Length - 1)
+        {
+            size /= 1024;
+            unit++;
+        }
+
+        return unit == 0 ? $"{value} B" : $"{size.ToString("0.#", Invariant)} {units[unit]}";
+    }
+
+    /// <summary>A JSON value as a person reads it: strings without quotes, null as nothing, objects as JSON.</summary>
+    public static string Scalar(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.String => value.GetString() ?? "",
+        JsonValueKind.Null or JsonValueKind.Undefined => "",
+        _ => value.GetRawText(),
+    };
+
+    public static Table Table(params string[] headers)
+    {
+        var table = new Table().Border(TableBorder.Rounded);
+        foreach (var header in headers)
+        {
+            table.AddColumn(new TableColumn(new Text(header)));
+        }
+
+        return table;
+    }
+
+    /// <summary>Adds a row of plain text cells: values come from the server and must not be read as markup.</summary>
+    public static Table Row(this Table table, params string?[] cells)
+    {
+        table.AddRow(cells.Select(cell => (IRenderable)new Text(cell ?? "")).ToArray());
+        return table;
+    }
+
+    public static Table RightAlign(this Table table, params int[] columns)
+    {
+        foreach (var column in columns)
+        {
+            table.Columns[column].RightAligned();
+        }
+
+        return table;
+    }
+
+    /// <summary>A two-column grid of labels and values, for one thing's details.</summary>
+    public static Grid Details(IEnumerable<(string Label, string? Value)> lines)
+    {
+        var grid = new Grid().AddColumn(new GridColumn().NoWrap().PadRight(2)).AddColumn();
+        foreach (var (label, value) in lines)
+        {
+            if (value is null)
+            {
+                continue;
+            }
+
+            grid.AddRow(new Text(label, new Style(decoration: Decoration.Bold)), new Text(value));
+        }
+
+        return grid;
+    }
+
+    /// <summary>RFC 4180: a header line, CRLF line ends, fields quoted when they hold a comma, quote or line break.</summary>
+    public static void WriteCsv(TextWriter writer, SqlResult result)
+    {
+        WriteCsvLine(writer, result.Columns.Select(column => column.Name));
+        foreach (var row in result.Rows)
+        {
+            WriteCsvLine(writer, row.Select(Scalar));
+        }
+    }
+
+    private static void WriteCsvLine(TextWriter writer, IEnumerable<string> fields)
+    {
+        var first = true;
+        foreach (var field in fields)
+        {
+            if (!first)
+            {
+                writer.Write(',');
+            }
+
+            first = false;
+            if (field.AsSpan().IndexOfAny(",\"\r\n") >= 0)
+            {
+                writer.Write('"');
+                writer.Write(field.Replace("\"", "\"\"", StringComparison.Ordinal));
+                writer.Write('"');
+            }
+            else
+            {
+                writer.Write(field);
+            }
+        }
+
+        writer.Write("\r\n");
+    }
+
+    /// <summary>The rows as an array of objects keyed by column name, values exactly as the server sent them.</summary>
+    public static void WriteJsonRows(TextWriter writer, SqlResult result)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = PrettyOptions.Encoder }))
+        {
+            json.WriteStartArray();
+            foreach (var row in result.Rows)
+            {
+                json.WriteStartObject();
+                for (var i = 0; i < result.Columns.Count; i++)
+                {
+                    json.WritePropertyName(result.Columns[i].Name);
+                    if (i < row.Count)
+                    {
+                        row[i].WriteTo(json);
+                    }
+                    else
+                    {
+                        json.WriteNullValue();
+                    }
+                }
+
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+        }
+
+        writer.Write(Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));
+        writer.Write('\n');
+    }
+
+    /// <summary>Indented JSON when the text is JSON, else null.</summary>
+    public static string? PrettyJson(string text)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(text);
+            return JsonSerializer.Serialize(document.RootElement, PrettyOptions);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static readonly JsonSerializerOptions PrettyOptions = new()
+    {
+        WriteIndented = true,
+        // Payloads are shown to people: keep accents and symbols readable instead of \u-escaped.
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+}

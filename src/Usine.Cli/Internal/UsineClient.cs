@@ -1,0 +1,183 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+
+namespace Usine.Cli.Internal;
+
+/// <summary>A typed client of the Usine HTTP API (docs/api.md).</summary>
+internal sealed class UsineClient : IDisposable
+{
+    /// <summary>The address used when neither --server nor USINE_SERVER is given.</summary>
+    public const string DefaultServer = "http://127.0.0.1:5080";
+
+    /// <summary>
+    /// Deadline for ordinary requests. Imports have none: a multi-gigabyte upload legitimately takes long,
+    /// and the user can stop it with Ctrl+C.
+    /// </summary>
+    private static readonly TimeSpan RequestTimeout = TimeSpan.FromMinutes(5);
+
+    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    private readonly HttpClient http;
+
+    public UsineClient(Uri server)
+    {
+        Server = server;
+        http = new HttpClient { BaseAddress = server, Timeout = Timeout.InfiniteTimeSpan };
+        http.DefaultRequestHeaders.UserAgent.ParseAdd("usine-cli");
+    }
+
+    public Uri Server { get; }
+
+    /// <summary>Resolves --server, then USINE_SERVER, then the default; anything but an http(s) URL is bad usage.</summary>
+    public static Uri ResolveServer(string? option, Func<string, string?> environment)
+    {
+        var text = !string.IsNullOrWhiteSpace(option) ? option
+            : environment("USINE_SERVER") is { Length: > 0 } fromEnvironment ? fromEnvironment
+            : DefaultServer;
+        if (!Uri.TryCreate(text.Trim(), UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+        {
+            throw CliException.Usage($"'{text}' is not a server address; give one like {DefaultServer}");
+        }
+
+        // Without the trailing slash a base address with a path (http://host/usine) would lose its last segment.
+        return uri.AbsoluteUri.EndsWith('/') ? uri : new Uri(uri.AbsoluteUri + "/");
+    }
+
+    public Task<StatusInfo> GetStatusAsync(CancellationToken cancellationToken) =>
+        GetAsync<StatusInfo>("api/status", cancellationToken);
+
+    public Task<SqlResult> QueryAsync(string sql, int? limit, CancellationToken cancellationToken) =>
+        SendAsync<SqlResult>(HttpMethod.Post, "api/sql", JsonContent.Create(new SqlRequest(sql, limit), options: Json), cancellationToken);
+
+    public Task<IReadOnlyList<ModelSummary>> GetModelsAsync(CancellationToken cancellationToken) =>
+        GetAsync<IReadOnlyList<ModelSummary>>("api/models", cancellationToken);
+
+    public Task<ModelDetail> GetModelAsync(string name, int? version, CancellationToken cancellationToken) =>
+        GetAsync<ModelDetail>(Path("api/models", name) + Query(("version", version?.ToString(CultureInfo.InvariantCulture))), cancellationToken);
+
+    public Task<IReadOnlyList<SourceInfo>> GetSourcesAsync(CancellationToken cancellationToken) =>
+        GetAsync<IReadOnlyList<SourceInfo>>("api/sources", cancellationToken);
+
+    public Task<SourceInfo> GetSourceAsync(string id, CancellationToken cancellationToken) =>
+        GetAsync<SourceInfo>(Path("api/sources", id), cancellationToken);
+
+    public Task<AvatarDetail> GetAvatarAsync(string id, string? type, CancellationToken cancellationToken) =>
+        GetAsync<AvatarDetail>(Path("api/avatars", id) + Query(("type", type)), cancellationToken);
+
+    public Task<IReadOnlyList<DeadLetter>> GetDeadLettersAsync(
+        string? source, string? stage, string? status, int? limit, CancellationToken cancellationToken) =>
+        GetAsync<IReadOnlyList<DeadLetter>>(
+            "api/deadletters" + Query(("source", source), ("stage", stage), ("status", status), ("limit", limit?.ToString(CultureInfo.InvariantCulture))),
+            cancellationToken);
+
+    public Task<DeadLetter> GetDeadLetterAsync(string id, CancellationToken cancellationToken) =>
+        GetAsync<DeadLetter>(Path("api/deadletters", id), cancellationToken);
+
+    /// <summary>Posts a file's bytes as they are; <paramref name="content"/> streams them.</summary>
+    public Task<ImportResult> ImportAsync(
+        string source, string name, string sha256, string? format, HttpContent content, CancellationToken cancellationToken) =>
+        SendAsync<ImportResult>(
+            HttpMethod.Post,
+            Path("api/sources", source, "import") + Query(("name", name), ("sha256", sha256), ("format", format)),
+            content,
+            cancellationToken,
+            timeout: Timeout.InfiniteTimeSpan);
+
+    public void Dispose() => http.Dispose();
+
+    private Task<T> GetAsync<T>(string path, CancellationToken cancellationToken) =>
+        SendAsync<T>(HttpMethod.Get, path, content: null, cancellationToken);
+
+    private async Task<T> SendAsync<T>(
+        HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken, TimeSpan? timeout = null)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout ?? RequestTimeout);
+        using var request = new HttpRequestMessage(method, path) { Content = content };
+        request.Headers.Accept.ParseAdd("application/json");
+        try
+        {
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw await ErrorFromAsync(method, path, response, deadline.Token);
+            }
+
+            var body = await response.Content.ReadFromJsonAsync<T>(Json, deadline.Token);
+            return body ?? throw CliException.Failure($"the server answered {method} /{path} with an empty body");
+        }
+        catch (HttpRequestException e) when (e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError)
+        {
+            throw CliException.Failure($"cannot reach the Usine server at {Display(Server)} (is `usine serve` running?)");
+        }
+        catch (HttpRequestException e)
+        {
+            throw CliException.Failure($"the exchange with the Usine server at {Display(Server)} failed: {e.Message}");
+        }
+        catch (JsonException e)
+        {
+            throw CliException.Failure($"the server's answer to {method} /{path} is not what this tool expects: {e.Message}");
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw CliException.Failure($"the Usine server at {Display(Server)} did not answer {method} /{path} within {RequestTimeout.TotalMinutes:0} minutes");
+        }
+    }
+
+    private static async Task<UsineApiException> ErrorFromAsync(
+        HttpMethod method, string path, HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        var status = (int)response.StatusCode;
+        var text = await response.Content.ReadAsStringAsync(cancellationToken);
+        string? message = null;
+        try
+        {
+            // The contract is {"error": "..."}; ASP.NET problem details are read too, for errors raised
+            // before the API's own handlers run.
+            var error = JsonSerializer.Deserialize<ApiError>(text, Json);
+            message = error?.Error ?? error?.Detail ?? error?.Title;
+        }
+        catch (JsonException)
+        {
+        }
+
+        message ??= status == (int)HttpStatusCode.NotFound
+            ? $"not found: {method} /{path}"
+            : $"the server answered {status} {response.ReasonPhrase} to {method} /{path}";
+        return new UsineApiException(status, OneLine(message));
+    }
+
+    private static string OneLine(string text) => string.Join(' ', text.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries)).Trim();
+
+    private static string Display(Uri server) => server.AbsoluteUri.TrimEnd('/');
+
+    private static string Path(string prefix, params string[] segments)
+    {
+        var builder = new StringBuilder(prefix);
+        foreach (var segment in segments)
+        {
+            builder.Append('/').Append(Uri.EscapeDataString(segment));
+        }
+
+        return builder.ToString();
+    }
+
+    private static string Query(params (string Name, string? Value)[] parameters)
+    {
+        var builder = new StringBuilder();
+        foreach (var (name, value) in parameters)
+        {
+            if (value is null)
+            {
+                continue;
+            }
+
+            builder.Append(builder.Length == 0 ? '?' : '&').Append(name).Append('=').Append(Uri.EscapeDataString(value));
+        }
+
+        return builder.ToString();
+    }
+}

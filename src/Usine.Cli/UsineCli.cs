@@ -1,0 +1,156 @@
+using Spectre.Console.Cli;
+using Usine.Cli.Commands;
+using Usine.Cli.Internal;
+
+namespace Usine.Cli;
+
+/// <summary>The <c>usine</c> command-line tool.</summary>
+public static class UsineCli
+{
+    /// <summary>Runs the tool on the process's console and returns its exit code (0 ok, 1 failure, 2 bad usage).</summary>
+    public static Task<int> RunAsync(IEnumerable<string> args, CancellationToken cancellationToken) =>
+        RunAsync(args, CliEnvironment.FromProcess(), cancellationToken);
+
+    internal static async Task<int> RunAsync(IEnumerable<string> args, CliEnvironment environment, CancellationToken cancellationToken)
+    {
+        var app = new CommandApp();
+        app.Configure(config => Configure(config, environment));
+        var arguments = args.ToList();
+        try
+        {
+            // Spectre answers a missing command with its help and exit code 0 or 1; DESIGN calls it bad usage.
+            if (arguments.Count == 0 || (arguments.Count == 1 && Branches.ContainsKey(arguments[0])))
+            {
+                await app.RunAsync([.. arguments, "--help"], cancellationToken);
+                await environment.Error.WriteLineAsync(arguments.Count == 0
+                    ? "error: name a command, for example usine status"
+                    : $"error: usine {arguments[0]} needs a command: {string.Join(" or ", Branches[arguments[0]])}");
+                return ExitCodes.Usage;
+            }
+
+            return await app.RunAsync(arguments, cancellationToken);
+        }
+        catch (Exception e) when (e is CommandParseException or CommandRuntimeException)
+        {
+            // Spectre's own rendering of these is a multi-line panel on standard output; DESIGN wants one
+            // line on standard error and exit code 2.
+            await environment.Error.WriteLineAsync($"error: {UsageMessage(e.Message)} (see {HelpCommand(arguments)})");
+            return ExitCodes.Usage;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            await environment.Error.WriteLineAsync("error: cancelled");
+            return ExitCodes.Failure;
+        }
+    }
+
+    private static void Configure(IConfigurator config, CliEnvironment environment)
+    {
+        config.SetApplicationName("usine");
+        config.ConfigureConsole(environment.Console);
+        config.Settings.Registrar.RegisterInstance(environment);
+        // Exceptions come back to RunAsync, which owns the one-line error format and the exit codes.
+        config.PropagateExceptions();
+        config.ValidateExamples();
+
+        config.AddCommand<ServeCommand>("serve")
+            .WithDescription("Run the platform: ingestion, store, HTTP API and web UI, in this process.")
+            .WithExample("serve", "--config", "usine.yaml", "--data", "/var/lib/usine")
+            .WithExample("serve", "--urls", "http://0.0.0.0:5080");
+        config.AddCommand<DemoCommand>("demo")
+            .WithDescription("Run the platform with a simulated set of plants publishing over MQTT and a file drop.")
+            .WithExample("demo")
+            .WithExample("demo", "--rate", "500", "--mqtt-port", "11883");
+        config.AddCommand<BenchCommand>("bench")
+            .WithDescription("Run the reference workload end to end and print messages per second against the ceiling.")
+            .WithExample("bench", "--messages", "200000");
+
+        config.AddCommand<ImportCommand>("import")
+            .WithDescription("Import a CSV, NDJSON or JSON file (gzip or not) into a source; importing the same file again stores nothing twice.")
+            .WithExample("import", "screwing-2026-11-26.ndjson.gz", "--source", "flins-assembly-screwing")
+            .WithExample("import", "energy.csv", "--source", "douai-energy", "--format", "csv");
+        config.AddCommand<SqlCommand>("sql")
+            .WithDescription("Run one read-only SQL query on the server and print the rows.")
+            .WithExample("sql", "\"SELECT station, count(*) AS n FROM m_screwing GROUP BY station\"")
+            .WithExample("sql", "\"SELECT * FROM m_energy\"", "--format", "csv", "--limit", "50000");
+        config.AddCommand<StatusCommand>("status")
+            .WithDescription("Show the platform at a glance: plants, avatars, records, dead letters and every source.")
+            .WithExample("status")
+            .WithExample("status", "--server", "http://usine.plant.local:5080");
+
+        config.AddBranch("models", models =>
+        {
+            models.SetDescription("Look at the data models: fields, key, time, avatar binding and rollups.");
+            models.AddCommand<ModelsListCommand>("list")
+                .WithDescription("List every model with its versions.")
+                .WithExample("models", "list");
+            models.AddCommand<ModelsShowCommand>("show")
+                .WithDescription("Show one model version in full: its fields, key, time, avatar and rollups.")
+                .WithExample("models", "show", "screwing")
+                .WithExample("models", "show", "screwing", "--version", "1");
+        });
+        config.AddBranch("sources", sources =>
+        {
+            sources.SetDescription("Look at the configured sources and their counters.");
+            sources.AddCommand<SourcesListCommand>("list")
+                .WithDescription("List every source with what it received and stored.")
+                .WithExample("sources", "list");
+            sources.AddCommand<SourcesShowCommand>("show")
+                .WithDescription("Show one source's definition and counters.")
+                .WithExample("sources", "show", "flins-assembly-screwing");
+        });
+        config.AddBranch("avatars", avatars =>
+        {
+            avatars.SetDescription("Explore the digital twins: vehicles, parts, machines, stations, lines, plants.");
+            avatars.AddCommand<AvatarsShowCommand>("show")
+                .WithDescription("Show one avatar: its place in the plant, children, links, record counts and latest records.")
+                .WithExample("avatars", "show", "VF1RFB00X12345678")
+                .WithExample("avatars", "show", "station-12", "--type", "station");
+        });
+        config.AddBranch("deadletters", deadLetters =>
+        {
+            deadLetters.SetDescription("Inspect the messages that failed a pipeline stage.");
+            deadLetters.AddCommand<DeadLettersListCommand>("list")
+                .WithDescription("List dead letters, newest first.")
+                .WithExample("deadletters", "list", "--source", "flins-assembly-screwing", "--status", "open")
+                .WithExample("deadletters", "list", "--stage", "validate", "--limit", "20");
+            deadLetters.AddCommand<DeadLettersShowCommand>("show")
+                .WithDescription("Show one dead letter: why it failed, and its payload as received.")
+                .WithExample("deadletters", "show", "42");
+        });
+    }
+
+    private static readonly string[] Commands = ["serve", "demo", "bench", "import", "sql", "status"];
+    private static readonly Dictionary<string, string[]> Branches = new(StringComparer.Ordinal)
+    {
+        ["models"] = ["list", "show"],
+        ["sources"] = ["list", "show"],
+        ["avatars"] = ["show"],
+        ["deadletters"] = ["list", "show"],
+    };
+
+    private static string UsageMessage(string message)
+    {
+        var line = string.Join(' ', message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        // Spectre names the CLR type it failed to convert to; people typed a number.
+        line = line.Replace("to Nullable`1", "to a number", StringComparison.Ordinal)
+            .Replace("to Int32", "to a number", StringComparison.Ordinal);
+        return line.TrimEnd('.');
+    }
+
+    /// <summary>The help of the command the user was typing, else the tool's.</summary>
+    private static string HelpCommand(List<string> args)
+    {
+        if (args.Count > 0 && Commands.Contains(args[0]))
+        {
+            return $"usine {args[0]} --help";
+        }
+
+        if (args.Count > 0 && Branches.ContainsKey(args[0]))
+        {
+            return args.Count > 1 && !args[1].StartsWith('-') ? $"usine {args[0]} {args[1]} --help" : $"usine {args[0]} --help";
+        }
+
+        return "usine --help";
+    }
+}

@@ -1,0 +1,84 @@
+using Microsoft.Extensions.Logging;
+using Usine.Connectors.Mqtt;
+using Usine.Simulator;
+
+namespace Usine.Server;
+
+/// <summary>Settings of <c>usine demo</c>.</summary>
+public sealed record DemoOptions
+{
+    /// <summary>Data directory of the demo. Default <c>./.usine-demo</c>.</summary>
+    public string DataDirectory { get; init; } = ".usine-demo";
+
+    /// <summary>Where the API listens. Default <c>http://127.0.0.1:5080</c>.</summary>
+    public string Urls { get; init; } = "http://127.0.0.1:5080";
+
+    /// <summary>Port of the embedded MQTT broker, on loopback. Default 1883.</summary>
+    public int MqttPort { get; init; } = 1883;
+
+    /// <summary>MQTT messages per second the simulator publishes. Default 200.</summary>
+    public double Rate { get; init; } = 200;
+}
+
+/// <summary>
+/// <c>usine demo</c>: the platform on its embedded default, with an embedded MQTT broker and the plant
+/// simulator publishing to it and dropping energy files, all in one process.
+/// </summary>
+public static class DemoRunner
+{
+    /// <summary>Writes the demo definitions into <paramref name="dataDirectory"/>/config and returns the main file.</summary>
+    public static string WriteDemoConfig(string dataDirectory)
+    {
+        var dir = Path.Combine(dataDirectory, "config");
+        Directory.CreateDirectory(dir);
+        var asm = typeof(DemoRunner).Assembly;
+        foreach (var name in asm.GetManifestResourceNames().Where(n => n.StartsWith("demo/", StringComparison.Ordinal)))
+        {
+            using var s = asm.GetManifestResourceStream(name)!;
+            using var f = File.Create(Path.Combine(dir, name["demo/".Length..]));
+            s.CopyTo(f);
+        }
+
+        return Path.Combine(dir, "usine.yaml");
+    }
+
+    public static async Task RunAsync(DemoOptions options, CancellationToken ct)
+    {
+        using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+        }).SetMinimumLevel(LogLevel.Information));
+        var config = WriteDemoConfig(options.DataDirectory);
+        await using var broker = new EmbeddedMqttBroker(new EmbeddedMqttBrokerOptions { Port = options.MqttPort }, loggers.CreateLogger<EmbeddedMqttBroker>());
+        await broker.StartAsync(ct);
+        var platform = await UsinePlatform.StartAsync(new UsineServerOptions
+        {
+            ConfigPath = config,
+            DataDirectory = options.DataDirectory,
+            Urls = options.Urls,
+            DefaultMqttBroker = broker.Address,
+        }, loggers, ct: ct);
+        var app = UsineServer.Build(platform, options.Urls);
+        var simulator = new PlantSimulator(new SimulatorOptions
+        {
+            BrokerUrl = broker.Address,
+            DropDirectory = Path.Combine(options.DataDirectory, "drop", "energy"),
+            MessagesPerSecond = options.Rate,
+            Seed = Environment.TickCount,
+        }, TimeProvider.System, loggers.CreateLogger<PlantSimulator>());
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct, app.Lifetime.ApplicationStopping);
+        var running = simulator.RunAsync(stop.Token);
+        await app.RunAsync();
+        await stop.CancelAsync();
+        try
+        {
+            await running;
+        }
+        catch (OperationCanceledException)
+        {
+            // The simulator ends with the demo.
+        }
+    }
+
+}

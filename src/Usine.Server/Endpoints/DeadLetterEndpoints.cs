@@ -1,0 +1,88 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Usine.Pipeline;
+using Usine.Storage.DuckDb;
+
+namespace Usine.Server.Endpoints;
+
+internal static class DeadLetterEndpoints
+{
+    public static IEndpointRouteBuilder MapDeadLetters(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/api/deadletters");
+        group.MapGet("/", IResult (string? source, string? stage, string? status, int? limit, UsinePlatform p) =>
+        {
+            if (stage is not null && !Enum.TryParse<DeadLetterStage>(stage, true, out _))
+            {
+                return Errors.BadRequest($"stage '{stage}' is not one of {string.Join(", ", Enum.GetNames<DeadLetterStage>().Select(n => n.ToLowerInvariant()))}");
+            }
+
+            if (status is not null && !Enum.TryParse<DeadLetterStatus>(status, true, out _))
+            {
+                return Errors.BadRequest($"status '{status}' is not one of {string.Join(", ", Enum.GetNames<DeadLetterStatus>().Select(n => n.ToLowerInvariant()))}");
+            }
+
+            if (limit is < 1 or > 100_000)
+            {
+                return Errors.BadRequest("limit must be between 1 and 100000");
+            }
+
+            if (source is not null && !p.Definitions.Sources.ContainsKey(source))
+            {
+                return SourceEndpoints.UnknownSource(p, source);
+            }
+
+            return TypedResults.Ok(p.Store.DeadLetters(source, stage, status, limit ?? 100).Select(Summary));
+        });
+
+        group.MapGet("/{id:long}", IResult (long id, UsinePlatform p) =>
+        {
+            var d = p.Store.DeadLetters(null, null, null, 1, id).FirstOrDefault();
+            if (d is null)
+            {
+                return Errors.NotFound($"no dead letter with id {id}");
+            }
+
+            var payload = d.Payload ?? [];
+            var text = DuckDbStore.PayloadText(payload);
+            return TypedResults.Ok(new
+            {
+                id = d.Id,
+                source = d.Source,
+                stream = d.Stream,
+                position = d.Position,
+                stage = d.Stage,
+                reason = d.Reason,
+                status = d.Status,
+                attempts = d.Attempts,
+                model = d.Model,
+                modelVersion = d.ModelVersion,
+                receivedAt = d.ReceivedAt,
+                createdAt = d.CreatedAt,
+                errorType = d.ErrorType,
+                topic = d.Topic,
+                payloadBytes = d.PayloadBytes,
+                payload = text,
+                payloadBase64 = text is null ? Convert.ToBase64String(payload) : null,
+            });
+        });
+        return app;
+    }
+
+    private static object Summary(DeadLetterRow d) => new
+    {
+        id = d.Id,
+        source = d.Source,
+        stream = d.Stream,
+        position = d.Position,
+        stage = d.Stage,
+        reason = d.Reason,
+        status = d.Status,
+        attempts = d.Attempts,
+        model = d.Model,
+        modelVersion = d.ModelVersion,
+        receivedAt = d.ReceivedAt,
+        createdAt = d.CreatedAt,
+    };
+}

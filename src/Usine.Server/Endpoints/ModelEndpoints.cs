@@ -1,0 +1,75 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Usine.Models;
+
+namespace Usine.Server.Endpoints;
+
+internal static class ModelEndpoints
+{
+    public static IEndpointRouteBuilder MapModels(this IEndpointRouteBuilder app)
+    {
+        var models = app.MapGroup("/api/models");
+        models.MapGet("/", (UsinePlatform p) => TypedResults.Ok(p.Definitions.Models.Values.OrderBy(m => m.Name, StringComparer.Ordinal).Select(v => new
+        {
+            name = v.Name,
+            version = v.Latest.Version,
+            versions = v.All.Select(x => x.Version).OrderDescending(),
+            fields = v.Latest.Fields.Count,
+            description = v.Latest.Description,
+        })));
+
+        models.MapGet("/{name}", IResult (string name, int? version, UsinePlatform p) =>
+        {
+            if (!p.Definitions.Models.TryGetValue(name, out var versions))
+            {
+                return Errors.NotFound($"no model named '{name}' (models: {string.Join(", ", p.Definitions.Models.Keys.Order(StringComparer.Ordinal))})");
+            }
+
+            var m = version is { } v ? versions.Get(v) : versions.Latest;
+            if (m is null)
+            {
+                return Errors.NotFound($"model '{name}' has no version {version} (versions: {string.Join(", ", versions.All.Select(x => x.Version))})");
+            }
+
+            return TypedResults.Ok(new
+            {
+                name = m.Name,
+                version = m.Version,
+                versions = versions.All.Select(x => x.Version).OrderDescending(),
+                description = m.Description,
+                time = m.TimeField,
+                key = m.Key,
+                avatar = m.Avatar is { } a ? new { type = a.Type, id = a.Id.Text, attach = a.Attach.ToString().ToLowerInvariant() } : null,
+                fields = m.Fields.Select(f => new
+                {
+                    name = f.Name,
+                    type = f.Type.ToString().ToLowerInvariant(),
+                    unit = f.Unit,
+                    required = f.Required,
+                    min = f.Min,
+                    max = f.Max,
+                    @enum = f.Enum,
+                    pattern = f.Pattern,
+                    description = f.Description,
+                }),
+                rollups = m.Rollups.Select(r => new
+                {
+                    name = r.Name,
+                    bucket = Bucket(r.Bucket),
+                    by = r.By,
+                    measures = r.Measures.ToDictionary(x => x.Key, x => x.Value.Select(k => k.ToString().ToLowerInvariant())),
+                }),
+                table = "m_" + m.Name,
+                origin = m.Origin,
+            });
+        });
+        return app;
+    }
+
+    private static string Bucket(TimeSpan t) =>
+        t.TotalDays >= 1 && t.TotalDays % 1 == 0 ? $"{t.TotalDays}d"
+        : t.TotalHours >= 1 && t.TotalHours % 1 == 0 ? $"{t.TotalHours}h"
+        : t.TotalMinutes >= 1 && t.TotalMinutes % 1 == 0 ? $"{t.TotalMinutes}m"
+        : $"{t.TotalSeconds}s";
+}

@@ -1,0 +1,205 @@
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Routing;
+using Usine.Ingestion;
+using Usine.Pipeline;
+using Usine.Sources;
+
+namespace Usine.Server.Endpoints;
+
+internal static class SourceEndpoints
+{
+    public static object Summary(UsinePlatform p, SourceDefinition s)
+    {
+        var stats = p.Engine.Stats.GetValueOrDefault(s.Id);
+        var (state, error) = p.SourceState(s);
+        return new
+        {
+            id = s.Id,
+            plant = s.Plant.Text,
+            kind = s.Kind.ToString().ToLowerInvariant(),
+            format = s.Format.ToString().ToLowerInvariant(),
+            model = s.ModelVersion is { } v ? $"{s.Model}@{v}" : s.Model,
+            topic = s.Topic,
+            path = s.Path,
+            expectEvery = s.ExpectEvery?.ToString(),
+            description = s.Description,
+            state,
+            lastError = error,
+            received = stats?.Received ?? 0,
+            stored = stats?.Stored ?? 0,
+            duplicates = stats?.Duplicates ?? 0,
+            deadLetters = stats?.DeadLetters ?? 0,
+            bytes = stats?.Bytes ?? 0,
+            lastSeen = stats?.LastSeen,
+        };
+    }
+
+    public static IEndpointRouteBuilder MapSources(this IEndpointRouteBuilder app)
+    {
+        var sources = app.MapGroup("/api/sources");
+        sources.MapGet("/", (UsinePlatform p) => TypedResults.Ok(p.Definitions.Sources.Values.OrderBy(s => s.Id, StringComparer.Ordinal).Select(s => Summary(p, s))));
+
+        sources.MapGet("/{id}", IResult (string id, UsinePlatform p) =>
+            p.Definitions.Sources.TryGetValue(id, out var s) ? TypedResults.Ok(Summary(p, s)) : UnknownSource(p, id));
+
+        sources.MapPost("/{id}/import", async Task<IResult> (string id, string? name, string? sha256, HttpContext http, UsinePlatform p, CancellationToken ct) =>
+        {
+            if (!p.Definitions.Sources.TryGetValue(id, out var source))
+            {
+                return UnknownSource(p, id);
+            }
+
+            if (sha256 is not null && (sha256.Length != 64 || !sha256.All(Uri.IsHexDigit)))
+            {
+                return Errors.BadRequest("sha256 must be the 64 hexadecimal digits of the file's SHA-256");
+            }
+
+            // An import streams: its size is bounded by the disk, not by memory.
+            http.Features.Get<IHttpMaxRequestBodySizeFeature>()!.MaxRequestBodySize = null;
+            string? spool = null;
+            try
+            {
+                var body = http.Request.Body;
+                if (sha256 is null)
+                {
+                    spool = Path.Combine(Path.GetTempPath(), "usine-import-" + Guid.NewGuid().ToString("N"));
+                    await using (var f = File.Create(spool))
+                    {
+                        await body.CopyToAsync(f, ct);
+                    }
+
+                    return TypedResults.Ok(await p.Importer.ImportFileAsync(source, spool, ct) with { Name = name });
+                }
+
+                return TypedResults.Ok(await p.Importer.ImportAsync(source, body, name, sha256, ct));
+            }
+            catch (InvalidDataException ex)
+            {
+                return Errors.Status(StatusCodes.Status422UnprocessableEntity, ex.Message);
+            }
+            catch (System.Text.Json.JsonException ex)
+            {
+                return Errors.Status(StatusCodes.Status422UnprocessableEntity, "the JSON array is malformed: " + ex.Message + " (the elements before it were imported)");
+            }
+            finally
+            {
+                if (spool is not null)
+                {
+                    File.Delete(spool);
+                }
+            }
+        });
+
+        sources.MapPost("/{id}/messages", async Task<IResult> (string id, HttpContext http, UsinePlatform p, CancellationToken ct) =>
+        {
+            if (!p.Definitions.Sources.TryGetValue(id, out var source))
+            {
+                return UnknownSource(p, id);
+            }
+
+            if (http.Request.ContentLength > p.Options.MaxPushBytes)
+            {
+                return Errors.Status(StatusCodes.Status413PayloadTooLarge, $"the body is {http.Request.ContentLength} bytes; a push takes at most {p.Options.MaxPushBytes} (send several, or use import)");
+            }
+
+            http.Features.Get<IHttpMaxRequestBodySizeFeature>()!.MaxRequestBodySize = p.Options.MaxPushBytes;
+            byte[] body;
+            try
+            {
+                using var ms = new MemoryStream();
+                await http.Request.Body.CopyToAsync(ms, ct);
+                body = ms.ToArray();
+            }
+            catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            {
+                return Errors.Status(StatusCodes.Status413PayloadTooLarge, $"a push takes at most {p.Options.MaxPushBytes} bytes (send several, or use import)");
+            }
+
+            var (messages, header, error) = Split(source, body);
+            if (error is not null)
+            {
+                return Errors.BadRequest(error);
+            }
+
+            if (messages.Count == 0)
+            {
+                return Errors.BadRequest("the body holds no message: send a JSON array of objects, or one JSON object per line");
+            }
+
+            var stream = await p.PushStreamAsync(source, ct);
+            var first = stream.Reserve(messages.Count);
+            var now = p.Time.GetUtcNow().UtcDateTime;
+            var raw = messages.Select((m, i) => new RawMessage(first + i, now, m)).ToArray();
+            var r = await p.Engine.IngestAsync(new IngestBatch { SourceId = source.Id, StreamId = stream.Id, Messages = raw, CsvHeader = header }, ct);
+            return TypedResults.Ok(new { received = r.Received, stored = r.Stored, duplicates = r.Duplicates, deadLetters = r.DeadLetters });
+        });
+
+        return app;
+    }
+
+    /// <summary>A push body as messages: a JSON array's elements, NDJSON lines, or CSV records after a header.</summary>
+    private static (List<ReadOnlyMemory<byte>> Messages, IReadOnlyList<string>? Header, string? Error) Split(SourceDefinition source, byte[] body)
+    {
+        var list = new List<ReadOnlyMemory<byte>>();
+        var span = body.AsSpan();
+        var start = 0;
+        while (start < span.Length && span[start] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n')
+        {
+            start++;
+        }
+
+        if (source.Format == PayloadFormat.Json && start < span.Length && span[start] == '[')
+        {
+            try
+            {
+                using var doc = System.Text.Json.JsonDocument.Parse(body);
+                foreach (var e in doc.RootElement.EnumerateArray())
+                {
+                    list.Add(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(e));
+                }
+            }
+            catch (System.Text.Json.JsonException ex)
+            {
+                return (list, null, "the body starts with '[' but is not a valid JSON array: " + ex.Message);
+            }
+
+            return (list, null, null);
+        }
+
+        IReadOnlyList<string>? header = null;
+        var mem = body.AsMemory();
+        var pos = 0;
+        while (pos < body.Length)
+        {
+            var nl = Array.IndexOf(body, (byte)'\n', pos);
+            var end = nl < 0 ? body.Length : nl;
+            var line = mem[pos..end];
+            if (line.Length > 0 && line.Span[^1] == '\r')
+            {
+                line = line[..^1];
+            }
+
+            pos = end + 1;
+            if (line.Span.Trim(" \t"u8).IsEmpty)
+            {
+                continue;
+            }
+
+            if (source.Format == PayloadFormat.Csv && header is null)
+            {
+                header = Csv.ParseRecord(Encoding.UTF8.GetString(line.Span), source.CsvDelimiter);
+                continue;
+            }
+
+            list.Add(line);
+        }
+
+        return (list, header, null);
+    }
+
+    public static IResult UnknownSource(UsinePlatform p, string id) =>
+        Errors.NotFound($"no source with id '{id}' (sources: {string.Join(", ", p.Definitions.Sources.Keys.Order(StringComparer.Ordinal))})");
+}

@@ -1,0 +1,69 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Usine.Storage.DuckDb;
+
+namespace Usine.Server.Endpoints;
+
+public sealed record SqlRequest(string? Sql, int? Limit);
+
+internal static class StatusEndpoints
+{
+    public static IEndpointRouteBuilder MapStatus(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/health", () => TypedResults.Ok(new { status = "ok" }));
+
+        var api = app.MapGroup("/api");
+        api.MapGet("/status", (UsinePlatform p) =>
+        {
+            var now = p.Time.GetUtcNow().UtcDateTime;
+            return TypedResults.Ok(new
+            {
+                startedAt = p.StartedAt,
+                uptimeSeconds = Math.Round((now - p.StartedAt).TotalSeconds, 1),
+                dataDirectory = Path.GetFullPath(p.Options.DataDirectory),
+                plants = p.Store.Plants(),
+                avatars = p.Store.AvatarTotal(),
+                records = p.Store.RecordCounts(),
+                deadLetters = new { open = p.Store.OpenDeadLetters(), total = p.Store.TotalDeadLetters() },
+                sources = p.Definitions.Sources.Values.OrderBy(s => s.Id, StringComparer.Ordinal).Select(s => SourceEndpoints.Summary(p, s)),
+            });
+        });
+
+        api.MapPost("/sql", async Task<IResult> (SqlRequest? body, UsinePlatform p, CancellationToken ct) =>
+        {
+            if (body?.Sql is not { } sql || string.IsNullOrWhiteSpace(sql))
+            {
+                return Errors.BadRequest("send {\"sql\": \"SELECT ...\"}: the query is missing");
+            }
+
+            var limit = body.Limit ?? 1000;
+            if (limit is < 1 or > 100_000)
+            {
+                return Errors.BadRequest("limit must be between 1 and 100000");
+            }
+
+            try
+            {
+                var r = await p.Store.QueryAsync(sql, limit, p.Options.SqlTimeout, ct);
+                return TypedResults.Ok(new
+                {
+                    columns = r.Columns.Select(c => new { name = c.Name, type = c.Type }),
+                    rows = r.Rows,
+                    truncated = r.Truncated,
+                    elapsedMs = Math.Round(r.ElapsedMs, 2),
+                });
+            }
+            catch (QueryRefusedException ex)
+            {
+                return Errors.BadRequest(ex.Message);
+            }
+            catch (TimeoutException ex)
+            {
+                return Errors.Status(StatusCodes.Status408RequestTimeout, ex.Message);
+            }
+        });
+
+        return app;
+    }
+}

@@ -1,0 +1,100 @@
+using Microsoft.Extensions.Logging;
+using Usine.Server.Internal;
+using Usine.Sources;
+
+namespace Usine.Server.Ingestion;
+
+/// <summary>
+/// Watches a folder of a file source and imports each new file; a file is moved to <c>done/</c> once
+/// imported (dead letters included) or to <c>failed/</c> with a <c>.error</c> note when it cannot be read.
+/// Files are only picked up once their size stops changing between two looks, so a file still being
+/// copied is never read half-way.
+/// </summary>
+public sealed class FileDropWatcher(SourceDefinition source, string folder, FileImporter importer, TimeSpan interval, ILogger<FileDropWatcher> logger, TimeProvider time)
+{
+    private readonly Dictionary<string, long> _sizes = new(StringComparer.Ordinal);
+
+    public string State { get; private set; } = "starting";
+
+    public string? LastError { get; private set; }
+
+    public long FilesImported { get; private set; }
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        Directory.CreateDirectory(folder);
+        State = "running";
+        using var timer = new PeriodicTimer(interval, time);
+        do
+        {
+            try
+            {
+                await ScanAsync(ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                State = "degraded";
+                LastError = ex.Message;
+                logger.DropScanFailed(ex, source.Id, folder);
+            }
+        }
+        while (await WaitAsync(timer, ct));
+
+        State = "stopped";
+    }
+
+    private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken ct)
+    {
+        try
+        {
+            return await timer.WaitForNextTickAsync(ct);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private async Task ScanAsync(CancellationToken ct)
+    {
+        foreach (var path in Directory.GetFiles(folder, source.Pattern ?? "*").Order(StringComparer.Ordinal))
+        {
+            var size = new FileInfo(path).Length;
+            if (!_sizes.TryGetValue(path, out var last) || last != size)
+            {
+                _sizes[path] = size;
+                continue;
+            }
+
+            _sizes.Remove(path);
+            try
+            {
+                var r = await importer.ImportFileAsync(source, path, ct);
+                Move(path, "done");
+                FilesImported++;
+                State = "running";
+                logger.DropImported(source.Id, Path.GetFileName(path), r.Messages, r.Stored, r.DeadLetters);
+            }
+            catch (Exception ex) when (ex is InvalidDataException or IOException or System.Text.Json.JsonException)
+            {
+                var target = Move(path, "failed");
+                await File.WriteAllTextAsync(target + ".error", ex.Message + Environment.NewLine, ct);
+                LastError = $"{Path.GetFileName(path)}: {ex.Message}";
+                logger.DropFailed(ex, source.Id, Path.GetFileName(path));
+            }
+        }
+    }
+
+    private string Move(string path, string sub)
+    {
+        var dir = Path.Combine(folder, sub);
+        Directory.CreateDirectory(dir);
+        var target = Path.Combine(dir, Path.GetFileName(path));
+        File.Move(path, target, overwrite: true);
+        return target;
+    }
+}

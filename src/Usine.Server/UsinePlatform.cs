@@ -1,0 +1,162 @@
+using Microsoft.Extensions.Logging;
+using Usine.Configuration;
+using Usine.Connectors.Mqtt;
+using Usine.Ingestion;
+using Usine.Pipeline;
+using Usine.Server.Ingestion;
+using Usine.Sources;
+using Usine.Storage.DuckDb;
+
+namespace Usine.Server;
+
+/// <summary>
+/// One running Usine: the store, the engine, and a connector per live source. The HTTP API, the demo and
+/// the benchmark all drive this same object.
+/// </summary>
+public sealed class UsinePlatform : IAsyncDisposable
+{
+    private readonly ILoggerFactory _loggers;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<Task> _running = [];
+    private readonly Dictionary<string, MqttSourceConnector> _mqtt = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, FileDropWatcher> _drops = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, PushStream> _push = new(StringComparer.Ordinal);
+
+    private UsinePlatform(UsineServerOptions options, UsineDefinitions definitions, DuckDbStore store, IngestEngine engine, ILoggerFactory loggers, TimeProvider time)
+    {
+        Options = options;
+        Definitions = definitions;
+        Store = store;
+        Engine = engine;
+        Time = time;
+        _loggers = loggers;
+        Importer = new FileImporter(engine, store, time);
+        StartedAt = time.GetUtcNow().UtcDateTime;
+    }
+
+    public UsineServerOptions Options { get; }
+    public UsineDefinitions Definitions { get; }
+    public DuckDbStore Store { get; }
+    public IngestEngine Engine { get; }
+    public FileImporter Importer { get; }
+    public TimeProvider Time { get; }
+    public DateTime StartedAt { get; }
+
+    /// <summary>Loads the definitions, opens the store and starts the engine and the connectors.</summary>
+    public static async Task<UsinePlatform> StartAsync(UsineServerOptions options, ILoggerFactory loggers, IEnumerable<IPipelineStep>? steps = null, TimeProvider? time = null, CancellationToken ct = default)
+    {
+        time ??= TimeProvider.System;
+        if (options.ConfigPath is null)
+        {
+            throw new ArgumentException("a configuration file is needed: --config usine.yaml (see docs/models.md and docs/sources.md)");
+        }
+
+        var definitions = DefinitionLoader.LoadFile(options.ConfigPath);
+        var store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = options.DataDirectory, MemoryLimit = options.MemoryLimit });
+        var engine = new IngestEngine(definitions, store, steps, loggers.CreateLogger<IngestEngine>(), time);
+        await engine.StartAsync(ct);
+        var platform = new UsinePlatform(options, definitions, store, engine, loggers, time);
+        if (options.StartConnectors)
+        {
+            platform.StartConnectors();
+        }
+
+        return platform;
+    }
+
+    private void StartConnectors()
+    {
+        foreach (var source in Definitions.Sources.Values)
+        {
+            switch (source.Kind)
+            {
+                case SourceKind.Mqtt:
+                    var connector = new MqttSourceConnector(source, Engine, new MqttConnectorOptions { DefaultBroker = Options.DefaultMqttBroker },
+                        _loggers.CreateLogger<MqttSourceConnector>(), Time);
+                    _mqtt[source.Id] = connector;
+                    _running.Add(connector.RunAsync(_stopping.Token));
+                    break;
+                case SourceKind.File:
+                    var folder = Path.IsPathRooted(source.Path!) ? source.Path! : Path.Combine(Options.DataDirectory, source.Path!);
+                    var watcher = new FileDropWatcher(source, folder, Importer, Options.DropPollInterval, _loggers.CreateLogger<FileDropWatcher>(), Time);
+                    _drops[source.Id] = watcher;
+                    _running.Add(watcher.RunAsync(_stopping.Token));
+                    break;
+            }
+        }
+    }
+
+    /// <summary>The state of a source's connector, for status pages: running, connecting, reconnecting, failed, ready...</summary>
+    public (string State, string? LastError) SourceState(SourceDefinition source)
+    {
+        if (_mqtt.TryGetValue(source.Id, out var m))
+        {
+            return (m.State.ToString().ToLowerInvariant(), m.LastError?.Message);
+        }
+
+        if (_drops.TryGetValue(source.Id, out var d))
+        {
+            return (d.State, d.LastError);
+        }
+
+        return source.Kind switch
+        {
+            SourceKind.Http => ("ready", null),
+            SourceKind.Mqtt or SourceKind.File => ("stopped", null),
+            _ => ("unsupported", $"sources of kind {source.Kind.ToString().ToLowerInvariant()} have no connector in this version; their data can be imported or pushed"),
+        };
+    }
+
+    /// <summary>Positions of HTTP pushes: one stream per source, numbered on from its checkpoint.</summary>
+    public async Task<PushStream> PushStreamAsync(SourceDefinition source, CancellationToken ct)
+    {
+        PushStream? stream;
+        lock (_push)
+        {
+            _push.TryGetValue(source.Id, out stream);
+        }
+
+        if (stream is null)
+        {
+            var id = "http:" + source.Id;
+            var checkpoint = await Engine.GetCheckpointAsync(id, ct) ?? 0;
+            lock (_push)
+            {
+                if (!_push.TryGetValue(source.Id, out stream))
+                {
+                    _push[source.Id] = stream = new PushStream(id, checkpoint);
+                }
+            }
+        }
+
+        return stream;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync();
+        try
+        {
+            await Task.WhenAll(_running);
+        }
+        catch (OperationCanceledException)
+        {
+            // Connectors end by cancellation.
+        }
+
+        await Engine.DisposeAsync();
+        await Store.DisposeAsync();
+        _stopping.Dispose();
+    }
+}
+
+/// <summary>Hands out increasing positions to the pushes of one source.</summary>
+public sealed class PushStream(string id, long start)
+{
+    private long _next = start;
+
+    public string Id { get; } = id;
+
+    /// <summary>Reserves <paramref name="count"/> positions and returns the first.</summary>
+    public long Reserve(int count) => Interlocked.Add(ref _next, count) - count + 1;
+}

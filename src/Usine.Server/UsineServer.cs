@@ -1,0 +1,100 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Usine.Server.Endpoints;
+using Usine.Server.Internal;
+
+namespace Usine.Server;
+
+/// <summary>The HTTP face of a platform: builds and runs the web application.</summary>
+public static class UsineServer
+{
+    /// <summary>Builds the web application around a started platform (it disposes the platform when it stops).</summary>
+    public static WebApplication Build(UsinePlatform platform, string urls, Action<ILoggingBuilder>? logging = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "Usine" });
+        builder.WebHost.UseUrls(urls);
+        builder.Logging.ClearProviders();
+        if (logging is null)
+        {
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss ";
+            });
+            builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        }
+        else
+        {
+            logging(builder.Logging);
+        }
+
+        builder.Services.AddSingleton(platform);
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.Never;
+            o.SerializerOptions.NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals;
+        });
+        builder.Services.AddProblemDetails();
+
+        var app = builder.Build();
+        app.UseExceptionHandler(e => e.Run(async http =>
+        {
+            var ex = http.Features.Get<IExceptionHandlerFeature>()?.Error;
+            var (status, message) = ex switch
+            {
+                BadHttpRequestException b => (b.StatusCode, b.Message),
+                JsonException j => (StatusCodes.Status400BadRequest, "the body is not valid JSON: " + j.Message),
+                ArgumentException a => (StatusCodes.Status400BadRequest, a.Message),
+                OperationCanceledException => (499, "the request was cancelled"),
+                UsineException { IsTransient: true } u => (StatusCodes.Status503ServiceUnavailable, u.Message + " (retry)"),
+                _ => (StatusCodes.Status500InternalServerError, "internal error: " + ex?.Message),
+            };
+            if (status >= 500 && ex is not null)
+            {
+                app.Logger.RequestFailed(ex, http.Request.Method, http.Request.Path);
+            }
+
+            http.Response.StatusCode = status;
+            await http.Response.WriteAsJsonAsync(new ApiError(message));
+        }));
+        app.UseStatusCodePages(async ctx =>
+        {
+            if (!ctx.HttpContext.Response.HasStarted && ctx.HttpContext.Response.ContentLength is null)
+            {
+                var r = ctx.HttpContext.Response;
+                var message = r.StatusCode == StatusCodes.Status404NotFound
+                    ? $"no such endpoint: {ctx.HttpContext.Request.Method} {ctx.HttpContext.Request.Path} (see docs/api.md)"
+                    : $"HTTP {r.StatusCode}";
+                await r.WriteAsJsonAsync(new ApiError(message));
+            }
+        });
+
+        app.MapStatus();
+        app.MapModels();
+        app.MapSources();
+        app.MapAvatars();
+        app.MapDeadLetters();
+        app.Lifetime.ApplicationStopped.Register(() => platform.DisposeAsync().AsTask().GetAwaiter().GetResult());
+        app.Lifetime.ApplicationStarted.Register(() => app.Logger.Listening(urls, Path.GetFullPath(platform.Options.DataDirectory)));
+        return app;
+    }
+
+    /// <summary><c>usine serve</c>: starts the platform and serves until cancelled or stopped by a signal.</summary>
+    public static async Task RunAsync(UsineServerOptions options, CancellationToken ct)
+    {
+        using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+        }).SetMinimumLevel(LogLevel.Information));
+        var platform = await UsinePlatform.StartAsync(options, loggers, ct: ct);
+        var app = Build(platform, options.Urls);
+        await app.RunAsync();
+    }
+}
