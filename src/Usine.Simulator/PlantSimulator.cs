@@ -84,7 +84,7 @@ public sealed partial class PlantSimulator
     /// <summary>Time of the first message: the time provider's time when the first message was made, to the millisecond.</summary>
     public DateTime? StartTime => _start;
 
-    /// <summary>The simulated plants with their machines, for a demo to show what to expect.</summary>
+    /// <summary>Names of the simulated plants, the first level after the topic prefix.</summary>
     public IReadOnlyList<string> Plants => _options.Plants;
 
     /// <summary>Machine ids (<c>{line}-{station}-{code}</c>, unique within a plant) per plant.</summary>
