@@ -87,7 +87,8 @@ public sealed class BrokerTests : IAsyncLifetime
         // Files appear whole under their .csv name; temporary names never stay behind.
         var files = Directory.GetFiles(_drop);
         Assert.Equal(sim.Counters.EnergyFiles, files.Length);
-        Assert.InRange(files.Length, 1, 2);
+        // 1500 messages at 1000/s take 1.5 s at least: the file due after 1 s was written, more if the machine was slow.
+        Assert.NotEmpty(files);
         Assert.All(files, f =>
         {
             Assert.EndsWith(".csv", f, StringComparison.Ordinal);
