@@ -42,6 +42,7 @@ public sealed class SqlTests
         var request = Assert.Single(server.Requests);
         using var sent = JsonDocument.Parse(request.Body);
         Assert.Equal(Query, sent.RootElement.GetProperty("sql").GetString());
+        Assert.False(sent.RootElement.TryGetProperty("limit", out _), "without --limit the server's default applies, so no limit is sent");
     }
 
     [Fact]

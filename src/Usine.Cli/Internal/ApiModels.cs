@@ -20,7 +20,8 @@ internal sealed record StatusInfo(
 
 internal sealed record DeadLetterCounts(long Open, long Total);
 
-internal sealed record SqlRequest(string Sql, int? Limit);
+// Without --limit the field is left out rather than sent as null, so the server applies its own default.
+internal sealed record SqlRequest(string Sql, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Limit);
 
 internal sealed record SqlColumn(string Name, string? Type);
 
