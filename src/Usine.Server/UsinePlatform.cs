@@ -46,6 +46,11 @@ public sealed class UsinePlatform : IAsyncDisposable
     public static async Task<UsinePlatform> StartAsync(UsineServerOptions options, ILoggerFactory loggers, IEnumerable<IPipelineStep>? steps = null, TimeProvider? time = null, CancellationToken ct = default)
     {
         time ??= TimeProvider.System;
+
+        // The engine's two stages and DuckDB commits hold pool threads for tens of milliseconds at a time;
+        // on a 2-core machine the pool would otherwise grow too slowly and keep the API waiting behind them.
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 32), Math.Max(io, 32));
         if (options.ConfigPath is null)
         {
             throw new ArgumentException("a configuration file is needed: --config usine.yaml (see docs/models.md and docs/sources.md)");

@@ -183,6 +183,7 @@ public sealed partial class DuckDbStore
         DateTime dt => DateTime.SpecifyKind(dt, DateTimeKind.Utc),
         DateTimeOffset dto => dto.UtcDateTime,
         Guid g => g.ToString(),
+        BigInteger b when b >= long.MinValue && b <= long.MaxValue => (long)b,
         BigInteger b => b.ToString(CultureInfo.InvariantCulture),
         byte[] bytes => Convert.ToBase64String(bytes),
         System.Collections.IDictionary => v,
