@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs every test of Usine on this machine: installs and starts the servers the tests talk to
+# (scripts/services.sh), builds the solution, runs each test project, and ends with one line
+# "N passed, N failed". Exit code 0 only when everything passed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v dotnet >/dev/null 2>&1; then
+    echo "error: the .NET SDK is needed (dotnet on PATH)" >&2
+    exit 1
+fi
+
+eval "$(bash scripts/services.sh start)"
+trap 'bash scripts/services.sh stop >/dev/null 2>&1 || true' EXIT
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+dotnet build Usine.slnx -c Release -nologo -v q
+
+passed=0
+failed=0
+status=0
+results=$(mktemp -d)
+for project in tests/*/; do
+    name=$(basename "$project")
+    log="$results/$name.log"
+    echo "== $name"
+    if dotnet test "$project" -c Release --no-build -nologo --logger "console;verbosity=normal" >"$log" 2>&1; then
+        :
+    else
+        status=1
+    fi
+    grep -E '^\s+(Failed|Passed) [A-Z]|Error Message|Assert|Stack Trace' "$log" | grep -vE '^\s+Passed ' | head -60 || true
+    summary=$(grep -E '(Passed|Failed)!\s+- Failed:' "$log" | tail -1 || true)
+    if [[ -z $summary ]]; then
+        echo "   no test summary for $name; its output ends with:"
+        tail -20 "$log"
+        status=1
+        failed=$((failed + 1))
+        continue
+    fi
+    echo "   $summary"
+    p=$(sed -E 's/.*Passed:\s+([0-9]+).*/\1/' <<<"$summary")
+    f=$(sed -E 's/.*Failed:\s+([0-9]+),.*/\1/' <<<"$summary")
+    passed=$((passed + p))
+    failed=$((failed + f))
+done
+
+echo "$passed passed, $failed failed"
+if [[ $failed -gt 0 ]]; then
+    status=1
+fi
+exit $status
