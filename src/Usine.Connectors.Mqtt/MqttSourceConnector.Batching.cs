@@ -1,0 +1,146 @@
+using MQTTnet;
+using Usine.Connectors.Mqtt.Internal;
+using Usine.Ingestion;
+using Usine.Pipeline;
+
+namespace Usine.Connectors.Mqtt;
+
+public sealed partial class MqttSourceConnector
+{
+    /// <summary>A message as handed over by the client, waiting for its batch to be committed.</summary>
+    private readonly record struct Pending(
+        MqttApplicationMessageReceivedEventArgs Delivery,
+        Connection Connection,
+        DateTime ReceivedAt,
+        byte[] Payload,
+        string Topic);
+
+    /// <summary>
+    /// Cuts the buffer into batches (full, or as old as the batch window), ingests each until it is
+    /// committed, then acknowledges its messages in the order they arrived, as MQTT requires.
+    /// </summary>
+    private async Task BatchLoopAsync(CancellationToken drain)
+    {
+        var reader = _buffer.Reader;
+        var batch = new List<Pending>(_settings.BatchSize);
+        while (await reader.WaitToReadAsync(drain))
+        {
+            batch.Clear();
+            while (batch.Count < _settings.BatchSize && reader.TryRead(out var item))
+            {
+                batch.Add(item);
+            }
+
+            if (batch.Count < _settings.BatchSize)
+            {
+                await FillUntilWindowClosesAsync(reader, batch, drain);
+            }
+
+            var messages = new RawMessage[batch.Count];
+            for (var i = 0; i < batch.Count; i++)
+            {
+                var r = batch[i];
+                messages[i] = new RawMessage(_nextPosition++, r.ReceivedAt, r.Payload, r.Topic);
+            }
+
+            await IngestUntilCommittedAsync(new IngestBatch { SourceId = _source.Id, StreamId = StreamId, Messages = messages }, drain);
+            await AcknowledgeAsync(batch);
+        }
+    }
+
+    private async Task FillUntilWindowClosesAsync(System.Threading.Channels.ChannelReader<Pending> reader, List<Pending> batch, CancellationToken drain)
+    {
+        using var window = new CancellationTokenSource(_settings.BatchWindow, _time);
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(window.Token, drain);
+        try
+        {
+            while (batch.Count < _settings.BatchSize)
+            {
+                if (reader.TryRead(out var item))
+                {
+                    batch.Add(item);
+                }
+                else if (!await reader.WaitToReadAsync(either.Token))
+                {
+                    return; // stopping: the buffer is complete and empty
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!drain.IsCancellationRequested)
+        {
+            // The window closed: ship what there is.
+        }
+    }
+
+    private async Task IngestUntilCommittedAsync(IngestBatch batch, CancellationToken drain)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await _ingestor.IngestAsync(batch, drain);
+                Interlocked.Add(ref _ingested, batch.Messages.Count);
+                return;
+            }
+            catch (OperationCanceledException) when (drain.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception ex) when (IsTransient(ex))
+            {
+                // The same batch, same positions: the store keeps the first commit if one got through.
+                _lastError = ex;
+                Interlocked.Increment(ref _ingestRetries);
+                var delay = Backoff.Delay(attempt, _options.IngestRetryMinBackoff, _options.IngestRetryMaxBackoff);
+                _logger.IngestRetry(ex, _source.Id, batch.Messages.Count, attempt, delay);
+                await Task.Delay(delay, _time, drain);
+            }
+            catch (Exception ex)
+            {
+                _lastError = ex;
+                _logger.IngestFailed(ex, _source.Id, batch.Messages.Count);
+                throw;
+            }
+        }
+    }
+
+    private async Task AcknowledgeAsync(List<Pending> batch)
+    {
+        var skipped = 0;
+        var broken = false;
+        await _connectionLock.WaitAsync(CancellationToken.None);
+        try
+        {
+            foreach (var r in batch)
+            {
+                if (broken || !ReferenceEquals(r.Connection, _current) || !r.Connection.IsAlive)
+                {
+                    skipped++;
+                    continue;
+                }
+
+                try
+                {
+                    await r.Delivery.AcknowledgeAsync(CancellationToken.None);
+                    Interlocked.Increment(ref _acknowledged);
+                }
+                catch (Exception ex)
+                {
+                    // The connection broke under us; the remaining acknowledgements would fail the same way.
+                    _logger.AcknowledgeFailed(ex, _source.Id);
+                    broken = true;
+                    skipped++;
+                }
+            }
+        }
+        finally
+        {
+            _connectionLock.Release();
+        }
+
+        if (skipped > 0)
+        {
+            _logger.AcknowledgeSkipped(_source.Id, skipped);
+        }
+    }
+}

@@ -1,0 +1,198 @@
+using System.Buffers;
+using MQTTnet;
+using MQTTnet.Formatter;
+using Usine.Connectors.Mqtt.Internal;
+
+namespace Usine.Connectors.Mqtt;
+
+public sealed partial class MqttSourceConnector
+{
+    // Acknowledgements carry packet ids that only mean something on the connection that delivered the
+    // message. The lock keeps an acknowledgement of an old connection from reaching a newer one, where
+    // the same id may name another, still uncommitted, message.
+    private readonly SemaphoreSlim _connectionLock = new(1, 1);
+    private Connection? _current;
+
+    /// <summary>One connection to the broker; messages remember which one delivered them.</summary>
+    private sealed class Connection
+    {
+        private readonly TaskCompletionSource<Exception?> _lost = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public bool IsAlive => !_lost.Task.IsCompleted;
+
+        public Task<Exception?> Lost => _lost.Task;
+
+        public void MarkLost(Exception? reason) => _lost.TrySetResult(reason);
+    }
+
+    private async Task ConnectionLoopAsync(IMqttClient client, CancellationToken ct)
+    {
+        var options = _settings.Broker.ApplyTo(new MqttClientOptionsBuilder())
+            .WithProtocolVersion(MqttProtocolVersion.V500)
+            .WithClientId(_settings.ClientId)
+            .WithCleanStart(false)
+            .WithSessionExpiryInterval((uint)_options.SessionExpiry.TotalSeconds)
+            .WithReceiveMaximum(_options.ReceiveMaximum)
+            .WithKeepAlivePeriod(_options.KeepAlive)
+            .WithTimeout(_options.ConnectTimeout);
+        if (_settings.Username is not null)
+        {
+            options.WithCredentials(_settings.Username, _settings.Password);
+        }
+
+        var clientOptions = options.Build();
+        var subscription = new MqttClientSubscribeOptionsBuilder()
+            .WithTopicFilter(f => f.WithTopic(_settings.SubscriptionFilter).WithQualityOfServiceLevel(_settings.Qos))
+            .Build();
+
+        var everConnected = false;
+        var failures = 0;
+        while (!ct.IsCancellationRequested)
+        {
+            var connection = new Connection();
+            await _connectionLock.WaitAsync(ct);
+            _current = connection;
+            _connectionLock.Release();
+
+            try
+            {
+                // Clean start false: a session the broker still holds is resumed, and the messages it kept
+                // (queued while away, or delivered but never acknowledged) arrive right after the CONNACK.
+                var connected = await client.ConnectAsync(clientOptions, ct);
+                if (connected.ResultCode != MqttClientConnectResultCode.Success)
+                {
+                    throw new UsineException($"broker {_settings.Broker} refused the connection: {connected.ResultCode} {connected.ReasonString}", isTransient: true);
+                }
+
+                // Subscribing again on a resumed session is harmless and covers a broker that lost it.
+                var subscribed = await client.SubscribeAsync(subscription, ct);
+                foreach (var item in subscribed.Items)
+                {
+                    if (item.ResultCode > MqttClientSubscribeResultCode.GrantedQoS2)
+                    {
+                        _logger.SubscriptionRefused(_source.Id, _settings.SubscriptionFilter, item.ResultCode.ToString());
+                        throw new UsineException($"the broker refused the subscription of source '{_source.Id}' to '{_settings.SubscriptionFilter}': {item.ResultCode}; check the topic filter and the broker's access rules");
+                    }
+                }
+
+                if (everConnected)
+                {
+                    Interlocked.Increment(ref _reconnects);
+                }
+
+                everConnected = true;
+                failures = 0;
+                _logger.Connected(_source.Id, _settings.Broker.ToString(), connected.IsSessionPresent, _settings.SubscriptionFilter, (int)_settings.Qos);
+                SetState(MqttConnectorState.Running);
+
+                var reason = await connection.Lost.WaitAsync(ct);
+                _lastError = reason ?? new UsineException($"connection to {_settings.Broker} lost", isTransient: true);
+                _logger.ConnectionLost(reason, _source.Id, _settings.Broker.ToString(), reason?.Message ?? "closed by the broker");
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (UsineException ex) when (!ex.IsTransient)
+            {
+                connection.MarkLost(ex);
+                throw;
+            }
+            catch (Exception ex)
+            {
+                _lastError = ex;
+                failures++;
+                connection.MarkLost(ex);
+                if (client.IsConnected)
+                {
+                    await DisconnectAsync(client);
+                }
+
+                SetState(everConnected ? MqttConnectorState.Reconnecting : MqttConnectorState.Connecting);
+                var retryIn = Backoff.Delay(failures, _options.ReconnectMinBackoff, _options.ReconnectMaxBackoff);
+                _logger.ConnectFailed(ex, _source.Id, _settings.Broker.ToString(), failures, retryIn);
+                if (!await DelayAsync(retryIn, ct))
+                {
+                    break;
+                }
+
+                continue;
+            }
+
+            // The connection was lost after it ran: come back quickly the first time.
+            connection.MarkLost(null);
+            SetState(MqttConnectorState.Reconnecting);
+            if (!await DelayAsync(Backoff.Delay(1, _options.ReconnectMinBackoff, _options.ReconnectMaxBackoff), ct))
+            {
+                break;
+            }
+        }
+    }
+
+    private async Task<bool> DelayAsync(TimeSpan delay, CancellationToken ct)
+    {
+        try
+        {
+            await Task.Delay(delay, _time, ct);
+            return true;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    private Task OnDisconnectedAsync(MqttClientDisconnectedEventArgs e)
+    {
+        _current?.MarkLost(e.Exception ?? (e.ClientWasConnected ? new UsineException($"disconnected by {_settings.Broker}: {e.Reason} {e.ReasonString}", isTransient: true) : null));
+        return Task.CompletedTask;
+    }
+
+    private async Task OnMessageReceivedAsync(IMqttClient client, MqttApplicationMessageReceivedEventArgs e, CancellationToken stopping)
+    {
+        // Acknowledged by the batch loop once committed, never here.
+        e.AutoAcknowledge = false;
+        var message = e.ApplicationMessage;
+        var received = new Pending(
+            e,
+            _current!,
+            _time.GetUtcNow().UtcDateTime,
+            message.Payload.IsEmpty ? [] : message.Payload.ToArray(), // the client reuses its buffers
+            message.Topic);
+        Interlocked.Increment(ref _received);
+
+        if (_buffer.Writer.TryWrite(received))
+        {
+            return;
+        }
+
+        // Full: only with a broker that ignores Receive Maximum. Wait for room, but give up when stopping
+        // or when the connection dies, because the client waits for this handler before it reports the
+        // loss. A message given up is not acknowledged, so the broker delivers it again.
+        try
+        {
+            while (!_buffer.Writer.TryWrite(received))
+            {
+                using var recheck = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+                recheck.CancelAfter(TimeSpan.FromSeconds(1));
+                try
+                {
+                    if (!await _buffer.Writer.WaitToWriteAsync(recheck.Token))
+                    {
+                        return;
+                    }
+                }
+                catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+                {
+                    if (!client.IsConnected)
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+        }
+    }
+}
