@@ -30,17 +30,17 @@ for project in tests/*/; do
         status=1
     fi
     grep -E '^\s+(Failed|Passed) [A-Z]|Error Message|Assert|Stack Trace' "$log" | grep -vE '^\s+Passed ' | head -60 || true
-    summary=$(grep -E '(Passed|Failed)!\s+- Failed:' "$log" | tail -1 || true)
-    if [[ -z $summary ]]; then
+    total=$(grep -E '^Total tests: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || true)
+    if [[ -z $total ]]; then
         echo "   no test summary for $name; its output ends with:"
         tail -20 "$log"
         status=1
         failed=$((failed + 1))
         continue
     fi
-    echo "   $summary"
-    p=$(sed -E 's/.*Passed:\s+([0-9]+).*/\1/' <<<"$summary")
-    f=$(sed -E 's/.*Failed:\s+([0-9]+),.*/\1/' <<<"$summary")
+    p=$(grep -E '^\s+Passed: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
+    f=$(grep -E '^\s+Failed: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
+    echo "   $name: $p passed, $f failed of $total"
     passed=$((passed + p))
     failed=$((failed + f))
 done
