@@ -55,6 +55,10 @@ public sealed partial class DuckDbStore : IRecordStore
         await _writer.OpenAsync(cancellationToken);
         Exec($"SET memory_limit = {Sql.Literal(_options.MemoryLimit)}");
         Exec("SET preserve_insertion_order = false");
+
+        // Checkpointing rewrites the database file; at DuckDB's default (every 16 MB of log) it ran inside
+        // most batch commits and dominated them. A larger log is checkpointed less often (and on close).
+        Exec($"SET checkpoint_threshold = {Sql.Literal(_options.CheckpointThreshold)}");
         if (_options.Threads is { } t)
         {
             Exec($"SET threads = {t}");
@@ -330,8 +334,12 @@ public sealed partial class DuckDbStore : IRecordStore
         }
     }
 
+    /// <summary>Cumulative time spent in each phase of commits, for benchmarks and metrics.</summary>
+    public CommitTimings Timings { get; } = new();
+
     private CommitResult Commit(CommitBatch batch)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var output = batch.Output;
         var now = DateTime.UtcNow;
         var firstDeadLetterId = _nextDeadLetterId + 1;
@@ -354,6 +362,7 @@ public sealed partial class DuckDbStore : IRecordStore
                 }
             }
 
+            Timings.Add("raw", clock);
             if (output.DeadLetters.Count > 0)
             {
                 var id = firstDeadLetterId;
@@ -400,6 +409,7 @@ public sealed partial class DuckDbStore : IRecordStore
                 }
             }
 
+            Timings.Add("referential", clock);
             var stored = 0;
             var duplicates = 0;
             if (output.Records.Count > 0)
@@ -412,6 +422,7 @@ public sealed partial class DuckDbStore : IRecordStore
                 }
             }
 
+            clock.Restart();
             using (var cp = Writer.CreateCommand())
             {
                 cp.CommandText = "INSERT INTO checkpoints VALUES ($1, $2, $3, $4) ON CONFLICT (stream_id) DO UPDATE SET position = greatest(position, EXCLUDED.position), updated_at = EXCLUDED.updated_at";
@@ -422,7 +433,9 @@ public sealed partial class DuckDbStore : IRecordStore
                 cp.ExecuteNonQuery();
             }
 
+            Timings.Add("checkpoint", clock);
             Exec("COMMIT");
+            Timings.Add("commit", clock);
             _nextDeadLetterId += output.DeadLetters.Count;
             return new CommitResult(batch.Raw.Count, stored, duplicates, output.DeadLetters.Count);
         }
@@ -443,6 +456,7 @@ public sealed partial class DuckDbStore : IRecordStore
 
     private (int Stored, int Duplicates) StoreRecords(ModelTable table, IEnumerable<Record> records, string streamId, DateTime now)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var stage = Sql.StageTable(table.Name);
         var staged = 0;
         var min = DateTime.MaxValue;
@@ -498,13 +512,17 @@ public sealed partial class DuckDbStore : IRecordStore
             }
         }
 
+        Timings.Add("stage", clock);
         var dropped = ExecCount(string.Format(CultureInfo.InvariantCulture, table.DedupSql, Sql.Timestamp(min), Sql.Timestamp(max)));
+        Timings.Add("dedup", clock);
         var inserted = ExecCount($"INSERT INTO {Sql.RecordTable(table.Name)} SELECT * FROM {stage}");
+        Timings.Add("insert", clock);
         foreach (var rollup in table.RollupSql)
         {
             Exec(rollup);
         }
 
+        Timings.Add("rollups", clock);
         Exec($"DELETE FROM {stage}");
         return (inserted, dropped);
     }
@@ -554,5 +572,19 @@ public sealed partial class DuckDbStore : IRecordStore
         {
             _writeLock.Release();
         }
+    }
+}
+
+/// <summary>Cumulative seconds per commit phase (raw, referential, stage, dedup, insert, rollups, checkpoint, commit).</summary>
+public sealed class CommitTimings
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, double> _seconds = new(StringComparer.Ordinal);
+
+    public IReadOnlyDictionary<string, double> Seconds => _seconds;
+
+    internal void Add(string phase, System.Diagnostics.Stopwatch clock)
+    {
+        _seconds.AddOrUpdate(phase, clock.Elapsed.TotalSeconds, (_, v) => v + clock.Elapsed.TotalSeconds);
+        clock.Restart();
     }
 }

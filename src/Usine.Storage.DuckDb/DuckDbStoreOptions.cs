@@ -15,5 +15,8 @@ public sealed record DuckDbStoreOptions
     /// <summary>Keep every raw message in the raw zone, default true. Without it, replay from raw is impossible.</summary>
     public bool KeepRaw { get; init; } = true;
 
+    /// <summary>Size of write-ahead log that triggers a checkpoint of the database file, default <c>256MB</c>.</summary>
+    public string CheckpointThreshold { get; init; } = "256MB";
+
     public string DatabasePath => Path.Combine(DataDirectory, "usine.duckdb");
 }

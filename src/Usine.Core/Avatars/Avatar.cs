@@ -29,8 +29,12 @@ public sealed class AvatarRegistry
     private readonly ConcurrentDictionary<(string Type, string Id), long> _keys = new();
     private readonly ConcurrentDictionary<(long From, string Kind), (long To, DateTime At)> _lastLink = new();
     private long _nextKey;
+    private int _version;
 
     public int Count => _keys.Count;
+
+    /// <summary>Changes whenever avatars are reloaded or forgotten: caches of keys built on the registry must then be dropped.</summary>
+    public int Version => Volatile.Read(ref _version);
 
     /// <summary>Replaces what the registry knows with what the store holds.</summary>
     public void Load(IEnumerable<Avatar> avatars, IEnumerable<AvatarLinkEvent> lastLinks)
@@ -50,6 +54,7 @@ public sealed class AvatarRegistry
         }
 
         Interlocked.Exchange(ref _nextKey, max);
+        Interlocked.Increment(ref _version);
     }
 
     public bool TryGet(string type, string id, out long key) => _keys.TryGetValue((type, id), out key);
@@ -96,5 +101,7 @@ public sealed class AvatarRegistry
         {
             _keys.TryRemove((a.Type, a.Id), out _);
         }
+
+        Interlocked.Increment(ref _version);
     }
 }

@@ -400,6 +400,13 @@ public static partial class DefinitionLoader
             pattern = ctx.Str(pn, "pattern");
             try
             {
+                // Linear-time matching: a hostile value cannot make a pattern backtrack forever, without the
+                // cost of a match timeout on every message. Patterns it cannot run (backreferences,
+                // lookarounds) fall back to the backtracking engine with a timeout.
+                regex = new Regex(pattern, RegexOptions.NonBacktracking | RegexOptions.CultureInvariant);
+            }
+            catch (NotSupportedException)
+            {
                 regex = new Regex(pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100));
             }
             catch (ArgumentException ex)

@@ -37,6 +37,12 @@ public sealed class SourcePipeline : ITemplateScope
     private int _contextDepth;
     private Dictionary<string, int>? _csvHeader;
 
+    // Hierarchy levels seen by this pipeline: (parent key, level value) → key, so that a known station costs
+    // one lookup of a short string instead of building its path and looking that up in the registry.
+    private readonly Dictionary<(long Parent, string Value), (long Key, string Path)> _levels = [];
+    private int _registryVersion = -1;
+    private readonly bool _hasContext;
+
     public SourcePipeline(SourceDefinition source, UsineDefinitions definitions, IEnumerable<IPipelineStep>? steps = null)
     {
         _source = source;
@@ -62,6 +68,7 @@ public sealed class SourcePipeline : ITemplateScope
         _keyIndexes = [.. _model.Key.Select(_model.IndexOf)];
         _modelNameBytes = Encoding.UTF8.GetBytes(_model.Name + "\0");
         _steps = steps?.Where(s => s.AppliesTo(source, _model)).ToArray() ?? [];
+        _hasContext = source.Context.Shop is not null || source.Context.Line is not null || source.Context.Station is not null;
     }
 
     public SourceDefinition Source => _source;
@@ -89,6 +96,12 @@ public sealed class SourcePipeline : ITemplateScope
         }
 
         _batchIds.Clear();
+        if (avatars.Version != _registryVersion)
+        {
+            _levels.Clear();
+            _registryVersion = avatars.Version;
+        }
+
         foreach (var msg in messages)
         {
             ProcessOne(msg, streamId, avatars, output);
@@ -239,7 +252,17 @@ public sealed class SourcePipeline : ITemplateScope
         }
 
         var newAvatars = output.NewAvatars;
-        var parentKey = avatars.Resolve(AvatarTypes.Plant, plant, plant, 0, eventTime, newAvatars);
+        long parentKey;
+        if (_levels.TryGetValue((0, plant), out var plantLevel))
+        {
+            parentKey = plantLevel.Key;
+        }
+        else
+        {
+            parentKey = avatars.Resolve(AvatarTypes.Plant, plant, plant, 0, eventTime, newAvatars);
+            _levels[(0, plant)] = (parentKey, plant);
+        }
+
         var path = plant;
         if (!Level(_source.Context.Shop, AvatarTypes.Shop, "shop", msg, streamId, output, avatars, plant, eventTime, ref path, ref parentKey)
             || !Level(_source.Context.Line, AvatarTypes.Line, "line", msg, streamId, output, avatars, plant, eventTime, ref path, ref parentKey)
@@ -262,7 +285,7 @@ public sealed class SourcePipeline : ITemplateScope
 
             var parent = binding.Attach == AvatarAttach.Parent ? parentKey : 0;
             avatarKey = avatars.Resolve(binding.Type, avatarId, plant, parent, eventTime, newAvatars);
-            if (binding.Attach == AvatarAttach.Link && path != plant)
+            if (binding.Attach == AvatarAttach.Link && _hasContext)
             {
                 avatars.Link(avatarKey, "at", parentKey, eventTime, _source.Id, output.Links);
             }
@@ -304,8 +327,16 @@ public sealed class SourcePipeline : ITemplateScope
             return false;
         }
 
+        if (_levels.TryGetValue((parentKey, value), out var known))
+        {
+            (parentKey, path) = known;
+            return true;
+        }
+
         path = string.Concat(path, "/", value);
-        parentKey = avatars.Resolve(type, path, plant, parentKey, seen, output.NewAvatars);
+        var key = avatars.Resolve(type, path, plant, parentKey, seen, output.NewAvatars);
+        _levels[(parentKey, value)] = (key, path);
+        parentKey = key;
         return true;
     }
 
