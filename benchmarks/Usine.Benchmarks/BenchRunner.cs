@@ -131,39 +131,39 @@ public static class BenchRunner
         $"cpu                 {r.UsineCpuSecondsPerMillion,15:N2} CPU-s per million messages",
         $"peak memory         {r.UsinePeakWorkingSetBytes / 1048576.0,15:N0} MiB resident during ingest",
     ]);
+}
 
-    /// <summary>Samples the resident set every 50 ms; the peak is what the ingest cost in memory.</summary>
-    private sealed class PeakSampler : IDisposable
+/// <summary>Samples the resident set every 50 ms; the peak is what the ingest cost in memory.</summary>
+internal sealed class PeakSampler : IDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+    private long _peak;
+
+    public PeakSampler() => _loop = Task.Run(async () =>
     {
-        private readonly CancellationTokenSource _stop = new();
-        private readonly Task _loop;
-        private long _peak;
-
-        public PeakSampler() => _loop = Task.Run(async () =>
+        using var p = Process.GetCurrentProcess();
+        while (!_stop.IsCancellationRequested)
         {
-            using var p = Process.GetCurrentProcess();
-            while (!_stop.IsCancellationRequested)
+            p.Refresh();
+            _peak = Math.Max(_peak, p.WorkingSet64);
+            try
             {
-                p.Refresh();
-                _peak = Math.Max(_peak, p.WorkingSet64);
-                try
-                {
-                    await Task.Delay(50, _stop.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    break;
-                }
+                await Task.Delay(50, _stop.Token);
             }
-        });
-
-        public long Stop()
-        {
-            _stop.Cancel();
-            _loop.Wait();
-            return _peak;
+            catch (OperationCanceledException)
+            {
+                break;
+            }
         }
+    });
 
-        public void Dispose() => _stop.Dispose();
+    public long Stop()
+    {
+        _stop.Cancel();
+        _loop.Wait();
+        return _peak;
     }
+
+    public void Dispose() => _stop.Dispose();
 }

@@ -38,6 +38,30 @@ internal static class Hosting
 
     public static async Task<int> BenchAsync(BenchSettings settings, CancellationToken cancellationToken)
     {
+        if (settings.Mqtt is { } broker)
+        {
+            var work = settings.Work ?? Path.Combine(Path.GetTempPath(), "usine-bench-mqtt-" + Guid.NewGuid().ToString("N")[..8]);
+            Directory.CreateDirectory(work);
+            try
+            {
+                var mqtt = await MqttBench.RunAsync(new Uri(broker), settings.Messages, work, Console.Out.WriteLine, cancellationToken);
+                Console.Out.WriteLine();
+                Console.Out.WriteLine(MqttBench.Format(mqtt));
+                return 0;
+            }
+            catch (UsineException ex)
+            {
+                return Fail(1, ex.Message);
+            }
+            finally
+            {
+                if (!settings.Keep)
+                {
+                    Directory.Delete(work, recursive: true);
+                }
+            }
+        }
+
         var report = await BenchRunner.RunAsync(new BenchOptions { Messages = settings.Messages, WorkDirectory = settings.Work, Keep = settings.Keep },
             Console.Out.WriteLine, cancellationToken);
         Console.Out.WriteLine();

@@ -56,12 +56,18 @@ internal sealed class BenchSettings : CommandSettings
     [Description("The directory for the generated file and the stores. Default: a new temporary directory.")]
     public string? Work { get; init; }
 
+    [CommandOption("--mqtt <URL>")]
+    [Description("Run the MQTT scenario instead: publish --messages screwing results with QoS 1 to this broker (mqtt://host:port) and ingest them through an MQTT source.")]
+    public string? Mqtt { get; init; }
+
     [CommandOption("--keep")]
     [Description("Keep the work directory afterwards, to look at the data.")]
     public bool Keep { get; init; }
 
     public override ValidationResult Validate() =>
-        Messages < 1 ? ValidationResult.Error("--messages must be 1 or more") : ValidationResult.Success();
+        Messages < 1 ? ValidationResult.Error("--messages must be 1 or more")
+        : Mqtt is not null && !Uri.TryCreate(Mqtt, UriKind.Absolute, out _) ? ValidationResult.Error("--mqtt must be a broker URL such as mqtt://127.0.0.1:1883")
+        : ValidationResult.Success();
 }
 
 /// <summary>usine serve: the platform.</summary>

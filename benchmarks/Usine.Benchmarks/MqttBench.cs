@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging.Abstractions;
+using Usine.Configuration;
+using Usine.Connectors.Mqtt;
+using Usine.Ingestion;
+using Usine.Sources;
+using Usine.Storage.DuckDb;
+
+namespace Usine.Benchmarks;
+
+/// <summary>The figures of one MQTT run.</summary>
+public sealed record MqttBenchReport(long Messages, double PublishSeconds, double IngestSeconds, long Stored, long DeadLetters, long PeakWorkingSetBytes)
+{
+    public double PublishRate => Messages / PublishSeconds;
+
+    public double IngestRate => (Stored + DeadLetters) / IngestSeconds;
+}
+
+/// <summary>
+/// <c>usine bench --mqtt URL</c>: the screwing part of the reference workload published with QoS 1 to a real
+/// broker by several publishers at once, while an MQTT source of the platform subscribes, commits and
+/// acknowledges. The ingest rate is measured from the first publish to the last commit.
+/// </summary>
+public static class MqttBench
+{
+    public static async Task<MqttBenchReport> RunAsync(Uri broker, long messages, string work, Action<string> log, CancellationToken ct)
+    {
+        var files = Path.Combine(work, "workload-mqtt");
+        var manifest = await Workload.WorkloadGenerator.GenerateAsync(new Workload.WorkloadOptions { Directory = files, Messages = (long)Math.Ceiling(messages / 0.4) }, ct);
+        var screwing = manifest.Files.Single(f => f.Model == "screwing");
+        var lines = (await File.ReadAllLinesAsync(screwing.Path, ct)).Take((int)messages).Select(l => (ReadOnlyMemory<byte>)System.Text.Encoding.UTF8.GetBytes(l)).ToArray();
+
+        var yaml = Path.Combine(work, "bench.yaml");
+        await using (var res = typeof(MqttBench).Assembly.GetManifestResourceStream("bench.yaml")!)
+        await using (var f = File.Create(yaml))
+        {
+            await res.CopyToAsync(f, ct);
+        }
+
+        var definitions = DefinitionLoader.LoadFile(yaml);
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var http = definitions.Sources["bench-screwing"];
+        var source = http with
+        {
+            Id = "bench-mqtt",
+            Kind = SourceKind.Mqtt,
+            Topic = $"usine-bench/{run}/#",
+            Settings = new Dictionary<string, string> { ["broker"] = broker.ToString(), ["batchSize"] = "5000", ["clientId"] = "usine-bench-" + run },
+        };
+        definitions.Sources[source.Id] = source;
+
+        var store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = Path.Combine(work, "usine-mqtt") });
+        var engine = new IngestEngine(definitions, store, logger: NullLogger<IngestEngine>.Instance);
+        await engine.StartAsync(ct);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var connector = new MqttSourceConnector(source, engine, new MqttConnectorOptions(), NullLogger<MqttSourceConnector>.Instance);
+        var running = connector.RunAsync(stop.Token);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (connector.State != MqttConnectorState.Running)
+        {
+            if (DateTime.UtcNow > deadline || running.IsCompleted)
+            {
+                throw new UsineException($"the MQTT source could not subscribe at {broker}: {connector.LastError?.Message ?? connector.State.ToString()}");
+            }
+
+            await Task.Delay(50, ct);
+        }
+
+        log($"mqtt: publishing {lines.Length:N0} screwing results with QoS 1 to {broker}");
+        using var sampler = new PeakSampler();
+        var publishers = Enumerable.Range(0, 4).Select(i => new MqttPublisher(new MqttPublisherOptions { Broker = broker, ClientId = $"usine-bench-pub-{run}-{i}" })).ToArray();
+        var sw = Stopwatch.StartNew();
+        await Task.WhenAll(publishers.Select((p, i) => Task.Run(async () =>
+        {
+            // Each publisher keeps many publishes in flight; the broker acknowledges them in order.
+            var inflight = new List<Task>(256);
+            for (var n = i; n < lines.Length; n += publishers.Length)
+            {
+                inflight.Add(p.PublishAsync($"usine-bench/{run}/{i}", lines[n], ct));
+                if (inflight.Count == 256)
+                {
+                    await Task.WhenAll(inflight);
+                    inflight.Clear();
+                }
+            }
+
+            await Task.WhenAll(inflight);
+        }, ct)));
+        var published = sw.Elapsed.TotalSeconds;
+        log($"  published in {published:N1} s; waiting for the last commit");
+
+        long done;
+        while ((done = Total(engine)) < lines.Length)
+        {
+            if (sw.Elapsed > TimeSpan.FromSeconds(published * 10 + 60))
+            {
+                throw new UsineException($"only {done:N0} of {lines.Length:N0} messages were committed: a broker drops QoS 1 messages "
+                    + "once its queue for a slow subscriber is full (mosquitto: max_queued_messages); raise it or publish fewer");
+            }
+
+            await Task.Delay(20, ct);
+        }
+
+        var ingest = sw.Elapsed.TotalSeconds;
+        var peak = sampler.Stop();
+        var stats = engine.Stats["bench-mqtt"];
+        foreach (var p in publishers)
+        {
+            await p.DisposeAsync();
+        }
+
+        await stop.CancelAsync();
+        try
+        {
+            await running;
+        }
+        catch (OperationCanceledException)
+        {
+            // The connector ends by cancellation.
+        }
+
+        await engine.DisposeAsync();
+        await store.DisposeAsync();
+        return new MqttBenchReport(lines.Length, published, ingest, stats.Stored, stats.DeadLetters, peak);
+    }
+
+    private static long Total(IngestEngine engine) =>
+        engine.Stats.TryGetValue("bench-mqtt", out var s) ? s.Stored + s.DeadLetters + s.Duplicates : 0;
+
+    public static string Format(MqttBenchReport r) => string.Join(Environment.NewLine,
+    [
+        $"mqtt messages       {r.Messages,15:N0}",
+        $"published (QoS 1)   {r.PublishRate,15:N0} msg/s   ({r.PublishSeconds:N2} s, 4 publishers)",
+        $"ingested            {r.IngestRate,15:N0} msg/s   ({r.IngestSeconds:N2} s to the last commit; {r.Stored:N0} records, {r.DeadLetters:N0} dead letters)",
+        $"peak memory         {r.PeakWorkingSetBytes / 1048576.0,15:N0} MiB resident",
+    ]);
+}
