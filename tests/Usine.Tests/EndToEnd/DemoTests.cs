@@ -1,0 +1,53 @@
+using System.Text.Json;
+
+namespace Usine.Tests.EndToEnd;
+
+/// <summary>The README's run command: <c>usine demo</c>, as a real process.</summary>
+public sealed class DemoTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("usine-demo-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task The_demo_fills_records_avatars_and_dead_letters_from_mqtt_and_the_file_drop()
+    {
+        var url = $"http://127.0.0.1:{UsineProcess.FreePort()}";
+        using var demo = UsineProcess.Start("demo", "--data", Path.Combine(_dir, "d"), "--urls", url, "--mqtt-port", UsineProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture), "--rate", "1000");
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri(url) };
+            await UsineProcess.WaitHealthyAsync(demo, http, TimeSpan.FromSeconds(60));
+
+            // Wait until every kind of output has appeared: records of the MQTT models and of the energy file drop,
+            // avatars, and dead letters of the deliberately bad messages.
+            var deadline = DateTime.UtcNow.AddSeconds(90);
+            JsonElement status;
+            while (true)
+            {
+                status = JsonDocument.Parse(await http.GetStringAsync("/api/status")).RootElement.Clone();
+                var records = status.GetProperty("records");
+                if (records.GetProperty("screwing").GetInt64() > 0 && records.GetProperty("machine_state").GetInt64() > 0
+                    && records.GetProperty("process_value").GetInt64() > 0 && records.GetProperty("energy").GetInt64() > 0
+                    && status.GetProperty("deadLetters").GetProperty("open").GetInt64() > 0)
+                {
+                    break;
+                }
+
+                Assert.True(DateTime.UtcNow < deadline, $"the demo did not produce every kind of data within 90 s: {status}");
+                Assert.False(demo.HasExited, $"the demo exited: {UsineProcess.ErrorOutput(demo)}");
+                await Task.Delay(200);
+            }
+
+            Assert.Equal(["douai", "flins", "valladolid"], status.GetProperty("plants").EnumerateArray().Select(p => p.GetString()));
+            Assert.True(status.GetProperty("avatars").GetInt64() > 50, $"few avatars: {status}");
+            Assert.All(status.GetProperty("sources").EnumerateArray().Where(s => s.GetProperty("kind").GetString() == "mqtt"),
+                s => Assert.Equal("running", s.GetProperty("state").GetString()));
+        }
+        finally
+        {
+            demo.Kill(entireProcessTree: true);
+            await demo.WaitForExitAsync();
+        }
+    }
+}
