@@ -15,6 +15,7 @@ trap 'bash scripts/services.sh stop >/dev/null 2>&1 || true' EXIT
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 dotnet build Usine.slnx -c Release -nologo -v q
+dotnet format Usine.slnx --verify-no-changes -v q || { echo "error: run 'dotnet format Usine.slnx' and commit the result" >&2; exit 1; }
 
 passed=0
 failed=0
