@@ -1,0 +1,103 @@
+using System.IO.Compression;
+using System.Security.Cryptography;
+using System.Text;
+using Usine.Configuration;
+using Usine.Ingestion;
+using Usine.Server.Ingestion;
+using Usine.Storage.DuckDb;
+
+namespace Usine.Tests.Storage;
+
+public sealed class FileImportTests : IAsyncLifetime
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("usine-import-").FullName;
+    private DuckDbStore _store = null!;
+    private IngestEngine _engine = null!;
+    private FileImporter _importer = null!;
+    private UsineDefinitions _defs = null!;
+
+    public async Task InitializeAsync()
+    {
+        _defs = DefinitionLoader.LoadText(TestDefinitions.Yaml.Replace("    kind: http\n", "    kind: http\n    maxPayloadBytes: 1000\n", StringComparison.Ordinal), "t.yaml");
+        _store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = Path.Combine(_dir, "data"), MemoryLimit = "256MB" });
+        _engine = new IngestEngine(_defs, _store);
+        await _engine.StartAsync(CancellationToken.None);
+        _importer = new FileImporter(_engine, _store, TimeProvider.System) { BatchSize = 3 };
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _engine.DisposeAsync();
+        await _store.DisposeAsync();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private string Write(string name, string text, bool gzip = false)
+    {
+        var path = Path.Combine(_dir, name);
+        var bytes = Encoding.UTF8.GetBytes(text);
+        if (gzip)
+        {
+            using var f = File.Create(path);
+            using var z = new GZipStream(f, CompressionLevel.Fastest);
+            z.Write(bytes);
+        }
+        else
+        {
+            File.WriteAllBytes(path, bytes);
+        }
+
+        return path;
+    }
+
+    [Fact]
+    public async Task A_line_far_over_the_size_limit_becomes_a_dead_letter_without_being_held_whole()
+    {
+        var huge = "{\"VIN\":\"" + new string('A', 5_000_000) + "\"}";
+        var path = Write("huge.ndjson", TestDefinitions.Screwing(TestDefinitions.Vin1, "ST040", "2026-11-26T08:15:00Z", 12) + "\n" + huge + "\n"
+            + TestDefinitions.Screwing(TestDefinitions.Vin2, "ST040", "2026-11-26T08:16:00Z", 12) + "\n");
+
+        var r = await _importer.ImportFileAsync(_defs.Sources["line1"], path, CancellationToken.None);
+
+        Assert.Equal((3L, 2L, 1L), (r.Messages, r.Stored, r.DeadLetters));
+        var dead = Assert.Single(_store.DeadLetters(null, null, null, 10));
+        Assert.Equal(2, dead.Position);
+        Assert.Equal(huge.Length, dead.PayloadBytes);
+        Assert.Contains($"payload of {huge.Length} bytes is over the limit of 1000 bytes", dead.Reason, StringComparison.Ordinal);
+        Assert.Equal(1000, _store.Count("SELECT octet_length(payload) FROM dead_letters"));
+    }
+
+    [Fact]
+    public async Task Gzip_csv_with_quoted_line_breaks_and_a_json_array_go_through_the_same_pipeline()
+    {
+        var csv = Write("a.csv.gz", "vin,station,ts,torque_lbft,status\n"
+            + $"{TestDefinitions.Vin1},\"ST\n040\",2026-11-26T08:15:00Z,10,OK\n"
+            + $"{TestDefinitions.Vin2},ST050,2026-11-26T08:15:00Z,10,MAYBE\n", gzip: true);
+        var r = await _importer.ImportFileAsync(_defs.Sources["csv-line1"], csv, CancellationToken.None);
+        Assert.Equal((2L, 1L, 1L, "csv"), (r.Messages, r.Stored, r.DeadLetters, r.Format));
+        Assert.Equal(4, _store.DeadLetters("csv-line1", null, null, 10).Single().Position);
+
+        var json = Write("b.json", "[" + TestDefinitions.Screwing(TestDefinitions.Vin1, "ST060", "2026-11-26T08:20:00Z", 12) + ", 42]");
+        var j = await _importer.ImportFileAsync(_defs.Sources["line1"], json, CancellationToken.None);
+        Assert.Equal((2L, 1L, 1L, "json-array"), (j.Messages, j.Stored, j.DeadLetters, j.Format));
+    }
+
+    [Fact]
+    public async Task The_same_content_imported_twice_is_skipped_whole_and_a_wrong_checksum_is_refused()
+    {
+        var text = string.Join("\n", Enumerable.Range(0, 10).Select(i => TestDefinitions.Screwing(TestDefinitions.Vin1, "ST0" + i, "2026-11-26T08:15:00Z", 12)));
+        var path = Write("c.ndjson", text);
+
+        var first = await _importer.ImportFileAsync(_defs.Sources["line1"], path, CancellationToken.None);
+        var second = await _importer.ImportFileAsync(_defs.Sources["line1"], path, CancellationToken.None);
+
+        Assert.Equal((10L, 10L, false), (first.Messages, first.Stored, first.AlreadyImported));
+        Assert.Equal((0L, 10L, true), (second.Messages, second.Skipped, second.AlreadyImported));
+        Assert.Equal(10, _store.Count("SELECT count(*) FROM raw_messages"));
+
+        await using var s = File.OpenRead(Write("d.ndjson", text + "\n"));
+        var wrong = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("other")));
+        var ex = await Assert.ThrowsAsync<InvalidDataException>(() => _importer.ImportAsync(_defs.Sources["line1"], s, "d.ndjson", wrong, CancellationToken.None));
+        Assert.Contains("not " + wrong + " as announced", ex.Message, StringComparison.Ordinal);
+    }
+}
