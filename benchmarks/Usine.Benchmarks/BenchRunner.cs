@@ -80,6 +80,7 @@ public static class BenchRunner
             sw.Stop();
             var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
             var peak = sampler.Stop();
+            log($"  engine busy: pipeline {engine.ProcessTime.TotalSeconds:N1} s, commit {engine.CommitTime.TotalSeconds:N1} s of {sw.Elapsed.TotalSeconds:N1} s");
             log("  commit phases (s): " + string.Join(", ", store.Timings.Seconds.OrderByDescending(x => x.Value).Select(x => $"{x.Key} {x.Value:N1}")));
             await engine.DisposeAsync();
             await store.DisposeAsync();

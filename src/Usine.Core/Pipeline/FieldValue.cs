@@ -15,14 +15,14 @@ public enum ValueKind : byte
 /// <summary>A typed value of a record field, without boxing.</summary>
 public readonly struct FieldValue : IEquatable<FieldValue>
 {
+    // Doubles are kept as their bits in the same slot as integers: 24 bytes a value instead of 32, and a
+    // record holds one value per field.
     private readonly long _long;
-    private readonly double _double;
 
     private FieldValue(ValueKind kind, long l, double d, string? s)
     {
         Kind = kind;
-        _long = l;
-        _double = d;
+        _long = kind == ValueKind.Double ? BitConverter.DoubleToInt64Bits(d) : l;
         String = s;
     }
 
@@ -36,7 +36,7 @@ public readonly struct FieldValue : IEquatable<FieldValue>
 
     public long Int => _long;
 
-    public double Double => _double;
+    public double Double => Kind == ValueKind.Double ? BitConverter.Int64BitsToDouble(_long) : 0;
 
     public bool Bool => _long != 0;
 
@@ -57,7 +57,7 @@ public readonly struct FieldValue : IEquatable<FieldValue>
     public double AsNumber() => Kind switch
     {
         ValueKind.Int => _long,
-        ValueKind.Double => _double,
+        ValueKind.Double => Double,
         _ => double.NaN,
     };
 
@@ -66,7 +66,7 @@ public readonly struct FieldValue : IEquatable<FieldValue>
         ValueKind.Null => null,
         ValueKind.String => String,
         ValueKind.Int => _long,
-        ValueKind.Double => _double,
+        ValueKind.Double => Double,
         ValueKind.Bool => Bool,
         ValueKind.Timestamp => Timestamp,
         _ => null,
@@ -77,18 +77,18 @@ public readonly struct FieldValue : IEquatable<FieldValue>
         ValueKind.Null => "",
         ValueKind.String => String!,
         ValueKind.Int => _long.ToString(CultureInfo.InvariantCulture),
-        ValueKind.Double => _double.ToString("R", CultureInfo.InvariantCulture),
+        ValueKind.Double => Double.ToString("R", CultureInfo.InvariantCulture),
         ValueKind.Bool => Bool ? "true" : "false",
         ValueKind.Timestamp => Timestamp.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture),
         _ => "",
     };
 
     public bool Equals(FieldValue other) =>
-        Kind == other.Kind && _long == other._long && _double.Equals(other._double) && string.Equals(String, other.String, StringComparison.Ordinal);
+        Kind == other.Kind && _long == other._long && string.Equals(String, other.String, StringComparison.Ordinal);
 
     public override bool Equals(object? obj) => obj is FieldValue v && Equals(v);
 
-    public override int GetHashCode() => HashCode.Combine(Kind, _long, _double, String);
+    public override int GetHashCode() => HashCode.Combine(Kind, _long, String);
 
     public static bool operator ==(FieldValue left, FieldValue right) => left.Equals(right);
 

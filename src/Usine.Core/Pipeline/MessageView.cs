@@ -107,6 +107,7 @@ public readonly struct Scalar
 /// <summary>A decoded message: a JSON document or a CSV row, plus where it arrived.</summary>
 public sealed class MessageView
 {
+    private readonly Internal.StringPool _strings = new();
     private JsonElement _root;
     private Dictionary<string, int>? _csvHeader;
     private string?[]? _csvCells;
@@ -137,6 +138,21 @@ public sealed class MessageView
             Topic = topic;
             _topicSegments = null;
         }
+    }
+
+    /// <summary>The value as text, like <see cref="Scalar.AsText"/>, without allocating the values that repeat.</summary>
+    public string? Text(in Scalar s)
+    {
+        if (s.Kind == ScalarKind.String && s.FromJson)
+        {
+            var raw = System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(s.Element);
+            if (raw.Length >= 2 && raw.IndexOf((byte)'\\') < 0)
+            {
+                return _strings.Get(raw[1..^1]);
+            }
+        }
+
+        return s.AsText();
     }
 
     public string? TopicSegment(int index)

@@ -31,7 +31,8 @@ public sealed class SourcePipeline : ITemplateScope
     private readonly List<string> _problems = [];
     private readonly HashSet<Guid> _batchIds = [];
     private readonly Dictionary<string, int> _fieldIndex;
-    private readonly byte[] _hashBuffer = new byte[512];
+    private byte[] _hashBuffer = new byte[512];
+    private readonly long _sourceSeed;
     private FieldValue[] _values = [];
     private string? _plant;
     private int _contextDepth;
@@ -67,6 +68,7 @@ public sealed class SourcePipeline : ITemplateScope
         _timeIndex = _model.IndexOf(_model.TimeField);
         _keyIndexes = [.. _model.Key.Select(_model.IndexOf)];
         _modelNameBytes = Encoding.UTF8.GetBytes(_model.Name + "\0");
+        _sourceSeed = (long)XxHash64.HashToUInt64(Encoding.UTF8.GetBytes(source.Id));
         _steps = steps?.Where(s => s.AppliesTo(source, _model)).ToArray() ?? [];
         _hasContext = source.Context.Shop is not null || source.Context.Line is not null || source.Context.Station is not null;
     }
@@ -355,7 +357,7 @@ public sealed class SourcePipeline : ITemplateScope
                 return _values[i].IsNull ? null : _values[i].ToString();
             }
 
-            return _scalars[i].AsText();
+            return _view.Text(_scalars[i]);
         }
 
         // Context levels may read fields and fields may read context levels; a cycle stops here.
@@ -407,7 +409,7 @@ public sealed class SourcePipeline : ITemplateScope
                     return;
                 }
 
-                v = FieldValue.FromString(s.AsText()!);
+                v = FieldValue.FromString(_view.Text(s)!);
                 break;
             case FieldType.Double:
                 if (!TryNumber(s, out var d))
@@ -579,60 +581,57 @@ public sealed class SourcePipeline : ITemplateScope
 
     private Guid RecordId(in RawMessage msg)
     {
-        var hasher = new XxHash128();
-        hasher.Append(_modelNameBytes);
+        // One static hash over a reused buffer: an XxHash128 instance per message allocated more than the
+        // rest of the pipeline together.
+        Span<byte> hash = stackalloc byte[16];
         if (_keyIndexes.Length == 0)
         {
             // No natural key: the same payload from the same source is the same fact.
-            hasher.Append(Encoding.UTF8.GetBytes(_source.Id));
-            hasher.Append(msg.Payload.Span);
+            XxHash128.Hash(msg.Payload.Span, hash, _sourceSeed);
+            return new Guid(hash);
         }
-        else
+
+        var len = _modelNameBytes.Length;
+        _modelNameBytes.CopyTo(_hashBuffer, 0);
+        foreach (var k in _keyIndexes)
         {
-            Span<byte> buf = _hashBuffer;
-            foreach (var k in _keyIndexes)
+            var v = _values[k];
+            EnsureHashRoom(len + 10);
+            _hashBuffer[len++] = (byte)v.Kind;
+            switch (v.Kind)
             {
-                var v = _values[k];
-                buf[0] = (byte)v.Kind;
-                var len = 1;
-                switch (v.Kind)
-                {
-                    case ValueKind.String:
-                        var s = v.String!;
-                        if (Encoding.UTF8.GetMaxByteCount(s.Length) + 5 <= buf.Length)
-                        {
-                            len += Encoding.UTF8.GetBytes(s, buf[1..]);
-                        }
-                        else
-                        {
-                            hasher.Append(buf[..1]);
-                            hasher.Append(Encoding.UTF8.GetBytes(s));
-                            len = 0;
-                        }
-
-                        break;
-                    case ValueKind.Double:
-                        BinaryPrimitives.WriteDoubleLittleEndian(buf[1..], v.Double);
-                        len += 8;
-                        break;
-                    case ValueKind.Int or ValueKind.Bool:
-                        BinaryPrimitives.WriteInt64LittleEndian(buf[1..], v.Int);
-                        len += 8;
-                        break;
-                    case ValueKind.Timestamp:
-                        BinaryPrimitives.WriteInt64LittleEndian(buf[1..], v.Timestamp.Ticks);
-                        len += 8;
-                        break;
-                }
-
-                buf[len++] = 0x1f;
-                hasher.Append(buf[..len]);
+                case ValueKind.String:
+                    var s = v.String!;
+                    EnsureHashRoom(len + Encoding.UTF8.GetMaxByteCount(s.Length) + 1);
+                    len += Encoding.UTF8.GetBytes(s, _hashBuffer.AsSpan(len));
+                    break;
+                case ValueKind.Double:
+                    BinaryPrimitives.WriteDoubleLittleEndian(_hashBuffer.AsSpan(len), v.Double);
+                    len += 8;
+                    break;
+                case ValueKind.Int or ValueKind.Bool:
+                    BinaryPrimitives.WriteInt64LittleEndian(_hashBuffer.AsSpan(len), v.Int);
+                    len += 8;
+                    break;
+                case ValueKind.Timestamp:
+                    BinaryPrimitives.WriteInt64LittleEndian(_hashBuffer.AsSpan(len), v.Timestamp.Ticks);
+                    len += 8;
+                    break;
             }
+
+            _hashBuffer[len++] = 0x1f;
         }
 
-        Span<byte> hash = stackalloc byte[16];
-        hasher.GetCurrentHash(hash);
+        XxHash128.Hash(_hashBuffer.AsSpan(0, len), hash);
         return new Guid(hash);
+    }
+
+    private void EnsureHashRoom(int needed)
+    {
+        if (needed > _hashBuffer.Length)
+        {
+            Array.Resize(ref _hashBuffer, Math.Max(needed, _hashBuffer.Length * 2));
+        }
     }
 
     private DeadLetter Dead(in RawMessage msg, string streamId, DeadLetterStage stage, string reason, Exception? ex)

@@ -166,7 +166,7 @@ public sealed class Template
     private static string? Eval(in Part p, ITemplateScope scope) => p.Kind switch
     {
         PartKind.Literal => p.Literal,
-        PartKind.Path => scope.Message.Resolve(p.Path!).AsText(),
+        PartKind.Path => scope.Message.Text(scope.Message.Resolve(p.Path!)),
         PartKind.Topic => scope.Message.Topic,
         PartKind.TopicSegment => scope.Message.TopicSegment(p.Index),
         _ => scope.Lookup(p.Literal!),
