@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -33,7 +34,7 @@ internal static class DeadLetterEndpoints
                 return SourceEndpoints.UnknownSource(p, source);
             }
 
-            return TypedResults.Ok(p.Store.DeadLetters(source, stage, status, limit ?? 100).Select(Summary));
+            return TypedResults.Ok(p.Store.DeadLetters(source, stage, status, limit ?? 100).Select(View));
         });
 
         group.MapGet("/{id:long}", IResult (long id, UsinePlatform p) =>
@@ -46,43 +47,39 @@ internal static class DeadLetterEndpoints
 
             var payload = d.Payload ?? [];
             var text = DuckDbStore.PayloadText(payload);
-            return TypedResults.Ok(new
+            return TypedResults.Ok(View(d) with
             {
-                id = d.Id,
-                source = d.Source,
-                stream = d.Stream,
-                position = d.Position,
-                stage = d.Stage,
-                reason = d.Reason,
-                status = d.Status,
-                attempts = d.Attempts,
-                model = d.Model,
-                modelVersion = d.ModelVersion,
-                receivedAt = d.ReceivedAt,
-                createdAt = d.CreatedAt,
-                errorType = d.ErrorType,
-                topic = d.Topic,
-                payloadBytes = d.PayloadBytes,
-                payload = text,
-                payloadBase64 = text is null ? Convert.ToBase64String(payload) : null,
+                ErrorType = d.ErrorType,
+                Topic = d.Topic,
+                PayloadBytes = d.PayloadBytes,
+                Payload = text,
+                PayloadBase64 = text is null ? Convert.ToBase64String(payload) : null,
             });
         });
         return app;
     }
 
-    private static object Summary(DeadLetterRow d) => new
+    private static DeadLetterView View(DeadLetterRow d) => new(
+        d.Id, d.Source, d.Stream, d.Position, d.Stage, d.Reason, d.Status, d.Attempts, d.Model, d.ModelVersion, d.ReceivedAt, d.CreatedAt);
+
+    /// <summary>A dead letter as the API shows it; the fields after <see cref="CreatedAt"/> only in the detail.</summary>
+    internal sealed record DeadLetterView(
+        long Id, string Source, string Stream, long Position, string Stage, string Reason, string Status, int Attempts,
+        string? Model, int? ModelVersion, DateTime ReceivedAt, DateTime CreatedAt)
     {
-        id = d.Id,
-        source = d.Source,
-        stream = d.Stream,
-        position = d.Position,
-        stage = d.Stage,
-        reason = d.Reason,
-        status = d.Status,
-        attempts = d.Attempts,
-        model = d.Model,
-        modelVersion = d.ModelVersion,
-        receivedAt = d.ReceivedAt,
-        createdAt = d.CreatedAt,
-    };
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public string? ErrorType { get; init; }
+
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public string? Topic { get; init; }
+
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public long? PayloadBytes { get; init; }
+
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public string? Payload { get; init; }
+
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public string? PayloadBase64 { get; init; }
+    }
 }

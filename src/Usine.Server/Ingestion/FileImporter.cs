@@ -83,7 +83,6 @@ public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvid
 
         void Add(long position, ReadOnlySpan<byte> payload, long receivedLength)
         {
-            counters.Seen = position;
             if (position <= checkpoint)
             {
                 counters.Skipped++;
@@ -236,7 +235,6 @@ public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvid
         public long Stored;
         public long Duplicates;
         public long DeadLetters;
-        public long Seen;
 
         public void Add(IngestResult r)
         {
