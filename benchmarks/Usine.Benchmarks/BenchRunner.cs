@@ -63,7 +63,7 @@ public static class BenchRunner
             var store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = Path.Combine(work, "usine") });
             var engine = new IngestEngine(definitions, store, logger: NullLogger<IngestEngine>.Instance);
             await engine.StartAsync(ct);
-            var importer = new FileImporter(engine, store, TimeProvider.System) { BatchSize = int.Parse(Environment.GetEnvironmentVariable("USINE_BENCH_BATCH") ?? "50000", System.Globalization.CultureInfo.InvariantCulture) };
+            var importer = new FileImporter(engine, store, TimeProvider.System) { BatchSize = int.Parse(Environment.GetEnvironmentVariable("USINE_BENCH_BATCH") ?? "25000", System.Globalization.CultureInfo.InvariantCulture) };
             using var sampler = new PeakSampler();
             var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
             var sw = Stopwatch.StartNew();

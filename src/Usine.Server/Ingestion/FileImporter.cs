@@ -25,7 +25,7 @@ public sealed record ImportResult(
 public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvider time)
 {
     /// <summary>Messages per batch handed to the engine; each batch is one transaction.</summary>
-    public int BatchSize { get; init; } = 50_000;
+    public int BatchSize { get; init; } = 25_000;
 
     public static string StreamId(string sourceId, string sha256) => $"file:{sourceId}:{sha256}";
 
