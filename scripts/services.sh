@@ -78,7 +78,7 @@ listener $MQTT_PORT 127.0.0.1
 allow_anonymous true
 persistence false
 max_inflight_messages 0
-max_queued_messages 100000
+max_queued_messages 1000000
 max_queued_bytes 0
 log_dest file $MQTT_DIR/mosquitto.log
 log_type error

@@ -17,15 +17,31 @@ public sealed partial class MqttSourceConnector
 
     /// <summary>
     /// Cuts the buffer into batches (full, or as old as the batch window), ingests each until it is
-    /// committed, then acknowledges its messages in the order they arrived, as MQTT requires.
+    /// committed, then acknowledges its messages in the order they arrived, as MQTT requires. Two batches
+    /// are in flight, so that the engine runs the pipeline of one while the store commits the other; the
+    /// older one is always acknowledged first.
     /// </summary>
     private async Task BatchLoopAsync(CancellationToken drain)
     {
         var reader = _buffer.Reader;
-        var batch = new List<Pending>(_settings.BatchSize);
-        while (await reader.WaitToReadAsync(drain))
+        var inflight = new Queue<(Task Ingest, List<Pending> Batch)>();
+        while (true)
         {
-            batch.Clear();
+            if (!reader.TryPeek(out _))
+            {
+                // Nothing waiting: finish what is in flight before blocking, so a quiet stream is acknowledged.
+                while (inflight.Count > 0)
+                {
+                    await CompleteOldestAsync(inflight);
+                }
+
+                if (!await reader.WaitToReadAsync(drain))
+                {
+                    return;
+                }
+            }
+
+            var batch = new List<Pending>(_settings.BatchSize);
             while (batch.Count < _settings.BatchSize && reader.TryRead(out var item))
             {
                 batch.Add(item);
@@ -36,6 +52,11 @@ public sealed partial class MqttSourceConnector
                 await FillUntilWindowClosesAsync(reader, batch, drain);
             }
 
+            if (batch.Count == 0)
+            {
+                continue;
+            }
+
             var messages = new RawMessage[batch.Count];
             for (var i = 0; i < batch.Count; i++)
             {
@@ -43,9 +64,19 @@ public sealed partial class MqttSourceConnector
                 messages[i] = new RawMessage(_nextPosition++, r.ReceivedAt, r.Payload, r.Topic);
             }
 
-            await IngestUntilCommittedAsync(new IngestBatch { SourceId = _source.Id, StreamId = StreamId, Messages = messages }, drain);
-            await AcknowledgeAsync(batch);
+            inflight.Enqueue((IngestUntilCommittedAsync(new IngestBatch { SourceId = _source.Id, StreamId = StreamId, Messages = messages }, drain), batch));
+            while (inflight.Count > 1)
+            {
+                await CompleteOldestAsync(inflight);
+            }
         }
+    }
+
+    private async Task CompleteOldestAsync(Queue<(Task Ingest, List<Pending> Batch)> inflight)
+    {
+        var (ingest, batch) = inflight.Dequeue();
+        await ingest;
+        await AcknowledgeAsync(batch);
     }
 
     private async Task FillUntilWindowClosesAsync(System.Threading.Channels.ChannelReader<Pending> reader, List<Pending> batch, CancellationToken drain)
