@@ -39,7 +39,7 @@ public sealed class InspectionTests
         app.MapGet("/api/avatars/{id}", (string id, string? type) => type is null
             ? FakeUsineServer.Json("""{"error":"several avatars are named S3: station, machine; choose one with ?type="}""", StatusCodes.Status409Conflict)
             : FakeUsineServer.Json("""
-                {"key":"station:S3","type":"station","id":"S3","plant":"flins","firstSeen":"2026-11-26T09:00:00Z",
+                {"key":42,"type":"station","id":"S3","plant":"flins","firstSeen":"2026-11-26T09:00:00Z",
                  "parent":{"type":"line","id":"L1"},
                  "ancestors":[{"type":"line","id":"L1"},{"type":"shop","id":"assembly"},{"type":"plant","id":"flins"}],
                  "children":[{"type":"machine","id":"nutrunner-3"}],

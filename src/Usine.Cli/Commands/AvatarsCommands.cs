@@ -27,7 +27,7 @@ internal sealed class AvatarsShowCommand(CliEnvironment environment) : ClientCom
         console.Write(Output.Details(
         [
             ("avatar", Name(new AvatarRef(avatar.Type, avatar.Id))),
-            ("key", avatar.Key),
+            ("key", avatar.Key?.ToString(System.Globalization.CultureInfo.InvariantCulture)),
             ("plant", avatar.Plant),
             ("first seen", Output.Time(avatar.FirstSeen)),
             ("path", path),

@@ -117,7 +117,7 @@ internal sealed record AvatarLink(string? Kind, string? Type, string? Id, DateTi
 internal sealed record AvatarRecord(string? Model, DateTimeOffset? Time, IReadOnlyDictionary<string, JsonElement>? Values);
 
 internal sealed record AvatarDetail(
-    string? Key,
+    long? Key,
     string Type,
     string Id,
     string? Plant,

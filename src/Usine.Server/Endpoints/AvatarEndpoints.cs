@@ -11,6 +11,9 @@ internal static class AvatarEndpoints
     {
         app.MapGroup("/api/avatars").MapGet("/{*id}", IResult (string id, string? type, UsinePlatform p) =>
         {
+            // Hierarchy ids hold slashes; a client may send them as they are or escaped (%2F), which the
+            // router leaves escaped in a catch-all segment.
+            id = Uri.UnescapeDataString(id);
             var found = p.Store.FindAvatars(id, type);
             if (found.Count == 0)
             {

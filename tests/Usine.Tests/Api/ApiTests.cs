@@ -133,6 +133,8 @@ public sealed class ApiTests : IAsyncLifetime
 
         var station = await Json(await _http.GetAsync("/api/avatars/flins/assembly/L1/ST040"), HttpStatusCode.OK);
         Assert.Equal(["flins", "flins/assembly", "flins/assembly/L1"], station.GetProperty("ancestors").EnumerateArray().Select(a => a.GetProperty("id").GetString()));
+        var escaped = await Json(await _http.GetAsync("/api/avatars/" + Uri.EscapeDataString("flins/assembly/L1/ST040")), HttpStatusCode.OK);
+        Assert.Equal("station", escaped.GetProperty("type").GetString());
 
         var models = await Json(await _http.GetAsync("/api/models/screwing"), HttpStatusCode.OK);
         Assert.Equal(["vin", "station", "ts"], models.GetProperty("key").EnumerateArray().Select(k => k.GetString()));
