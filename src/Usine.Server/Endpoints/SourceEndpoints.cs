@@ -45,11 +45,18 @@ internal static class SourceEndpoints
         sources.MapGet("/{id}", IResult (string id, UsinePlatform p) =>
             p.Definitions.Sources.TryGetValue(id, out var s) ? TypedResults.Ok(Summary(p, s)) : UnknownSource(p, id));
 
-        sources.MapPost("/{id}/import", async Task<IResult> (string id, string? name, string? sha256, HttpContext http, UsinePlatform p, CancellationToken ct) =>
+        sources.MapPost("/{id}/import", async Task<IResult> (string id, string? name, string? sha256, string? format, HttpContext http, UsinePlatform p, CancellationToken ct) =>
         {
             if (!p.Definitions.Sources.TryGetValue(id, out var source))
             {
                 return UnknownSource(p, id);
+            }
+
+            var reads = source.Format.ToString().ToLowerInvariant();
+            if (format is not null && !string.Equals(format, reads, StringComparison.OrdinalIgnoreCase)
+                && !(source.Format == PayloadFormat.Json && format.ToLowerInvariant() is "ndjson" or "jsonl"))
+            {
+                return Errors.BadRequest($"source '{id}' reads {reads}, not {format}: import the file into a {format} source, or leave the format out");
             }
 
             if (sha256 is not null && (sha256.Length != 64 || !sha256.All(Uri.IsHexDigit)))

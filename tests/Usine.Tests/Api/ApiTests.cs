@@ -115,6 +115,9 @@ public sealed class ApiTests : IAsyncLifetime
         var model = await Json(await _http.GetAsync("/api/models/nope"), HttpStatusCode.NotFound);
         Assert.Equal("no model named 'nope' (models: screwing)", model.GetProperty("error").GetString());
 
+        var format = await Json(await _http.PostAsync("/api/sources/line1/import?format=csv", new StringContent("a,b\n")), HttpStatusCode.BadRequest);
+        Assert.Equal("source 'line1' reads json, not csv: import the file into a csv source, or leave the format out", format.GetProperty("error").GetString());
+
         var route = await Json(await _http.GetAsync("/api/nothing"), HttpStatusCode.NotFound);
         Assert.Contains("no such endpoint", route.GetProperty("error").GetString(), StringComparison.Ordinal);
     }
