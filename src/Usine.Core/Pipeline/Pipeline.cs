@@ -293,7 +293,7 @@ public sealed class SourcePipeline : ITemplateScope
             }
         }
 
-        var id = RecordId(msg);
+        var id = RecordId(msg, plant);
         if (!_batchIds.Add(id))
         {
             output.DuplicatesInBatch++;
@@ -579,20 +579,26 @@ public sealed class SourcePipeline : ITemplateScope
         return true;
     }
 
-    private Guid RecordId(in RawMessage msg)
+    private Guid RecordId(in RawMessage msg, string plant)
     {
         // One static hash over a reused buffer: an XxHash128 instance per message allocated more than the
         // rest of the pipeline together.
         Span<byte> hash = stackalloc byte[16];
+        // The plant is part of every id: a machine or meter name is often only unique within its plant.
+        var len = _modelNameBytes.Length;
+        _modelNameBytes.CopyTo(_hashBuffer, 0);
+        EnsureHashRoom(len + Encoding.UTF8.GetMaxByteCount(plant.Length) + 1);
+        len += Encoding.UTF8.GetBytes(plant, _hashBuffer.AsSpan(len));
+        _hashBuffer[len++] = 0x1f;
         if (_keyIndexes.Length == 0)
         {
-            // No natural key: the same payload from the same source is the same fact.
-            XxHash128.Hash(msg.Payload.Span, hash, _sourceSeed);
+            // No natural key: the same payload from the same source and plant is the same fact.
+            EnsureHashRoom(len + msg.Payload.Length);
+            msg.Payload.Span.CopyTo(_hashBuffer.AsSpan(len));
+            XxHash128.Hash(_hashBuffer.AsSpan(0, len + msg.Payload.Length), hash, _sourceSeed);
             return new Guid(hash);
         }
 
-        var len = _modelNameBytes.Length;
-        _modelNameBytes.CopyTo(_hashBuffer, 0);
         foreach (var k in _keyIndexes)
         {
             var v = _values[k];

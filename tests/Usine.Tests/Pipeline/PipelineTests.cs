@@ -98,6 +98,22 @@ public sealed class PipelineTests
     }
 
     [Fact]
+    public void The_same_natural_key_in_two_plants_is_two_records()
+    {
+        var defs = Usine.Configuration.DefinitionLoader.LoadText(TestDefinitions.Yaml.Replace("    plant: flins\n    kind: http", "    plant: \"{$.plant}\"\n    kind: http", StringComparison.Ordinal), "t.yaml");
+        var pipeline = new SourcePipeline(defs.Sources["line1"], defs);
+        var output = new PipelineOutput();
+        var m = TestDefinitions.Screwing(TestDefinitions.Vin1, "ST040", "2026-11-26T08:15:00Z", 12);
+
+        pipeline.Process(TestDefinitions.Messages(m.Replace("{", "{\"plant\":\"flins\",", StringComparison.Ordinal), m.Replace("{", "{\"plant\":\"douai\",", StringComparison.Ordinal)),
+            "test", new AvatarRegistry(), output);
+
+        Assert.Equal(["flins", "douai"], output.Records.Select(r => r.Plant));
+        Assert.NotEqual(output.Records[0].RecordId, output.Records[1].RecordId);
+        Assert.Equal(0, output.DuplicatesInBatch);
+    }
+
+    [Fact]
     public void Csv_rows_are_decoded_by_header_and_converted_to_the_unit_of_the_model()
     {
         var output = Run("csv-line1", TestDefinitions.Messages($"{TestDefinitions.Vin2},ST050,2026-11-26T09:00:00Z,10,NOK", "only,two"), header: ["vin", "station", "ts", "torque_lbft", "status"]);
