@@ -66,6 +66,7 @@ public static class BenchRunner
             var importer = new FileImporter(engine, store, TimeProvider.System) { BatchSize = int.Parse(Environment.GetEnvironmentVariable("USINE_BENCH_BATCH") ?? "25000", System.Globalization.CultureInfo.InvariantCulture) };
             using var sampler = new PeakSampler();
             var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+            var gc0 = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
             var sw = Stopwatch.StartNew();
             long stored = 0, dead = 0, seen = 0;
             foreach (var file in manifest.Files)
@@ -80,6 +81,7 @@ public static class BenchRunner
             sw.Stop();
             var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
             var peak = sampler.Stop();
+            log($"  garbage collections: {GC.CollectionCount(0) - gc0.Item1} gen0, {GC.CollectionCount(1) - gc0.Item2} gen1, {GC.CollectionCount(2) - gc0.Item3} gen2");
             log($"  engine busy: pipeline {engine.ProcessTime.TotalSeconds:N1} s, commit {engine.CommitTime.TotalSeconds:N1} s of {sw.Elapsed.TotalSeconds:N1} s");
             log("  commit phases (s): " + string.Join(", ", store.Timings.Seconds.OrderByDescending(x => x.Value).Select(x => $"{x.Key} {x.Value:N1}")));
             await engine.DisposeAsync();

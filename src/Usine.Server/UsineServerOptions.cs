@@ -24,8 +24,8 @@ public sealed record UsineServerOptions
     /// <summary>How often file-drop folders are looked at. Default 1 s.</summary>
     public TimeSpan DropPollInterval { get; init; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>DuckDB's memory limit. Default <c>512MB</c>.</summary>
-    public string MemoryLimit { get; init; } = "512MB";
+    /// <summary>DuckDB's memory limit. Default <c>384MB</c>.</summary>
+    public string MemoryLimit { get; init; } = "384MB";
 
     /// <summary>Start the connectors of live sources (MQTT, file drops). Default true; tests of the API alone turn it off.</summary>
     public bool StartConnectors { get; init; } = true;

@@ -6,8 +6,8 @@ public sealed record DuckDbStoreOptions
     /// <summary>The data directory; the database is <c>usine.duckdb</c> inside it. Required.</summary>
     public required string DataDirectory { get; init; }
 
-    /// <summary>DuckDB's memory limit, default <c>512MB</c>. Past it DuckDB spills to disk rather than growing.</summary>
-    public string MemoryLimit { get; init; } = "512MB";
+    /// <summary>DuckDB's memory limit, default <c>384MB</c>. Past it DuckDB spills to disk rather than growing.</summary>
+    public string MemoryLimit { get; init; } = "384MB";
 
     /// <summary>DuckDB worker threads, default: the number of cores.</summary>
     public int? Threads { get; init; }
