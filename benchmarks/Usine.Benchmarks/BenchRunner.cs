@@ -49,14 +49,7 @@ public static class BenchRunner
             var manifest = await Workload.WorkloadGenerator.GenerateAsync(new Workload.WorkloadOptions { Directory = files, Messages = options.Messages }, ct);
             log($"  {manifest.Bytes / 1e6:N0} MB in {manifest.Elapsed.TotalSeconds:N1} s, {manifest.BadMessages:N0} malformed on purpose");
 
-            var yaml = Path.Combine(work, "bench.yaml");
-            await using (var res = typeof(BenchRunner).Assembly.GetManifestResourceStream("bench.yaml")!)
-            await using (var f = File.Create(yaml))
-            {
-                await res.CopyToAsync(f, ct);
-            }
-
-            var definitions = DefinitionLoader.LoadFile(yaml);
+            var definitions = await LoadDefinitionsAsync(work, ct);
 
             // Usine first, on a cold process heap, so that the peak memory is its own.
             log("usine: importing every file through the pipeline into the embedded store");
@@ -108,6 +101,19 @@ public static class BenchRunner
                 Directory.Delete(work, recursive: true);
             }
         }
+    }
+
+    /// <summary>Writes the benchmark's models and sources (bench.yaml, embedded) into the work directory and loads them.</summary>
+    internal static async Task<UsineDefinitions> LoadDefinitionsAsync(string work, CancellationToken ct)
+    {
+        var yaml = Path.Combine(work, "bench.yaml");
+        await using (var res = typeof(BenchRunner).Assembly.GetManifestResourceStream("bench.yaml")!)
+        await using (var f = File.Create(yaml))
+        {
+            await res.CopyToAsync(f, ct);
+        }
+
+        return DefinitionLoader.LoadFile(yaml);
     }
 
     private static double Ceiling(string database, IEnumerable<string> files, out long rows)

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging.Abstractions;
-using Usine.Configuration;
 using Usine.Connectors.Mqtt;
 using Usine.Ingestion;
 using Usine.Sources;
@@ -32,14 +31,7 @@ public static class MqttBench
         var screwing = manifest.Files.Single(f => f.Model == "screwing");
         var lines = (await File.ReadAllLinesAsync(screwing.Path, ct)).Take((int)messages).Select(l => (ReadOnlyMemory<byte>)System.Text.Encoding.UTF8.GetBytes(l)).ToArray();
 
-        var yaml = Path.Combine(work, "bench.yaml");
-        await using (var res = typeof(MqttBench).Assembly.GetManifestResourceStream("bench.yaml")!)
-        await using (var f = File.Create(yaml))
-        {
-            await res.CopyToAsync(f, ct);
-        }
-
-        var definitions = DefinitionLoader.LoadFile(yaml);
+        var definitions = await BenchRunner.LoadDefinitionsAsync(work, ct);
         var run = Guid.NewGuid().ToString("N")[..8];
         var http = definitions.Sources["bench-screwing"];
         var source = http with

@@ -44,11 +44,7 @@ public static class DemoRunner
 
     public static async Task RunAsync(DemoOptions options, CancellationToken ct)
     {
-        using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss ";
-        }).SetMinimumLevel(LogLevel.Information));
+        using var loggers = LoggerFactory.Create(UsineServer.ConsoleLogging);
         var config = WriteDemoConfig(options.DataDirectory);
         await using var broker = new EmbeddedMqttBroker(new EmbeddedMqttBrokerOptions { Port = options.MqttPort }, loggers.CreateLogger<EmbeddedMqttBroker>());
         await broker.StartAsync(ct);

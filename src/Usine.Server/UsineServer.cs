@@ -22,11 +22,7 @@ public static class UsineServer
         builder.Logging.ClearProviders();
         if (logging is null)
         {
-            builder.Logging.AddSimpleConsole(o =>
-            {
-                o.SingleLine = true;
-                o.TimestampFormat = "HH:mm:ss ";
-            });
+            ConsoleLogging(builder.Logging);
             builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         }
         else
@@ -85,14 +81,17 @@ public static class UsineServer
         return app;
     }
 
+    /// <summary>The log format of every command that runs the platform: one line an event, with the time.</summary>
+    public static void ConsoleLogging(ILoggingBuilder logging) => logging.AddSimpleConsole(o =>
+    {
+        o.SingleLine = true;
+        o.TimestampFormat = "HH:mm:ss ";
+    }).SetMinimumLevel(LogLevel.Information);
+
     /// <summary><c>usine serve</c>: starts the platform and serves until cancelled or stopped by a signal.</summary>
     public static async Task RunAsync(UsineServerOptions options, CancellationToken ct)
     {
-        using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss ";
-        }).SetMinimumLevel(LogLevel.Information));
+        using var loggers = LoggerFactory.Create(ConsoleLogging);
         var platform = await UsinePlatform.StartAsync(options, loggers, ct: ct);
         var app = Build(platform, options.Urls);
         await app.RunAsync();

@@ -42,7 +42,6 @@ public sealed partial class DuckDbStore : IRecordStore
         public required IReadOnlyList<FieldDefinition> Columns { get; init; }
         public required Dictionary<int, int[]> ColumnToField { get; init; }
         public required DataModel Latest { get; init; }
-        public required bool TimeInKey { get; init; }
         public required string DedupSql { get; init; }
         public required string InsertSql { get; init; }
         public required List<string> RollupSql { get; init; }
@@ -172,7 +171,6 @@ public sealed partial class DuckDbStore : IRecordStore
             Columns = columns,
             ColumnToField = map,
             Latest = latest,
-            TimeInKey = timeInKey,
             DedupSql = dedup,
             InsertSql = $"INSERT INTO {table} (record_id, plant, avatar_key, avatar_id, event_time, model_version, source_id, stream_id, raw_position, stored_at, {fieldList}) "
                 + $"SELECT record_id, plant, avatar_key, avatar_id, event_time, {{0}}, {{1}}, {{2}}, raw_position, {{3}}, {fieldList} FROM {stage}",
