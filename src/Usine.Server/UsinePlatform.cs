@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Usine.Configuration;
 using Usine.Connectors.Mqtt;
 using Usine.Ingestion;
+using Usine.Operations;
 using Usine.Pipeline;
 using Usine.Server.Ingestion;
 using Usine.Sources;
@@ -30,6 +31,7 @@ public sealed class UsinePlatform : IAsyncDisposable
         Engine = engine;
         Time = time;
         _loggers = loggers;
+        Jobs = new JobRegistry(time, loggers.CreateLogger<JobRegistry>());
         Importer = new FileImporter(engine, store, time);
         StartedAt = time.GetUtcNow().UtcDateTime;
     }
@@ -40,6 +42,9 @@ public sealed class UsinePlatform : IAsyncDisposable
     public IngestEngine Engine { get; }
     public FileImporter Importer { get; }
     public TimeProvider Time { get; }
+
+    /// <summary>Every stream and bounded run (import, replay, backfill, archive) with its state and history.</summary>
+    public JobRegistry Jobs { get; }
     public DateTime StartedAt { get; }
 
     /// <summary>Loads the definitions, opens the store and starts the engine and the connectors.</summary>

@@ -61,3 +61,6 @@ public interface IRecordStore : IAsyncDisposable
 
     Task<CommitResult> CommitAsync(CommitBatch batch, CancellationToken cancellationToken);
 }
+
+/// <summary>One message read back from the raw zone or from the archive, to be replayed through the current pipeline.</summary>
+public sealed record RawZoneMessage(string SourceId, string StreamId, RawMessage Message);

@@ -13,4 +13,13 @@ internal static partial class Log
 
     [LoggerMessage(1003, LogLevel.Error, "Pipeline of source {SourceId} failed on a batch of {Count} messages")]
     public static partial void PipelineFailed(this ILogger logger, Exception exception, string sourceId, int count);
+
+    [LoggerMessage(1101, LogLevel.Information, "Job {JobId} started (source {SourceId}) {Description}")]
+    public static partial void JobStarted(this ILogger logger, string jobId, string sourceId, string description);
+
+    [LoggerMessage(1102, LogLevel.Information, "Job {JobId}: {From} -> {To} {Reason}")]
+    public static partial void JobStateChanged(this ILogger logger, string jobId, Usine.Operations.JobState from, Usine.Operations.JobState to, string reason);
+
+    [LoggerMessage(1103, LogLevel.Error, "Job {JobId}: {From} -> {To} {Reason}")]
+    public static partial void JobFailed(this ILogger logger, string jobId, Usine.Operations.JobState from, Usine.Operations.JobState to, string reason);
 }

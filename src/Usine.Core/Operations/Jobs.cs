@@ -1,0 +1,198 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Usine.Internal;
+
+namespace Usine.Operations;
+
+/// <summary>What a job is: an unbounded stream per live source, or a bounded run.</summary>
+public enum JobKind
+{
+    Stream,
+    Import,
+    Replay,
+    Backfill,
+    Archive,
+}
+
+/// <summary>
+/// The state of a job. Running: data flows. Idle: nothing to do right now (a drop folder that is empty, a
+/// stream with no traffic). Degraded: working but impaired (reconnecting, retrying). Failed: stopped by an
+/// error it cannot recover from by itself. Stopped: ended normally, or shut down.
+/// </summary>
+public enum JobState
+{
+    Running,
+    Idle,
+    Degraded,
+    Failed,
+    Stopped,
+}
+
+/// <summary>One state change of a job.</summary>
+public sealed record JobTransition(DateTime At, JobState From, JobState To, string? Reason);
+
+/// <summary>
+/// A job with its state, counters, last error and the history of its state changes. Thread-safe: connectors
+/// update it from their own loops while the API reads it.
+/// </summary>
+public sealed class Job
+{
+    private const int HistoryLimit = 100;
+    private readonly JobRegistry _registry;
+    private readonly Queue<JobTransition> _history = new();
+    private readonly object _gate = new();
+    private long _received;
+    private long _stored;
+    private long _duplicates;
+    private long _rejected;
+
+    internal Job(JobRegistry registry, string id, JobKind kind, string? sourceId, string? description, DateTime startedAt, JobState state)
+    {
+        _registry = registry;
+        Id = id;
+        Kind = kind;
+        SourceId = sourceId;
+        Description = description;
+        StartedAt = startedAt;
+        State = state;
+        StateSince = startedAt;
+    }
+
+    public string Id { get; }
+    public JobKind Kind { get; }
+    public string? SourceId { get; }
+    public string? Description { get; }
+    public DateTime StartedAt { get; }
+    public DateTime? EndedAt { get; private set; }
+    public JobState State { get; private set; }
+    public DateTime StateSince { get; private set; }
+    public string? LastError { get; private set; }
+    public DateTime? LastErrorAt { get; private set; }
+
+    /// <summary>Total units of work, when known (the lines of a file, the raw messages of a replay range).</summary>
+    public long? Total { get; set; }
+
+    public long Received => Interlocked.Read(ref _received);
+    public long Stored => Interlocked.Read(ref _stored);
+    public long Duplicates => Interlocked.Read(ref _duplicates);
+    public long Rejected => Interlocked.Read(ref _rejected);
+
+    public IReadOnlyList<JobTransition> History
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _history];
+            }
+        }
+    }
+
+    /// <summary>Adds the outcome of one batch to the counters.</summary>
+    public void Count(long received, long stored, long duplicates, long rejected)
+    {
+        Interlocked.Add(ref _received, received);
+        Interlocked.Add(ref _stored, stored);
+        Interlocked.Add(ref _duplicates, duplicates);
+        Interlocked.Add(ref _rejected, rejected);
+    }
+
+    /// <summary>Moves the job to <paramref name="state"/>; a change is kept in the history and logged. Failed and degraded keep the reason as last error.</summary>
+    public void SetState(JobState state, string? reason = null)
+    {
+        JobTransition? change = null;
+        lock (_gate)
+        {
+            var now = _registry.Time.GetUtcNow().UtcDateTime;
+            if (state is JobState.Failed or JobState.Degraded && reason is not null)
+            {
+                LastError = reason;
+                LastErrorAt = now;
+            }
+
+            if (state == State)
+            {
+                return;
+            }
+
+            change = new JobTransition(now, State, state, reason);
+            _history.Enqueue(change);
+            if (_history.Count > HistoryLimit)
+            {
+                _history.Dequeue();
+            }
+
+            State = state;
+            StateSince = now;
+            if (Kind != JobKind.Stream && state is JobState.Stopped or JobState.Failed)
+            {
+                EndedAt = now;
+            }
+        }
+
+        _registry.OnChanged(this, change);
+    }
+}
+
+/// <summary>Every job of this process: live streams and bounded runs, newest first.</summary>
+public sealed class JobRegistry
+{
+    private const int FinishedKept = 500;
+    private readonly ConcurrentDictionary<string, Job> _jobs = new(StringComparer.Ordinal);
+    private readonly ILogger _logger;
+    private long _sequence;
+
+    public JobRegistry(TimeProvider? time = null, ILogger<JobRegistry>? logger = null)
+    {
+        Time = time ?? TimeProvider.System;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+    }
+
+    public TimeProvider Time { get; }
+
+    /// <summary>Raised after every state change, outside any lock.</summary>
+    public event Action<Job, JobTransition>? StateChanged;
+
+    /// <summary>The stream job of a live source: one per source, created on first use, id <c>stream:SOURCE</c>.</summary>
+    public Job Stream(string sourceId, JobState initial = JobState.Idle) =>
+        _jobs.GetOrAdd("stream:" + sourceId, id => new Job(this, id, JobKind.Stream, sourceId, null, Time.GetUtcNow().UtcDateTime, initial));
+
+    /// <summary>Starts a bounded run (import, replay, backfill, archive), in state running.</summary>
+    public Job Start(JobKind kind, string? sourceId, string? description)
+    {
+        var id = $"{kind.ToString().ToLowerInvariant()}-{Interlocked.Increment(ref _sequence)}";
+        var job = new Job(this, id, kind, sourceId, description, Time.GetUtcNow().UtcDateTime, JobState.Running);
+        _jobs[id] = job;
+        Trim();
+        _logger.JobStarted(id, sourceId ?? "-", description ?? "");
+        return job;
+    }
+
+    public Job? Get(string id) => _jobs.GetValueOrDefault(id);
+
+    public IReadOnlyList<Job> List() => [.. _jobs.Values.OrderByDescending(j => j.StartedAt).ThenByDescending(j => j.Id, StringComparer.Ordinal)];
+
+    internal void OnChanged(Job job, JobTransition change)
+    {
+        if (change.To is JobState.Failed)
+        {
+            _logger.JobFailed(job.Id, change.From, change.To, change.Reason ?? "");
+        }
+        else
+        {
+            _logger.JobStateChanged(job.Id, change.From, change.To, change.Reason ?? "");
+        }
+
+        StateChanged?.Invoke(job, change);
+    }
+
+    private void Trim()
+    {
+        var finished = _jobs.Values.Where(j => j.EndedAt is not null).OrderBy(j => j.EndedAt).ToList();
+        for (var i = 0; i < finished.Count - FinishedKept; i++)
+        {
+            _jobs.TryRemove(finished[i].Id, out _);
+        }
+    }
+}
