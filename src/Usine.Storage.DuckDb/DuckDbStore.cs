@@ -94,6 +94,7 @@ public sealed partial class DuckDbStore : IRecordStore
             _tables[versions.Name] = EnsureModelTable(versions);
         }
 
+        InitializeOperations();
         _nextDeadLetterId = Scalar<long>("SELECT coalesce(max(id), 0) FROM dead_letters");
     }
 
@@ -316,7 +317,7 @@ public sealed partial class DuckDbStore : IRecordStore
             cmd.Parameters.Add(new DuckDBParameter(kind));
             cmd.Parameters.Add(new DuckDBParameter((object?)name ?? DBNull.Value));
             cmd.Parameters.Add(new DuckDBParameter(csvHeader is null ? DBNull.Value : string.Join('\u001f', csvHeader)));
-            cmd.Parameters.Add(new DuckDBParameter(DateTime.UtcNow));
+            cmd.Parameters.Add(new DuckDBParameter(Now()));
             cmd.ExecuteNonQuery();
         }
         finally
@@ -345,12 +346,16 @@ public sealed partial class DuckDbStore : IRecordStore
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var output = batch.Output;
-        var now = DateTime.UtcNow;
+        var now = Now();
+        var live = batch.Mode == IngestMode.Live;
         var firstDeadLetterId = _nextDeadLetterId + 1;
+        var newDeadLetters = output.DeadLetters.Count;
+        ReplayCounts? replay = null;
         Exec("BEGIN TRANSACTION");
         try
         {
-            if (_options.KeepRaw)
+            // Messages processed again are in the raw zone already.
+            if (_options.KeepRaw && live)
             {
                 using var raw = Writer.CreateAppender("raw_messages");
                 foreach (var m in batch.Raw)
@@ -367,7 +372,12 @@ public sealed partial class DuckDbStore : IRecordStore
             }
 
             Timings.Add("raw", clock);
-            if (output.DeadLetters.Count > 0)
+            if (!live)
+            {
+                replay = UpsertDeadLetters(batch, firstDeadLetterId, now);
+                newDeadLetters = replay.New;
+            }
+            else if (output.DeadLetters.Count > 0)
             {
                 var id = firstDeadLetterId;
                 using var dl = Writer.CreateAppender("dead_letters");
@@ -391,6 +401,9 @@ public sealed partial class DuckDbStore : IRecordStore
                         .AppendValue(d.ReceivedAt)
                         .AppendValue(now)
                         .AppendValue(now)
+                        .AppendNullValue() // original_payload, edited_at, discard_reason: set by later operations
+                        .AppendNullValue()
+                        .AppendNullValue()
                         .EndRow();
                 }
             }
@@ -404,7 +417,11 @@ public sealed partial class DuckDbStore : IRecordStore
                 }
             }
 
-            if (output.Links.Count > 0)
+            if (output.Links.Count > 0 && !live)
+            {
+                InsertNewLinks(output.Links);
+            }
+            else if (output.Links.Count > 0)
             {
                 using var ln = Writer.CreateAppender("avatar_link_events");
                 foreach (var l in output.Links)
@@ -427,8 +444,11 @@ public sealed partial class DuckDbStore : IRecordStore
             }
 
             clock.Restart();
-            using (var cp = Writer.CreateCommand())
+
+            // Only new data moves a stream on: a replay of old positions must leave its checkpoint where it is.
+            if (live)
             {
+                using var cp = Writer.CreateCommand();
                 cp.CommandText = "INSERT INTO checkpoints VALUES ($1, $2, $3, $4) ON CONFLICT (stream_id) DO UPDATE SET position = greatest(position, EXCLUDED.position), updated_at = EXCLUDED.updated_at";
                 cp.Parameters.Add(new DuckDBParameter(batch.StreamId));
                 cp.Parameters.Add(new DuckDBParameter(batch.Source.Id));
@@ -440,8 +460,8 @@ public sealed partial class DuckDbStore : IRecordStore
             Timings.Add("checkpoint", clock);
             Exec("COMMIT");
             Timings.Add("commit", clock);
-            _nextDeadLetterId += output.DeadLetters.Count;
-            return new CommitResult(batch.Raw.Count, stored, duplicates, output.DeadLetters.Count);
+            _nextDeadLetterId += newDeadLetters;
+            return new CommitResult(live ? batch.Raw.Count : 0, stored, duplicates, output.DeadLetters.Count) { Replay = replay };
         }
         catch
         {
@@ -528,6 +548,8 @@ public sealed partial class DuckDbStore : IRecordStore
         Exec($"DELETE FROM {stage}");
         return (inserted, dropped);
     }
+
+    private DateTime Now() => _options.Time.GetUtcNow().UtcDateTime;
 
     internal void Exec(string sql)
     {

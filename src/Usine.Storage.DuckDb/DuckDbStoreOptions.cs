@@ -18,5 +18,8 @@ public sealed record DuckDbStoreOptions
     /// <summary>Size of write-ahead log that triggers a checkpoint of the database file, default <c>256MB</c>.</summary>
     public string CheckpointThreshold { get; init; } = "256MB";
 
+    /// <summary>The clock of storage, update and audit times, default <see cref="TimeProvider.System"/>.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     public string DatabasePath => Path.Combine(DataDirectory, "usine.duckdb");
 }

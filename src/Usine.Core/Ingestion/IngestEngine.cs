@@ -159,9 +159,15 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
             {
                 var source = _definitions.Sources[batch.SourceId];
                 var checkpoint = batch.Checkpoint ?? batch.Messages[^1].Position;
-                var r = await _store.CommitAsync(new CommitBatch(source, batch.StreamId, checkpoint, batch.Messages, work.Output, batch.CsvHeader), CancellationToken.None);
-                var result = new IngestResult(batch.Messages.Count, r.Stored, r.Duplicates + work.Output.DuplicatesInBatch, r.DeadLetters, checkpoint);
-                _stats.GetOrAdd(batch.SourceId, _ => new SourceStats()).Add(result, work.Bytes, _time.GetUtcNow().UtcDateTime);
+                var r = await _store.CommitAsync(new CommitBatch(source, batch.StreamId, checkpoint, batch.Messages, work.Output, batch.CsvHeader, batch.Mode), CancellationToken.None);
+                var result = new IngestResult(batch.Messages.Count, r.Stored, r.Duplicates + work.Output.DuplicatesInBatch, r.DeadLetters, checkpoint) { Replay = r.Replay };
+
+                // A source's counters say what it delivered; messages processed again were counted when they came.
+                if (batch.Mode == IngestMode.Live)
+                {
+                    _stats.GetOrAdd(batch.SourceId, _ => new SourceStats()).Add(result, work.Bytes, _time.GetUtcNow().UtcDateTime);
+                }
+
                 work.Done.TrySetResult(result);
                 Interlocked.Add(ref _commitTicks, _time.GetElapsedTime(started).Ticks);
             }
