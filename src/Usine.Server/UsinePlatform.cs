@@ -5,6 +5,7 @@ using Usine.Ingestion;
 using Usine.Operations;
 using Usine.Pipeline;
 using Usine.Server.Ingestion;
+using Usine.Server.Operations;
 using Usine.Sources;
 using Usine.Storage.DuckDb;
 
@@ -33,6 +34,7 @@ public sealed class UsinePlatform : IAsyncDisposable
         _loggers = loggers;
         Jobs = new JobRegistry(time, loggers.CreateLogger<JobRegistry>());
         Importer = new FileImporter(engine, store, time);
+        Replays = new Replays(definitions, engine, store, Jobs, options.MaxReplayAttempts, loggers.CreateLogger<Replays>(), time);
         StartedAt = time.GetUtcNow().UtcDateTime;
     }
 
@@ -41,6 +43,9 @@ public sealed class UsinePlatform : IAsyncDisposable
     public DuckDbStore Store { get; }
     public IngestEngine Engine { get; }
     public FileImporter Importer { get; }
+
+    /// <summary>Replays of dead letters and of raw ranges, audited.</summary>
+    public Replays Replays { get; }
     public TimeProvider Time { get; }
 
     /// <summary>Every stream and bounded run (import, replay, backfill, archive) with its state and history.</summary>
@@ -61,8 +66,13 @@ public sealed class UsinePlatform : IAsyncDisposable
             throw new ArgumentException("a configuration file is needed: --config usine.yaml (see docs/models.md and docs/sources.md)");
         }
 
+        if (options.MaxReplayAttempts < 1)
+        {
+            throw new ArgumentException($"MaxReplayAttempts is {options.MaxReplayAttempts}; it must be 1 or more");
+        }
+
         var definitions = DefinitionLoader.LoadFile(options.ConfigPath);
-        var store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = options.DataDirectory, MemoryLimit = options.MemoryLimit });
+        var store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = options.DataDirectory, MemoryLimit = options.MemoryLimit, Time = time });
         var engine = new IngestEngine(definitions, store, steps, loggers.CreateLogger<IngestEngine>(), time);
         await engine.StartAsync(ct);
         var platform = new UsinePlatform(options, definitions, store, engine, loggers, time);

@@ -29,4 +29,7 @@ public sealed record UsineServerOptions
 
     /// <summary>Start the connectors of live sources (MQTT, file drops). Default true; tests of the API alone turn it off.</summary>
     public bool StartConnectors { get; init; } = true;
+
+    /// <summary>Attempts after which a dead letter is not replayed again unless forced. Default 5.</summary>
+    public int MaxReplayAttempts { get; init; } = 5;
 }
