@@ -55,8 +55,9 @@ public sealed partial class DuckDbStore
             ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS original_payload BLOB;
             ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS edited_at TIMESTAMP;
             ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS discard_reason VARCHAR;
+            -- "at" is a keyword of DuckDB's grammar and must be quoted wherever it is named.
             CREATE TABLE IF NOT EXISTS audit_log (
-                id BIGINT NOT NULL, at TIMESTAMP NOT NULL, actor VARCHAR NOT NULL, action VARCHAR NOT NULL,
+                id BIGINT NOT NULL, "at" TIMESTAMP NOT NULL, actor VARCHAR NOT NULL, action VARCHAR NOT NULL,
                 target VARCHAR NOT NULL, detail JSON, result VARCHAR NOT NULL);
             CREATE OR REPLACE TEMP TABLE replay_failed (
                 source_id VARCHAR, stream_id VARCHAR, position BIGINT, stage VARCHAR, reason VARCHAR, error_type VARCHAR,
@@ -234,11 +235,11 @@ public sealed partial class DuckDbStore
         if (since is not null)
         {
             args.Add(since.Value);
-            where.Add($"at >= ${args.Count}");
+            where.Add($"\"at\" >= ${args.Count}");
         }
 
         return Read(
-            "SELECT id, at, actor, action, target, CAST(detail AS VARCHAR), result FROM audit_log"
+            "SELECT id, \"at\", actor, action, target, CAST(detail AS VARCHAR), result FROM audit_log"
             + (where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "") + $" ORDER BY id DESC LIMIT {Math.Clamp(limit, 1, 100_000)}",
             r => new AuditEntry(r.GetInt64(0), Utc(r.GetDateTime(1)), r.GetString(2), r.GetString(3), r.GetString(4), r.IsDBNull(5) ? null : r.GetString(5), r.GetString(6)),
             [.. args]);

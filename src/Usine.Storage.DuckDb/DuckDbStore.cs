@@ -397,7 +397,7 @@ public sealed partial class DuckDbStore : IRecordStore
                         .AppendValue(MemoryMarshal.AsMemory(d.Payload).Span)
                         .AppendValue(d.PayloadBytes)
                         .AppendValue("open")
-                        .AppendValue(1)
+                        .AppendValue((int?)1) // a bare constant 1 binds to the byte overload and writes one byte into an INTEGER column
                         .AppendValue(d.ReceivedAt)
                         .AppendValue(now)
                         .AppendValue(now)
