@@ -24,7 +24,7 @@ public static class UsineCli
                 await app.RunAsync([.. arguments, "--help"], cancellationToken);
                 await environment.Error.WriteLineAsync(arguments.Count == 0
                     ? "error: name a command, for example usine status"
-                    : $"error: usine {arguments[0]} needs a command: {string.Join(" or ", Branches[arguments[0]])}");
+                    : $"error: usine {arguments[0]} needs a command: {OneOf(Branches[arguments[0]])}");
                 return ExitCodes.Usage;
             }
 
@@ -107,27 +107,57 @@ public static class UsineCli
                 .WithExample("avatars", "show", "VF1RFB00X12345678")
                 .WithExample("avatars", "show", "station-12", "--type", "station");
         });
+        config.AddCommand<ReplayCommand>("replay")
+            .WithDescription("Process a range of raw messages again through the current pipeline; replaying the same range twice changes nothing.")
+            .WithExample("replay", "--source", "flins-assembly-screwing", "--from", "2026-11-26T06:00:00Z", "--to", "2026-11-26T14:00:00Z");
+
         config.AddBranch("deadletters", deadLetters =>
         {
-            deadLetters.SetDescription("Inspect the messages that failed a pipeline stage.");
+            deadLetters.SetDescription("Inspect, replay, correct and discard the messages that failed a pipeline stage.");
             deadLetters.AddCommand<DeadLettersListCommand>("list")
                 .WithDescription("List dead letters, newest first.")
                 .WithExample("deadletters", "list", "--source", "flins-assembly-screwing", "--status", "open")
-                .WithExample("deadletters", "list", "--stage", "validate", "--limit", "20");
+                .WithExample("deadletters", "list", "--stage", "validate", "--matching", "above the maximum", "--limit", "20");
+            deadLetters.AddCommand<DeadLettersGroupsCommand>("groups")
+                .WithDescription("Count dead letters per source, stage and reason, largest group first.")
+                .WithExample("deadletters", "groups", "--status", "open");
             deadLetters.AddCommand<DeadLettersShowCommand>("show")
                 .WithDescription("Show one dead letter: why it failed, and its payload as received.")
                 .WithExample("deadletters", "show", "42");
+            deadLetters.AddCommand<DeadLettersReplayCommand>("replay")
+                .WithDescription("Send one dead letter, or every open one a filter matches, through the current pipeline again.")
+                .WithExample("deadletters", "replay", "42")
+                .WithExample("deadletters", "replay", "--source", "flins-assembly-screwing", "--matching", "above the maximum");
+            deadLetters.AddCommand<DeadLettersEditCommand>("edit")
+                .WithDescription("Replace a dead letter's payload (the original is kept), and replay it with --replay.")
+                .WithExample("deadletters", "edit", "42", "--file", "fixed.json", "--replay");
+            deadLetters.AddCommand<DeadLettersDiscardCommand>("discard")
+                .WithDescription("Drop dead letters for good, saying why.")
+                .WithExample("deadletters", "discard", "42", "--reason", "test message from commissioning")
+                .WithExample("deadletters", "discard", "--source", "flins-assembly-screwing", "--stage", "decode", "--reason", "firmware bug, resent");
+        });
+        config.AddBranch("audit", audit =>
+        {
+            audit.SetDescription("Read the audit log: who replayed, edited or discarded what.");
+            audit.AddCommand<AuditListCommand>("list")
+                .WithDescription("List audit entries, newest first.")
+                .WithExample("audit", "list", "--action", "replay.range", "--since", "2026-11-26T00:00:00Z");
         });
     }
 
-    private static readonly string[] Commands = ["serve", "demo", "bench", "import", "sql", "status"];
+    private static readonly string[] Commands = ["serve", "demo", "bench", "import", "sql", "status", "replay"];
     private static readonly Dictionary<string, string[]> Branches = new(StringComparer.Ordinal)
     {
         ["models"] = ["list", "show"],
         ["sources"] = ["list", "show"],
         ["avatars"] = ["show"],
-        ["deadletters"] = ["list", "show"],
+        ["deadletters"] = ["list", "groups", "show", "replay", "edit", "discard"],
+        ["audit"] = ["list"],
     };
+
+    /// <summary>"list or show"; "list, show or replay".</summary>
+    private static string OneOf(string[] names) =>
+        names.Length == 1 ? names[0] : string.Join(", ", names[..^1]) + " or " + names[^1];
 
     private static string UsageMessage(string message)
     {

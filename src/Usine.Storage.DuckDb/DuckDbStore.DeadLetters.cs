@@ -29,6 +29,7 @@ public sealed record DeadLetterFilter
 
     public IReadOnlyList<long>? Ids { get; init; }
 
+    [System.Text.Json.Serialization.JsonIgnore]
     public bool IsEmpty => Source is null && Stage is null && Status is null && Reason is null && From is null && To is null && Ids is null;
 }
 

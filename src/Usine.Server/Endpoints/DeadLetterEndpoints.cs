@@ -254,6 +254,12 @@ internal static class DeadLetterEndpoints
     internal static string Actor(HttpContext http)
     {
         var actor = http.Request.Headers["X-Usine-Actor"].ToString();
+        if (actor.Contains('%', StringComparison.Ordinal))
+        {
+            // Header values are ASCII: the CLI percent-encodes a user name with other letters.
+            actor = Uri.UnescapeDataString(actor);
+        }
+
         actor = new string([.. actor.Where(c => !char.IsControl(c))]).Trim();
         return actor.Length == 0 ? "anonymous" : actor.Length > 100 ? actor[..100] : actor;
     }
