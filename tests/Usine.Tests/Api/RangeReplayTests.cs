@@ -105,6 +105,11 @@ public sealed class RangeReplayTests : IAsyncLifetime
         Assert.Equal("source:line1", audit[0].GetProperty("target").GetString());
         Assert.Equal("marie", audit[0].GetProperty("actor").GetString());
         Assert.Equal(7, audit[0].GetProperty("detail").GetProperty("outcome").GetProperty("read").GetInt64());
+
+        // Retrying a CSV line's dead letter needs the header too; the line is still wrong, so it counts an attempt.
+        var csvLetter = await Server.Post("/api/deadletters/replay", new { filter = new { source = "csv-line1" } });
+        Assert.Equal(1, csvLetter.GetProperty("failedAgain").GetInt64());
+        Assert.Equal(2, (await Server.Scalar("SELECT attempts FROM dead_letters WHERE source_id = 'csv-line1'")).GetInt32());
     }
 
     [Fact]
