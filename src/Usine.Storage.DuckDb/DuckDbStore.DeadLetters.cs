@@ -127,7 +127,12 @@ public sealed partial class DuckDbStore
         }
 
         await using var conn = OpenReader();
+        DuckDBConnection? rawReader = null;
         using var cmd = conn.CreateCommand();
+
+        // Streamed, not materialized: a filter may select millions of letters. A streaming result must be the
+        // only query of its connection while it is read, so raw payloads are looked up on another one.
+        cmd.UseStreamingMode = true;
         cmd.CommandText = "SELECT source_id, stream_id, position, received_at, topic, payload, payload_bytes, edited_at IS NOT NULL FROM dead_letters"
             + where + " ORDER BY source_id, stream_id, position";
         foreach (var a in args)
@@ -135,28 +140,38 @@ public sealed partial class DuckDbStore
             cmd.Parameters.Add(new DuckDBParameter(a ?? DBNull.Value));
         }
 
-        using var r = cmd.ExecuteReader();
-        while (r.Read())
+        try
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var stream = r.GetString(1);
-            var position = r.GetInt64(2);
-            var payload = r.IsDBNull(5) ? [] : ReadBlob(r, 5);
-            var bytes = r.IsDBNull(6) ? payload.Length : r.GetInt64(6);
-            var edited = r.GetBoolean(7);
-            if (!edited && bytes > payload.Length)
+            using var r = cmd.ExecuteReader();
+            while (r.Read())
             {
-                // A letter keeps a payload only up to its source's size limit; the raw zone may hold more of it.
-                var raw = RawPayload(conn, stream, position);
-                if (raw is not null && raw.Length > payload.Length)
+                cancellationToken.ThrowIfCancellationRequested();
+                var stream = r.GetString(1);
+                var position = r.GetInt64(2);
+                var payload = r.IsDBNull(5) ? [] : ReadBlob(r, 5);
+                var bytes = r.IsDBNull(6) ? payload.Length : r.GetInt64(6);
+                var edited = r.GetBoolean(7);
+                if (!edited && bytes > payload.Length)
                 {
-                    payload = raw;
+                    // A letter keeps a payload only up to its source's size limit; the raw zone may hold more of it.
+                    var raw = RawPayload(rawReader ??= OpenReader(), stream, position);
+                    if (raw is not null && raw.Length > payload.Length)
+                    {
+                        payload = raw;
+                    }
                 }
-            }
 
-            var received = edited ? 0 : Math.Max(bytes, payload.Length);
-            yield return new RawZoneMessage(r.GetString(0), stream,
-                new RawMessage(position, Utc(r.GetDateTime(3)), payload, r.IsDBNull(4) ? null : r.GetString(4), received > payload.Length ? received : 0));
+                var received = edited ? 0 : Math.Max(bytes, payload.Length);
+                yield return new RawZoneMessage(r.GetString(0), stream,
+                    new RawMessage(position, Utc(r.GetDateTime(3)), payload, r.IsDBNull(4) ? null : r.GetString(4), received > payload.Length ? received : 0));
+            }
+        }
+        finally
+        {
+            if (rawReader is not null)
+            {
+                await rawReader.DisposeAsync();
+            }
         }
     }
 

@@ -21,6 +21,9 @@ public sealed partial class DuckDbStore
         await using var conn = OpenReader();
         using var cmd = conn.CreateCommand();
 
+        // Streamed, not materialized: a range may hold more messages than memory.
+        cmd.UseStreamingMode = true;
+
         // The raw zone keeps a payload far over the size limit cut short; its dead letter knows the size it had,
         // and the pipeline needs it to fail the message for the same reason as the first time.
         cmd.CommandText = """
