@@ -38,6 +38,12 @@ public sealed class DeadLetterOperationsTests
                      "duplicates":4980,"failed":8,"deadLettersNew":0,"deadLettersUnchanged":8,"deadLettersUpdated":0,"replayed":12,"streams":1,"elapsedMs":1530}
                     """);
         });
+        app.MapGet("/api/deadletters", () => FakeUsineServer.Json("[]"));
+        app.MapGet("/api/deadletters/{id}", (string id) => FakeUsineServer.Json("""
+            {"id":7,"source":"flins-screwing","stage":"validate","reason":"r","status":"replayed","attempts":2,
+             "payload":"{\"VIN\":\"VF1RFB00X12345678\"}","payloadBytes":27,"originalPayload":"{\"VIN\":\"VF1-BAD\"}",
+             "editedAt":"2026-11-26T10:05:00Z"}
+            """));
         app.MapGet("/api/audit", () => FakeUsineServer.Json("""
             [{"id":3,"at":"2026-11-26T10:00:00Z","actor":"marie","action":"replay.range","target":"source:flins-screwing","detail":{"read":5000},"result":"ok"}]
             """));
@@ -192,5 +198,23 @@ public sealed class DeadLetterOperationsTests
         Assert.Equal("open", requests[0].Query["status"]);
         Assert.Equal("replay.range", requests[1].Query["action"]);
         Assert.Equal("2026-11-26T00:00:00Z", requests[1].Query["since"]);
+    }
+
+    [Fact]
+    public async Task Listing_passes_the_reason_text_and_the_time_range_and_show_prints_the_payload_before_the_edit()
+    {
+        await using var server = await StartServerAsync();
+
+        var list = await CliRunner.RunAsync(
+            ["deadletters", "list", "--matching", "above the maximum", "--from", "2026-11-26T06:00:00Z", "--to", "2026-11-26T07:00:00Z", "--server", server.Url], Environment);
+        var show = await CliRunner.RunAsync(["deadletters", "show", "7", "--server", server.Url], Environment);
+
+        Assert.Equal((0, 0), (list.ExitCode, show.ExitCode));
+        var request = server.Requests.First();
+        Assert.Equal("above the maximum", request.Query["reason"]);
+        Assert.Equal("2026-11-26T06:00:00Z", request.Query["from"]);
+        Assert.Equal("2026-11-26T07:00:00Z", request.Query["to"]);
+        Assert.Contains("2026-11-26 10:05:00Z", show.Output, StringComparison.Ordinal);
+        Assert.Contains($"original payload, before the edit:{System.Environment.NewLine}{{\"VIN\":\"VF1-BAD\"}}", show.Output, StringComparison.Ordinal);
     }
 }
