@@ -5,6 +5,7 @@ using Usine.Ingestion;
 using Usine.Operations;
 using Usine.Pipeline;
 using Usine.Server.Ingestion;
+using Usine.Server.Internal;
 using Usine.Sources;
 using Usine.Storage.DuckDb;
 
@@ -22,6 +23,7 @@ public sealed class UsinePlatform : IAsyncDisposable
     private readonly Dictionary<string, MqttSourceConnector> _mqtt = new(StringComparer.Ordinal);
     private readonly Dictionary<string, FileDropWatcher> _drops = new(StringComparer.Ordinal);
     private readonly Dictionary<string, PushStream> _push = new(StringComparer.Ordinal);
+    private readonly List<WebhookNotifier> _webhooks = [];
 
     private UsinePlatform(UsineServerOptions options, UsineDefinitions definitions, DuckDbStore store, IngestEngine engine, ILoggerFactory loggers, TimeProvider time)
     {
@@ -32,6 +34,12 @@ public sealed class UsinePlatform : IAsyncDisposable
         Time = time;
         _loggers = loggers;
         Jobs = new JobRegistry(time, loggers.CreateLogger<JobRegistry>());
+        foreach (var n in definitions.Notifiers.Where(n => n.Kind == NotifierKind.Webhook))
+        {
+            _webhooks.Add(new WebhookNotifier(n, time: time, logger: loggers.CreateLogger<WebhookNotifier>()));
+        }
+
+        Alerting = new AlertEngine(definitions, Jobs, new PlatformSignals(this), _webhooks, options.Alerting, time, loggers.CreateLogger<AlertEngine>());
         Importer = new FileImporter(engine, store, time);
         StartedAt = time.GetUtcNow().UtcDateTime;
     }
@@ -42,6 +50,12 @@ public sealed class UsinePlatform : IAsyncDisposable
     public IngestEngine Engine { get; }
     public FileImporter Importer { get; }
     public TimeProvider Time { get; }
+
+    /// <summary>The alert rules, what fires now and what fired before.</summary>
+    public AlertEngine Alerting { get; }
+
+    /// <summary>The webhook notifiers with their delivery counters.</summary>
+    public IReadOnlyList<WebhookNotifier> Webhooks => _webhooks;
 
     /// <summary>Every stream and bounded run (import, replay, backfill, archive) with its state and history.</summary>
     public JobRegistry Jobs { get; }
@@ -69,6 +83,11 @@ public sealed class UsinePlatform : IAsyncDisposable
         if (options.StartConnectors)
         {
             platform.StartConnectors();
+        }
+
+        if (options.EvaluateAlerts)
+        {
+            platform._running.Add(platform.Alerting.RunAsync(platform._stopping.Token));
         }
 
         return platform;
@@ -152,6 +171,11 @@ public sealed class UsinePlatform : IAsyncDisposable
         catch (OperationCanceledException)
         {
             // Connectors end by cancellation.
+        }
+
+        foreach (var w in _webhooks)
+        {
+            await w.DisposeAsync();
         }
 
         await Engine.DisposeAsync();
