@@ -311,7 +311,7 @@ public sealed partial class DuckDbStore : IRecordStore
         try
         {
             using var cmd = Writer.CreateCommand();
-            cmd.CommandText = "INSERT INTO streams VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (stream_id) DO NOTHING";
+            cmd.CommandText = "INSERT INTO streams (stream_id, source_id, kind, name, csv_header, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (stream_id) DO NOTHING";
             cmd.Parameters.Add(new DuckDBParameter(streamId));
             cmd.Parameters.Add(new DuckDBParameter(sourceId));
             cmd.Parameters.Add(new DuckDBParameter(kind));

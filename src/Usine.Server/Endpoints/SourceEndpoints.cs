@@ -83,7 +83,7 @@ internal static class SourceEndpoints
                         await body.CopyToAsync(f, ct);
                     }
 
-                    return TypedResults.Ok(await p.Importer.ImportFileAsync(source, spool, ct, expectedCount) with { Name = name });
+                    return TypedResults.Ok(await p.Importer.ImportFileAsync(source, spool, ct, expectedCount, name) with { Name = name });
                 }
 
                 return TypedResults.Ok(await p.Importer.ImportAsync(source, body, name, sha256, ct, expectedCount));

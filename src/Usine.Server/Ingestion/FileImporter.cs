@@ -31,7 +31,8 @@ public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvid
 
     /// <summary>Imports a file on disk, hashing it first.</summary>
     /// <param name="declaredCount">The number of lines (records) the producer says the file has, checked by reconciliation.</param>
-    public async Task<ImportResult> ImportFileAsync(SourceDefinition source, string path, CancellationToken ct, long? declaredCount = null)
+    /// <param name="name">The name the file is known by (an upload spooled to a temporary file keeps its own); default: the file name.</param>
+    public async Task<ImportResult> ImportFileAsync(SourceDefinition source, string path, CancellationToken ct, long? declaredCount = null, string? name = null)
     {
         string sha;
         await using (var f = File.OpenRead(path))
@@ -40,7 +41,7 @@ public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvid
         }
 
         await using var s = File.OpenRead(path);
-        return await ImportAsync(source, s, Path.GetFileName(path), sha, ct, declaredCount);
+        return await ImportAsync(source, s, name ?? Path.GetFileName(path), sha, ct, declaredCount);
     }
 
     /// <summary>Imports from a stream whose SHA-256 is known (a client computed it); it is checked at the end.</summary>
