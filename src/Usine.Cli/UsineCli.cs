@@ -120,7 +120,7 @@ public static class UsineCli
         config.AddCommand<ReconcileCommand>("reconcile")
             .WithDescription("Check a source's counts per hour, its files' line counts and its sequence numbers; exit code 1 on a mismatch.")
             .WithExample("reconcile", "--source", "flins-screwing", "--from", "2026-11-26T00:00:00Z", "--to", "2026-11-27T00:00:00Z")
-            .WithExample("reconcile", "--source", "douai-energy", "--from", "-6h");
+            .WithExample("reconcile", "--source", "douai-energy", "--from", "6h");
         config.AddBranch("deadletters", deadLetters =>
         {
             deadLetters.SetDescription("Inspect the messages that failed a pipeline stage.");

@@ -12,7 +12,7 @@ internal sealed class ReconcileSettings : ClientSettings
     public string? Source { get; init; }
 
     [CommandOption("--from <TIME>")]
-    [Description("Start, ISO 8601 (UTC unless an offset is given) or an offset such as -6h. Default: 24 hours ago.")]
+    [Description("Start, ISO 8601 (UTC unless an offset is given) or a time ago such as 6h. Default: 24 hours ago.")]
     public string? From { get; init; }
 
     [CommandOption("--to <TIME>")]

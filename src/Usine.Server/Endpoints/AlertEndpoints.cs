@@ -102,7 +102,7 @@ internal static class AlertEndpoints
     });
 }
 
-/// <summary>Times in query strings: ISO 8601 (UTC unless an offset is given), <c>now</c>, or an offset from now such as <c>-2h</c>.</summary>
+/// <summary>Times in query strings: ISO 8601 (UTC unless an offset is given), <c>now</c>, or a time ago such as <c>2h</c> or <c>-2h</c>.</summary>
 internal static class TimeArgument
 {
     public static bool TryParse(string? text, DateTime now, DateTime fallback, string name, out DateTime value, out string? error)
@@ -121,7 +121,10 @@ internal static class TimeArgument
             return true;
         }
 
-        if (text[0] == '-' && Usine.Configuration.DefinitionLoader.ParseDuration(text[1..]) is { } ago)
+        // "-6h" and "6h" both mean six hours ago (a leading minus is awkward on command lines).
+        var offset = text[0] == '-' ? text[1..] : text;
+        if (offset.Length > 1 && char.IsAsciiDigit(offset[0]) && char.IsAsciiLetter(offset[^1])
+            && Usine.Configuration.DefinitionLoader.ParseDuration(offset) is { } ago)
         {
             value = now - ago;
             return true;
@@ -133,7 +136,7 @@ internal static class TimeArgument
             return true;
         }
 
-        error = $"{name} '{text}' is not a time: use ISO 8601 such as 2026-11-26T08:00:00Z, 'now', or an offset such as -2h";
+        error = $"{name} '{text}' is not a time: use ISO 8601 such as 2026-11-26T08:00:00Z, 'now', or a time ago such as 2h";
         return false;
     }
 }
