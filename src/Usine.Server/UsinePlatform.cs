@@ -6,6 +6,7 @@ using Usine.Operations;
 using Usine.Pipeline;
 using Usine.Server.Ingestion;
 using Usine.Server.Operations;
+using Usine.Server.Internal;
 using Usine.Sources;
 using Usine.Storage.DuckDb;
 
@@ -23,6 +24,7 @@ public sealed class UsinePlatform : IAsyncDisposable
     private readonly Dictionary<string, MqttSourceConnector> _mqtt = new(StringComparer.Ordinal);
     private readonly Dictionary<string, FileDropWatcher> _drops = new(StringComparer.Ordinal);
     private readonly Dictionary<string, PushStream> _push = new(StringComparer.Ordinal);
+    private readonly List<WebhookNotifier> _webhooks = [];
 
     private UsinePlatform(UsineServerOptions options, UsineDefinitions definitions, DuckDbStore store, IngestEngine engine, ILoggerFactory loggers, TimeProvider time)
     {
@@ -33,6 +35,12 @@ public sealed class UsinePlatform : IAsyncDisposable
         Time = time;
         _loggers = loggers;
         Jobs = new JobRegistry(time, loggers.CreateLogger<JobRegistry>());
+        foreach (var n in definitions.Notifiers.Where(n => n.Kind == NotifierKind.Webhook))
+        {
+            _webhooks.Add(new WebhookNotifier(n, time: time, logger: loggers.CreateLogger<WebhookNotifier>()));
+        }
+
+        Alerting = new AlertEngine(definitions, Jobs, new PlatformSignals(this), _webhooks, options.Alerting, time, loggers.CreateLogger<AlertEngine>());
         Importer = new FileImporter(engine, store, time);
         Replays = new Replays(definitions, engine, store, Jobs, options.MaxReplayAttempts, loggers.CreateLogger<Replays>(), time);
         StartedAt = time.GetUtcNow().UtcDateTime;
@@ -47,6 +55,12 @@ public sealed class UsinePlatform : IAsyncDisposable
     /// <summary>Replays of dead letters and of raw ranges, audited.</summary>
     public Replays Replays { get; }
     public TimeProvider Time { get; }
+
+    /// <summary>The alert rules, what fires now and what fired before.</summary>
+    public AlertEngine Alerting { get; }
+
+    /// <summary>The webhook notifiers with their delivery counters.</summary>
+    public IReadOnlyList<WebhookNotifier> Webhooks => _webhooks;
 
     /// <summary>Every stream and bounded run (import, replay, backfill, archive) with its state and history.</summary>
     public JobRegistry Jobs { get; }
@@ -79,6 +93,11 @@ public sealed class UsinePlatform : IAsyncDisposable
         if (options.StartConnectors)
         {
             platform.StartConnectors();
+        }
+
+        if (options.EvaluateAlerts)
+        {
+            platform._running.Add(platform.Alerting.RunAsync(platform._stopping.Token));
         }
 
         return platform;
@@ -162,6 +181,11 @@ public sealed class UsinePlatform : IAsyncDisposable
         catch (OperationCanceledException)
         {
             // Connectors end by cancellation.
+        }
+
+        foreach (var w in _webhooks)
+        {
+            await w.DisposeAsync();
         }
 
         await Engine.DisposeAsync();

@@ -77,6 +77,7 @@ public static class UsineServer
         app.MapAvatars();
         app.MapDeadLetters();
         app.MapOperations();
+        app.MapAlerts();
         app.Lifetime.ApplicationStopped.Register(() => platform.DisposeAsync().AsTask().GetAwaiter().GetResult());
         app.Lifetime.ApplicationStarted.Register(() => app.Logger.Listening(urls, Path.GetFullPath(platform.Options.DataDirectory)));
         return app;

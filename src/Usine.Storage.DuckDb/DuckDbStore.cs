@@ -89,6 +89,7 @@ public sealed partial class DuckDbStore : IRecordStore
                 FROM avatar_link_events;
             """);
 
+        InitializeReconciliation();
         foreach (var versions in definitions.Models.Values)
         {
             _tables[versions.Name] = EnsureModelTable(versions);
@@ -311,7 +312,7 @@ public sealed partial class DuckDbStore : IRecordStore
         try
         {
             using var cmd = Writer.CreateCommand();
-            cmd.CommandText = "INSERT INTO streams VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (stream_id) DO NOTHING";
+            cmd.CommandText = "INSERT INTO streams (stream_id, source_id, kind, name, csv_header, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (stream_id) DO NOTHING";
             cmd.Parameters.Add(new DuckDBParameter(streamId));
             cmd.Parameters.Add(new DuckDBParameter(sourceId));
             cmd.Parameters.Add(new DuckDBParameter(kind));
@@ -444,6 +445,17 @@ public sealed partial class DuckDbStore : IRecordStore
             }
 
             clock.Restart();
+            if (live)
+            {
+                CountHour(batch.Source.Id, batch.StreamId, now, batch.Raw.Count, stored, 0, duplicates + output.DuplicatesInBatch, output.DeadLetters.Count);
+            }
+            else if (stored > 0 || newDeadLetters > 0)
+            {
+                // A replay lands nothing: what it stores or rejects for the first time counts as replayed, so that
+                // an hour still adds up (landed = stored - replayed + duplicates + rejected) and a replay that
+                // changes nothing writes nothing.
+                CountHour(batch.Source.Id, batch.StreamId, now, 0, stored, stored + newDeadLetters, 0, newDeadLetters);
+            }
 
             // Only new data moves a stream on: a replay of old positions must leave its checkpoint where it is.
             if (live)

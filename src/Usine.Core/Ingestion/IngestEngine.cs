@@ -94,8 +94,82 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
         }
 
         var work = new Work(batch, cancellationToken);
-        await _toProcess.Writer.WriteAsync(work, cancellationToken);
-        return await work.Done.Task.WaitAsync(cancellationToken);
+        var pending = _pending.GetOrAdd(batch.SourceId, _ => new PendingBatches());
+        pending.Add(work);
+        try
+        {
+            await _toProcess.Writer.WriteAsync(work, cancellationToken);
+            return await work.Done.Task.WaitAsync(cancellationToken);
+        }
+        finally
+        {
+            pending.Remove(work);
+        }
+    }
+
+    /// <summary>How long the oldest message of a source handed to the engine and not yet committed has waited since it was received; zero when none waits.</summary>
+    public TimeSpan OldestPendingAge(string sourceId)
+    {
+        if (!_pending.TryGetValue(sourceId, out var p) || p.Oldest() is not { } oldest)
+        {
+            return TimeSpan.Zero;
+        }
+
+        var age = _time.GetUtcNow().UtcDateTime - oldest;
+        return age > TimeSpan.Zero ? age : TimeSpan.Zero;
+    }
+
+    /// <summary>Messages of a source handed to the engine and not yet committed.</summary>
+    public long PendingMessages(string sourceId) => _pending.TryGetValue(sourceId, out var p) ? p.Messages() : 0;
+
+    private readonly ConcurrentDictionary<string, PendingBatches> _pending = new(StringComparer.Ordinal);
+
+    /// <summary>The batches of one source in the engine; a handful at a time, so a locked list is cheap.</summary>
+    private sealed class PendingBatches
+    {
+        private readonly List<Work> _works = [];
+
+        public void Add(Work w)
+        {
+            lock (_works)
+            {
+                _works.Add(w);
+            }
+        }
+
+        public void Remove(Work w)
+        {
+            lock (_works)
+            {
+                _works.Remove(w);
+            }
+        }
+
+        public DateTime? Oldest()
+        {
+            lock (_works)
+            {
+                DateTime? min = null;
+                foreach (var w in _works)
+                {
+                    var t = w.Batch.Messages[0].ReceivedAt;
+                    if (min is null || t < min)
+                    {
+                        min = t;
+                    }
+                }
+
+                return min;
+            }
+        }
+
+        public long Messages()
+        {
+            lock (_works)
+            {
+                return _works.Sum(w => (long)w.Batch.Messages.Count);
+            }
+        }
     }
 
     private async Task ProcessLoopAsync()

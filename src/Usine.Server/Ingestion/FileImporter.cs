@@ -30,7 +30,9 @@ public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvid
     public static string StreamId(string sourceId, string sha256) => $"file:{sourceId}:{sha256}";
 
     /// <summary>Imports a file on disk, hashing it first.</summary>
-    public async Task<ImportResult> ImportFileAsync(SourceDefinition source, string path, CancellationToken ct)
+    /// <param name="declaredCount">The number of lines (records) the producer says the file has, checked by reconciliation.</param>
+    /// <param name="name">The name the file is known by (an upload spooled to a temporary file keeps its own); default: the file name.</param>
+    public async Task<ImportResult> ImportFileAsync(SourceDefinition source, string path, CancellationToken ct, long? declaredCount = null, string? name = null)
     {
         string sha;
         await using (var f = File.OpenRead(path))
@@ -39,11 +41,11 @@ public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvid
         }
 
         await using var s = File.OpenRead(path);
-        return await ImportAsync(source, s, Path.GetFileName(path), sha, ct);
+        return await ImportAsync(source, s, name ?? Path.GetFileName(path), sha, ct, declaredCount);
     }
 
     /// <summary>Imports from a stream whose SHA-256 is known (a client computed it); it is checked at the end.</summary>
-    public async Task<ImportResult> ImportAsync(SourceDefinition source, Stream content, string? name, string sha256, CancellationToken ct)
+    public async Task<ImportResult> ImportAsync(SourceDefinition source, Stream content, string? name, string sha256, CancellationToken ct, long? declaredCount = null)
     {
         var started = time.GetTimestamp();
         sha256 = sha256.ToLowerInvariant();
@@ -191,6 +193,9 @@ public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvid
         {
             throw new InvalidDataException($"the content's SHA-256 is {actual}, not {sha256} as announced; nothing was lost, but import it again without sha256 or with the right one");
         }
+
+        // The whole file was read: its line count is now known, for reconciliation against what landed.
+        await store.CompleteStreamAsync(streamId, counters.Messages + counters.Skipped, declaredCount, ct);
 
         return new ImportResult(source.Id, streamId, name, sha256, format, counters.Messages, counters.Skipped, counters.Stored, counters.Duplicates,
             counters.DeadLetters, counters.Messages == 0 && counters.Skipped > 0, time.GetElapsedTime(started).TotalMilliseconds);

@@ -72,6 +72,9 @@ public sealed class DeadLetterLifecycleTests : IAsyncLifetime
         Assert.Equal(3, (await Server.Scalar("SELECT count(*) FROM dead_letters WHERE status = 'replayed'")).GetInt64());
         Assert.Equal(2, (await Server.Scalar("SELECT sum(n) FROM r_screwing_1h WHERE station = 'ST040'")).GetInt64());
 
+        var reconcile = await Server.Get("/api/reconcile?source=line1&from=2026-11-26T09:00:00Z&to=2026-11-26T11:00:00Z");
+        Assert.True(reconcile.GetProperty("consistent").GetBoolean(), reconcile.GetRawText());
+
         // Nothing is open any more, so a second replay sends nothing.
         var again = await Server.Post("/api/deadletters/replay", new { filter = new { source = "line1" } });
         Assert.Equal(0, again.GetProperty("selected").GetInt64());

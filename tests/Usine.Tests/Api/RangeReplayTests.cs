@@ -136,6 +136,11 @@ public sealed class RangeReplayTests : IAsyncLifetime
         Assert.Equal(0, again.GetProperty("stored").GetInt64());
         Assert.Equal(0, again.GetProperty("replayed").GetInt64());
         Assert.Equal(after, await Checksums());
+
+        // The hour still adds up: what the replay stored landed no new message.
+        var reconcile = await Server.Get("/api/reconcile?source=line1&from=2026-11-26T09:00:00Z&to=2026-11-26T11:00:00Z");
+        Assert.True(reconcile.GetProperty("consistent").GetBoolean(), reconcile.GetRawText());
+        Assert.Equal(1, reconcile.GetProperty("hours")[0].GetProperty("replayed").GetInt64());
     }
 
     [Fact]
