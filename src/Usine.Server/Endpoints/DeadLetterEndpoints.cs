@@ -168,7 +168,14 @@ internal static class DeadLetterEndpoints
             }
 
             var target = "deadletters:" + Replays.Json(filter);
-            return TypedResults.Ok(await p.Replays.ReplayDeadLettersAsync(filter, body!.Force, Actor(http), target, ct));
+            try
+            {
+                return TypedResults.Ok(await p.Replays.ReplayDeadLettersAsync(filter, body!.Force, Actor(http), target, ct));
+            }
+            catch (UsineException ex) when (!ex.IsTransient)
+            {
+                return Errors.Status(StatusCodes.Status409Conflict, ex.Message);
+            }
         });
 
         group.MapPost("/discard", async Task<IResult> (HttpContext http, UsinePlatform p, CancellationToken ct) =>
@@ -220,7 +227,16 @@ internal static class DeadLetterEndpoints
                 $"dead letter {id} has failed {letter.Attempts} times, the limit of {max} attempts, and is not replayed again unless forced: send {{\"force\": true}} (usine deadletters replay {id} --force)");
         }
 
-        var r = await p.Replays.ReplayDeadLettersAsync(new DeadLetterFilter { Ids = [id] }, force, actor, Target(id), ct);
+        DeadLetterReplayResult r;
+        try
+        {
+            r = await p.Replays.ReplayDeadLettersAsync(new DeadLetterFilter { Ids = [id] }, force, actor, Target(id), ct);
+        }
+        catch (UsineException ex) when (!ex.IsTransient)
+        {
+            return Errors.Status(StatusCodes.Status409Conflict, ex.Message);
+        }
+
         var after = p.Store.DeadLetter(id)!.Value.Letter;
         return TypedResults.Ok(new
         {

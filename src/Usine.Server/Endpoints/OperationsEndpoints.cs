@@ -44,7 +44,17 @@ internal static class OperationsEndpoints
                 return Errors.BadRequest($"from ({Replays.Iso(from!.Value)}) must be before to ({Replays.Iso(to!.Value)})");
             }
 
-            var result = await p.Replays.ReplayRangeAsync(source, from!.Value, to!.Value, body.FromArchive, DeadLetterEndpoints.Actor(http), ct);
+            RangeReplayResult? result;
+            try
+            {
+                result = await p.Replays.ReplayRangeAsync(source, from!.Value, to!.Value, body.FromArchive, DeadLetterEndpoints.Actor(http), ct);
+            }
+            catch (UsineException ex) when (!ex.IsTransient)
+            {
+                // The data cannot be processed again as it is (a CSV stream without its header): the job failed with this reason.
+                return Errors.Status(StatusCodes.Status409Conflict, ex.Message);
+            }
+
             return result is null
                 ? Errors.NotFound($"no {(body.FromArchive ? "archived" : "raw")} messages of source {source.Id} received between {Replays.Iso(from.Value)} and {Replays.Iso(to.Value)}")
                 : TypedResults.Ok(result);

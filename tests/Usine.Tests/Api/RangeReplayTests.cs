@@ -166,4 +166,22 @@ public sealed class RangeReplayTests : IAsyncLifetime
 
         Assert.Equal(0, (await Server.Get("/api/audit")).GetArrayLength());
     }
+
+    [Fact]
+    public async Task A_replay_that_cannot_read_its_messages_fails_its_job_and_says_why()
+    {
+        // CSV pushed over HTTP carries its header in each push; the stream keeps none to read the lines again.
+        var push = await ServerHarness.Json(await Server.Http.PostAsync("/api/sources/csv-line1/messages",
+            new StringContent($"vin,station,ts,torque_lbft,status\n{Vin1},ST010,2026-11-26T06:00:00Z,11,OK\n")), HttpStatusCode.OK);
+        Assert.Equal(1, push.GetProperty("stored").GetInt32());
+
+        var failed = await Server.Post("/api/replay", new { source = "csv-line1", from = "2026-11-26T09:00:00Z", to = "2026-11-26T11:00:00Z" }, HttpStatusCode.Conflict);
+
+        Assert.Equal("stream http:csv-line1 of CSV source 'csv-line1' has no recorded header line, so its messages cannot be processed again", failed.GetProperty("error").GetString());
+        var job = Assert.Single(Server.Platform.Jobs.List(), j => j.Kind == JobKind.Replay);
+        Assert.Equal(JobState.Failed, job.State);
+        Assert.Equal(failed.GetProperty("error").GetString(), job.LastError);
+        var audit = Assert.Single((await Server.Get("/api/audit?action=replay.range")).EnumerateArray());
+        Assert.StartsWith("failed: stream http:csv-line1", audit.GetProperty("result").GetString(), StringComparison.Ordinal);
+    }
 }
