@@ -94,8 +94,10 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
         }
 
         var work = new Work(batch, cancellationToken);
-        var pending = _pending.GetOrAdd(batch.SourceId, _ => new PendingBatches());
-        pending.Add(work);
+
+        // Lag and pending counts are about new data: a replay of last week's messages is not a week late.
+        var pending = batch.Mode == IngestMode.Live ? _pending.GetOrAdd(batch.SourceId, _ => new PendingBatches()) : null;
+        pending?.Add(work);
         try
         {
             await _toProcess.Writer.WriteAsync(work, cancellationToken);
@@ -103,7 +105,7 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
         }
         finally
         {
-            pending.Remove(work);
+            pending?.Remove(work);
         }
     }
 

@@ -76,4 +76,77 @@ public sealed class ReplayModeTests : IAsyncLifetime
             runner.RunAsync(_store.ReadRawAsync("line1", From, To, CancellationToken.None), IngestMode.Live, NoHeader, null, CancellationToken.None));
         Assert.StartsWith("a replay runs in mode replay or retry, never live", ex.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_replayed_batch_waiting_in_the_engine_is_not_counted_as_lag_or_pending_data()
+    {
+        await using var store = new GatedStore(new DuckDbStore(new DuckDbStoreOptions { DataDirectory = Path.Combine(_dir, "gated"), MemoryLimit = "256MB" }));
+        await using var engine = new IngestEngine(_defs, store);
+        await engine.StartAsync(CancellationToken.None);
+        var old = new DateTime(2026, 11, 1, 8, 0, 0, DateTimeKind.Utc);
+        var message = new Usine.Pipeline.RawMessage(1, old, Encoding.UTF8.GetBytes(Screwing(Vin1, "ST040", "2026-11-01T08:00:00Z", 12)));
+
+        var replay = engine.IngestAsync(new IngestBatch { SourceId = "line1", StreamId = "http:line1", Messages = [message], Mode = IngestMode.Replay }, CancellationToken.None);
+        await store.Entered.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        (TimeSpan Age, long Pending) whileReplaying;
+        try
+        {
+            whileReplaying = (engine.OldestPendingAge("line1"), engine.PendingMessages("line1"));
+        }
+        finally
+        {
+            // Released before asserting: a commit left waiting would keep the engine from stopping.
+            store.Release.SetResult();
+        }
+
+        Assert.Equal((TimeSpan.Zero, 0L), whileReplaying);
+        Assert.Equal(1, (await replay).Stored);
+
+        // The same batch as new data is pending while it waits, which is what the lag signal is for.
+        store.Reset();
+        var live = engine.IngestAsync(new IngestBatch { SourceId = "line1", StreamId = "http:line1", Messages = [message with { Position = 2 }] }, CancellationToken.None);
+        await store.Entered.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        long whileLive;
+        try
+        {
+            whileLive = engine.PendingMessages("line1");
+        }
+        finally
+        {
+            store.Release.SetResult();
+        }
+
+        Assert.Equal(1, whileLive);
+        await live;
+    }
+
+    /// <summary>A store whose commits wait for the test's go, so a batch can be observed inside the engine.</summary>
+    private sealed class GatedStore(DuckDbStore inner) : IRecordStore
+    {
+        public TaskCompletionSource Entered { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Release { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Reset()
+        {
+            Entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            Release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        public Task InitializeAsync(UsineDefinitions definitions, CancellationToken cancellationToken) => inner.InitializeAsync(definitions, cancellationToken);
+
+        public Task<long?> GetCheckpointAsync(string streamId, CancellationToken cancellationToken) => inner.GetCheckpointAsync(streamId, cancellationToken);
+
+        public Task<(IReadOnlyList<Usine.Avatars.Avatar> Avatars, IReadOnlyList<Usine.Avatars.AvatarLinkEvent> LastLinks)> LoadReferentialAsync(CancellationToken cancellationToken) =>
+            inner.LoadReferentialAsync(cancellationToken);
+
+        public async Task<CommitResult> CommitAsync(CommitBatch batch, CancellationToken cancellationToken)
+        {
+            Entered.TrySetResult();
+            await Release.Task;
+            return await inner.CommitAsync(batch, cancellationToken);
+        }
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
+    }
 }
