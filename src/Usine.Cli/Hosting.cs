@@ -24,6 +24,7 @@ internal static class Hosting
             ConfigPath = settings.Config,
             DataDirectory = settings.Data ?? ".usine",
             Urls = settings.Urls ?? "http://127.0.0.1:5080",
+            MaxReplayAttempts = settings.MaxReplayAttempts ?? 5,
         }, cancellationToken));
     }
 

@@ -217,4 +217,13 @@ public sealed class DeadLetterOperationsTests
         Assert.Contains("2026-11-26 10:05:00Z", show.Output, StringComparison.Ordinal);
         Assert.Contains($"original payload, before the edit:{System.Environment.NewLine}{{\"VIN\":\"VF1-BAD\"}}", show.Output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task The_attempt_limit_of_serve_must_be_at_least_one()
+    {
+        var result = await CliRunner.RunAsync(["serve", "--max-replay-attempts", "0"], Environment);
+
+        Assert.Equal(2, result.ExitCode);
+        CliAssert.OneErrorLine("error: --max-replay-attempts must be 1 or more (see usine serve --help)", result);
+    }
 }

@@ -17,6 +17,13 @@ internal sealed class ServeSettings : CommandSettings
     [CommandOption("--urls <URL>")]
     [Description("Where the HTTP API and UI listen. Default: http://127.0.0.1:5080.")]
     public string? Urls { get; init; }
+
+    [CommandOption("--max-replay-attempts <N>")]
+    [Description("Attempts after which a dead letter is not replayed again unless forced. Default: 5.")]
+    public int? MaxReplayAttempts { get; init; }
+
+    public override ValidationResult Validate() =>
+        MaxReplayAttempts is < 1 ? ValidationResult.Error("--max-replay-attempts must be 1 or more") : ValidationResult.Success();
 }
 
 internal sealed class DemoSettings : CommandSettings
