@@ -95,6 +95,7 @@ public sealed partial class DuckDbStore : IRecordStore
         }
 
         _nextDeadLetterId = Scalar<long>("SELECT coalesce(max(id), 0) FROM dead_letters");
+        InitializeArchive();
     }
 
     private ModelTable EnsureModelTable(ModelVersions versions)

@@ -18,5 +18,10 @@ public sealed record DuckDbStoreOptions
     /// <summary>Size of write-ahead log that triggers a checkpoint of the database file, default <c>256MB</c>.</summary>
     public string CheckpointThreshold { get; init; } = "256MB";
 
+    /// <summary>The root of the Parquet archive of the raw zone, default <c>archive</c> inside <see cref="DataDirectory"/>.</summary>
+    public string? ArchiveDirectory { get; init; }
+
     public string DatabasePath => Path.Combine(DataDirectory, "usine.duckdb");
+
+    public string ArchivePath => ArchiveDirectory ?? Path.Combine(DataDirectory, "archive");
 }
