@@ -5,6 +5,7 @@ using Usine.Ingestion;
 using Usine.Operations;
 using Usine.Pipeline;
 using Usine.Server.Ingestion;
+using Usine.Server.Operations;
 using Usine.Sources;
 using Usine.Storage.DuckDb;
 
@@ -33,6 +34,7 @@ public sealed class UsinePlatform : IAsyncDisposable
         _loggers = loggers;
         Jobs = new JobRegistry(time, loggers.CreateLogger<JobRegistry>());
         Importer = new FileImporter(engine, store, time);
+        Archive = new ArchiveService(options, store, Jobs, time, loggers.CreateLogger<ArchiveService>());
         StartedAt = time.GetUtcNow().UtcDateTime;
     }
 
@@ -46,6 +48,9 @@ public sealed class UsinePlatform : IAsyncDisposable
     /// <summary>Every stream and bounded run (import, replay, backfill, archive) with its state and history.</summary>
     public JobRegistry Jobs { get; }
     public DateTime StartedAt { get; }
+
+    /// <summary>The archive of the raw zone and retention: run on demand, and daily at <see cref="UsineServerOptions.ArchiveTimeOfDay"/>.</summary>
+    public ArchiveService Archive { get; }
 
     /// <summary>Loads the definitions, opens the store and starts the engine and the connectors.</summary>
     public static async Task<UsinePlatform> StartAsync(UsineServerOptions options, ILoggerFactory loggers, IEnumerable<IPipelineStep>? steps = null, TimeProvider? time = null, CancellationToken ct = default)
@@ -61,14 +66,25 @@ public sealed class UsinePlatform : IAsyncDisposable
             throw new ArgumentException("a configuration file is needed: --config usine.yaml (see docs/models.md and docs/sources.md)");
         }
 
+        options.Validate();
         var definitions = DefinitionLoader.LoadFile(options.ConfigPath);
-        var store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = options.DataDirectory, MemoryLimit = options.MemoryLimit });
+        var store = new DuckDbStore(new DuckDbStoreOptions
+        {
+            DataDirectory = options.DataDirectory,
+            MemoryLimit = options.MemoryLimit,
+            ArchiveDirectory = options.ArchiveDirectory,
+        });
         var engine = new IngestEngine(definitions, store, steps, loggers.CreateLogger<IngestEngine>(), time);
         await engine.StartAsync(ct);
         var platform = new UsinePlatform(options, definitions, store, engine, loggers, time);
         if (options.StartConnectors)
         {
             platform.StartConnectors();
+        }
+
+        if (options.ArchiveTimeOfDay is { } at)
+        {
+            platform._running.Add(platform.Archive.RunDailyAsync(at, platform._stopping.Token));
         }
 
         return platform;

@@ -76,6 +76,7 @@ public static class UsineServer
         app.MapSources();
         app.MapAvatars();
         app.MapDeadLetters();
+        app.MapArchive();
         app.Lifetime.ApplicationStopped.Register(() => platform.DisposeAsync().AsTask().GetAwaiter().GetResult());
         app.Lifetime.ApplicationStarted.Register(() => app.Logger.Listening(urls, Path.GetFullPath(platform.Options.DataDirectory)));
         return app;
