@@ -24,6 +24,9 @@ internal static class Hosting
             ConfigPath = settings.Config,
             DataDirectory = settings.Data ?? ".usine",
             Urls = settings.Urls ?? "http://127.0.0.1:5080",
+            ArchiveDirectory = settings.ArchiveDir,
+            RawRetentionDays = settings.RawRetentionDays,
+            ArchiveRetentionDays = settings.ArchiveRetentionDays,
         }, cancellationToken));
     }
 
@@ -34,6 +37,9 @@ internal static class Hosting
             Urls = settings.Urls ?? "http://127.0.0.1:5080",
             MqttPort = settings.MqttPort,
             Rate = settings.Rate ?? 200,
+            ArchiveDirectory = settings.ArchiveDir,
+            RawRetentionDays = settings.RawRetentionDays,
+            ArchiveRetentionDays = settings.ArchiveRetentionDays,
         }, cancellationToken));
 
     public static async Task<int> BenchAsync(BenchSettings settings, CancellationToken cancellationToken)

@@ -118,6 +118,20 @@ public static class UsineCli
                 .WithDescription("Show one dead letter: why it failed, and its payload as received.")
                 .WithExample("deadletters", "show", "42");
         });
+        config.AddBranch("archive", archive =>
+        {
+            archive.SetDescription("The long-term archive of the raw zone: Parquet files per plant, source and day.");
+            archive.AddCommand<ArchiveRunCommand>("run")
+                .WithDescription("Archive the raw messages that are due and apply retention now, as the daily run does.")
+                .WithExample("archive", "run");
+            archive.AddCommand<ArchiveListCommand>("list")
+                .WithDescription("List the archive per plant, source and day: files, messages and size.")
+                .WithExample("archive", "list")
+                .WithExample("archive", "list", "--source", "flins-assembly-screwing");
+            archive.AddCommand<ArchiveVerifyCommand>("verify")
+                .WithDescription("Re-hash every archive file and report the missing or altered ones (exit code 1 if any).")
+                .WithExample("archive", "verify");
+        });
     }
 
     private static readonly string[] Commands = ["serve", "demo", "bench", "import", "sql", "status"];
@@ -127,6 +141,7 @@ public static class UsineCli
         ["sources"] = ["list", "show"],
         ["avatars"] = ["show"],
         ["deadletters"] = ["list", "show"],
+        ["archive"] = ["run", "list", "verify"],
     };
 
     private static string UsageMessage(string message)

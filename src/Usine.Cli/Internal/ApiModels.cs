@@ -176,3 +176,38 @@ internal sealed class AnyAsStringConverter : JsonConverter<string>
     public override void Write(Utf8JsonWriter writer, string value, JsonSerializerOptions options) =>
         writer.WriteStringValue(value);
 }
+
+internal sealed record ArchiveProblem(string Path, string? Problem, string? Detail);
+
+internal sealed record ArchiveRun(
+    string? ArchiveJob,
+    string? RetentionJob,
+    DateTimeOffset? Cutoff,
+    int Files,
+    long Rows,
+    long Bytes,
+    long RawRowsDeleted,
+    long RawRowsKept,
+    int PartitionsDeleted,
+    IReadOnlyList<ArchiveProblem>? Problems,
+    double ElapsedMs);
+
+internal sealed record ArchiveDay(
+    string? Plant,
+    string? Source,
+    string? Day,
+    int Files,
+    long Rows,
+    long Bytes,
+    DateTimeOffset? MinReceivedAt,
+    DateTimeOffset? MaxReceivedAt);
+
+internal sealed record ArchiveSummary(string? Root, int Partitions, int Files, long Rows, long Bytes, IReadOnlyList<ArchiveDay>? Days);
+
+internal sealed record ArchiveVerification(
+    bool Ok,
+    int Checked,
+    int Intact,
+    long Bytes,
+    IReadOnlyList<ArchiveProblem>? Problems,
+    IReadOnlyList<string>? Unlisted);
