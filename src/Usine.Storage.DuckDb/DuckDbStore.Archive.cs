@@ -672,7 +672,7 @@ public sealed partial class DuckDbStore
     }
 
     /// <summary>A plant or source id as a directory name: letters, digits, '-', '_' and inner '.' as they are, anything else %-encoded.</summary>
-    internal static string PartitionValue(string value)
+    public static string PartitionValue(string value)
     {
         var sb = new StringBuilder(value.Length);
         Span<byte> utf8 = stackalloc byte[4];
