@@ -68,6 +68,30 @@ internal static class Hosting
             }
         }
 
+        if (settings.Archive is { } sources)
+        {
+            var work = settings.Work ?? Path.Combine(Path.GetTempPath(), "usine-bench-archive-" + Guid.NewGuid().ToString("N")[..8]);
+            Directory.CreateDirectory(work);
+            try
+            {
+                var archive = await ArchiveBench.RunAsync(settings.Messages, sources, work, Console.Out.WriteLine, cancellationToken);
+                Console.Out.WriteLine();
+                Console.Out.WriteLine(ArchiveBench.Format(archive));
+                return 0;
+            }
+            catch (UsineException ex)
+            {
+                return Fail(1, ex.Message);
+            }
+            finally
+            {
+                if (!settings.Keep)
+                {
+                    Directory.Delete(work, recursive: true);
+                }
+            }
+        }
+
         var report = await BenchRunner.RunAsync(new BenchOptions { Messages = settings.Messages, WorkDirectory = settings.Work, Keep = settings.Keep },
             Console.Out.WriteLine, cancellationToken);
         Console.Out.WriteLine();

@@ -94,9 +94,14 @@ internal sealed class BenchSettings : CommandSettings
     [Description("Keep the work directory afterwards, to look at the data.")]
     public bool Keep { get; init; }
 
+    [CommandOption("--archive <SOURCES>")]
+    [Description("Run the archive scenario instead: land --messages raw messages from SOURCES sources over two days in the raw zone, archive them to Parquet, verify and read one day back.")]
+    public int? Archive { get; init; }
+
     public override ValidationResult Validate() =>
         Messages < 1 ? ValidationResult.Error("--messages must be 1 or more")
         : Mqtt is not null && !Uri.TryCreate(Mqtt, UriKind.Absolute, out _) ? ValidationResult.Error("--mqtt must be a broker URL such as mqtt://127.0.0.1:1883")
+        : Archive is < 1 ? ValidationResult.Error("--archive must be 1 or more sources")
         : ValidationResult.Success();
 }
 
