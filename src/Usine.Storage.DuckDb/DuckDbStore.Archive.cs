@@ -415,48 +415,52 @@ public sealed partial class DuckDbStore
     private ArchiveRetentionResult DeleteArchivePartitions(DateOnly before)
     {
         var expired = ArchiveFiles(null).Where(f => f.Day < before).ToList();
-        if (expired.Count == 0)
+        if (expired.Count > 0)
         {
-            return new ArchiveRetentionResult(before, 0, 0, 0, 0);
-        }
-
-        _writeLock.Wait();
-        try
-        {
-            Exec("BEGIN TRANSACTION");
+            _writeLock.Wait();
             try
             {
-                var day = Sql.Literal(Day(before));
-                Exec($"DELETE FROM archive_file_streams WHERE path IN (SELECT path FROM archive_files WHERE day < CAST({day} AS DATE))");
-                Exec($"DELETE FROM archive_files WHERE day < CAST({day} AS DATE)");
-                Exec("COMMIT");
+                Exec("BEGIN TRANSACTION");
+                try
+                {
+                    var day = Sql.Literal(Day(before));
+                    Exec($"DELETE FROM archive_file_streams WHERE path IN (SELECT path FROM archive_files WHERE day < CAST({day} AS DATE))");
+                    Exec($"DELETE FROM archive_files WHERE day < CAST({day} AS DATE)");
+                    Exec("COMMIT");
+                }
+                catch
+                {
+                    TryRollback();
+                    throw;
+                }
             }
-            catch
+            finally
             {
-                TryRollback();
-                throw;
+                _writeLock.Release();
             }
-        }
-        finally
-        {
-            _writeLock.Release();
         }
 
-        // Unlisted now, the files are removed with their whole day directory, leftovers of a crash included;
-        // a crash in between leaves files verify reports as unlisted, and the next run removes them.
-        var partitions = expired.GroupBy(f => Path.GetDirectoryName(Full(f.Path))!).ToList();
-        foreach (var dir in partitions.Select(p => p.Key))
+        // Unlisted now, the files go with their whole day directory. The sweep covers every old day on disk,
+        // so what a crash left between the manifest update and the deletion goes at the next run.
+        if (Directory.Exists(ArchiveRoot))
         {
-            if (Directory.Exists(dir))
+            foreach (var dir in Directory.EnumerateDirectories(ArchiveRoot, "day=*", SearchOption.AllDirectories).ToList())
             {
+                var name = Path.GetFileName(dir);
+                if (!name.StartsWith("day=", StringComparison.Ordinal) || Path.GetRelativePath(ArchiveRoot, dir).StartsWith(StagingName, StringComparison.Ordinal)
+                    || !DateOnly.TryParseExact(name["day=".Length..], "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var d) || d >= before)
+                {
+                    continue;
+                }
+
                 Directory.Delete(dir, recursive: true);
+                DeleteIfEmpty(Path.GetDirectoryName(dir)!);
+                DeleteIfEmpty(Path.GetDirectoryName(Path.GetDirectoryName(dir))!);
             }
-
-            DeleteIfEmpty(Path.GetDirectoryName(dir)!);
-            DeleteIfEmpty(Path.GetDirectoryName(Path.GetDirectoryName(dir))!);
         }
 
-        return new ArchiveRetentionResult(before, partitions.Count, expired.Count, expired.Sum(f => f.Rows), expired.Sum(f => f.Bytes));
+        var partitions = expired.Select(f => (f.SourceId, f.Day)).Distinct().Count();
+        return new ArchiveRetentionResult(before, partitions, expired.Count, expired.Sum(f => f.Rows), expired.Sum(f => f.Bytes));
     }
 
     private void DeleteIfEmpty(string directory)

@@ -280,6 +280,15 @@ public sealed class ArchiveTests : IAsyncLifetime
         using var manifest = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(Root, "manifest.json")));
         Assert.Equal(1, manifest.RootElement.GetProperty("files").GetInt32());
         Assert.True((await _store.VerifyArchiveAsync(CancellationToken.None)).IsOk);
+
+        // What a crash left after the manifest update goes at the next run.
+        var leftover = PartFile("flins", "line1", Day(500, 0), 1);
+        Directory.CreateDirectory(Path.GetDirectoryName(leftover)!);
+        await File.WriteAllTextAsync(leftover, "x");
+        Assert.Equal(["plant=flins/source=line1/day=2025-07-14/part-00001.parquet"], (await _store.VerifyArchiveAsync(CancellationToken.None)).Unlisted);
+        var next = await _store.DeleteArchivePartitionsAsync(DateOnly.FromDateTime(Today.AddDays(-365)), Now, CancellationToken.None);
+        Assert.Equal(0, next.PartitionsDeleted);
+        Assert.Empty((await _store.VerifyArchiveAsync(CancellationToken.None)).Unlisted);
     }
 
     [Fact]
