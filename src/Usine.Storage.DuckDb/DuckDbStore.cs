@@ -553,6 +553,8 @@ public sealed partial class DuckDbStore : IRecordStore
 
     public async ValueTask DisposeAsync()
     {
+        // An archive run still writing (its request gone with the shutdown) finishes and records its files first.
+        await _archiveLock.WaitAsync();
         await _writeLock.WaitAsync();
         try
         {
@@ -574,6 +576,7 @@ public sealed partial class DuckDbStore : IRecordStore
         finally
         {
             _writeLock.Release();
+            _archiveLock.Release();
         }
     }
 }

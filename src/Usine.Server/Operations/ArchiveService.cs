@@ -149,9 +149,9 @@ public sealed class ArchiveService
             {
                 return;
             }
-            catch (Exception ex) when (ex is UsineException or IOException or UnauthorizedAccessException or DuckDB.NET.Data.DuckDBException)
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                // Already recorded on the failed job and logged; the next day's run tries again.
+                // Already recorded on the failed job and logged; the loop must outlive it, and the next day's run tries again.
             }
         }
     }
