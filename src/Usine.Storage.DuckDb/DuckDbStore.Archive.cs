@@ -190,7 +190,9 @@ public sealed partial class DuckDbStore
         }
 
         var keys = string.Join(", ", chunk.Select((d, k) => $"({k}, {Sql.Literal(d.Source)}, {Sql.Timestamp(d.Day.ToDateTime(TimeOnly.MinValue))})"));
-        var parts = chunk.SelectMany(d => d.Parts).ToList();
+        // A part that is missing or altered cannot say what it holds: its rows still in the raw zone are written
+        // again rather than the whole run failing on it; verify keeps reporting it until it is restored.
+        var parts = chunk.SelectMany(d => d.Parts).Where(p => CheckFile(p) is null).ToList();
         var notArchived = parts.Count == 0 ? "" :
             $" AND NOT EXISTS (SELECT 1 FROM read_parquet({FileList(parts)}) a WHERE a.source_id = r.source_id AND a.stream_id = r.stream_id AND a.position = r.position)";
         Exec(conn, $"""

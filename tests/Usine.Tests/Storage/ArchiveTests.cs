@@ -179,6 +179,21 @@ public sealed class ArchiveTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_lost_part_does_not_stop_the_archive_and_its_rows_still_in_the_raw_zone_are_written_again()
+    {
+        await Land("line1", "http:line1", Day(1, 8), Day(1, 9));
+        await Archive();
+        File.Delete(PartFile("flins", "line1", Day(1, 0), 1));
+        await Land("line1", "http:line1", Day(1, 23));
+
+        var r = await Archive();
+
+        Assert.Equal((1, 3L), (r.Files, r.Rows));
+        Assert.Equal(3, ParquetRows(PartFile("flins", "line1", Day(1, 0), 2)));
+        Assert.Equal("missing", Assert.Single((await _store.VerifyArchiveAsync(CancellationToken.None)).Problems).Problem);
+    }
+
+    [Fact]
     public async Task Reading_the_archive_returns_exactly_the_messages_of_the_range_by_stream_then_position()
     {
         var a = await Land("line1", "http:line1", Day(3, 22), Day(2, 1), Day(2, 10), Day(1, 5));
