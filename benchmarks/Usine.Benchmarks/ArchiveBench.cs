@@ -9,7 +9,7 @@ namespace Usine.Benchmarks;
 /// <summary>The figures of one archive run.</summary>
 public sealed record ArchiveBenchReport(
     long Messages, int Sources, int Days, long PayloadBytes, long DatabaseBytes, double ArchiveSeconds, int Files, long ParquetBytes,
-    double SecondRunSeconds, double VerifySeconds, long ReadMessages, double ReadSeconds);
+    double SecondRunSeconds, double VerifySeconds, long ReadMessages, double ReadSeconds, double RetentionSeconds);
 
 /// <summary>
 /// <c>usine bench --archive</c>: the raw zone of the reference workload rolled into the Parquet archive. The
@@ -94,8 +94,19 @@ public static class ArchiveBench
                 read++;
             }
 
+            var readSeconds = clock.Elapsed.TotalSeconds;
+
+            log("deleting the archived raw messages");
+            clock.Restart();
+            var retention = await store.DeleteArchivedRawAsync(DateOnly.FromDateTime(Start.AddDays(Days)), now, ct);
+            var retentionSeconds = clock.Elapsed.TotalSeconds;
+            if (retention.RowsDeleted != n)
+            {
+                throw new UsineException($"raw retention deleted {retention.RowsDeleted} of {n} archived rows");
+            }
+
             return new ArchiveBenchReport(n, sources, Days, payloadBytes, databaseBytes, archiveSeconds, run.Files, run.Bytes,
-                secondSeconds, verifySeconds, read, clock.Elapsed.TotalSeconds);
+                secondSeconds, verifySeconds, read, readSeconds, retentionSeconds);
         }
         finally
         {
@@ -110,5 +121,6 @@ public static class ArchiveBench
         $"parquet bytes       {r.ParquetBytes / 1e6,15:N1} MB, {(double)r.ParquetBytes / r.PayloadBytes:P1} of the payload bytes",
         $"second run          {r.SecondRunSeconds,15:N2} s (nothing to archive)",
         $"verify (re-hash)    {r.VerifySeconds,15:N2} s",
-        $"read back one day   {r.ReadSeconds,15:N2} s, {r.ReadMessages:N0} messages of one source and day, checksum included");
+        $"read back one day   {r.ReadSeconds,15:N2} s, {r.ReadMessages:N0} messages of one source and day, checksum included",
+        $"raw retention       {r.RetentionSeconds,15:N1} s to delete every archived raw message, files checked first");
 }

@@ -341,61 +341,85 @@ public sealed partial class DuckDbStore
 
         var files = ArchiveFiles(null).ToLookup(f => (f.SourceId, f.Day));
         var problems = new List<ArchiveFileProblem>();
-        long deleted = 0;
-        long kept = 0;
+        var eligible = new List<(string Source, DateOnly Day, List<ArchiveFile> Parts)>();
+        long rowsBefore = 0;
         foreach (var (source, day, rows) in candidates)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            rowsBefore += rows;
             var parts = files[(source, day)].ToList();
             var bad = parts.Select(CheckFile).OfType<ArchiveFileProblem>().ToList();
-            if (parts.Count == 0 || bad.Count > 0)
+            problems.AddRange(bad);
+            if (parts.Count > 0 && bad.Count == 0)
             {
-                problems.AddRange(bad);
-                kept += rows;
-                continue;
-            }
-
-            var start = day.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc);
-            _writeLock.Wait(cancellationToken);
-            try
-            {
-                Exec("BEGIN TRANSACTION");
-                try
-                {
-                    var n = ExecCount($"""
-                        DELETE FROM raw_messages r WHERE source_id = {Sql.Literal(source)}
-                          AND received_at >= {Sql.Timestamp(start)} AND received_at < {Sql.Timestamp(start.AddDays(1))}
-                          AND EXISTS (SELECT 1 FROM read_parquet({FileList(parts)}) a WHERE a.stream_id = r.stream_id AND a.position = r.position)
-                        """);
-
-                    // Progress counts the archived rows still in the raw zone; the deleted ones leave both.
-                    using (var cmd = Writer.CreateCommand())
-                    {
-                        cmd.CommandText = "UPDATE archive_progress SET raw_rows = greatest(raw_rows - $1, 0), updated_at = $2 WHERE source_id = $3 AND day = CAST($4 AS DATE)";
-                        cmd.Parameters.Add(new DuckDBParameter((long)n));
-                        cmd.Parameters.Add(new DuckDBParameter(now));
-                        cmd.Parameters.Add(new DuckDBParameter(source));
-                        cmd.Parameters.Add(new DuckDBParameter(Day(day)));
-                        cmd.ExecuteNonQuery();
-                    }
-
-                    Exec("COMMIT");
-                    deleted += n;
-                    kept += rows - n;
-                }
-                catch
-                {
-                    TryRollback();
-                    throw;
-                }
-            }
-            finally
-            {
-                _writeLock.Release();
+                eligible.Add((source, day, parts));
             }
         }
 
-        return new RawRetentionResult(before, deleted, kept, problems);
+        long deleted = 0;
+        foreach (var chunk in eligible.Chunk(PartitionsPerCopy))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            deleted += DeleteArchivedRawChunk(chunk, now);
+        }
+
+        return new RawRetentionResult(before, deleted, rowsBefore - deleted, problems);
+    }
+
+    /// <summary>
+    /// Deletes, in one transaction, the raw rows of up to <see cref="PartitionsPerCopy"/> source-days whose
+    /// (source, stream, position) one of their checked part files holds. One statement per source-day scanned
+    /// the raw zone each time, as the archive did.
+    /// </summary>
+    private long DeleteArchivedRawChunk((string Source, DateOnly Day, List<ArchiveFile> Parts)[] chunk, DateTime now)
+    {
+        var days = string.Join(", ", chunk.Select(c => $"({Sql.Literal(c.Source)}, {Sql.Timestamp(c.Day.ToDateTime(TimeOnly.MinValue))})"));
+        var where = $"""
+            EXISTS (SELECT 1 FROM (VALUES {days}) c(source_id, day_start)
+                    WHERE c.source_id = r.source_id AND r.received_at >= c.day_start AND r.received_at < c.day_start + INTERVAL 1 DAY)
+            AND EXISTS (SELECT 1 FROM read_parquet({FileList(chunk.SelectMany(c => c.Parts))}) a
+                        WHERE a.source_id = r.source_id AND a.stream_id = r.stream_id AND a.position = r.position)
+            """;
+        _writeLock.Wait();
+        try
+        {
+            Exec("BEGIN TRANSACTION");
+            try
+            {
+                var perDay = Read(Writer, $"SELECT source_id, CAST(CAST(received_at AS DATE) AS VARCHAR), count(*) FROM raw_messages r WHERE {where} GROUP BY ALL",
+                    r => (Source: r.GetString(0), Day: r.GetString(1), Rows: r.GetInt64(2)));
+                var n = ExecCount($"DELETE FROM raw_messages r WHERE {where}");
+                if (n != perDay.Sum(d => d.Rows))
+                {
+                    throw new UsineException($"raw retention counted {perDay.Sum(d => d.Rows)} archived rows but the delete matched {n}; nothing was deleted");
+                }
+
+                // Progress counts the archived rows still in the raw zone; the deleted ones leave both.
+                if (perDay.Count > 0)
+                {
+                    var values = string.Join(", ", perDay.Select(d => $"({Sql.Literal(d.Source)}, CAST({Sql.Literal(d.Day)} AS DATE), {d.Rows})"));
+                    using var cmd = Writer.CreateCommand();
+                    cmd.CommandText = $"""
+                        UPDATE archive_progress p SET raw_rows = greatest(p.raw_rows - d.n, 0), updated_at = $1
+                        FROM (VALUES {values}) d(source_id, day, n) WHERE p.source_id = d.source_id AND p.day = d.day
+                        """;
+                    cmd.Parameters.Add(new DuckDBParameter(now));
+                    cmd.ExecuteNonQuery();
+                }
+
+                Exec("COMMIT");
+                return n;
+            }
+            catch
+            {
+                TryRollback();
+                throw;
+            }
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
     }
 
     /// <summary>Deletes the archive partitions of the days before <paramref name="before"/>: manifest rows first, then the files.</summary>
