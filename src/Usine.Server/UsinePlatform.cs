@@ -5,6 +5,7 @@ using Usine.Ingestion;
 using Usine.Operations;
 using Usine.Pipeline;
 using Usine.Server.Ingestion;
+using Usine.Server.Internal;
 using Usine.Sources;
 using Usine.Storage.DuckDb;
 
@@ -32,8 +33,11 @@ public sealed class UsinePlatform : IAsyncDisposable
         Time = time;
         _loggers = loggers;
         Jobs = new JobRegistry(time, loggers.CreateLogger<JobRegistry>());
-        Importer = new FileImporter(engine, store, time);
+        Importer = new FileImporter(engine, store, time, Jobs);
         StartedAt = time.GetUtcNow().UtcDateTime;
+        Metrics = new UsineMetrics(this);
+        Tracker = new IngestTracker(Metrics);
+        engine.Observer = Tracker;
     }
 
     public UsineServerOptions Options { get; }
@@ -46,6 +50,13 @@ public sealed class UsinePlatform : IAsyncDisposable
     /// <summary>Every stream and bounded run (import, replay, backfill, archive) with its state and history.</summary>
     public JobRegistry Jobs { get; }
     public DateTime StartedAt { get; }
+
+    /// <summary>The alerts firing now, for status pages; null while no alerting is attached.</summary>
+    public IAlertView? Alerts { get; set; }
+
+    internal UsineMetrics Metrics { get; }
+
+    internal IngestTracker Tracker { get; }
 
     /// <summary>Loads the definitions, opens the store and starts the engine and the connectors.</summary>
     public static async Task<UsinePlatform> StartAsync(UsineServerOptions options, ILoggerFactory loggers, IEnumerable<IPipelineStep>? steps = null, TimeProvider? time = null, CancellationToken ct = default)
@@ -64,12 +75,19 @@ public sealed class UsinePlatform : IAsyncDisposable
         var definitions = DefinitionLoader.LoadFile(options.ConfigPath);
         var store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = options.DataDirectory, MemoryLimit = options.MemoryLimit });
         var engine = new IngestEngine(definitions, store, steps, loggers.CreateLogger<IngestEngine>(), time);
-        await engine.StartAsync(ct);
         var platform = new UsinePlatform(options, definitions, store, engine, loggers, time);
+        await engine.StartAsync(ct);
+        foreach (var source in definitions.Sources.Values.Where(s => s.Kind == SourceKind.Http))
+        {
+            platform.Jobs.Stream(source.Id);
+        }
+
         if (options.StartConnectors)
         {
             platform.StartConnectors();
         }
+
+        platform._running.Add(platform.WatchStreamsAsync(platform._stopping.Token));
 
         return platform;
     }
@@ -82,19 +100,45 @@ public sealed class UsinePlatform : IAsyncDisposable
             {
                 case SourceKind.Mqtt:
                     var connector = new MqttSourceConnector(source, Engine, new MqttConnectorOptions { DefaultBroker = Options.DefaultMqttBroker },
-                        _loggers.CreateLogger<MqttSourceConnector>(), Time);
+                        _loggers.CreateLogger<MqttSourceConnector>(), Time, Jobs.Stream(source.Id));
                     _mqtt[source.Id] = connector;
                     _running.Add(connector.RunAsync(_stopping.Token));
                     break;
                 case SourceKind.File:
                     var folder = Path.IsPathRooted(source.Path!) ? source.Path! : Path.Combine(Options.DataDirectory, source.Path!);
-                    var watcher = new FileDropWatcher(source, folder, Importer, Options.DropPollInterval, _loggers.CreateLogger<FileDropWatcher>(), Time);
+                    var watcher = new FileDropWatcher(source, folder, Importer, Options.DropPollInterval, _loggers.CreateLogger<FileDropWatcher>(), Time, Jobs.Stream(source.Id));
                     _drops[source.Id] = watcher;
                     _running.Add(watcher.RunAsync(_stopping.Token));
                     break;
             }
         }
     }
+
+    /// <summary>
+    /// Marks silent streams idle, every <see cref="UsineServerOptions.JobCheckInterval"/>, until the platform stops.
+    /// </summary>
+    private async Task WatchStreamsAsync(CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(Options.JobCheckInterval, Time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                CheckStreams();
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+    }
+
+    /// <summary>Marks idle the running streams that have been silent longer than their source allows (see <see cref="UsineServerOptions.IdleAfter"/>).</summary>
+    public void CheckStreams() => Jobs.MarkSilentStreamsIdle(job =>
+        job.SourceId is { } id && Definitions.Sources.TryGetValue(id, out var source) ? IdleAfter(source) : Options.IdleAfter);
+
+    /// <summary>Silence after which a running stream of <paramref name="source"/> is idle: twice its cadence, else the default.</summary>
+    public TimeSpan IdleAfter(SourceDefinition source) => source.ExpectEvery is { } every ? every * 2 : Options.IdleAfter;
 
     /// <summary>The state of a source's connector, for status pages: running, connecting, reconnecting, failed, ready...</summary>
     public (string State, string? LastError) SourceState(SourceDefinition source)
@@ -154,8 +198,14 @@ public sealed class UsinePlatform : IAsyncDisposable
             // Connectors end by cancellation.
         }
 
+        foreach (var source in Definitions.Sources.Values.Where(s => s.Kind == SourceKind.Http))
+        {
+            Jobs.Stream(source.Id).SetState(JobState.Stopped, "shut down");
+        }
+
         await Engine.DisposeAsync();
         await Store.DisposeAsync();
+        Metrics.Dispose();
         _stopping.Dispose();
     }
 }

@@ -29,4 +29,14 @@ public sealed record UsineServerOptions
 
     /// <summary>Start the connectors of live sources (MQTT, file drops). Default true; tests of the API alone turn it off.</summary>
     public bool StartConnectors { get; init; } = true;
+
+    /// <summary>
+    /// A running stream of a source without <c>expect.every</c> that hands nothing to the engine for this
+    /// long becomes idle. A source with a cadence is idle after twice its cadence: one expected message
+    /// missed. Default 5 minutes.
+    /// </summary>
+    public TimeSpan IdleAfter { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How often streams are checked for silence. Default 5 s.</summary>
+    public TimeSpan JobCheckInterval { get; init; } = TimeSpan.FromSeconds(5);
 }

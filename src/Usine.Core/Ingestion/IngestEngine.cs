@@ -28,6 +28,7 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
     private readonly Channel<Work> _toProcess = Channel.CreateBounded<Work>(new BoundedChannelOptions(4) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
     private readonly Channel<Work> _toCommit = Channel.CreateBounded<Work>(new BoundedChannelOptions(2) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true, SingleWriter = true });
     private readonly SemaphoreSlim _referentialLock = new(1, 1);
+    private readonly ConcurrentDictionary<Work, byte> _pending = new(ReferenceEqualityComparer.Instance);
     private Task? _processLoop;
     private Task? _commitLoop;
     private int _generation;
@@ -42,6 +43,9 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
     }
 
     public UsineDefinitions Definitions => _definitions;
+
+    /// <summary>Told of every committed batch (metrics, rates); set it before batches flow.</summary>
+    public IIngestObserver? Observer { get; set; }
 
     public IReadOnlyDictionary<string, SourceStats> Stats => _stats;
 
@@ -63,6 +67,26 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
         public PipelineOutput Output { get; } = new();
         public int Generation { get; set; }
         public long Bytes { get; set; }
+        public DateTime OldestReceivedAt { get; init; }
+    }
+
+    /// <summary>
+    /// Per source, the earliest receive time among the messages handed to the engine and not yet committed
+    /// (queued, in the pipeline or in the store's transaction). A source with nothing pending is absent.
+    /// </summary>
+    public Dictionary<string, DateTime> OldestPending()
+    {
+        var oldest = new Dictionary<string, DateTime>(StringComparer.Ordinal);
+        foreach (var work in _pending.Keys)
+        {
+            var id = work.Batch.SourceId;
+            if (!oldest.TryGetValue(id, out var t) || work.OldestReceivedAt < t)
+            {
+                oldest[id] = work.OldestReceivedAt;
+            }
+        }
+
+        return oldest;
     }
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -93,9 +117,26 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
             return new IngestResult(0, 0, 0, 0, batch.Checkpoint ?? 0);
         }
 
-        var work = new Work(batch, cancellationToken);
-        await _toProcess.Writer.WriteAsync(work, cancellationToken);
-        return await work.Done.Task.WaitAsync(cancellationToken);
+        var oldest = DateTime.MaxValue;
+        foreach (var m in batch.Messages)
+        {
+            if (m.ReceivedAt < oldest)
+            {
+                oldest = m.ReceivedAt;
+            }
+        }
+
+        var work = new Work(batch, cancellationToken) { OldestReceivedAt = oldest };
+        _pending.TryAdd(work, 0);
+        try
+        {
+            await _toProcess.Writer.WriteAsync(work, cancellationToken);
+            return await work.Done.Task.WaitAsync(cancellationToken);
+        }
+        finally
+        {
+            _pending.TryRemove(work, out _);
+        }
     }
 
     private async Task ProcessLoopAsync()
@@ -161,7 +202,12 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
                 var checkpoint = batch.Checkpoint ?? batch.Messages[^1].Position;
                 var r = await _store.CommitAsync(new CommitBatch(source, batch.StreamId, checkpoint, batch.Messages, work.Output, batch.CsvHeader), CancellationToken.None);
                 var result = new IngestResult(batch.Messages.Count, r.Stored, r.Duplicates + work.Output.DuplicatesInBatch, r.DeadLetters, checkpoint);
-                _stats.GetOrAdd(batch.SourceId, _ => new SourceStats()).Add(result, work.Bytes, _time.GetUtcNow().UtcDateTime);
+                var committedAt = _time.GetUtcNow().UtcDateTime;
+                _stats.GetOrAdd(batch.SourceId, _ => new SourceStats()).Add(result, work.Bytes, committedAt);
+
+                // Out of the pending set before the caller resumes, so lag never counts a committed batch.
+                _pending.TryRemove(work, out _);
+                Notify(source, result, work, committedAt);
                 work.Done.TrySetResult(result);
                 Interlocked.Add(ref _commitTicks, _time.GetElapsedTime(started).Ticks);
             }
@@ -185,6 +231,24 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
 
                 work.Done.TrySetException(ex is UsineException ? ex : new UsineException($"commit failed: {ex.Message}", isTransient: true, ex));
             }
+        }
+    }
+
+    private void Notify(Sources.SourceDefinition source, IngestResult result, Work work, DateTime committedAt)
+    {
+        if (Observer is not { } observer)
+        {
+            return;
+        }
+
+        try
+        {
+            observer.Committed(source, result, work.Bytes, work.OldestReceivedAt, committedAt);
+        }
+        catch (Exception ex)
+        {
+            // The batch is durable whatever an observer does; a broken observer costs figures, not data.
+            _logger.ObserverFailed(ex, source.Id);
         }
     }
 
