@@ -74,7 +74,7 @@ public static class UsineCli
             .WithExample("sql", "\"SELECT station, count(*) AS n FROM m_screwing GROUP BY station\"")
             .WithExample("sql", "\"SELECT * FROM m_energy\"", "--format", "csv", "--limit", "50000");
         config.AddCommand<StatusCommand>("status")
-            .WithDescription("Show the platform at a glance: plants, avatars, records, dead letters and every source.")
+            .WithDescription("Show the platform at a glance: plants, records, dead letters, alerts firing, jobs and every source with its rate and lag.")
             .WithExample("status")
             .WithExample("status", "--server", "http://usine.plant.local:5080");
 
@@ -107,6 +107,18 @@ public static class UsineCli
                 .WithExample("avatars", "show", "VF1RFB00X12345678")
                 .WithExample("avatars", "show", "station-12", "--type", "station");
         });
+        config.AddBranch("jobs", jobs =>
+        {
+            jobs.SetDescription("Watch the jobs: a stream per live source, and bounded runs such as file imports.");
+            jobs.AddCommand<JobsListCommand>("list")
+                .WithDescription("List jobs, newest first, with their state and counters.")
+                .WithExample("jobs", "list")
+                .WithExample("jobs", "list", "--kind", "import", "--state", "failed");
+            jobs.AddCommand<JobsShowCommand>("show")
+                .WithDescription("Show one job: its counters, last error and the history of its states.")
+                .WithExample("jobs", "show", "stream:flins-assembly-screwing")
+                .WithExample("jobs", "show", "import-3");
+        });
         config.AddBranch("deadletters", deadLetters =>
         {
             deadLetters.SetDescription("Inspect the messages that failed a pipeline stage.");
@@ -126,6 +138,7 @@ public static class UsineCli
         ["models"] = ["list", "show"],
         ["sources"] = ["list", "show"],
         ["avatars"] = ["show"],
+        ["jobs"] = ["list", "show"],
         ["deadletters"] = ["list", "show"],
     };
 

@@ -76,6 +76,12 @@ internal sealed class UsineClient : IDisposable
     public Task<DeadLetter> GetDeadLetterAsync(string id, CancellationToken cancellationToken) =>
         GetAsync<DeadLetter>(Path("api/deadletters", id), cancellationToken);
 
+    public Task<IReadOnlyList<JobInfo>> GetJobsAsync(string? kind, string? state, string? source, CancellationToken cancellationToken) =>
+        GetAsync<IReadOnlyList<JobInfo>>("api/jobs" + Query(("kind", kind), ("state", state), ("source", source)), cancellationToken);
+
+    public Task<JobDetail> GetJobAsync(string id, CancellationToken cancellationToken) =>
+        GetAsync<JobDetail>(Path("api/jobs", id), cancellationToken);
+
     /// <summary>Posts a file's bytes as they are; <paramref name="content"/> streams them.</summary>
     public Task<ImportResult> ImportAsync(
         string source, string name, string sha256, string? format, HttpContent content, CancellationToken cancellationToken) =>
