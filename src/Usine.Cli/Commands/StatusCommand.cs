@@ -38,15 +38,15 @@ internal sealed class StatusCommand(CliEnvironment environment) : ClientCommand<
         }
 
         var now = Environment.Time.GetUtcNow();
-        var table = Output.Table("source", "plant", "kind", "model", "state", "job", "msg/s", "lag", "received", "stored", "dead letters", "errors 1h", "last seen")
-            .RightAlign(6, 7, 8, 9, 10, 11);
+        var table = Output.Table("source", "kind", "model", "state", "received", "stored", "dead letters", "last seen", "job", "msg/s", "lag", "errors 1h")
+            .RightAlign(4, 5, 6, 9, 10, 11);
         foreach (var source in sources)
         {
             table.Row(
-                source.Id, source.Plant, source.Kind, source.Model, source.State, source.JobState ?? "-",
-                Rate(source.RatePerSecond), source.LagSeconds > 0 ? Output.Duration(TimeSpan.FromSeconds(source.LagSeconds)) : "0",
-                Output.Count(source.Received), Output.Count(source.Stored), Output.Count(source.DeadLetters), Output.Count(source.DeadLettersLastHour),
-                Output.Ago(source.LastSeen, now));
+                source.Id, source.Kind, source.Model, source.State,
+                Output.Count(source.Received), Output.Count(source.Stored), Output.Count(source.DeadLetters),
+                Output.Ago(source.LastSeen, now), source.JobState ?? "-", Rate(source.RatePerSecond),
+                source.LagSeconds > 0 ? Output.Duration(TimeSpan.FromSeconds(source.LagSeconds)) : "0", Output.Count(source.DeadLettersLastHour));
         }
 
         console.Write(table);

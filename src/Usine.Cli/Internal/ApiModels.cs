@@ -141,7 +141,8 @@ internal sealed record ImportResult(
     long Duplicates,
     long DeadLetters,
     bool AlreadyImported,
-    double ElapsedMs);
+    double ElapsedMs,
+    string? Job = null);
 
 internal sealed record AvatarRef(string Type, string Id);
 

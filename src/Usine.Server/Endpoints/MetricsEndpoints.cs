@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using Usine.Server.Internal;
 
 namespace Usine.Server.Endpoints;
@@ -12,7 +13,9 @@ internal static class MetricsEndpoints
     /// </summary>
     public static WebApplicationBuilder AddUsineMetrics(this WebApplicationBuilder builder)
     {
-        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService("usine"))
+            .WithMetrics(metrics => metrics
             .AddMeter(UsineMetrics.MeterName)
 
             // The default of 2000 series per metric is less than the 3000+ sources of a large site.
