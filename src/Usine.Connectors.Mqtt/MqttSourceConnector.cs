@@ -4,8 +4,8 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using MQTTnet;
 using Usine.Connectors.Mqtt.Internal;
-using Usine.Operations;
 using Usine.Ingestion;
+using Usine.Operations;
 using Usine.Sources;
 
 namespace Usine.Connectors.Mqtt;
