@@ -18,7 +18,7 @@ internal static class JobEndpoints
             JobKind? k = null;
             if (kind is not null)
             {
-                if (!Enum.TryParse<JobKind>(kind, ignoreCase: true, out var parsed) || int.TryParse(kind, out _))
+                if (!TryParse(kind, out JobKind parsed))
                 {
                     return Errors.BadRequest($"kind '{kind}' is not one of {Kinds}");
                 }
@@ -29,7 +29,7 @@ internal static class JobEndpoints
             JobState? st = null;
             if (state is not null)
             {
-                if (!Enum.TryParse<JobState>(state, ignoreCase: true, out var parsed) || int.TryParse(state, out _))
+                if (!TryParse(state, out JobState parsed))
                 {
                     return Errors.BadRequest($"state '{state}' is not one of {States}");
                 }
@@ -50,6 +50,10 @@ internal static class JobEndpoints
 
         return app;
     }
+
+    /// <summary>A name of the enum, nothing else: Enum.TryParse also takes numbers and comma-separated lists.</summary>
+    private static bool TryParse<T>(string text, out T value) where T : struct, Enum =>
+        Enum.TryParse(text, ignoreCase: true, out value) && Enum.GetNames<T>().Contains(text, StringComparer.OrdinalIgnoreCase);
 
     private static JobSummary Summary(Job j) => new(
         j.Id, j.Kind.ToString().ToLowerInvariant(), j.SourceId, j.Description, j.State.ToString().ToLowerInvariant(), j.StateSince,

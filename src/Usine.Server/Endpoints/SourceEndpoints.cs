@@ -89,7 +89,7 @@ internal static class SourceEndpoints
                         await body.CopyToAsync(f, ct);
                     }
 
-                    return TypedResults.Ok(await p.Importer.ImportFileAsync(source, spool, ct) with { Name = name });
+                    return TypedResults.Ok(await p.Importer.ImportFileAsync(source, spool, name, ct));
                 }
 
                 return TypedResults.Ok(await p.Importer.ImportAsync(source, body, name, sha256, ct));

@@ -32,9 +32,13 @@ public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvid
     public static string StreamId(string sourceId, string sha256) => $"file:{sourceId}:{sha256}";
 
     /// <summary>Imports a file on disk, hashing it first.</summary>
-    public async Task<ImportResult> ImportFileAsync(SourceDefinition source, string path, CancellationToken ct)
+    public Task<ImportResult> ImportFileAsync(SourceDefinition source, string path, CancellationToken ct) =>
+        ImportFileAsync(source, path, Path.GetFileName(path), ct);
+
+    /// <summary>Imports a file on disk under another <paramref name="name"/> (an upload spooled to a temporary file).</summary>
+    public async Task<ImportResult> ImportFileAsync(SourceDefinition source, string path, string? name, CancellationToken ct)
     {
-        var job = jobs?.Start(JobKind.Import, source.Id, Path.GetFileName(path));
+        var job = jobs?.Start(JobKind.Import, source.Id, name);
         try
         {
             var (sha, lines) = await HashAndCountLinesAsync(path, ct);
@@ -44,7 +48,7 @@ public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvid
             }
 
             await using var s = File.OpenRead(path);
-            return await ImportAsync(source, s, Path.GetFileName(path), sha, job, ct);
+            return await ImportAsync(source, s, name, sha, job, ct);
         }
         catch (Exception ex) when (job is not null && job.State == JobState.Running)
         {

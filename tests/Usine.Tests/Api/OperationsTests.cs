@@ -159,6 +159,7 @@ public sealed class OperationsTests : IAsyncLifetime
         var job = Assert.Single(list.EnumerateArray());
         Assert.Equal(id, job.GetProperty("id").GetString());
         Assert.Equal("stopped", job.GetProperty("state").GetString());
+        Assert.Equal("shift1.csv", job.GetProperty("description").GetString());
         Assert.Equal(4, job.GetProperty("total").GetInt64()); // the lines of the file, header included
         Assert.Equal(3, job.GetProperty("received").GetInt64());
         Assert.Equal(2, job.GetProperty("stored").GetInt64());
