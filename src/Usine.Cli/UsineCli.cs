@@ -119,6 +119,20 @@ public static class UsineCli
                 .WithExample("jobs", "show", "stream:flins-assembly-screwing")
                 .WithExample("jobs", "show", "import-3");
         });
+        config.AddBranch("alerts", alerts =>
+        {
+            alerts.SetDescription("Alerts: what fires now, the rules, and what fired before.");
+            alerts.AddCommand<AlertsListCommand>("list")
+                .WithDescription("List the alerts firing now; --rules adds the rules and the notifiers' delivery counters.")
+                .WithExample("alerts", "list", "--rules");
+            alerts.AddCommand<AlertsHistoryCommand>("history")
+                .WithDescription("List alerts that fired and resolved, newest first.")
+                .WithExample("alerts", "history", "--source", "flins-screwing", "--limit", "20");
+        });
+        config.AddCommand<ReconcileCommand>("reconcile")
+            .WithDescription("Check a source's counts per hour, its files' line counts and its sequence numbers; exit code 1 on a mismatch.")
+            .WithExample("reconcile", "--source", "flins-screwing", "--from", "2026-11-26T00:00:00Z", "--to", "2026-11-27T00:00:00Z")
+            .WithExample("reconcile", "--source", "douai-energy", "--from", "6h");
         config.AddBranch("deadletters", deadLetters =>
         {
             deadLetters.SetDescription("Inspect the messages that failed a pipeline stage.");

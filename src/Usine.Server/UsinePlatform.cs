@@ -23,6 +23,7 @@ public sealed class UsinePlatform : IAsyncDisposable
     private readonly Dictionary<string, MqttSourceConnector> _mqtt = new(StringComparer.Ordinal);
     private readonly Dictionary<string, FileDropWatcher> _drops = new(StringComparer.Ordinal);
     private readonly Dictionary<string, PushStream> _push = new(StringComparer.Ordinal);
+    private readonly List<WebhookNotifier> _webhooks = [];
 
     private UsinePlatform(UsineServerOptions options, UsineDefinitions definitions, DuckDbStore store, IngestEngine engine, ILoggerFactory loggers, TimeProvider time)
     {
@@ -33,6 +34,13 @@ public sealed class UsinePlatform : IAsyncDisposable
         Time = time;
         _loggers = loggers;
         Jobs = new JobRegistry(time, loggers.CreateLogger<JobRegistry>());
+        foreach (var n in definitions.Notifiers.Where(n => n.Kind == NotifierKind.Webhook))
+        {
+            _webhooks.Add(new WebhookNotifier(n, time: time, logger: loggers.CreateLogger<WebhookNotifier>()));
+        }
+
+        Alerting = new AlertEngine(definitions, Jobs, new PlatformSignals(this), _webhooks, options.Alerting, time, loggers.CreateLogger<AlertEngine>());
+        Alerts = options.EvaluateAlerts && definitions.EffectiveAlertRules.Count > 0 ? Alerting : null;
         Importer = new FileImporter(engine, store, time, Jobs);
         StartedAt = time.GetUtcNow().UtcDateTime;
         Metrics = new UsineMetrics(this);
@@ -46,6 +54,12 @@ public sealed class UsinePlatform : IAsyncDisposable
     public IngestEngine Engine { get; }
     public FileImporter Importer { get; }
     public TimeProvider Time { get; }
+
+    /// <summary>The alert rules, what fires now and what fired before.</summary>
+    public AlertEngine Alerting { get; }
+
+    /// <summary>The webhook notifiers with their delivery counters.</summary>
+    public IReadOnlyList<WebhookNotifier> Webhooks => _webhooks;
 
     /// <summary>Every stream and bounded run (import, replay, backfill, archive) with its state and history.</summary>
     public JobRegistry Jobs { get; }
@@ -88,6 +102,10 @@ public sealed class UsinePlatform : IAsyncDisposable
         }
 
         platform._running.Add(platform.WatchStreamsAsync(platform._stopping.Token));
+        if (options.EvaluateAlerts)
+        {
+            platform._running.Add(platform.Alerting.RunAsync(platform._stopping.Token));
+        }
 
         return platform;
     }
@@ -201,6 +219,11 @@ public sealed class UsinePlatform : IAsyncDisposable
         foreach (var source in Definitions.Sources.Values.Where(s => s.Kind == SourceKind.Http))
         {
             Jobs.Stream(source.Id).SetState(JobState.Stopped, "shut down");
+        }
+
+        foreach (var w in _webhooks)
+        {
+            await w.DisposeAsync();
         }
 
         await Engine.DisposeAsync();

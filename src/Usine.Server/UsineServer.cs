@@ -77,6 +77,7 @@ public static class UsineServer
         app.MapSources();
         app.MapAvatars();
         app.MapDeadLetters();
+        app.MapAlerts();
         app.MapJobs();
         app.MapUsineMetrics();
         app.Lifetime.ApplicationStopped.Register(() => platform.DisposeAsync().AsTask().GetAwaiter().GetResult());

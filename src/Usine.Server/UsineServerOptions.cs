@@ -27,6 +27,12 @@ public sealed record UsineServerOptions
     /// <summary>DuckDB's memory limit. Default <c>384MB</c>.</summary>
     public string MemoryLimit { get; init; } = "384MB";
 
+    /// <summary>Evaluate alert rules on a timer. Default true.</summary>
+    public bool EvaluateAlerts { get; init; } = true;
+
+    /// <summary>How often alert rules are evaluated and reconciliation runs for them. Defaults: every 5 s, reconciliation every 5 minutes.</summary>
+    public Usine.Operations.AlertEngineOptions Alerting { get; init; } = new();
+
     /// <summary>Start the connectors of live sources (MQTT, file drops). Default true; tests of the API alone turn it off.</summary>
     public bool StartConnectors { get; init; } = true;
 

@@ -28,7 +28,6 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
     private readonly Channel<Work> _toProcess = Channel.CreateBounded<Work>(new BoundedChannelOptions(4) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
     private readonly Channel<Work> _toCommit = Channel.CreateBounded<Work>(new BoundedChannelOptions(2) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true, SingleWriter = true });
     private readonly SemaphoreSlim _referentialLock = new(1, 1);
-    private readonly ConcurrentDictionary<Work, byte> _pending = new(ReferenceEqualityComparer.Instance);
     private Task? _processLoop;
     private Task? _commitLoop;
     private int _generation;
@@ -77,12 +76,11 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
     public Dictionary<string, DateTime> OldestPending()
     {
         var oldest = new Dictionary<string, DateTime>(StringComparer.Ordinal);
-        foreach (var work in _pending.Keys)
+        foreach (var (id, batches) in _pending)
         {
-            var id = work.Batch.SourceId;
-            if (!oldest.TryGetValue(id, out var t) || work.OldestReceivedAt < t)
+            if (batches.Oldest() is { } t)
             {
-                oldest[id] = work.OldestReceivedAt;
+                oldest[id] = t;
             }
         }
 
@@ -127,7 +125,8 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
         }
 
         var work = new Work(batch, cancellationToken) { OldestReceivedAt = oldest };
-        _pending.TryAdd(work, 0);
+        var pending = _pending.GetOrAdd(batch.SourceId, _ => new PendingBatches());
+        pending.Add(work);
         try
         {
             await _toProcess.Writer.WriteAsync(work, cancellationToken);
@@ -135,7 +134,72 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
         }
         finally
         {
-            _pending.TryRemove(work, out _);
+            pending.Remove(work);
+        }
+    }
+
+    /// <summary>How long the oldest message of a source handed to the engine and not yet committed has waited since it was received; zero when none waits.</summary>
+    public TimeSpan OldestPendingAge(string sourceId)
+    {
+        if (!_pending.TryGetValue(sourceId, out var p) || p.Oldest() is not { } oldest)
+        {
+            return TimeSpan.Zero;
+        }
+
+        var age = _time.GetUtcNow().UtcDateTime - oldest;
+        return age > TimeSpan.Zero ? age : TimeSpan.Zero;
+    }
+
+    /// <summary>Messages of a source handed to the engine and not yet committed.</summary>
+    public long PendingMessages(string sourceId) => _pending.TryGetValue(sourceId, out var p) ? p.Messages() : 0;
+
+    private readonly ConcurrentDictionary<string, PendingBatches> _pending = new(StringComparer.Ordinal);
+
+    /// <summary>The batches of one source in the engine; a handful at a time, so a locked list is cheap.</summary>
+    private sealed class PendingBatches
+    {
+        private readonly List<Work> _works = [];
+
+        public void Add(Work w)
+        {
+            lock (_works)
+            {
+                _works.Add(w);
+            }
+        }
+
+        public void Remove(Work w)
+        {
+            lock (_works)
+            {
+                _works.Remove(w);
+            }
+        }
+
+        public DateTime? Oldest()
+        {
+            lock (_works)
+            {
+                DateTime? min = null;
+                foreach (var w in _works)
+                {
+                    var t = w.OldestReceivedAt;
+                    if (min is null || t < min)
+                    {
+                        min = t;
+                    }
+                }
+
+                return min;
+            }
+        }
+
+        public long Messages()
+        {
+            lock (_works)
+            {
+                return _works.Sum(w => (long)w.Batch.Messages.Count);
+            }
         }
     }
 
@@ -206,7 +270,11 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
                 _stats.GetOrAdd(batch.SourceId, _ => new SourceStats()).Add(result, work.Bytes, committedAt);
 
                 // Out of the pending set before the caller resumes, so lag never counts a committed batch.
-                _pending.TryRemove(work, out _);
+                if (_pending.TryGetValue(batch.SourceId, out var pending))
+                {
+                    pending.Remove(work);
+                }
+
                 Notify(source, result, work, committedAt);
                 work.Done.TrySetResult(result);
                 Interlocked.Add(ref _commitTicks, _time.GetElapsedTime(started).Ticks);

@@ -56,7 +56,7 @@ internal static class SourceEndpoints
         sources.MapGet("/{id}", IResult (string id, UsinePlatform p) =>
             p.Definitions.Sources.TryGetValue(id, out var s) ? TypedResults.Ok(Summary(p, s)) : UnknownSource(p, id));
 
-        sources.MapPost("/{id}/import", async Task<IResult> (string id, string? name, string? sha256, string? format, HttpContext http, UsinePlatform p, CancellationToken ct) =>
+        sources.MapPost("/{id}/import", async Task<IResult> (string id, string? name, string? sha256, string? format, long? expectedCount, HttpContext http, UsinePlatform p, CancellationToken ct) =>
         {
             if (!p.Definitions.Sources.TryGetValue(id, out var source))
             {
@@ -75,6 +75,11 @@ internal static class SourceEndpoints
                 return Errors.BadRequest("sha256 must be the 64 hexadecimal digits of the file's SHA-256");
             }
 
+            if (expectedCount is < 0)
+            {
+                return Errors.BadRequest("expectedCount must be the number of lines (records) the file declares, 0 or more");
+            }
+
             // An import streams: its size is bounded by the disk, not by memory.
             http.Features.Get<IHttpMaxRequestBodySizeFeature>()!.MaxRequestBodySize = null;
             string? spool = null;
@@ -89,10 +94,10 @@ internal static class SourceEndpoints
                         await body.CopyToAsync(f, ct);
                     }
 
-                    return TypedResults.Ok(await p.Importer.ImportFileAsync(source, spool, name, ct));
+                    return TypedResults.Ok(await p.Importer.ImportFileAsync(source, spool, ct, expectedCount, name) with { Name = name });
                 }
 
-                return TypedResults.Ok(await p.Importer.ImportAsync(source, body, name, sha256, ct));
+                return TypedResults.Ok(await p.Importer.ImportAsync(source, body, name, sha256, ct, expectedCount));
             }
             catch (InvalidDataException ex)
             {

@@ -68,6 +68,11 @@ public sealed class FileDropWatcher(SourceDefinition source, string folder, File
     {
         foreach (var path in Directory.GetFiles(folder, source.Pattern ?? "*").Order(StringComparer.Ordinal))
         {
+            if (path.EndsWith(CountSuffix, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
             var size = new FileInfo(path).Length;
             if (!_sizes.TryGetValue(path, out var last) || last != size)
             {
@@ -78,8 +83,15 @@ public sealed class FileDropWatcher(SourceDefinition source, string folder, File
             _sizes.Remove(path);
             try
             {
-                var r = await importer.ImportFileAsync(source, path, ct);
+                var countFile = path + CountSuffix;
+                var declared = File.Exists(countFile) ? ReadCount(countFile) : null;
+                var r = await importer.ImportFileAsync(source, path, ct, declared);
                 Move(path, "done");
+                if (File.Exists(countFile))
+                {
+                    Move(countFile, "done");
+                }
+
                 FilesImported++;
                 job?.Record(r.Messages, r.Stored, r.Duplicates, r.DeadLetters);
                 State = "running";
@@ -94,6 +106,14 @@ public sealed class FileDropWatcher(SourceDefinition source, string folder, File
             }
         }
     }
+
+    /// <summary>A producer may drop <c>NAME.count</c> beside <c>NAME</c>, holding the number of records NAME has; reconciliation checks it.</summary>
+    public const string CountSuffix = ".count";
+
+    private static long? ReadCount(string path) =>
+        long.TryParse(File.ReadAllText(path).Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n)
+            ? n
+            : throw new InvalidDataException($"{Path.GetFileName(path)} must hold one number, the count of records of the file beside it");
 
     private string Move(string path, string sub)
     {

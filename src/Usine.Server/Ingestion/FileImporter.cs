@@ -32,12 +32,11 @@ public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvid
     public static string StreamId(string sourceId, string sha256) => $"file:{sourceId}:{sha256}";
 
     /// <summary>Imports a file on disk, hashing it first.</summary>
-    public Task<ImportResult> ImportFileAsync(SourceDefinition source, string path, CancellationToken ct) =>
-        ImportFileAsync(source, path, Path.GetFileName(path), ct);
-
-    /// <summary>Imports a file on disk under another <paramref name="name"/> (an upload spooled to a temporary file).</summary>
-    public async Task<ImportResult> ImportFileAsync(SourceDefinition source, string path, string? name, CancellationToken ct)
+    /// <param name="declaredCount">The number of lines (records) the producer says the file has, checked by reconciliation.</param>
+    /// <param name="name">The name the file is known by (an upload spooled to a temporary file keeps its own); default: the file name.</param>
+    public async Task<ImportResult> ImportFileAsync(SourceDefinition source, string path, CancellationToken ct, long? declaredCount = null, string? name = null)
     {
+        name ??= Path.GetFileName(path);
         var job = jobs?.Start(JobKind.Import, source.Id, name);
         try
         {
@@ -48,7 +47,7 @@ public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvid
             }
 
             await using var s = File.OpenRead(path);
-            return await ImportAsync(source, s, name, sha, job, ct);
+            return await ImportAsync(source, s, name, sha, job, declaredCount, ct);
         }
         catch (Exception ex) when (job is not null && job.State == JobState.Running)
         {
@@ -99,17 +98,17 @@ public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvid
     }
 
     /// <summary>Imports from a stream whose SHA-256 is known (a client computed it); it is checked at the end.</summary>
-    public async Task<ImportResult> ImportAsync(SourceDefinition source, Stream content, string? name, string sha256, CancellationToken ct)
+    public async Task<ImportResult> ImportAsync(SourceDefinition source, Stream content, string? name, string sha256, CancellationToken ct, long? declaredCount = null)
     {
         var job = jobs?.Start(JobKind.Import, source.Id, name ?? sha256);
-        return await ImportAsync(source, content, name, sha256, job, ct);
+        return await ImportAsync(source, content, name, sha256, job, declaredCount, ct);
     }
 
-    private async Task<ImportResult> ImportAsync(SourceDefinition source, Stream content, string? name, string sha256, Job? job, CancellationToken ct)
+    private async Task<ImportResult> ImportAsync(SourceDefinition source, Stream content, string? name, string sha256, Job? job, long? declaredCount, CancellationToken ct)
     {
         try
         {
-            var result = await RunAsync(source, content, name, sha256, job, ct) with { Job = job?.Id };
+            var result = await RunAsync(source, content, name, sha256, job, declaredCount, ct) with { Job = job?.Id };
             job?.SetState(JobState.Stopped, result.AlreadyImported
                 ? $"already imported: {result.Skipped} lines skipped"
                 : $"{result.Messages} messages: {result.Stored} stored, {result.Duplicates} duplicates, {result.DeadLetters} dead letters");
@@ -127,7 +126,7 @@ public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvid
         }
     }
 
-    private async Task<ImportResult> RunAsync(SourceDefinition source, Stream content, string? name, string sha256, Job? job, CancellationToken ct)
+    private async Task<ImportResult> RunAsync(SourceDefinition source, Stream content, string? name, string sha256, Job? job, long? declaredCount, CancellationToken ct)
     {
         var started = time.GetTimestamp();
         sha256 = sha256.ToLowerInvariant();
@@ -281,6 +280,9 @@ public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvid
         {
             throw new InvalidDataException($"the content's SHA-256 is {actual}, not {sha256} as announced; nothing was lost, but import it again without sha256 or with the right one");
         }
+
+        // The whole file was read: its line count is now known, for reconciliation against what landed.
+        await store.CompleteStreamAsync(streamId, counters.Messages + counters.Skipped, declaredCount, ct);
 
         return new ImportResult(source.Id, streamId, name, sha256, format, counters.Messages, counters.Skipped, counters.Stored, counters.Duplicates,
             counters.DeadLetters, counters.Messages == 0 && counters.Skipped > 0, time.GetElapsedTime(started).TotalMilliseconds);
