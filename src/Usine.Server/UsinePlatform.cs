@@ -142,7 +142,15 @@ public sealed class UsinePlatform : IAsyncDisposable
         {
             while (await timer.WaitForNextTickAsync(ct))
             {
-                CheckStreams();
+                try
+                {
+                    CheckStreams();
+                }
+                catch (Exception ex)
+                {
+                    // A state a check could not set is set by the next one; the loop must outlive it.
+                    _loggers.CreateLogger<UsinePlatform>().StreamCheckFailed(ex);
+                }
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)

@@ -104,4 +104,20 @@ public sealed class JobsTests
         Assert.Matches(new Regex(@"2026-11-26 09:55:00Z\s+│\s+critical\s+│\s+source-silent\s+│\s+flins-screwing\s+│\s+no message for 5 min"), result.Output);
         Assert.Matches(new Regex(@"flins-screwing\s+│\s+mqtt\s+│\s+screwing\s+│\s+reconnecting\s+│\s+1,012\s+│\s+1,000\s+│\s+12\s+│\s+3s ago\s+│\s+degraded\s+│\s+16.87\s+│\s+2.5 s\s+│\s+7\s+│"), result.Output);
     }
+
+    [Fact]
+    public async Task Status_of_a_server_without_alerting_or_jobs_says_so_instead_of_failing()
+    {
+        await using var server = await FakeUsineServer.StartAsync(app => app.MapGet("/api/status", () => FakeUsineServer.Json("""
+            {"startedAt":"2026-11-26T10:00:00Z","uptimeSeconds":15,"plants":[],"avatars":0,"records":{},"deadLetters":{"open":0,"total":0},
+             "sources":[{"id":"douai-energy","kind":"file","model":"energy","state":"idle","received":0,"stored":0,"duplicates":0,"deadLetters":0,"bytes":0,"lastSeen":null}]}
+            """)));
+
+        var result = await CliRunner.RunAsync(["status", "--server", server.Url]);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("Alerts firing: none (this server evaluates no alert rules).", result.Output, StringComparison.Ordinal);
+        Assert.DoesNotMatch(new Regex(@"^jobs\s", RegexOptions.Multiline), result.Output);
+        Assert.Matches(new Regex(@"douai-energy\s+│.*│\s+never\s+│\s+-\s+│\s+0\s+│\s+0\s+│\s+0\s+│"), result.Output);
+    }
 }

@@ -59,7 +59,7 @@ internal sealed class StatusCommand(CliEnvironment environment) : ClientCommand<
         var alerts = status.Alerts ?? [];
         if (alerts.Count == 0)
         {
-            console.Write(new Text(status.AlertsAvailable ? "Alerts firing: none.\n" : "Alerts firing: none (no alert rules are loaded).\n"));
+            console.Write(new Text(status.AlertsAvailable ? "Alerts firing: none.\n" : "Alerts firing: none (this server evaluates no alert rules).\n"));
             return;
         }
 

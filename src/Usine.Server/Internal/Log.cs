@@ -19,4 +19,7 @@ internal static partial class Log
 
     [LoggerMessage(3005, LogLevel.Error, "Request {Method} {Path} failed")]
     public static partial void RequestFailed(this ILogger logger, Exception exception, string method, string path);
+
+    [LoggerMessage(3101, LogLevel.Error, "Checking the streams for silence failed; the next check runs on schedule")]
+    public static partial void StreamCheckFailed(this ILogger logger, Exception exception);
 }
