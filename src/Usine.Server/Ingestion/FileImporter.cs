@@ -43,7 +43,8 @@ public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvid
             var (sha, lines) = await HashAndCountLinesAsync(path, ct);
             if (job is not null)
             {
-                job.Total = lines;
+                // A record per line, after the header of a CSV file; a quoted cell over several lines makes it an upper bound.
+                job.Total = lines is { } n ? (source.Format == PayloadFormat.Csv ? Math.Max(0, n - 1) : n) : declaredCount;
             }
 
             await using var s = File.OpenRead(path);
@@ -56,7 +57,7 @@ public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvid
         }
     }
 
-    /// <summary>The file's SHA-256 and, when it is not gzip, its number of lines (what the import job counts up to).</summary>
+    /// <summary>The file's SHA-256 and, when it is not gzip, its number of lines (what the import job's total is made of).</summary>
     private static async Task<(string Sha256, long? Lines)> HashAndCountLinesAsync(string path, CancellationToken ct)
     {
         using var hasher = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -101,6 +102,11 @@ public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvid
     public async Task<ImportResult> ImportAsync(SourceDefinition source, Stream content, string? name, string sha256, CancellationToken ct, long? declaredCount = null)
     {
         var job = jobs?.Start(JobKind.Import, source.Id, name ?? sha256);
+        if (job is not null)
+        {
+            job.Total = declaredCount;
+        }
+
         return await ImportAsync(source, content, name, sha256, job, declaredCount, ct);
     }
 

@@ -163,7 +163,7 @@ public sealed class OperationsTests : IAsyncLifetime
         Assert.Equal(id, job.GetProperty("id").GetString());
         Assert.Equal("stopped", job.GetProperty("state").GetString());
         Assert.Equal("shift1.csv", job.GetProperty("description").GetString());
-        Assert.Equal(4, job.GetProperty("total").GetInt64()); // the lines of the file, header included
+        Assert.Equal(3, job.GetProperty("total").GetInt64()); // the lines of the file after its header
         Assert.Equal(3, job.GetProperty("received").GetInt64());
         Assert.Equal(2, job.GetProperty("stored").GetInt64());
         Assert.Equal(1, job.GetProperty("rejected").GetInt64());
@@ -176,6 +176,18 @@ public sealed class OperationsTests : IAsyncLifetime
         Assert.Equal("3 messages: 2 stored, 0 duplicates, 1 dead letters", change.GetProperty("reason").GetString());
 
         Assert.Empty((await Json(await _http.GetAsync("/api/jobs?kind=import&state=failed"), HttpStatusCode.OK)).EnumerateArray());
+    }
+
+    [Fact]
+    public async Task A_streamed_import_counts_up_to_the_number_of_records_its_producer_declares()
+    {
+        var sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(Csv)));
+        var imported = await Json(await _http.PostAsync($"/api/sources/ops-csv/import?name=shift2.csv&sha256={sha}&expectedCount=3", new StringContent(Csv)), HttpStatusCode.OK);
+
+        var job = (await Json(await _http.GetAsync($"/api/jobs/{imported.GetProperty("job").GetString()}"), HttpStatusCode.OK)).GetProperty("job");
+        Assert.Equal("stopped", job.GetProperty("state").GetString());
+        Assert.Equal(3, job.GetProperty("total").GetInt64());
+        Assert.Equal(3, job.GetProperty("received").GetInt64());
     }
 
     [Fact]
