@@ -146,7 +146,7 @@ public static class UsineCli
         });
     }
 
-    private static readonly string[] Commands = ["serve", "demo", "bench", "import", "sql", "status"];
+    private static readonly string[] Commands = ["serve", "demo", "bench", "import", "sql", "status", "reconcile"];
     private static readonly Dictionary<string, string[]> Branches = new(StringComparer.Ordinal)
     {
         ["models"] = ["list", "show"],
@@ -154,6 +154,7 @@ public static class UsineCli
         ["avatars"] = ["show"],
         ["jobs"] = ["list", "show"],
         ["deadletters"] = ["list", "show"],
+        ["alerts"] = ["list", "history"],
     };
 
     private static string UsageMessage(string message)
