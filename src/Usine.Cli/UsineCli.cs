@@ -74,7 +74,7 @@ public static class UsineCli
             .WithExample("sql", "\"SELECT station, count(*) AS n FROM m_screwing GROUP BY station\"")
             .WithExample("sql", "\"SELECT * FROM m_energy\"", "--format", "csv", "--limit", "50000");
         config.AddCommand<StatusCommand>("status")
-            .WithDescription("Show the platform at a glance: plants, avatars, records, dead letters and every source.")
+            .WithDescription("Show the platform at a glance: plants, records, dead letters, alerts firing, jobs and every source with its rate and lag.")
             .WithExample("status")
             .WithExample("status", "--server", "http://usine.plant.local:5080");
 
@@ -107,6 +107,32 @@ public static class UsineCli
                 .WithExample("avatars", "show", "VF1RFB00X12345678")
                 .WithExample("avatars", "show", "station-12", "--type", "station");
         });
+        config.AddBranch("jobs", jobs =>
+        {
+            jobs.SetDescription("Watch the jobs: a stream per live source, and bounded runs such as file imports.");
+            jobs.AddCommand<JobsListCommand>("list")
+                .WithDescription("List jobs, newest first, with their state and counters.")
+                .WithExample("jobs", "list")
+                .WithExample("jobs", "list", "--kind", "import", "--state", "failed");
+            jobs.AddCommand<JobsShowCommand>("show")
+                .WithDescription("Show one job: its counters, last error and the history of its states.")
+                .WithExample("jobs", "show", "stream:flins-assembly-screwing")
+                .WithExample("jobs", "show", "import-3");
+        });
+        config.AddBranch("alerts", alerts =>
+        {
+            alerts.SetDescription("Alerts: what fires now, the rules, and what fired before.");
+            alerts.AddCommand<AlertsListCommand>("list")
+                .WithDescription("List the alerts firing now; --rules adds the rules and the notifiers' delivery counters.")
+                .WithExample("alerts", "list", "--rules");
+            alerts.AddCommand<AlertsHistoryCommand>("history")
+                .WithDescription("List alerts that fired and resolved, newest first.")
+                .WithExample("alerts", "history", "--source", "flins-screwing", "--limit", "20");
+        });
+        config.AddCommand<ReconcileCommand>("reconcile")
+            .WithDescription("Check a source's counts per hour, its files' line counts and its sequence numbers; exit code 1 on a mismatch.")
+            .WithExample("reconcile", "--source", "flins-screwing", "--from", "2026-11-26T00:00:00Z", "--to", "2026-11-27T00:00:00Z")
+            .WithExample("reconcile", "--source", "douai-energy", "--from", "6h");
         config.AddBranch("deadletters", deadLetters =>
         {
             deadLetters.SetDescription("Inspect the messages that failed a pipeline stage.");
@@ -134,14 +160,16 @@ public static class UsineCli
         });
     }
 
-    private static readonly string[] Commands = ["serve", "demo", "bench", "import", "sql", "status"];
+    private static readonly string[] Commands = ["serve", "demo", "bench", "import", "sql", "status", "reconcile"];
     private static readonly Dictionary<string, string[]> Branches = new(StringComparer.Ordinal)
     {
         ["models"] = ["list", "show"],
         ["sources"] = ["list", "show"],
         ["avatars"] = ["show"],
+        ["jobs"] = ["list", "show"],
         ["deadletters"] = ["list", "show"],
         ["archive"] = ["run", "list", "verify"],
+        ["alerts"] = ["list", "history"],
     };
 
     private static string UsageMessage(string message)

@@ -27,6 +27,12 @@ public sealed record UsineServerOptions
     /// <summary>DuckDB's memory limit. Default <c>384MB</c>.</summary>
     public string MemoryLimit { get; init; } = "384MB";
 
+    /// <summary>Evaluate alert rules on a timer. Default true.</summary>
+    public bool EvaluateAlerts { get; init; } = true;
+
+    /// <summary>How often alert rules are evaluated and reconciliation runs for them. Defaults: every 5 s, reconciliation every 5 minutes.</summary>
+    public Usine.Operations.AlertEngineOptions Alerting { get; init; } = new();
+
     /// <summary>Start the connectors of live sources (MQTT, file drops). Default true; tests of the API alone turn it off.</summary>
     public bool StartConnectors { get; init; } = true;
 
@@ -80,4 +86,14 @@ public sealed record UsineServerOptions
             throw new ArgumentException($"the archive time of day {at} must be between 00:00 and 23:59:59 UTC");
         }
     }
+
+    /// <summary>
+    /// A running stream of a source without <c>expect.every</c> that hands nothing to the engine for this
+    /// long becomes idle. A source with a cadence is idle after twice its cadence: one expected message
+    /// missed. Default 5 minutes.
+    /// </summary>
+    public TimeSpan IdleAfter { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How often streams are checked for silence. Default 5 s.</summary>
+    public TimeSpan JobCheckInterval { get; init; } = TimeSpan.FromSeconds(5);
 }

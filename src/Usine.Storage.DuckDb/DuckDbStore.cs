@@ -89,6 +89,7 @@ public sealed partial class DuckDbStore : IRecordStore
                 FROM avatar_link_events;
             """);
 
+        InitializeReconciliation();
         foreach (var versions in definitions.Models.Values)
         {
             _tables[versions.Name] = EnsureModelTable(versions);
@@ -311,7 +312,7 @@ public sealed partial class DuckDbStore : IRecordStore
         try
         {
             using var cmd = Writer.CreateCommand();
-            cmd.CommandText = "INSERT INTO streams VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (stream_id) DO NOTHING";
+            cmd.CommandText = "INSERT INTO streams (stream_id, source_id, kind, name, csv_header, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (stream_id) DO NOTHING";
             cmd.Parameters.Add(new DuckDBParameter(streamId));
             cmd.Parameters.Add(new DuckDBParameter(sourceId));
             cmd.Parameters.Add(new DuckDBParameter(kind));
@@ -428,6 +429,7 @@ public sealed partial class DuckDbStore : IRecordStore
             }
 
             clock.Restart();
+            CountHour(batch.Source.Id, batch.StreamId, now, batch.Raw.Count, stored, 0, duplicates + output.DuplicatesInBatch, output.DeadLetters.Count);
             using (var cp = Writer.CreateCommand())
             {
                 cp.CommandText = "INSERT INTO checkpoints VALUES ($1, $2, $3, $4) ON CONFLICT (stream_id) DO UPDATE SET position = greatest(position, EXCLUDED.position), updated_at = EXCLUDED.updated_at";

@@ -20,8 +20,17 @@ internal sealed class ImportSettings : ClientSettings
     [Description("csv or json (NDJSON or a JSON array). Default: what the server infers from the source and the file.")]
     public string? Format { get; init; }
 
+    [CommandOption("--expect-count <N>")]
+    [Description("The number of records the producer says the file holds; usine reconcile reports a file that differs.")]
+    public long? ExpectCount { get; init; }
+
     public override ValidationResult Validate()
     {
+        if (ExpectCount is < 0)
+        {
+            return ValidationResult.Error("--expect-count must be 0 or more");
+        }
+
         if (string.IsNullOrWhiteSpace(Source))
         {
             return ValidationResult.Error("--source is required: give the id of the source the file belongs to, as listed by usine sources list");
@@ -64,7 +73,7 @@ internal sealed class ImportCommand(CliEnvironment environment) : ClientCommand<
         {
             sha256 = await FileUpload.Sha256Async(file.FullName, onRead: null, cancellationToken);
             using var content = new FileUpload.Content(file.FullName, file.Length, onSent: null);
-            result = await client.ImportAsync(source, file.Name, sha256, settings.Format, content, cancellationToken);
+            result = await client.ImportAsync(source, file.Name, sha256, settings.Format, content, cancellationToken, settings.ExpectCount);
             await Environment.Out.WriteLineAsync(
                 $"Sent {file.Name} ({Output.Bytes(file.Length)}, sha256 {sha256}) to source {source} in {Output.Duration(clock.Elapsed)}.");
         }
@@ -97,7 +106,7 @@ internal sealed class ImportCommand(CliEnvironment environment) : ClientCommand<
                 sending.StartTask();
                 using var content = new FileUpload.Content(file.FullName, file.Length, sent => sending.Increment(sent));
                 // The server answers once the file is processed, so the spinner keeps turning at 100 %.
-                var result = await client.ImportAsync(settings.Source!, file.Name, sha256, settings.Format, content, cancellationToken);
+                var result = await client.ImportAsync(settings.Source!, file.Name, sha256, settings.Format, content, cancellationToken, settings.ExpectCount);
                 sending.Value = total;
                 sending.StopTask();
                 return (sha256, result);
@@ -122,6 +131,7 @@ internal sealed class ImportCommand(CliEnvironment environment) : ClientCommand<
             ("dead letters", Output.Count(result.DeadLetters)),
             ("elapsed", Output.Duration(elapsed)),
             ("rate", rate),
+            ("job", result.Job),
         ]));
         if (result.DeadLetters > 0)
         {

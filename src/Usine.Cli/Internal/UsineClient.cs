@@ -7,7 +7,7 @@ using System.Text.Json;
 namespace Usine.Cli.Internal;
 
 /// <summary>A typed client of the Usine HTTP API (docs/api.md).</summary>
-internal sealed class UsineClient : IDisposable
+internal sealed partial class UsineClient : IDisposable
 {
     /// <summary>The address used when neither --server nor USINE_SERVER is given.</summary>
     public const string DefaultServer = "http://127.0.0.1:5080";
@@ -86,12 +86,18 @@ internal sealed class UsineClient : IDisposable
     public Task<ArchiveVerification> VerifyArchiveAsync(CancellationToken cancellationToken) =>
         SendAsync<ArchiveVerification>(HttpMethod.Get, "api/archive/verify", content: null, cancellationToken, timeout: TimeSpan.FromHours(2));
 
+    public Task<IReadOnlyList<JobInfo>> GetJobsAsync(string? kind, string? state, string? source, CancellationToken cancellationToken) =>
+        GetAsync<IReadOnlyList<JobInfo>>("api/jobs" + Query(("kind", kind), ("state", state), ("source", source)), cancellationToken);
+
+    public Task<JobDetail> GetJobAsync(string id, CancellationToken cancellationToken) =>
+        GetAsync<JobDetail>(Path("api/jobs", id), cancellationToken);
+
     /// <summary>Posts a file's bytes as they are; <paramref name="content"/> streams them.</summary>
     public Task<ImportResult> ImportAsync(
-        string source, string name, string sha256, string? format, HttpContent content, CancellationToken cancellationToken) =>
+        string source, string name, string sha256, string? format, HttpContent content, CancellationToken cancellationToken, long? expectedCount = null) =>
         SendAsync<ImportResult>(
             HttpMethod.Post,
-            Path("api/sources", source, "import") + Query(("name", name), ("sha256", sha256), ("format", format)),
+            Path("api/sources", source, "import") + Query(("name", name), ("sha256", sha256), ("format", format), ("expectedCount", expectedCount?.ToString(CultureInfo.InvariantCulture))),
             content,
             cancellationToken,
             timeout: Timeout.InfiniteTimeSpan);

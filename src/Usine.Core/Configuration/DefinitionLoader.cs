@@ -14,8 +14,8 @@ namespace Usine.Configuration;
 /// </summary>
 public static partial class DefinitionLoader
 {
-    private static readonly string[] TopKeys = ["models", "sources", "include"];
-    private static readonly string[] ModelKeys = ["name", "version", "description", "time", "key", "avatar", "fields", "rollups"];
+    private static readonly string[] TopKeys = ["models", "sources", "alerts", "include"];
+    private static readonly string[] ModelKeys = ["name", "version", "description", "time", "key", "avatar", "fields", "rollups", "sequence"];
     private static readonly string[] FieldKeys = ["type", "unit", "required", "min", "max", "enum", "pattern", "description"];
     private static readonly string[] AvatarKeys = ["type", "id", "attach"];
     private static readonly string[] RollupKeys = ["name", "bucket", "by", "measures"];
@@ -143,6 +143,11 @@ public static partial class DefinitionLoader
                     defs.Sources[source.Id] = source;
                 }
             }
+
+            if (ctx.Opt(root, "alerts") is { } alerts)
+            {
+                ReadAlerts(ctx, alerts, defs);
+            }
         }
     }
 
@@ -171,6 +176,7 @@ public static partial class DefinitionLoader
     /// <summary>Checks that need every file loaded: each source's model exists, and its map fits the model.</summary>
     private static void Check(UsineDefinitions defs)
     {
+        CheckAlerts(defs);
         foreach (var s in defs.Sources.Values)
         {
             var where = s.Origin ?? s.Id;
@@ -329,6 +335,12 @@ public static partial class DefinitionLoader
             }
         }
 
+        SequenceDefinition? sequence = null;
+        if (ctx.Opt(map, "sequence") is { } sn)
+        {
+            sequence = ReadSequence(ctx, sn, name, fields);
+        }
+
         return new DataModel
         {
             Name = name,
@@ -339,8 +351,44 @@ public static partial class DefinitionLoader
             Avatar = avatar,
             Fields = fields,
             Rollups = rollups,
+            Sequence = sequence,
             Origin = ctx.Where(node),
         };
+    }
+
+    private static SequenceDefinition ReadSequence(Ctx ctx, YamlNode node, string model, List<FieldDefinition> fields)
+    {
+        // Either "sequence: seq" or "sequence: { field: seq, by: [machine] }".
+        YamlNode fieldNode = node;
+        var by = new List<string>();
+        if (node is YamlMappingNode m)
+        {
+            ctx.OnlyKeys(m, ["field", "by"], "sequence");
+            fieldNode = ctx.Req(m, "field", "sequence");
+            if (ctx.Opt(m, "by") is { } bn)
+            {
+                foreach (var b in ctx.Seq(bn, "sequence by"))
+                {
+                    var name = ctx.Str(b, "sequence by");
+                    if (!fields.Any(f => f.Name == name))
+                    {
+                        throw ctx.Error(b, $"sequence is grouped by '{name}', which is not a field of model '{model}'");
+                    }
+
+                    by.Add(name);
+                }
+            }
+        }
+
+        var field = ctx.Str(fieldNode, "sequence field");
+        var def = fields.FirstOrDefault(f => f.Name == field)
+            ?? throw ctx.Error(fieldNode, $"sequence field '{field}' is not a field of model '{model}'");
+        if (def.Type != FieldType.Int)
+        {
+            throw ctx.Error(fieldNode, $"sequence field '{field}' must have type int, not {Lower(def.Type)}");
+        }
+
+        return new SequenceDefinition { Field = field, By = by };
     }
 
     /// <summary>Columns every record table has besides the model's fields.</summary>

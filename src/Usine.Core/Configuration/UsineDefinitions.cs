@@ -1,4 +1,5 @@
 using Usine.Models;
+using Usine.Operations;
 using Usine.Sources;
 
 namespace Usine.Configuration;
@@ -9,6 +10,17 @@ public sealed class UsineDefinitions
     public Dictionary<string, ModelVersions> Models { get; } = new(StringComparer.Ordinal);
 
     public Dictionary<string, SourceDefinition> Sources { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Alert rules from the configuration; when it has no <c>alerts</c> section, <see cref="AlertRule.Defaults"/> run.</summary>
+    public List<AlertRule> AlertRules { get; } = [];
+
+    public List<NotifierDefinition> Notifiers { get; } = [];
+
+    /// <summary>True when some file had an <c>alerts</c> section (even an empty one, which turns the defaults off).</summary>
+    public bool AlertsConfigured { get; set; }
+
+    /// <summary>The rules that run: the configured ones, or the defaults.</summary>
+    public IReadOnlyList<AlertRule> EffectiveAlertRules => AlertsConfigured ? AlertRules : AlertRule.Defaults;
 
     public void AddModel(DataModel model)
     {

@@ -43,6 +43,9 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
 
     public UsineDefinitions Definitions => _definitions;
 
+    /// <summary>Told of every committed batch (metrics, rates); set it before batches flow.</summary>
+    public IIngestObserver? Observer { get; set; }
+
     public IReadOnlyDictionary<string, SourceStats> Stats => _stats;
 
     public int AvatarCount => _avatars.Count;
@@ -63,6 +66,25 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
         public PipelineOutput Output { get; } = new();
         public int Generation { get; set; }
         public long Bytes { get; set; }
+        public DateTime OldestReceivedAt { get; init; }
+    }
+
+    /// <summary>
+    /// Per source, the earliest receive time among the messages handed to the engine and not yet committed
+    /// (queued, in the pipeline or in the store's transaction). A source with nothing pending is absent.
+    /// </summary>
+    public Dictionary<string, DateTime> OldestPending()
+    {
+        var oldest = new Dictionary<string, DateTime>(StringComparer.Ordinal);
+        foreach (var (id, batches) in _pending)
+        {
+            if (batches.Oldest() is { } t)
+            {
+                oldest[id] = t;
+            }
+        }
+
+        return oldest;
     }
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -93,9 +115,92 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
             return new IngestResult(0, 0, 0, 0, batch.Checkpoint ?? 0);
         }
 
-        var work = new Work(batch, cancellationToken);
-        await _toProcess.Writer.WriteAsync(work, cancellationToken);
-        return await work.Done.Task.WaitAsync(cancellationToken);
+        var oldest = DateTime.MaxValue;
+        foreach (var m in batch.Messages)
+        {
+            if (m.ReceivedAt < oldest)
+            {
+                oldest = m.ReceivedAt;
+            }
+        }
+
+        var work = new Work(batch, cancellationToken) { OldestReceivedAt = oldest };
+        var pending = _pending.GetOrAdd(batch.SourceId, _ => new PendingBatches());
+        pending.Add(work);
+        try
+        {
+            await _toProcess.Writer.WriteAsync(work, cancellationToken);
+            return await work.Done.Task.WaitAsync(cancellationToken);
+        }
+        finally
+        {
+            pending.Remove(work);
+        }
+    }
+
+    /// <summary>How long the oldest message of a source handed to the engine and not yet committed has waited since it was received; zero when none waits.</summary>
+    public TimeSpan OldestPendingAge(string sourceId)
+    {
+        if (!_pending.TryGetValue(sourceId, out var p) || p.Oldest() is not { } oldest)
+        {
+            return TimeSpan.Zero;
+        }
+
+        var age = _time.GetUtcNow().UtcDateTime - oldest;
+        return age > TimeSpan.Zero ? age : TimeSpan.Zero;
+    }
+
+    /// <summary>Messages of a source handed to the engine and not yet committed.</summary>
+    public long PendingMessages(string sourceId) => _pending.TryGetValue(sourceId, out var p) ? p.Messages() : 0;
+
+    private readonly ConcurrentDictionary<string, PendingBatches> _pending = new(StringComparer.Ordinal);
+
+    /// <summary>The batches of one source in the engine; a handful at a time, so a locked list is cheap.</summary>
+    private sealed class PendingBatches
+    {
+        private readonly List<Work> _works = [];
+
+        public void Add(Work w)
+        {
+            lock (_works)
+            {
+                _works.Add(w);
+            }
+        }
+
+        public void Remove(Work w)
+        {
+            lock (_works)
+            {
+                _works.Remove(w);
+            }
+        }
+
+        public DateTime? Oldest()
+        {
+            lock (_works)
+            {
+                DateTime? min = null;
+                foreach (var w in _works)
+                {
+                    var t = w.OldestReceivedAt;
+                    if (min is null || t < min)
+                    {
+                        min = t;
+                    }
+                }
+
+                return min;
+            }
+        }
+
+        public long Messages()
+        {
+            lock (_works)
+            {
+                return _works.Sum(w => (long)w.Batch.Messages.Count);
+            }
+        }
     }
 
     private async Task ProcessLoopAsync()
@@ -161,7 +266,16 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
                 var checkpoint = batch.Checkpoint ?? batch.Messages[^1].Position;
                 var r = await _store.CommitAsync(new CommitBatch(source, batch.StreamId, checkpoint, batch.Messages, work.Output, batch.CsvHeader), CancellationToken.None);
                 var result = new IngestResult(batch.Messages.Count, r.Stored, r.Duplicates + work.Output.DuplicatesInBatch, r.DeadLetters, checkpoint);
-                _stats.GetOrAdd(batch.SourceId, _ => new SourceStats()).Add(result, work.Bytes, _time.GetUtcNow().UtcDateTime);
+                var committedAt = _time.GetUtcNow().UtcDateTime;
+                _stats.GetOrAdd(batch.SourceId, _ => new SourceStats()).Add(result, work.Bytes, committedAt);
+
+                // Out of the pending set before the caller resumes, so lag never counts a committed batch.
+                if (_pending.TryGetValue(batch.SourceId, out var pending))
+                {
+                    pending.Remove(work);
+                }
+
+                Notify(source, result, work, committedAt);
                 work.Done.TrySetResult(result);
                 Interlocked.Add(ref _commitTicks, _time.GetElapsedTime(started).Ticks);
             }
@@ -185,6 +299,24 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
 
                 work.Done.TrySetException(ex is UsineException ? ex : new UsineException($"commit failed: {ex.Message}", isTransient: true, ex));
             }
+        }
+    }
+
+    private void Notify(Sources.SourceDefinition source, IngestResult result, Work work, DateTime committedAt)
+    {
+        if (Observer is not { } observer)
+        {
+            return;
+        }
+
+        try
+        {
+            observer.Committed(source, result, work.Bytes, work.OldestReceivedAt, committedAt);
+        }
+        catch (Exception ex)
+        {
+            // The batch is durable whatever an observer does; a broken observer costs figures, not data.
+            _logger.ObserverFailed(ex, source.Id);
         }
     }
 

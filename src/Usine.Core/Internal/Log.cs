@@ -22,4 +22,25 @@ internal static partial class Log
 
     [LoggerMessage(1103, LogLevel.Error, "Job {JobId}: {From} -> {To} {Reason}")]
     public static partial void JobFailed(this ILogger logger, string jobId, Usine.Operations.JobState from, Usine.Operations.JobState to, string reason);
+
+    [LoggerMessage(1104, LogLevel.Warning, "An ingest observer failed on a batch of source {SourceId}; the batch is committed, only its figures are missing")]
+    public static partial void ObserverFailed(this ILogger logger, Exception exception, string sourceId);
+
+    [LoggerMessage(1301, LogLevel.Warning, "Alert {Rule} FIRING ({Severity}) source {SourceId}: {Summary}")]
+    public static partial void AlertFired(this ILogger logger, string rule, string severity, string sourceId, string summary);
+
+    [LoggerMessage(1302, LogLevel.Information, "Alert {Rule} resolved, source {SourceId}: {Summary}")]
+    public static partial void AlertResolved(this ILogger logger, string rule, string sourceId, string summary);
+
+    [LoggerMessage(1303, LogLevel.Error, "Alert evaluation failed; the next one runs on schedule")]
+    public static partial void AlertEvaluationFailed(this ILogger logger, Exception exception);
+
+    [LoggerMessage(1304, LogLevel.Warning, "Webhook {Notifier}: delivery of {Rule} {Status} failed (attempt {Attempt}: {Problem}); retrying in {Delay}")]
+    public static partial void WebhookRetry(this ILogger logger, string notifier, string rule, string status, int attempt, string problem, TimeSpan delay);
+
+    [LoggerMessage(1305, LogLevel.Error, "Webhook {Notifier}: gave up delivering {Rule} {Status} after {Attempts} attempts: {Problem}")]
+    public static partial void WebhookFailed(this ILogger logger, string notifier, string rule, string status, int attempts, string problem);
+
+    [LoggerMessage(1306, LogLevel.Error, "Webhook {Notifier}: queue full, dropped the oldest event ({Rule} {Status})")]
+    public static partial void WebhookDropped(this ILogger logger, string notifier, string rule, string status);
 }

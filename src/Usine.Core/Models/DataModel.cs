@@ -75,6 +75,18 @@ public sealed record RollupDefinition
     public required IReadOnlyDictionary<string, IReadOnlyList<Measure>> Measures { get; init; }
 }
 
+/// <summary>
+/// A sequence-number field: within each group of <see cref="By"/> (default: the avatar, else the source), the
+/// source numbers its messages 1, 2, 3...; a missing number is a message lost before it reached Usine.
+/// </summary>
+public sealed record SequenceDefinition
+{
+    public required string Field { get; init; }
+
+    /// <summary>Fields that scope the counter, such as the machine; empty means the avatar (or the source when the model has none).</summary>
+    public IReadOnlyList<string> By { get; init; } = [];
+}
+
 /// <summary>A named, versioned schema of records.</summary>
 public sealed record DataModel
 {
@@ -91,6 +103,9 @@ public sealed record DataModel
     public AvatarBinding? Avatar { get; init; }
     public required IReadOnlyList<FieldDefinition> Fields { get; init; }
     public IReadOnlyList<RollupDefinition> Rollups { get; init; } = [];
+
+    /// <summary>A counter the source increments with every message, whose gaps reconciliation reports.</summary>
+    public SequenceDefinition? Sequence { get; init; }
 
     /// <summary>Where the definition came from (file:line), for messages.</summary>
     public string? Origin { get; init; }

@@ -11,10 +11,15 @@ namespace Usine.Server.Endpoints;
 
 internal static class SourceEndpoints
 {
-    public static object Summary(UsinePlatform p, SourceDefinition s)
+    /// <param name="pending">The engine's <see cref="IngestEngine.OldestPending"/>, when the caller already has it (a page of many sources).</param>
+    public static object Summary(UsinePlatform p, SourceDefinition s, IReadOnlyDictionary<string, DateTime>? pending = null)
     {
         var stats = p.Engine.Stats.GetValueOrDefault(s.Id);
         var (state, error) = p.SourceState(s);
+        var now = p.Time.GetUtcNow().UtcDateTime;
+        var activity = p.Tracker.For(s.Id);
+        var job = p.Jobs.Get("stream:" + s.Id);
+        pending ??= p.Engine.OldestPending();
         return new
         {
             id = s.Id,
@@ -34,6 +39,12 @@ internal static class SourceEndpoints
             deadLetters = stats?.DeadLetters ?? 0,
             bytes = stats?.Bytes ?? 0,
             lastSeen = stats?.LastSeen,
+            job = job?.Id,
+            jobState = job?.State.ToString().ToLowerInvariant(),
+            jobReason = job?.History is [.., var last] ? last.Reason : null,
+            ratePerSecond = Math.Round(activity?.RatePerSecond(now) ?? 0, 3),
+            deadLettersLastHour = activity?.DeadLettersLastHour(now) ?? 0,
+            lagSeconds = pending.TryGetValue(s.Id, out var oldest) ? Math.Round(Math.Max(0, (now - oldest).TotalSeconds), 3) : 0,
         };
     }
 
@@ -45,7 +56,7 @@ internal static class SourceEndpoints
         sources.MapGet("/{id}", IResult (string id, UsinePlatform p) =>
             p.Definitions.Sources.TryGetValue(id, out var s) ? TypedResults.Ok(Summary(p, s)) : UnknownSource(p, id));
 
-        sources.MapPost("/{id}/import", async Task<IResult> (string id, string? name, string? sha256, string? format, HttpContext http, UsinePlatform p, CancellationToken ct) =>
+        sources.MapPost("/{id}/import", async Task<IResult> (string id, string? name, string? sha256, string? format, long? expectedCount, HttpContext http, UsinePlatform p, CancellationToken ct) =>
         {
             if (!p.Definitions.Sources.TryGetValue(id, out var source))
             {
@@ -64,6 +75,11 @@ internal static class SourceEndpoints
                 return Errors.BadRequest("sha256 must be the 64 hexadecimal digits of the file's SHA-256");
             }
 
+            if (expectedCount is < 0)
+            {
+                return Errors.BadRequest("expectedCount must be the number of lines (records) the file declares, 0 or more");
+            }
+
             // An import streams: its size is bounded by the disk, not by memory.
             http.Features.Get<IHttpMaxRequestBodySizeFeature>()!.MaxRequestBodySize = null;
             string? spool = null;
@@ -78,10 +94,10 @@ internal static class SourceEndpoints
                         await body.CopyToAsync(f, ct);
                     }
 
-                    return TypedResults.Ok(await p.Importer.ImportFileAsync(source, spool, ct) with { Name = name });
+                    return TypedResults.Ok(await p.Importer.ImportFileAsync(source, spool, ct, expectedCount, name) with { Name = name });
                 }
 
-                return TypedResults.Ok(await p.Importer.ImportAsync(source, body, name, sha256, ct));
+                return TypedResults.Ok(await p.Importer.ImportAsync(source, body, name, sha256, ct, expectedCount));
             }
             catch (InvalidDataException ex)
             {
@@ -141,6 +157,7 @@ internal static class SourceEndpoints
             var now = p.Time.GetUtcNow().UtcDateTime;
             var raw = messages.Select((m, i) => new RawMessage(first + i, now, m)).ToArray();
             var r = await p.Engine.IngestAsync(new IngestBatch { SourceId = source.Id, StreamId = stream.Id, Messages = raw, CsvHeader = header }, ct);
+            p.Jobs.Stream(source.Id).Record(r);
             return TypedResults.Ok(new { received = r.Received, stored = r.Stored, duplicates = r.Duplicates, deadLetters = r.DeadLetters });
         });
 

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Usine.Server.Internal;
 
-/// <summary>Log events of the server, ids 3000-3099; the archive 3300-3399.</summary>
+/// <summary>Log events of the server, ids 3000-3199; the archive 3300-3399.</summary>
 internal static partial class Log
 {
     [LoggerMessage(3001, LogLevel.Information, "Imported {File} into source {SourceId}: {Messages} messages, {Stored} records, {DeadLetters} dead letters")]
@@ -19,6 +19,9 @@ internal static partial class Log
 
     [LoggerMessage(3005, LogLevel.Error, "Request {Method} {Path} failed")]
     public static partial void RequestFailed(this ILogger logger, Exception exception, string method, string path);
+
+    [LoggerMessage(3101, LogLevel.Error, "Checking the streams for silence failed; the next check runs on schedule")]
+    public static partial void StreamCheckFailed(this ILogger logger, Exception exception);
 
     [LoggerMessage(3300, LogLevel.Information, "Archived {Files} files, {Rows} raw messages, {Bytes} bytes received before {Cutoff}")]
     public static partial void ArchiveWritten(this ILogger logger, int files, long rows, long bytes, DateTime cutoff);

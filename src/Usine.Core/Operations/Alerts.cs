@@ -1,0 +1,371 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Usine.Configuration;
+using Usine.Internal;
+
+namespace Usine.Operations;
+
+/// <summary>What the alert engine reads of a source at each evaluation.</summary>
+/// <param name="LastSeen">When its last message was committed, if any since the start.</param>
+/// <param name="Received">Messages committed since the start (cumulative).</param>
+/// <param name="Rejected">Of those, dead letters (cumulative).</param>
+/// <param name="Lag">How long the oldest message waiting in the engine has waited; zero when none.</param>
+public readonly record struct SourceSignal(DateTime? LastSeen, long Received, long Rejected, TimeSpan Lag);
+
+/// <summary>A reconciliation problem of one source, as the alert engine sees it.</summary>
+public sealed record ReconcileIssue(string SourceId, string Summary);
+
+/// <summary>The signals the alert engine evaluates; the platform implements it over its engine, connectors and store.</summary>
+public interface IAlertSignals
+{
+    SourceSignal Source(string sourceId);
+
+    /// <summary>Reconciles every source over [from, to) and returns what disagrees.</summary>
+    Task<IReadOnlyList<ReconcileIssue>> FindMismatchesAsync(DateTime from, DateTime to, CancellationToken cancellationToken);
+}
+
+/// <summary>An alert that is firing now.</summary>
+public sealed record FiringAlert(string Rule, string Severity, string? Source, string Summary, DateTime Since);
+
+/// <summary>A read-only view of the alerts firing now, for status pages.</summary>
+public interface IAlertView
+{
+    IReadOnlyList<FiringAlert> Firing { get; }
+}
+
+/// <summary>An alert fired or resolved: what notifiers receive and the history lists.</summary>
+public sealed record AlertEvent(
+    long Id, string Status, string Rule, string Signal, string Severity, string? Source, string Summary, DateTime Since, DateTime At);
+
+/// <summary>Receives alert events. Implementations must not block: the engine hands events over and goes on.</summary>
+public interface IAlertNotifier
+{
+    string Name { get; }
+
+    void Enqueue(AlertEvent alert);
+}
+
+/// <summary>Settings of the alert engine.</summary>
+public sealed record AlertEngineOptions
+{
+    /// <summary>How often rules are evaluated. Default 5 s.</summary>
+    public TimeSpan EvaluateEvery { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often reconciliation runs for the reconcile-mismatch signal. Default 5 minutes.</summary>
+    public TimeSpan ReconcileEvery { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Alert events kept in memory for the API. Default 1000.</summary>
+    public int HistoryLimit { get; init; } = 1000;
+}
+
+/// <summary>
+/// Evaluates the alert rules over the platform's signals on a timer. An alert is identified by its rule and
+/// subject (a source, a job); it fires once when its condition has held for the rule's <c>for</c>, stays
+/// firing without repeating itself, and resolves once when the condition ends. Both events go to the log and
+/// to the rule's notifiers, which deliver on their own so that a slow webhook never holds ingestion.
+/// </summary>
+public sealed class AlertEngine : IAlertView
+{
+    private readonly UsineDefinitions _definitions;
+    private readonly JobRegistry _jobs;
+    private readonly IAlertSignals _signals;
+    private readonly IReadOnlyList<IAlertNotifier> _notifiers;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly AlertEngineOptions _options;
+    private readonly DateTime _startedAt;
+    private readonly Dictionary<string, Instance> _instances = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Queue<(DateTime At, long Received, long Rejected)>> _samples = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<AlertEvent> _history = new();
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private IReadOnlyList<FiringAlert> _firing = [];
+    private IReadOnlyList<ReconcileIssue> _reconcileIssues = [];
+    private DateTime _lastReconcile = DateTime.MinValue;
+    private long _nextEventId;
+
+    private sealed class Instance(AlertRule rule, string? source, string subject)
+    {
+        public AlertRule Rule { get; } = rule;
+        public string? Source { get; } = source;
+        public string Subject { get; } = subject;
+        public DateTime PendingSince { get; set; }
+        public DateTime? FiringSince { get; set; }
+        public string Summary { get; set; } = "";
+        public bool Seen { get; set; }
+    }
+
+    public AlertEngine(UsineDefinitions definitions, JobRegistry jobs, IAlertSignals signals, IEnumerable<IAlertNotifier> notifiers,
+        AlertEngineOptions? options = null, TimeProvider? time = null, ILogger<AlertEngine>? logger = null)
+    {
+        _definitions = definitions;
+        _jobs = jobs;
+        _signals = signals;
+        _notifiers = [.. notifiers];
+        _options = options ?? new AlertEngineOptions();
+        _time = time ?? TimeProvider.System;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+        _startedAt = _time.GetUtcNow().UtcDateTime;
+    }
+
+    public IReadOnlyList<AlertRule> Rules => _definitions.EffectiveAlertRules;
+
+    public IReadOnlyList<FiringAlert> Firing => Volatile.Read(ref _firing);
+
+    /// <summary>Fired and resolved events, newest first.</summary>
+    public IReadOnlyList<AlertEvent> History => [.. _history.Reverse()];
+
+    /// <summary>Evaluates on a timer until cancelled; an evaluation that fails is logged and the next one runs.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(_options.EvaluateEvery, _time, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            try
+            {
+                await EvaluateAsync(cancellationToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                _logger.AlertEvaluationFailed(ex);
+            }
+        }
+    }
+
+    /// <summary>Evaluates every rule once, now.</summary>
+    public async Task EvaluateAsync(CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            var now = _time.GetUtcNow().UtcDateTime;
+            await RefreshReconcileAsync(now, cancellationToken);
+            SampleRates(now);
+            foreach (var i in _instances.Values)
+            {
+                i.Seen = false;
+            }
+
+            foreach (var rule in Rules)
+            {
+                foreach (var (source, subject, summary) in Conditions(rule, now))
+                {
+                    var key = rule.Name + "|" + subject;
+                    if (!_instances.TryGetValue(key, out var inst))
+                    {
+                        _instances[key] = inst = new Instance(rule, source, subject) { PendingSince = now };
+                    }
+
+                    inst.Seen = true;
+                    inst.Summary = summary;
+                    if (inst.FiringSince is null && now - inst.PendingSince >= rule.For)
+                    {
+                        inst.FiringSince = now;
+                        Publish(inst, "firing", now);
+                    }
+                }
+            }
+
+            foreach (var (key, inst) in _instances.Where(kv => !kv.Value.Seen).ToList())
+            {
+                if (inst.FiringSince is not null)
+                {
+                    Publish(inst, "resolved", now);
+                }
+
+                _instances.Remove(key);
+            }
+
+            Volatile.Write(ref _firing, [.. _instances.Values.Where(i => i.FiringSince is not null)
+                .OrderBy(i => i.FiringSince).Select(i => new FiringAlert(i.Rule.Name, Lower(i.Rule.Severity), i.Source, i.Summary, i.FiringSince!.Value))]);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private void Publish(Instance inst, string status, DateTime now)
+    {
+        var e = new AlertEvent(Interlocked.Increment(ref _nextEventId), status, inst.Rule.Name, AlertRule.SignalName(inst.Rule.Signal),
+            Lower(inst.Rule.Severity), inst.Source, inst.Summary, inst.FiringSince ?? now, now);
+        _history.Enqueue(e);
+        while (_history.Count > _options.HistoryLimit && _history.TryDequeue(out _))
+        {
+        }
+
+        if (status == "firing")
+        {
+            _logger.AlertFired(e.Rule, e.Severity, e.Source ?? "-", e.Summary);
+        }
+        else
+        {
+            _logger.AlertResolved(e.Rule, e.Source ?? "-", e.Summary);
+        }
+
+        foreach (var n in _notifiers)
+        {
+            if (inst.Rule.Notify.Count == 0 || inst.Rule.Notify.Contains(n.Name, StringComparer.Ordinal))
+            {
+                n.Enqueue(e);
+            }
+        }
+    }
+
+    private IEnumerable<string> SourcesOf(AlertRule rule) =>
+        rule.Sources.Count > 0 ? rule.Sources : _definitions.Sources.Keys.Order(StringComparer.Ordinal);
+
+    private IEnumerable<(string? Source, string Subject, string Summary)> Conditions(AlertRule rule, DateTime now)
+    {
+        switch (rule.Signal)
+        {
+            case AlertSignal.Silence:
+                foreach (var id in SourcesOf(rule))
+                {
+                    var source = _definitions.Sources[id];
+                    var limit = rule.After ?? (source.ExpectEvery is { } every ? every * rule.AfterCadences : null);
+                    if (limit is null)
+                    {
+                        continue;
+                    }
+
+                    // A source silent since the start counts from the start: a restart must not hide a dead source.
+                    var last = _signals.Source(id).LastSeen ?? _startedAt;
+                    var silent = now - last;
+                    if (silent > limit)
+                    {
+                        var expected = source.ExpectEvery is { } e ? $" (expected every {Format(e)})" : "";
+                        yield return (id, id, $"source {id} has sent nothing for {Format(silent)}{expected}");
+                    }
+                }
+
+                break;
+            case AlertSignal.ConnectorDown:
+                foreach (var id in SourcesOf(rule))
+                {
+                    if (_jobs.Get("stream:" + id) is { State: JobState.Degraded or JobState.Failed } job)
+                    {
+                        yield return (id, id, $"connector of source {id} is {Lower(job.State)} since {job.StateSince:u}: {job.LastError ?? "no error recorded"}");
+                    }
+                }
+
+                break;
+            case AlertSignal.DeadLetterRate:
+                foreach (var id in SourcesOf(rule))
+                {
+                    if (!_samples.TryGetValue(id, out var q) || q.Count < 2)
+                    {
+                        continue;
+                    }
+
+                    var window = rule.Window ?? TimeSpan.FromMinutes(5);
+                    var start = q.LastOrDefault(s => s.At <= now - window);
+                    if (start.At == default)
+                    {
+                        start = q.Peek();
+                    }
+
+                    var last = q.Last();
+                    var received = last.Received - start.Received;
+                    var rejected = last.Rejected - start.Rejected;
+                    if (received >= rule.MinMessages && received > 0 && (double)rejected / received > rule.Above)
+                    {
+                        yield return (id, id, $"{rejected} of {received} messages of source {id} became dead letters in the last {Format(window)} ({100.0 * rejected / received:0.#}%, threshold {100 * rule.Above:0.#}%)");
+                    }
+                }
+
+                break;
+            case AlertSignal.Lag:
+                foreach (var id in SourcesOf(rule))
+                {
+                    var lag = _signals.Source(id).Lag;
+                    if (lag.TotalSeconds > rule.Above)
+                    {
+                        yield return (id, id, $"messages of source {id} wait {Format(lag)} before being stored (threshold {Format(TimeSpan.FromSeconds(rule.Above ?? 0))})");
+                    }
+                }
+
+                break;
+            case AlertSignal.JobFailed:
+                var watched = rule.Sources.Count > 0 ? rule.Sources.ToHashSet(StringComparer.Ordinal) : null;
+
+                // The latest run of each kind and source decides: a failed import stays firing until one succeeds.
+                foreach (var group in _jobs.List().Where(j => watched is null || (j.SourceId is { } s && watched.Contains(s)))
+                    .GroupBy(j => (j.Kind, j.SourceId)))
+                {
+                    var latest = group.First();
+                    if (latest.State == JobState.Failed)
+                    {
+                        var subject = $"{Lower(latest.Kind)}:{latest.SourceId ?? "-"}";
+                        yield return (latest.SourceId, subject, $"job {latest.Id} ({Lower(latest.Kind)}{(latest.SourceId is null ? "" : " of source " + latest.SourceId)}) failed: {latest.LastError ?? "no error recorded"}");
+                    }
+                }
+
+                break;
+            case AlertSignal.ReconcileMismatch:
+                var sources = rule.Sources.Count > 0 ? rule.Sources.ToHashSet(StringComparer.Ordinal) : null;
+                foreach (var group in _reconcileIssues.Where(i => sources is null || sources.Contains(i.SourceId)).GroupBy(i => i.SourceId))
+                {
+                    yield return (group.Key, group.Key, $"source {group.Key} does not reconcile: {string.Join("; ", group.Select(i => i.Summary).Take(3))}");
+                }
+
+                break;
+        }
+    }
+
+    private async Task RefreshReconcileAsync(DateTime now, CancellationToken ct)
+    {
+        var rules = Rules.Where(r => r.Signal == AlertSignal.ReconcileMismatch).ToList();
+        if (rules.Count == 0 || now - _lastReconcile < _options.ReconcileEvery)
+        {
+            return;
+        }
+
+        _lastReconcile = now;
+        var window = rules.Max(r => r.Window ?? TimeSpan.FromHours(24));
+        _reconcileIssues = await _signals.FindMismatchesAsync(now - window, now, ct);
+    }
+
+    private void SampleRates(DateTime now)
+    {
+        var rules = Rules.Where(r => r.Signal == AlertSignal.DeadLetterRate).ToList();
+        if (rules.Count == 0)
+        {
+            return;
+        }
+
+        var keep = rules.Max(r => r.Window ?? TimeSpan.FromMinutes(5)) + _options.EvaluateEvery;
+        foreach (var id in _definitions.Sources.Keys)
+        {
+            var s = _signals.Source(id);
+            if (!_samples.TryGetValue(id, out var q))
+            {
+                _samples[id] = q = new Queue<(DateTime, long, long)>();
+            }
+
+            q.Enqueue((now, s.Received, s.Rejected));
+
+            // Keep one sample older than the window, so the rate covers all of it.
+            while (q.Count > 2 && q.ElementAt(1).At <= now - keep)
+            {
+                q.Dequeue();
+            }
+        }
+    }
+
+    private static string Lower<T>(T e) where T : struct, Enum => e.ToString().ToLowerInvariant();
+
+    internal static string Format(TimeSpan t) =>
+        t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:00}m"
+        : t.TotalMinutes >= 1 ? $"{(int)t.TotalMinutes}m{t.Seconds:00}s"
+        : t.TotalSeconds >= 1 ? $"{t.TotalSeconds:0.#}s"
+        : $"{t.TotalMilliseconds:0}ms";
+}

@@ -1,0 +1,142 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Usine.Operations;
+
+namespace Usine.Server.Endpoints;
+
+internal static class AlertEndpoints
+{
+    public static IEndpointRouteBuilder MapAlerts(this IEndpointRouteBuilder app)
+    {
+        var alerts = app.MapGroup("/api/alerts");
+        alerts.MapGet("/", (UsinePlatform p) => TypedResults.Ok(new
+        {
+            firing = p.Alerting.Firing,
+            rules = p.Alerting.Rules.Select(Rule),
+            notifiers = Notifiers(p),
+        }));
+
+        alerts.MapGet("/history", IResult (int? limit, string? rule, string? source, UsinePlatform p) =>
+        {
+            var n = limit ?? 100;
+            if (n is < 1 or > 1000)
+            {
+                return Errors.BadRequest("limit must be between 1 and 1000");
+            }
+
+            return TypedResults.Ok(p.Alerting.History
+                .Where(e => rule is null || e.Rule == rule)
+                .Where(e => source is null || e.Source == source)
+                .Take(n));
+        });
+
+        alerts.MapPost("/evaluate", async (UsinePlatform p, CancellationToken ct) =>
+        {
+            await p.Alerting.EvaluateAsync(ct);
+            return TypedResults.Ok(new { firing = p.Alerting.Firing });
+        });
+
+        app.MapGet("/api/reconcile", IResult (string? source, string? from, string? to, UsinePlatform p) =>
+        {
+            if (string.IsNullOrWhiteSpace(source))
+            {
+                return Errors.BadRequest("source is missing: /api/reconcile?source=ID&from=2026-11-26T00:00:00Z&to=2026-11-27T00:00:00Z");
+            }
+
+            if (!p.Definitions.Sources.TryGetValue(source, out var def))
+            {
+                return Errors.NotFound($"unknown source '{source}' (sources: {string.Join(", ", p.Definitions.Sources.Keys.Order(StringComparer.Ordinal))})");
+            }
+
+            var now = p.Time.GetUtcNow().UtcDateTime;
+            if (!TimeArgument.TryParse(from, now, now.AddHours(-24), "from", out var f, out var error)
+                || !TimeArgument.TryParse(to, now, now, "to", out var t, out error))
+            {
+                return Errors.BadRequest(error!);
+            }
+
+            if (t <= f)
+            {
+                return Errors.BadRequest($"to ({t:u}) must be after from ({f:u})");
+            }
+
+            var report = p.Store.Reconcile(def, f, t, p.Engine.PendingMessages(source));
+            return TypedResults.Ok(new
+            {
+                source = report.Source,
+                from = report.From,
+                to = report.To,
+                consistent = report.Consistent,
+                mismatches = report.Mismatches,
+                totals = new { landed = report.Landed, stored = report.Stored, duplicates = report.Duplicates, rejected = report.Rejected, pending = report.Pending },
+                hours = report.Hours,
+                files = report.Files,
+                gaps = report.Gaps,
+            });
+        });
+
+        return app;
+    }
+
+    private static object Rule(AlertRule r) => new
+    {
+        name = r.Name,
+        signal = AlertRule.SignalName(r.Signal),
+        severity = r.Severity.ToString().ToLowerInvariant(),
+        sources = r.Sources,
+        forSeconds = r.For.TotalSeconds,
+        afterSeconds = r.After?.TotalSeconds,
+        afterCadences = r.Signal == AlertSignal.Silence && r.After is null ? r.AfterCadences : (double?)null,
+        above = r.Above,
+        windowSeconds = r.Window?.TotalSeconds,
+        notify = r.Notify,
+        origin = r.Origin,
+    };
+
+    private static IEnumerable<object> Notifiers(UsinePlatform p) => p.Webhooks.Select(w =>
+    {
+        var c = w.Counters;
+        return new { name = w.Name, kind = "webhook", delivered = c.Delivered, failed = c.Failed, retries = c.Retries, dropped = c.Dropped, queued = w.Queued };
+    });
+}
+
+/// <summary>Times in query strings: ISO 8601 (UTC unless an offset is given), <c>now</c>, or a time ago such as <c>2h</c> or <c>-2h</c>.</summary>
+internal static class TimeArgument
+{
+    public static bool TryParse(string? text, DateTime now, DateTime fallback, string name, out DateTime value, out string? error)
+    {
+        error = null;
+        value = fallback;
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return true;
+        }
+
+        text = text.Trim();
+        if (text == "now")
+        {
+            value = now;
+            return true;
+        }
+
+        // "-6h" and "6h" both mean six hours ago (a leading minus is awkward on command lines).
+        var offset = text[0] == '-' ? text[1..] : text;
+        if (offset.Length > 1 && char.IsAsciiDigit(offset[0]) && char.IsAsciiLetter(offset[^1])
+            && Usine.Configuration.DefinitionLoader.ParseDuration(offset) is { } ago)
+        {
+            value = now - ago;
+            return true;
+        }
+
+        if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var dto))
+        {
+            value = dto.UtcDateTime;
+            return true;
+        }
+
+        error = $"{name} '{text}' is not a time: use ISO 8601 such as 2026-11-26T08:00:00Z, 'now', or a time ago such as 2h";
+        return false;
+    }
+}

@@ -1,0 +1,203 @@
+using System.Globalization;
+using DuckDB.NET.Data;
+using Usine.Operations;
+using Usine.Sources;
+using Usine.Storage.DuckDb.Internal;
+
+namespace Usine.Storage.DuckDb;
+
+public sealed partial class DuckDbStore
+{
+    private const int GapLimit = 1000;
+
+    private void InitializeReconciliation()
+    {
+        Exec("""
+            CREATE TABLE IF NOT EXISTS source_hours (
+                source_id VARCHAR NOT NULL, hour TIMESTAMP NOT NULL, landed BIGINT NOT NULL, stored BIGINT NOT NULL,
+                replayed BIGINT NOT NULL, duplicates BIGINT NOT NULL, rejected BIGINT NOT NULL, PRIMARY KEY (source_id, hour));
+            ALTER TABLE streams ADD COLUMN IF NOT EXISTS declared_count BIGINT;
+            ALTER TABLE streams ADD COLUMN IF NOT EXISTS line_count BIGINT;
+            ALTER TABLE streams ADD COLUMN IF NOT EXISTS landed BIGINT DEFAULT 0;
+            ALTER TABLE streams ADD COLUMN IF NOT EXISTS finished_at TIMESTAMP;
+            """);
+    }
+
+    /// <summary>Adds a batch's outcome to its source's hour, inside the batch's transaction so the counts are exact.</summary>
+    private void CountHour(string sourceId, string streamId, DateTime now, long landed, long stored, long replayed, long duplicates, long rejected)
+    {
+        using (var cmd = Writer.CreateCommand())
+        {
+            cmd.CommandText = """
+                INSERT INTO source_hours VALUES ($1, $2, $3, $4, $5, $6, $7)
+                ON CONFLICT (source_id, hour) DO UPDATE SET landed = landed + EXCLUDED.landed, stored = stored + EXCLUDED.stored,
+                    replayed = replayed + EXCLUDED.replayed, duplicates = duplicates + EXCLUDED.duplicates, rejected = rejected + EXCLUDED.rejected
+                """;
+            cmd.Parameters.Add(new DuckDBParameter(sourceId));
+            cmd.Parameters.Add(new DuckDBParameter(Hour(now)));
+            cmd.Parameters.Add(new DuckDBParameter(landed));
+            cmd.Parameters.Add(new DuckDBParameter(stored));
+            cmd.Parameters.Add(new DuckDBParameter(replayed));
+            cmd.Parameters.Add(new DuckDBParameter(duplicates));
+            cmd.Parameters.Add(new DuckDBParameter(rejected));
+            cmd.ExecuteNonQuery();
+        }
+
+        if (landed > 0 && streamId.StartsWith("file:", StringComparison.Ordinal))
+        {
+            using var cmd = Writer.CreateCommand();
+            cmd.CommandText = "UPDATE streams SET landed = coalesce(landed, 0) + $2 WHERE stream_id = $1";
+            cmd.Parameters.Add(new DuckDBParameter(streamId));
+            cmd.Parameters.Add(new DuckDBParameter(landed));
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    private static DateTime Hour(DateTime t) => new(t.Ticks - (t.Ticks % TimeSpan.TicksPerHour), DateTimeKind.Utc);
+
+    /// <summary>
+    /// Records the end of a file import: the data lines the file had and the count it declared, if any
+    /// (a producer's own figure, from the import request or a <c>.count</c> file beside a dropped file).
+    /// </summary>
+    public async Task CompleteStreamAsync(string streamId, long lines, long? declared, CancellationToken cancellationToken)
+    {
+        await _writeLock.WaitAsync(cancellationToken);
+        try
+        {
+            using var cmd = Writer.CreateCommand();
+            cmd.CommandText = "UPDATE streams SET line_count = $2, declared_count = coalesce($3, declared_count), finished_at = $4 WHERE stream_id = $1";
+            cmd.Parameters.Add(new DuckDBParameter(streamId));
+            cmd.Parameters.Add(new DuckDBParameter(lines));
+            cmd.Parameters.Add(new DuckDBParameter(declared is { } d ? d : DBNull.Value));
+            cmd.Parameters.Add(new DuckDBParameter(DateTime.UtcNow));
+            cmd.ExecuteNonQuery();
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Reconciles a source over [from, to): per landing hour, the counters kept with each commit against
+    /// what the record and dead-letter tables hold; imported files against their line and declared counts;
+    /// and the model's sequence field, whose gaps are messages that never arrived.
+    /// </summary>
+    public ReconcileReport Reconcile(SourceDefinition source, DateTime from, DateTime to, long pending)
+    {
+        var model = Defs.ModelOf(source);
+        var table = Sql.RecordTable(model.Name);
+        using var conn = OpenReader();
+        var hours = new SortedDictionary<DateTime, long[]>();
+        long[] Row(DateTime h) => hours.TryGetValue(h, out var r) ? r : hours[h] = new long[7];
+
+        Read(conn, "SELECT hour, landed, stored, replayed, duplicates, rejected FROM source_hours WHERE source_id = $1 AND hour >= $2 AND hour < $3",
+            [source.Id, Hour(from), to], r =>
+            {
+                var row = Row(Utc(r.GetDateTime(0)));
+                for (var i = 0; i < 5; i++)
+                {
+                    row[i] = r.GetInt64(i + 1);
+                }
+            });
+        Read(conn, $"SELECT time_bucket(INTERVAL 1 HOUR, stored_at), count(*) FROM {table} WHERE source_id = $1 AND stored_at >= $2 AND stored_at < $3 GROUP BY 1",
+            [source.Id, Hour(from), to], r => Row(Utc(r.GetDateTime(0)))[5] = r.GetInt64(1));
+        Read(conn, "SELECT time_bucket(INTERVAL 1 HOUR, created_at), count(*) FROM dead_letters WHERE source_id = $1 AND created_at >= $2 AND created_at < $3 GROUP BY 1",
+            [source.Id, Hour(from), to], r => Row(Utc(r.GetDateTime(0)))[6] = r.GetInt64(1));
+
+        var mismatches = new List<string>();
+        var result = new List<ReconcileHour>();
+        foreach (var (hour, c) in hours)
+        {
+            var problems = new List<string>();
+            var outcomes = c[1] - c[2] + c[3] + c[4];
+            if (c[0] != outcomes)
+            {
+                problems.Add($"{c[0]} landed but {outcomes} accounted for (stored - replayed + duplicates + rejected)");
+            }
+
+            if (c[5] != c[1])
+            {
+                problems.Add($"{c[1]} records stored but {c[5]} in table {table}");
+            }
+
+            if (c[6] != c[4])
+            {
+                problems.Add($"{c[4]} messages rejected but {c[6]} dead letters");
+            }
+
+            mismatches.AddRange(problems.Select(p => $"{hour:yyyy-MM-dd HH}:00: {p}"));
+            result.Add(new ReconcileHour(hour, c[0], c[1], c[2], c[3], c[4], c[5], c[6], problems));
+        }
+
+        var files = new List<FileReconciliation>();
+        Read(conn, "SELECT stream_id, name, declared_count, line_count, coalesce(landed, 0), finished_at FROM streams WHERE source_id = $1 AND kind = 'file' AND created_at >= $2 AND created_at < $3 ORDER BY created_at",
+            [source.Id, from, to], r =>
+            {
+                long? declared = r.IsDBNull(2) ? null : r.GetInt64(2);
+                long? lines = r.IsDBNull(3) ? null : r.GetInt64(3);
+                var landed = r.GetInt64(4);
+                DateTime? finished = r.IsDBNull(5) ? null : Utc(r.GetDateTime(5));
+                var name = r.IsDBNull(1) ? null : r.GetString(1);
+                var problems = new List<string>();
+                if (declared is { } d && lines is { } l && d != l)
+                {
+                    problems.Add($"declares {d} lines but has {l}");
+                }
+
+                if (lines is { } n && landed != n)
+                {
+                    problems.Add($"has {n} lines but {landed} landed");
+                }
+
+                mismatches.AddRange(problems.Select(p => $"file {name ?? r.GetString(0)}: {p}"));
+                files.Add(new FileReconciliation(r.GetString(0), name, declared, lines, landed, finished, problems));
+            });
+
+        var gaps = new List<SequenceGap>();
+        if (model.Sequence is { } seq)
+        {
+            var scope = seq.By.Count > 0
+                ? "concat_ws('/', plant, " + string.Join(", ", seq.By.Select(b => $"CAST({Sql.Quote(b)} AS VARCHAR)")) + ")"
+                : model.Avatar is not null ? "coalesce(avatar_id, plant)" : "plant";
+            var f = Sql.Quote(seq.Field);
+            Read(conn, $"""
+                SELECT scope, prev, s, prev_time, t FROM (
+                    SELECT {scope} AS scope, {f} AS s, event_time AS t,
+                           lag({f}) OVER w AS prev, lag(event_time) OVER w AS prev_time
+                    FROM {table} WHERE source_id = $1 AND event_time >= $2 AND event_time < $3 AND {f} IS NOT NULL
+                    WINDOW w AS (PARTITION BY {scope} ORDER BY {f}))
+                WHERE s - prev > 1 ORDER BY t LIMIT {GapLimit}
+                """, [source.Id, from, to], r =>
+                {
+                    var after = r.GetInt64(1);
+                    var before = r.GetInt64(2);
+                    gaps.Add(new SequenceGap(r.GetString(0), after, before, before - after - 1, Utc(r.GetDateTime(3)), Utc(r.GetDateTime(4))));
+                });
+            if (gaps.Count > 0)
+            {
+                mismatches.Add($"{gaps.Sum(g => g.Missing)} messages missing from sequence '{seq.Field}' in {gaps.Count} gap(s){(gaps.Count == GapLimit ? " (first " + GapLimit + " gaps)" : "")}");
+            }
+        }
+
+        return new ReconcileReport(source.Id, from, to, result, files, gaps, pending, mismatches);
+    }
+
+    private Usine.Configuration.UsineDefinitions Defs => _definitions ?? throw new InvalidOperationException("the store is not initialized");
+
+    private static void Read(DuckDBConnection conn, string sql, object[] args, Action<System.Data.Common.DbDataReader> row)
+    {
+        using var cmd = conn.CreateCommand();
+        cmd.CommandText = sql;
+        foreach (var a in args)
+        {
+            cmd.Parameters.Add(new DuckDBParameter(a));
+        }
+
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+        {
+            row(r);
+        }
+    }
+}

@@ -1,0 +1,196 @@
+using Microsoft.Extensions.Time.Testing;
+using Usine.Configuration;
+using Usine.Operations;
+
+namespace Usine.Tests.Operations;
+
+/// <summary>The alert engine on a fake clock, over signals the test sets.</summary>
+public sealed class AlertEngineTests
+{
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 26, 8, 0, 0, TimeSpan.Zero));
+    private readonly Signals _signals = new();
+    private readonly Recorder _notified = new();
+
+    private sealed class Signals : IAlertSignals
+    {
+        public Dictionary<string, SourceSignal> Sources { get; } = [];
+        public List<ReconcileIssue> Issues { get; } = [];
+        public int Reconciliations { get; private set; }
+
+        public SourceSignal Source(string sourceId) => Sources.GetValueOrDefault(sourceId);
+
+        public Task<IReadOnlyList<ReconcileIssue>> FindMismatchesAsync(DateTime from, DateTime to, CancellationToken cancellationToken)
+        {
+            Reconciliations++;
+            return Task.FromResult<IReadOnlyList<ReconcileIssue>>([.. Issues]);
+        }
+    }
+
+    private sealed class Recorder : IAlertNotifier
+    {
+        public List<AlertEvent> Events { get; } = [];
+        public string Name => "recorder";
+        public void Enqueue(AlertEvent alert) => Events.Add(alert);
+    }
+
+    private DateTime Now => _time.GetUtcNow().UtcDateTime;
+
+    private (AlertEngine Engine, JobRegistry Jobs) Engine(string alerts)
+    {
+        var defs = DefinitionLoader.LoadText("""
+            models:
+              - name: m
+                time: ts
+                fields: { ts: { type: timestamp } }
+            sources:
+              - { id: s1, plant: p, kind: http, model: m, expect: { every: 30s } }
+              - { id: s2, plant: p, kind: http, model: m }
+            """ + "\n" + alerts, "usine.yaml");
+        var jobs = new JobRegistry(_time);
+        return (new AlertEngine(defs, jobs, _signals, [_notified], new AlertEngineOptions { EvaluateEvery = TimeSpan.FromSeconds(5) }, _time), jobs);
+    }
+
+    [Fact]
+    public async Task A_silent_source_fires_once_after_one_and_a_half_cadences_and_resolves_when_data_returns()
+    {
+        var (engine, _) = Engine("alerts:\n  rules:\n    - { name: quiet, signal: silence, severity: critical }\n");
+        _signals.Sources["s1"] = new SourceSignal(Now, 10, 0, TimeSpan.Zero);
+
+        _time.Advance(TimeSpan.FromSeconds(45));
+        await engine.EvaluateAsync(default);
+        Assert.Empty(engine.Firing);
+
+        _time.Advance(TimeSpan.FromSeconds(1));
+        await engine.EvaluateAsync(default);
+        _time.Advance(TimeSpan.FromSeconds(10));
+        await engine.EvaluateAsync(default);
+
+        var firing = Assert.Single(engine.Firing);
+        Assert.Equal(("quiet", "critical", "s1"), (firing.Rule, firing.Severity, firing.Source));
+        Assert.Contains("source s1 has sent nothing for 56s (expected every 30s)", firing.Summary, StringComparison.Ordinal);
+        Assert.Equal(["firing"], _notified.Events.Select(e => e.Status));
+
+        _signals.Sources["s1"] = new SourceSignal(Now, 11, 0, TimeSpan.Zero);
+        await engine.EvaluateAsync(default);
+
+        Assert.Empty(engine.Firing);
+        Assert.Equal(["firing", "resolved"], _notified.Events.Select(e => e.Status));
+        Assert.Equal(["resolved", "firing"], engine.History.Select(e => e.Status));
+    }
+
+    [Fact]
+    public async Task A_source_silent_since_the_start_fires_too_and_sources_without_a_cadence_are_not_watched()
+    {
+        var (engine, _) = Engine("alerts:\n  rules:\n    - { name: quiet, signal: silence }\n");
+
+        _time.Advance(TimeSpan.FromMinutes(10));
+        await engine.EvaluateAsync(default);
+
+        Assert.Equal("s1", Assert.Single(engine.Firing).Source);
+    }
+
+    [Fact]
+    public async Task The_dead_letter_rate_is_measured_over_its_window_with_a_minimum_of_messages()
+    {
+        var (engine, _) = Engine("alerts:\n  rules:\n    - { name: rejects, signal: dead-letter-rate, above: 10%, window: 1m, min: 20 }\n");
+        _signals.Sources["s2"] = new SourceSignal(Now, 1000, 5, TimeSpan.Zero);
+        await engine.EvaluateAsync(default);
+
+        // 10 messages, all bad: below the minimum of 20.
+        _time.Advance(TimeSpan.FromSeconds(30));
+        _signals.Sources["s2"] = new SourceSignal(Now, 1010, 15, TimeSpan.Zero);
+        await engine.EvaluateAsync(default);
+        Assert.Empty(engine.Firing);
+
+        // 50 messages in the minute, 15 bad: 30%.
+        _time.Advance(TimeSpan.FromSeconds(30));
+        _signals.Sources["s2"] = new SourceSignal(Now, 1050, 20, TimeSpan.Zero);
+        await engine.EvaluateAsync(default);
+        Assert.Contains("15 of 50 messages of source s2 became dead letters in the last 1m00s (30%, threshold 10%)", Assert.Single(engine.Firing).Summary, StringComparison.Ordinal);
+
+        // The next minute is clean: the bad burst leaves the window.
+        _time.Advance(TimeSpan.FromSeconds(65));
+        _signals.Sources["s2"] = new SourceSignal(Now, 1200, 20, TimeSpan.Zero);
+        await engine.EvaluateAsync(default);
+        Assert.Empty(engine.Firing);
+    }
+
+    [Fact]
+    public async Task A_connector_down_fires_only_after_it_stayed_down_for_the_rule_duration()
+    {
+        var (engine, jobs) = Engine("alerts:\n  rules:\n    - { name: down, signal: connector-down, for: 30s }\n");
+        var stream = jobs.Stream("s1", JobState.Running);
+
+        stream.SetState(JobState.Degraded, "connection refused");
+        await engine.EvaluateAsync(default);
+        _time.Advance(TimeSpan.FromSeconds(20));
+        await engine.EvaluateAsync(default);
+        Assert.Empty(engine.Firing);
+
+        _time.Advance(TimeSpan.FromSeconds(15));
+        await engine.EvaluateAsync(default);
+        Assert.Contains("connector of source s1 is degraded", Assert.Single(engine.Firing).Summary, StringComparison.Ordinal);
+        Assert.Contains("connection refused", engine.Firing[0].Summary, StringComparison.Ordinal);
+
+        stream.SetState(JobState.Running);
+        await engine.EvaluateAsync(default);
+        Assert.Empty(engine.Firing);
+        Assert.Equal(["firing", "resolved"], _notified.Events.Select(e => e.Status));
+    }
+
+    [Fact]
+    public async Task A_failed_import_fires_until_a_later_import_of_the_same_source_succeeds()
+    {
+        var (engine, jobs) = Engine("alerts:\n  rules:\n    - { name: failed, signal: job-failed }\n");
+        jobs.Start(JobKind.Import, "s2", "a.csv").SetState(JobState.Failed, "the CSV file is empty");
+        await engine.EvaluateAsync(default);
+        Assert.Contains("failed: the CSV file is empty", Assert.Single(engine.Firing).Summary, StringComparison.Ordinal);
+
+        _time.Advance(TimeSpan.FromSeconds(1));
+        jobs.Start(JobKind.Import, "s2", "b.csv").SetState(JobState.Stopped);
+        await engine.EvaluateAsync(default);
+        Assert.Empty(engine.Firing);
+    }
+
+    [Fact]
+    public async Task Reconciliation_runs_on_its_own_schedule_and_a_mismatch_fires_per_source()
+    {
+        var (engine, _) = Engine("alerts:\n  rules:\n    - { name: recon, signal: reconcile-mismatch }\n");
+        _signals.Issues.Add(new ReconcileIssue("s2", "file a.csv: declares 5 lines but has 4"));
+
+        await engine.EvaluateAsync(default);
+        _time.Advance(TimeSpan.FromMinutes(1));
+        await engine.EvaluateAsync(default);
+
+        Assert.Equal(1, _signals.Reconciliations);
+        Assert.Contains("declares 5 lines but has 4", Assert.Single(engine.Firing).Summary, StringComparison.Ordinal);
+
+        _signals.Issues.Clear();
+        _time.Advance(TimeSpan.FromMinutes(5));
+        await engine.EvaluateAsync(default);
+        Assert.Equal(2, _signals.Reconciliations);
+        Assert.Empty(engine.Firing);
+    }
+
+    [Fact]
+    public async Task The_timer_evaluates_on_the_clock_it_is_given()
+    {
+        var (engine, _) = Engine("alerts:\n  rules:\n    - { name: quiet, signal: silence }\n");
+        using var stop = new CancellationTokenSource();
+        var loop = engine.RunAsync(stop.Token);
+
+        // Each advance releases the loop's delay; the alert appears once the clock is past 45 s.
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (engine.Firing.Count == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the evaluation loop did not fire the silence alert within 20 s of real time");
+            _time.Advance(TimeSpan.FromSeconds(5));
+            await Task.Yield();
+            SpinWait.SpinUntil(() => engine.Firing.Count > 0, 50);
+        }
+
+        Assert.True(Now - new DateTime(2026, 11, 26, 8, 0, 0, DateTimeKind.Utc) >= TimeSpan.FromSeconds(45));
+        await stop.CancelAsync();
+        await loop;
+    }
+}
