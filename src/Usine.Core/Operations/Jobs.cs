@@ -13,6 +13,9 @@ public enum JobKind
     Replay,
     Backfill,
     Archive,
+
+    /// <summary>Deletion of raw messages and archive partitions past their retention.</summary>
+    Retention,
 }
 
 /// <summary>

@@ -93,7 +93,7 @@ public sealed class ArchiveService
         }
 
         var today = DateOnly.FromDateTime(now);
-        var retention = _jobs.Start(JobKind.Archive, null,
+        var retention = _jobs.Start(JobKind.Retention, null,
             $"retention: raw zone {Describe(_options.RawRetentionDays)}, archive {Describe(_options.ArchiveRetentionDays)}");
         try
         {

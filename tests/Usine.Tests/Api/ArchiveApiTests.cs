@@ -83,7 +83,8 @@ public sealed class ArchiveApiTests : IAsyncLifetime
 
         var archiveJob = _platform.Jobs.Get(run.GetProperty("archiveJob").GetString()!)!;
         Assert.Equal((JobKind.Archive, JobState.Stopped, 3L), (archiveJob.Kind, archiveJob.State, archiveJob.Stored));
-        Assert.Equal(JobState.Stopped, _platform.Jobs.Get(run.GetProperty("retentionJob").GetString()!)!.State);
+        var retentionJob = _platform.Jobs.Get(run.GetProperty("retentionJob").GetString()!)!;
+        Assert.Equal((JobKind.Retention, JobState.Stopped), (retentionJob.Kind, retentionJob.State));
 
         var list = await Json(await _http.GetAsync("/api/archive"), HttpStatusCode.OK);
         Assert.Equal(Path.Combine(_dir, "cold"), list.GetProperty("root").GetString());
@@ -121,7 +122,8 @@ public sealed class ArchiveApiTests : IAsyncLifetime
         Assert.Equal((1, 3L), (report.Files, report.Rows));
         Assert.Equal(new DateTime(2026, 11, 27, 0, 0, 0, DateTimeKind.Utc), report.Cutoff);
         Assert.True(File.Exists(Path.Combine(_dir, "cold", "manifest.json")));
-        Assert.Equal(2, _platform.Jobs.List().Count(j => j.Kind == JobKind.Archive && j.State == JobState.Stopped));
+        Assert.Equal(1, _platform.Jobs.List().Count(j => j.Kind == JobKind.Archive && j.State == JobState.Stopped));
+        Assert.Equal(1, _platform.Jobs.List().Count(j => j.Kind == JobKind.Retention && j.State == JobState.Stopped));
     }
 
     [Fact]
