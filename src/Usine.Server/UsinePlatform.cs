@@ -63,7 +63,7 @@ public sealed class UsinePlatform : IAsyncDisposable
     /// <summary>The webhook notifiers with their delivery counters.</summary>
     public IReadOnlyList<WebhookNotifier> Webhooks => _webhooks;
 
-    /// <summary>Every stream and bounded run (import, replay, backfill, archive) with its state and history.</summary>
+    /// <summary>Every stream and bounded run (import, replay, backfill, archive, retention) with its state and history.</summary>
     public JobRegistry Jobs { get; }
     public DateTime StartedAt { get; }
 

@@ -205,7 +205,7 @@ public sealed class JobRegistry
     public Job Stream(string sourceId, JobState initial = JobState.Idle) =>
         _jobs.GetOrAdd("stream:" + sourceId, id => new Job(this, id, JobKind.Stream, sourceId, null, Time.GetUtcNow().UtcDateTime, initial));
 
-    /// <summary>Starts a bounded run (import, replay, backfill, archive), in state running.</summary>
+    /// <summary>Starts a bounded run (import, replay, backfill, archive, retention), in state running.</summary>
     public Job Start(JobKind kind, string? sourceId, string? description)
     {
         var id = $"{kind.ToString().ToLowerInvariant()}-{Interlocked.Increment(ref _sequence)}";

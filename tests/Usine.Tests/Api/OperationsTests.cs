@@ -213,7 +213,7 @@ public sealed class OperationsTests : IAsyncLifetime
         var state = await Json(await _http.GetAsync("/api/jobs?state=sleeping"), HttpStatusCode.BadRequest);
         Assert.Equal("state 'sleeping' is not one of running, idle, degraded, failed, stopped", state.GetProperty("error").GetString());
         var kind = await Json(await _http.GetAsync("/api/jobs?kind=1"), HttpStatusCode.BadRequest);
-        Assert.Equal("kind '1' is not one of stream, import, replay, backfill, archive", kind.GetProperty("error").GetString());
+        Assert.Equal("kind '1' is not one of stream, import, replay, backfill, archive, retention", kind.GetProperty("error").GetString());
 
         var streams = await Json(await _http.GetAsync("/api/jobs?kind=stream"), HttpStatusCode.OK);
         Assert.Equal(["stream:ops-cadence", "stream:ops-push"], streams.EnumerateArray().Select(j => j.GetProperty("id").GetString()!).Order(StringComparer.Ordinal));
