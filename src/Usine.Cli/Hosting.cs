@@ -25,6 +25,9 @@ internal static class Hosting
             DataDirectory = settings.Data ?? ".usine",
             Urls = settings.Urls ?? "http://127.0.0.1:5080",
             MaxReplayAttempts = settings.MaxReplayAttempts ?? 5,
+            ArchiveDirectory = settings.ArchiveDir,
+            RawRetentionDays = settings.RawRetentionDays,
+            ArchiveRetentionDays = settings.ArchiveRetentionDays,
         }, cancellationToken));
     }
 
@@ -35,6 +38,9 @@ internal static class Hosting
             Urls = settings.Urls ?? "http://127.0.0.1:5080",
             MqttPort = settings.MqttPort,
             Rate = settings.Rate ?? 200,
+            ArchiveDirectory = settings.ArchiveDir,
+            RawRetentionDays = settings.RawRetentionDays,
+            ArchiveRetentionDays = settings.ArchiveRetentionDays,
         }, cancellationToken));
 
     public static async Task<int> BenchAsync(BenchSettings settings, CancellationToken cancellationToken)
@@ -48,6 +54,30 @@ internal static class Hosting
                 var mqtt = await MqttBench.RunAsync(new Uri(broker), settings.Messages, work, Console.Out.WriteLine, cancellationToken);
                 Console.Out.WriteLine();
                 Console.Out.WriteLine(MqttBench.Format(mqtt));
+                return 0;
+            }
+            catch (UsineException ex)
+            {
+                return Fail(1, ex.Message);
+            }
+            finally
+            {
+                if (!settings.Keep)
+                {
+                    Directory.Delete(work, recursive: true);
+                }
+            }
+        }
+
+        if (settings.Archive is { } sources)
+        {
+            var work = settings.Work ?? Path.Combine(Path.GetTempPath(), "usine-bench-archive-" + Guid.NewGuid().ToString("N")[..8]);
+            Directory.CreateDirectory(work);
+            try
+            {
+                var archive = await ArchiveBench.RunAsync(settings.Messages, sources, work, Console.Out.WriteLine, cancellationToken);
+                Console.Out.WriteLine();
+                Console.Out.WriteLine(ArchiveBench.Format(archive));
                 return 0;
             }
             catch (UsineException ex)

@@ -24,7 +24,7 @@ public static class UsineCli
                 await app.RunAsync([.. arguments, "--help"], cancellationToken);
                 await environment.Error.WriteLineAsync(arguments.Count == 0
                     ? "error: name a command, for example usine status"
-                    : $"error: usine {arguments[0]} needs a command: {OneOf(Branches[arguments[0]])}");
+                    : $"error: usine {arguments[0]} needs a command: {string.Join(" or ", Branches[arguments[0]])}");
                 return ExitCodes.Usage;
             }
 
@@ -74,7 +74,7 @@ public static class UsineCli
             .WithExample("sql", "\"SELECT station, count(*) AS n FROM m_screwing GROUP BY station\"")
             .WithExample("sql", "\"SELECT * FROM m_energy\"", "--format", "csv", "--limit", "50000");
         config.AddCommand<StatusCommand>("status")
-            .WithDescription("Show the platform at a glance: plants, avatars, records, dead letters and every source.")
+            .WithDescription("Show the platform at a glance: plants, records, dead letters, alerts firing, jobs and every source with its rate and lag.")
             .WithExample("status")
             .WithExample("status", "--server", "http://usine.plant.local:5080");
 
@@ -111,6 +111,18 @@ public static class UsineCli
             .WithDescription("Process a range of raw messages again through the current pipeline; replaying the same range twice changes nothing.")
             .WithExample("replay", "--source", "flins-assembly-screwing", "--from", "2026-11-26T06:00:00Z", "--to", "2026-11-26T14:00:00Z");
 
+        config.AddBranch("jobs", jobs =>
+        {
+            jobs.SetDescription("Watch the jobs: a stream per live source, and bounded runs such as file imports.");
+            jobs.AddCommand<JobsListCommand>("list")
+                .WithDescription("List jobs, newest first, with their state and counters.")
+                .WithExample("jobs", "list")
+                .WithExample("jobs", "list", "--kind", "import", "--state", "failed");
+            jobs.AddCommand<JobsShowCommand>("show")
+                .WithDescription("Show one job: its counters, last error and the history of its states.")
+                .WithExample("jobs", "show", "stream:flins-assembly-screwing")
+                .WithExample("jobs", "show", "import-3");
+        });
         config.AddBranch("alerts", alerts =>
         {
             alerts.SetDescription("Alerts: what fires now, the rules, and what fired before.");
@@ -157,21 +169,34 @@ public static class UsineCli
                 .WithDescription("List audit entries, newest first.")
                 .WithExample("audit", "list", "--action", "replay.range", "--since", "2026-11-26T00:00:00Z");
         });
+        config.AddBranch("archive", archive =>
+        {
+            archive.SetDescription("The long-term archive of the raw zone: Parquet files per plant, source and day.");
+            archive.AddCommand<ArchiveRunCommand>("run")
+                .WithDescription("Archive the raw messages that are due and apply retention now, as the daily run does.")
+                .WithExample("archive", "run");
+            archive.AddCommand<ArchiveListCommand>("list")
+                .WithDescription("List the archive per plant, source and day: files, messages and size.")
+                .WithExample("archive", "list")
+                .WithExample("archive", "list", "--source", "flins-assembly-screwing");
+            archive.AddCommand<ArchiveVerifyCommand>("verify")
+                .WithDescription("Re-hash every archive file and report the missing or altered ones (exit code 1 if any).")
+                .WithExample("archive", "verify");
+        });
     }
 
-    private static readonly string[] Commands = ["serve", "demo", "bench", "import", "sql", "status", "replay"];
+    private static readonly string[] Commands = ["serve", "demo", "bench", "import", "sql", "status", "reconcile", "replay"];
     private static readonly Dictionary<string, string[]> Branches = new(StringComparer.Ordinal)
     {
         ["models"] = ["list", "show"],
         ["sources"] = ["list", "show"],
         ["avatars"] = ["show"],
+        ["jobs"] = ["list", "show"],
         ["deadletters"] = ["list", "groups", "show", "replay", "edit", "discard"],
         ["audit"] = ["list"],
+        ["archive"] = ["run", "list", "verify"],
+        ["alerts"] = ["list", "history"],
     };
-
-    /// <summary>"list or show"; "list, show or replay".</summary>
-    private static string OneOf(string[] names) =>
-        names.Length == 1 ? names[0] : string.Join(", ", names[..^1]) + " or " + names[^1];
 
     private static string UsageMessage(string message)
     {

@@ -109,8 +109,9 @@ public sealed partial class MqttSourceConnector
         {
             try
             {
-                await _ingestor.IngestAsync(batch, drain);
+                var result = await _ingestor.IngestAsync(batch, drain);
                 Interlocked.Add(ref _ingested, batch.Messages.Count);
+                _job?.Record(result);
                 return;
             }
             catch (OperationCanceledException) when (drain.IsCancellationRequested)

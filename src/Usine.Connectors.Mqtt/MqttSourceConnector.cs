@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using MQTTnet;
 using Usine.Connectors.Mqtt.Internal;
 using Usine.Ingestion;
+using Usine.Operations;
 using Usine.Sources;
 
 namespace Usine.Connectors.Mqtt;
@@ -41,9 +42,12 @@ public sealed partial class MqttSourceConnector
     private long _ingestRetries;
     private long _nextPosition;
     private volatile Exception? _lastError;
+    private readonly Job? _job;
 
-    public MqttSourceConnector(SourceDefinition source, IIngestor ingestor, MqttConnectorOptions? options = null, ILogger<MqttSourceConnector>? logger = null, TimeProvider? time = null)
+    /// <param name="job">The source's stream job, kept up to date with the connection's state and the counts of every committed batch.</param>
+    public MqttSourceConnector(SourceDefinition source, IIngestor ingestor, MqttConnectorOptions? options = null, ILogger<MqttSourceConnector>? logger = null, TimeProvider? time = null, Job? job = null)
     {
+        _job = job;
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(ingestor);
         _options = options ?? new MqttConnectorOptions();
@@ -228,9 +232,45 @@ public sealed partial class MqttSourceConnector
         }
     }
 
+    /// <summary>
+    /// The job's view of the connector: connected is running (the platform marks it idle when no traffic
+    /// comes), a first connection attempt is idle until it fails, trying to get back after a failure or a
+    /// loss is degraded with the error as reason, failed is failed and stopped is stopped.
+    /// </summary>
+    private void UpdateJob(MqttConnectorState state)
+    {
+        if (_job is null)
+        {
+            return;
+        }
+
+        var error = _lastError?.Message;
+        switch (state)
+        {
+            case MqttConnectorState.Running:
+                _job.SetState(JobState.Running, $"connected to {_settings.Broker}");
+                break;
+            case MqttConnectorState.Connecting when error is null:
+                _job.SetState(JobState.Idle, $"connecting to {_settings.Broker}");
+                break;
+            case MqttConnectorState.Connecting or MqttConnectorState.Reconnecting:
+                _job.SetState(JobState.Degraded, error ?? $"connection to {_settings.Broker} lost");
+                break;
+            case MqttConnectorState.Failed:
+                _job.SetState(JobState.Failed, error ?? "the connector failed");
+                break;
+            case MqttConnectorState.Stopped:
+                _job.SetState(JobState.Stopped, "shut down");
+                break;
+        }
+    }
+
     private void SetState(MqttConnectorState state)
     {
         var previous = (MqttConnectorState)Interlocked.Exchange(ref _state, (int)state);
+
+        // Before the early return: another failed attempt in the same state still refreshes the job's last error.
+        UpdateJob(state);
         if (previous == state)
         {
             return;

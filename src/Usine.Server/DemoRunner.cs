@@ -18,6 +18,15 @@ public sealed record DemoOptions
 
     /// <summary>MQTT messages per second the simulator publishes. Default 200.</summary>
     public double Rate { get; init; } = 200;
+
+    /// <summary>Root of the archive. Default <c>archive</c> inside the data directory.</summary>
+    public string? ArchiveDirectory { get; init; }
+
+    /// <summary>Raw retention in days, 0 keeps. Default 30 (see <see cref="UsineServerOptions.RawRetentionDays"/>).</summary>
+    public int RawRetentionDays { get; init; } = 30;
+
+    /// <summary>Archive retention in days. Default 0: kept.</summary>
+    public int ArchiveRetentionDays { get; init; }
 }
 
 /// <summary>
@@ -54,6 +63,9 @@ public static class DemoRunner
             DataDirectory = options.DataDirectory,
             Urls = options.Urls,
             DefaultMqttBroker = broker.Address,
+            ArchiveDirectory = options.ArchiveDirectory,
+            RawRetentionDays = options.RawRetentionDays,
+            ArchiveRetentionDays = options.ArchiveRetentionDays,
         }, loggers, ct: ct);
         var app = UsineServer.Build(platform, options.Urls);
         var simulator = new PlantSimulator(new SimulatorOptions

@@ -5,8 +5,8 @@ using Usine.Ingestion;
 using Usine.Operations;
 using Usine.Pipeline;
 using Usine.Server.Ingestion;
-using Usine.Server.Operations;
 using Usine.Server.Internal;
+using Usine.Server.Operations;
 using Usine.Sources;
 using Usine.Storage.DuckDb;
 
@@ -41,9 +41,14 @@ public sealed class UsinePlatform : IAsyncDisposable
         }
 
         Alerting = new AlertEngine(definitions, Jobs, new PlatformSignals(this), _webhooks, options.Alerting, time, loggers.CreateLogger<AlertEngine>());
-        Importer = new FileImporter(engine, store, time);
+        Alerts = options.EvaluateAlerts && definitions.EffectiveAlertRules.Count > 0 ? Alerting : null;
+        Importer = new FileImporter(engine, store, time, Jobs);
         Replays = new Replays(definitions, engine, store, Jobs, options.MaxReplayAttempts, loggers.CreateLogger<Replays>(), time);
+        Archive = new ArchiveService(options, store, Jobs, time, loggers.CreateLogger<ArchiveService>());
         StartedAt = time.GetUtcNow().UtcDateTime;
+        Metrics = new UsineMetrics(this);
+        Tracker = new IngestTracker(Metrics);
+        engine.Observer = Tracker;
     }
 
     public UsineServerOptions Options { get; }
@@ -62,9 +67,19 @@ public sealed class UsinePlatform : IAsyncDisposable
     /// <summary>The webhook notifiers with their delivery counters.</summary>
     public IReadOnlyList<WebhookNotifier> Webhooks => _webhooks;
 
-    /// <summary>Every stream and bounded run (import, replay, backfill, archive) with its state and history.</summary>
+    /// <summary>Every stream and bounded run (import, replay, backfill, archive, retention) with its state and history.</summary>
     public JobRegistry Jobs { get; }
     public DateTime StartedAt { get; }
+
+    /// <summary>The archive of the raw zone and retention: run on demand, and daily at <see cref="UsineServerOptions.ArchiveTimeOfDay"/>.</summary>
+    public ArchiveService Archive { get; }
+
+    /// <summary>The alerts firing now, for status pages; null while no alerting is attached.</summary>
+    public IAlertView? Alerts { get; set; }
+
+    internal UsineMetrics Metrics { get; }
+
+    internal IngestTracker Tracker { get; }
 
     /// <summary>Loads the definitions, opens the store and starts the engine and the connectors.</summary>
     public static async Task<UsinePlatform> StartAsync(UsineServerOptions options, ILoggerFactory loggers, IEnumerable<IPipelineStep>? steps = null, TimeProvider? time = null, CancellationToken ct = default)
@@ -80,24 +95,37 @@ public sealed class UsinePlatform : IAsyncDisposable
             throw new ArgumentException("a configuration file is needed: --config usine.yaml (see docs/models.md and docs/sources.md)");
         }
 
-        if (options.MaxReplayAttempts < 1)
+        options.Validate();
+        var definitions = DefinitionLoader.LoadFile(options.ConfigPath);
+        var store = new DuckDbStore(new DuckDbStoreOptions
         {
-            throw new ArgumentException($"MaxReplayAttempts is {options.MaxReplayAttempts}; it must be 1 or more");
+            DataDirectory = options.DataDirectory,
+            MemoryLimit = options.MemoryLimit,
+            ArchiveDirectory = options.ArchiveDirectory,
+            Time = time,
+        });
+        var engine = new IngestEngine(definitions, store, steps, loggers.CreateLogger<IngestEngine>(), time);
+        var platform = new UsinePlatform(options, definitions, store, engine, loggers, time);
+        await engine.StartAsync(ct);
+        foreach (var source in definitions.Sources.Values.Where(s => s.Kind == SourceKind.Http))
+        {
+            platform.Jobs.Stream(source.Id);
         }
 
-        var definitions = DefinitionLoader.LoadFile(options.ConfigPath);
-        var store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = options.DataDirectory, MemoryLimit = options.MemoryLimit, Time = time });
-        var engine = new IngestEngine(definitions, store, steps, loggers.CreateLogger<IngestEngine>(), time);
-        await engine.StartAsync(ct);
-        var platform = new UsinePlatform(options, definitions, store, engine, loggers, time);
         if (options.StartConnectors)
         {
             platform.StartConnectors();
         }
 
+        platform._running.Add(platform.WatchStreamsAsync(platform._stopping.Token));
         if (options.EvaluateAlerts)
         {
             platform._running.Add(platform.Alerting.RunAsync(platform._stopping.Token));
+        }
+
+        if (options.ArchiveTimeOfDay is { } at)
+        {
+            platform._running.Add(platform.Archive.RunDailyAsync(at, platform._stopping.Token));
         }
 
         return platform;
@@ -111,19 +139,53 @@ public sealed class UsinePlatform : IAsyncDisposable
             {
                 case SourceKind.Mqtt:
                     var connector = new MqttSourceConnector(source, Engine, new MqttConnectorOptions { DefaultBroker = Options.DefaultMqttBroker },
-                        _loggers.CreateLogger<MqttSourceConnector>(), Time);
+                        _loggers.CreateLogger<MqttSourceConnector>(), Time, Jobs.Stream(source.Id));
                     _mqtt[source.Id] = connector;
                     _running.Add(connector.RunAsync(_stopping.Token));
                     break;
                 case SourceKind.File:
                     var folder = Path.IsPathRooted(source.Path!) ? source.Path! : Path.Combine(Options.DataDirectory, source.Path!);
-                    var watcher = new FileDropWatcher(source, folder, Importer, Options.DropPollInterval, _loggers.CreateLogger<FileDropWatcher>(), Time);
+                    var watcher = new FileDropWatcher(source, folder, Importer, Options.DropPollInterval, _loggers.CreateLogger<FileDropWatcher>(), Time, Jobs.Stream(source.Id));
                     _drops[source.Id] = watcher;
                     _running.Add(watcher.RunAsync(_stopping.Token));
                     break;
             }
         }
     }
+
+    /// <summary>
+    /// Marks silent streams idle, every <see cref="UsineServerOptions.JobCheckInterval"/>, until the platform stops.
+    /// </summary>
+    private async Task WatchStreamsAsync(CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(Options.JobCheckInterval, Time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                try
+                {
+                    CheckStreams();
+                }
+                catch (Exception ex)
+                {
+                    // A state a check could not set is set by the next one; the loop must outlive it.
+                    _loggers.CreateLogger<UsinePlatform>().StreamCheckFailed(ex);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+    }
+
+    /// <summary>Marks idle the running streams that have been silent longer than their source allows (see <see cref="UsineServerOptions.IdleAfter"/>).</summary>
+    public void CheckStreams() => Jobs.MarkSilentStreamsIdle(job =>
+        job.SourceId is { } id && Definitions.Sources.TryGetValue(id, out var source) ? IdleAfter(source) : Options.IdleAfter);
+
+    /// <summary>Silence after which a running stream of <paramref name="source"/> is idle: twice its cadence, else the default.</summary>
+    public TimeSpan IdleAfter(SourceDefinition source) => source.ExpectEvery is { } every ? every * 2 : Options.IdleAfter;
 
     /// <summary>The state of a source's connector, for status pages: running, connecting, reconnecting, failed, ready...</summary>
     public (string State, string? LastError) SourceState(SourceDefinition source)
@@ -183,6 +245,11 @@ public sealed class UsinePlatform : IAsyncDisposable
             // Connectors end by cancellation.
         }
 
+        foreach (var source in Definitions.Sources.Values.Where(s => s.Kind == SourceKind.Http))
+        {
+            Jobs.Stream(source.Id).SetState(JobState.Stopped, "shut down");
+        }
+
         foreach (var w in _webhooks)
         {
             await w.DisposeAsync();
@@ -190,6 +257,7 @@ public sealed class UsinePlatform : IAsyncDisposable
 
         await Engine.DisposeAsync();
         await Store.DisposeAsync();
+        Metrics.Dispose();
         _stopping.Dispose();
     }
 }

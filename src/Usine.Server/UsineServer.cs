@@ -37,6 +37,7 @@ public static class UsineServer
             o.SerializerOptions.NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals;
         });
         builder.Services.AddProblemDetails();
+        builder.AddUsineMetrics();
 
         var app = builder.Build();
         app.UseExceptionHandler(e => e.Run(async http =>
@@ -77,7 +78,10 @@ public static class UsineServer
         app.MapAvatars();
         app.MapDeadLetters();
         app.MapOperations();
+        app.MapArchive();
         app.MapAlerts();
+        app.MapJobs();
+        app.MapUsineMetrics();
         app.Lifetime.ApplicationStopped.Register(() => platform.DisposeAsync().AsTask().GetAwaiter().GetResult());
         app.Lifetime.ApplicationStarted.Register(() => app.Logger.Listening(urls, Path.GetFullPath(platform.Options.DataDirectory)));
         return app;

@@ -38,4 +38,70 @@ public sealed record UsineServerOptions
 
     /// <summary>Attempts after which a dead letter is not replayed again unless forced. Default 5.</summary>
     public int MaxReplayAttempts { get; init; } = 5;
+
+    /// <summary>Root of the Parquet archive of the raw zone. Default <c>archive</c> inside <see cref="DataDirectory"/>.</summary>
+    public string? ArchiveDirectory { get; init; }
+
+    /// <summary>
+    /// How old a raw message must be to be archived. Default null: the days that have ended are archived, that is
+    /// the messages received before today 00:00 UTC.
+    /// </summary>
+    public TimeSpan? ArchiveAfter { get; init; }
+
+    /// <summary>Time of day, UTC, of the daily archive and retention run. Default 00:30; null runs them only on demand (POST /api/archive/run).</summary>
+    public TimeSpan? ArchiveTimeOfDay { get; init; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>
+    /// Raw messages of the days that ended more than this many days ago are deleted from the raw zone once their
+    /// archive file is checked. Default 30; 0 keeps them. A message that is not archived is never deleted.
+    /// </summary>
+    public int RawRetentionDays { get; init; } = 30;
+
+    /// <summary>Archive partitions of the days that ended more than this many days ago are deleted. Default 0: kept forever.</summary>
+    public int ArchiveRetentionDays { get; init; }
+
+    /// <summary>Throws <see cref="ArgumentException"/> saying which setting is wrong and how to fix it.</summary>
+    public void Validate()
+    {
+        if (MaxReplayAttempts < 1)
+        {
+            throw new ArgumentException($"the dead-letter attempt limit must be 1 or more, not {MaxReplayAttempts} (--max-replay-attempts)");
+        }
+
+        if (RawRetentionDays < 0)
+        {
+            throw new ArgumentException($"raw retention must be 0 (keep) or a number of days, not {RawRetentionDays} (--raw-retention-days)");
+        }
+
+        if (ArchiveRetentionDays < 0)
+        {
+            throw new ArgumentException($"archive retention must be 0 (keep) or a number of days, not {ArchiveRetentionDays} (--archive-retention-days)");
+        }
+
+        if (ArchiveRetentionDays > 0 && RawRetentionDays > 0 && ArchiveRetentionDays < RawRetentionDays)
+        {
+            throw new ArgumentException($"archive retention ({ArchiveRetentionDays} days) is shorter than raw retention ({RawRetentionDays} days): "
+                + "raw messages are only deleted once their archive file is checked, so keep the archive at least as long (--archive-retention-days), or 0 to keep it");
+        }
+
+        if (ArchiveAfter is { } age && (age <= TimeSpan.Zero || (RawRetentionDays > 0 && age >= TimeSpan.FromDays(RawRetentionDays))))
+        {
+            throw new ArgumentException($"the archive age {age} must be positive and shorter than the raw retention of {RawRetentionDays} days, or messages would be due for deletion before they are archived");
+        }
+
+        if (ArchiveTimeOfDay is { } at && (at < TimeSpan.Zero || at >= TimeSpan.FromDays(1)))
+        {
+            throw new ArgumentException($"the archive time of day {at} must be between 00:00 and 23:59:59 UTC");
+        }
+    }
+
+    /// <summary>
+    /// A running stream of a source without <c>expect.every</c> that hands nothing to the engine for this
+    /// long becomes idle. A source with a cadence is idle after twice its cadence: one expected message
+    /// missed. Default 5 minutes.
+    /// </summary>
+    public TimeSpan IdleAfter { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How often streams are checked for silence. Default 5 s.</summary>
+    public TimeSpan JobCheckInterval { get; init; } = TimeSpan.FromSeconds(5);
 }

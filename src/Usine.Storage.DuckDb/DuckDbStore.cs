@@ -97,6 +97,7 @@ public sealed partial class DuckDbStore : IRecordStore
 
         InitializeOperations();
         _nextDeadLetterId = Scalar<long>("SELECT coalesce(max(id), 0) FROM dead_letters");
+        InitializeArchive();
     }
 
     private ModelTable EnsureModelTable(ModelVersions versions)
@@ -586,6 +587,8 @@ public sealed partial class DuckDbStore : IRecordStore
 
     public async ValueTask DisposeAsync()
     {
+        // An archive run still writing (its request gone with the shutdown) finishes and records its files first.
+        await _archiveLock.WaitAsync();
         await _writeLock.WaitAsync();
         try
         {
@@ -607,6 +610,7 @@ public sealed partial class DuckDbStore : IRecordStore
         finally
         {
             _writeLock.Release();
+            _archiveLock.Release();
         }
     }
 }

@@ -21,5 +21,10 @@ public sealed record DuckDbStoreOptions
     /// <summary>The clock of storage, update and audit times, default <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>The root of the Parquet archive of the raw zone, default <c>archive</c> inside <see cref="DataDirectory"/>.</summary>
+    public string? ArchiveDirectory { get; init; }
+
     public string DatabasePath => Path.Combine(DataDirectory, "usine.duckdb");
+
+    public string ArchivePath => ArchiveDirectory ?? Path.Combine(DataDirectory, "archive");
 }

@@ -22,8 +22,23 @@ internal sealed class ServeSettings : CommandSettings
     [Description("Attempts after which a dead letter is not replayed again unless forced. Default: 5.")]
     public int? MaxReplayAttempts { get; init; }
 
+    [CommandOption("--archive-dir <DIR>")]
+    [Description("The root of the Parquet archive of the raw zone. Default: archive inside the data directory.")]
+    public string? ArchiveDir { get; init; }
+
+    [CommandOption("--raw-retention-days <DAYS>")]
+    [Description("Delete archived raw messages of the days that ended more than DAYS days ago; 0 keeps them. Messages not archived are never deleted.")]
+    [DefaultValue(30)]
+    public int RawRetentionDays { get; init; } = 30;
+
+    [CommandOption("--archive-retention-days <DAYS>")]
+    [Description("Delete archive partitions of the days that ended more than DAYS days ago; 0 keeps them.")]
+    [DefaultValue(0)]
+    public int ArchiveRetentionDays { get; init; }
+
     public override ValidationResult Validate() =>
-        MaxReplayAttempts is < 1 ? ValidationResult.Error("--max-replay-attempts must be 1 or more") : ValidationResult.Success();
+        MaxReplayAttempts is < 1 ? ValidationResult.Error("--max-replay-attempts must be 1 or more")
+        : ArchiveSettings.Validate(RawRetentionDays, ArchiveRetentionDays);
 }
 
 internal sealed class DemoSettings : CommandSettings
@@ -46,10 +61,24 @@ internal sealed class DemoSettings : CommandSettings
     [DefaultValue(1883)]
     public int MqttPort { get; init; } = 1883;
 
+    [CommandOption("--archive-dir <DIR>")]
+    [Description("The root of the Parquet archive of the raw zone. Default: archive inside the data directory.")]
+    public string? ArchiveDir { get; init; }
+
+    [CommandOption("--raw-retention-days <DAYS>")]
+    [Description("Delete archived raw messages of the days that ended more than DAYS days ago; 0 keeps them. Messages not archived are never deleted.")]
+    [DefaultValue(30)]
+    public int RawRetentionDays { get; init; } = 30;
+
+    [CommandOption("--archive-retention-days <DAYS>")]
+    [Description("Delete archive partitions of the days that ended more than DAYS days ago; 0 keeps them.")]
+    [DefaultValue(0)]
+    public int ArchiveRetentionDays { get; init; }
+
     public override ValidationResult Validate() =>
         Rate is < 1 ? ValidationResult.Error("--rate must be 1 or more messages per second")
         : MqttPort is < 1 or > 65535 ? ValidationResult.Error("--mqtt-port must be between 1 and 65535")
-        : ValidationResult.Success();
+        : ArchiveSettings.Validate(RawRetentionDays, ArchiveRetentionDays);
 }
 
 internal sealed class BenchSettings : CommandSettings
@@ -71,9 +100,24 @@ internal sealed class BenchSettings : CommandSettings
     [Description("Keep the work directory afterwards, to look at the data.")]
     public bool Keep { get; init; }
 
+    [CommandOption("--archive <SOURCES>")]
+    [Description("Run the archive scenario instead: land --messages raw messages from SOURCES sources over two days in the raw zone, archive them to Parquet, verify and read one day back.")]
+    public int? Archive { get; init; }
+
     public override ValidationResult Validate() =>
         Messages < 1 ? ValidationResult.Error("--messages must be 1 or more")
         : Mqtt is not null && !Uri.TryCreate(Mqtt, UriKind.Absolute, out _) ? ValidationResult.Error("--mqtt must be a broker URL such as mqtt://127.0.0.1:1883")
+        : Archive is < 1 ? ValidationResult.Error("--archive must be 1 or more sources")
+        : ValidationResult.Success();
+}
+
+internal static class ArchiveSettings
+{
+    public static ValidationResult Validate(int raw, int archive) =>
+        raw < 0 ? ValidationResult.Error("--raw-retention-days must be 0 (keep) or a number of days")
+        : archive < 0 ? ValidationResult.Error("--archive-retention-days must be 0 (keep) or a number of days")
+        : archive > 0 && raw > 0 && archive < raw
+            ? ValidationResult.Error($"--archive-retention-days ({archive}) must be 0 (keep) or at least --raw-retention-days ({raw}): raw messages are only deleted once their archive file is checked")
         : ValidationResult.Success();
 }
 

@@ -131,6 +131,7 @@ internal sealed class ImportCommand(CliEnvironment environment) : ClientCommand<
             ("dead letters", Output.Count(result.DeadLetters)),
             ("elapsed", Output.Duration(elapsed)),
             ("rate", rate),
+            ("job", result.Job),
         ]));
         if (result.DeadLetters > 0)
         {

@@ -25,7 +25,10 @@ internal sealed class StatusCommand(CliEnvironment environment) : ClientCommand<
             ("avatars", Output.Count(status.Avatars)),
             ("records", records),
             ("dead letters", deadLetters),
+            ("jobs", Jobs(status.Jobs)),
         ]));
+
+        WriteAlerts(status);
 
         var sources = status.Sources ?? [];
         if (sources.Count == 0)
@@ -35,17 +38,47 @@ internal sealed class StatusCommand(CliEnvironment environment) : ClientCommand<
         }
 
         var now = Environment.Time.GetUtcNow();
-        var table = Output.Table("source", "kind", "model", "state", "received", "stored", "dead letters", "last seen")
-            .RightAlign(4, 5, 6);
+        var table = Output.Table("source", "kind", "model", "state", "received", "stored", "dead letters", "last seen", "job", "msg/s", "lag", "errors 1h")
+            .RightAlign(4, 5, 6, 9, 10, 11);
         foreach (var source in sources)
         {
             table.Row(
                 source.Id, source.Kind, source.Model, source.State,
                 Output.Count(source.Received), Output.Count(source.Stored), Output.Count(source.DeadLetters),
-                Output.Ago(source.LastSeen, now));
+                Output.Ago(source.LastSeen, now), source.JobState ?? "-", Rate(source.RatePerSecond),
+                source.LagSeconds > 0 ? Output.Duration(TimeSpan.FromSeconds(source.LagSeconds)) : "0", Output.Count(source.DeadLettersLastHour));
         }
 
         console.Write(table);
         return ExitCodes.Ok;
     }
+
+    private void WriteAlerts(StatusInfo status)
+    {
+        var console = Environment.Console;
+        var alerts = status.Alerts ?? [];
+        if (alerts.Count == 0)
+        {
+            console.Write(new Text(status.AlertsAvailable ? "Alerts firing: none.\n" : "Alerts firing: none (this server evaluates no alert rules).\n"));
+            return;
+        }
+
+        console.Write(new Text($"Alerts firing: {alerts.Count}\n"));
+        var table = Output.Table("since", "severity", "rule", "source", "summary");
+        foreach (var alert in alerts.OrderBy(a => a.Since))
+        {
+            table.Row(Output.Time(alert.Since), alert.Severity, alert.Rule, alert.Source ?? "-", alert.Summary);
+        }
+
+        console.Write(table);
+    }
+
+    /// <summary>"3 running, 1 degraded": the states that have jobs, in the server's order.</summary>
+    private static string? Jobs(IReadOnlyDictionary<string, long>? jobs) =>
+        jobs is null ? null
+        : jobs.Where(pair => pair.Value > 0).Select(pair => $"{Output.Count(pair.Value)} {pair.Key}").ToList() is { Count: > 0 } parts ? string.Join(", ", parts)
+        : "none";
+
+    private static string Rate(double perSecond) =>
+        perSecond.ToString(perSecond >= 100 ? "N0" : "0.##", System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -16,7 +16,12 @@ internal sealed record StatusInfo(
     long Avatars,
     IReadOnlyDictionary<string, long>? Records,
     DeadLetterCounts? DeadLetters,
-    IReadOnlyList<SourceInfo>? Sources);
+    IReadOnlyList<SourceInfo>? Sources,
+    IReadOnlyDictionary<string, long>? Jobs = null,
+    bool AlertsAvailable = false,
+    IReadOnlyList<FiringAlert>? Alerts = null);
+
+internal sealed record FiringAlert(string? Rule, string? Severity, string? Source, string? Summary, DateTimeOffset? Since);
 
 internal sealed record DeadLetterCounts(long Open, long Total);
 
@@ -89,12 +94,40 @@ internal sealed record SourceInfo(
     long Duplicates,
     long DeadLetters,
     long Bytes,
-    DateTimeOffset? LastSeen)
+    DateTimeOffset? LastSeen,
+    string? Job = null,
+    string? JobState = null,
+    string? JobReason = null,
+    double RatePerSecond = 0,
+    long DeadLettersLastHour = 0,
+    double LagSeconds = 0)
 {
     /// <summary>Whatever else the server says about the source (its map, connection settings...).</summary>
     [JsonExtensionData]
     public Dictionary<string, JsonElement>? Extra { get; init; }
 }
+
+internal sealed record JobInfo(
+    string Id,
+    string? Kind,
+    string? Source,
+    string? Description,
+    string? State,
+    DateTimeOffset? StateSince,
+    DateTimeOffset? StartedAt,
+    DateTimeOffset? EndedAt,
+    long? Total,
+    long Received,
+    long Stored,
+    long Duplicates,
+    long Rejected,
+    DateTimeOffset? LastActivityAt,
+    string? LastError,
+    DateTimeOffset? LastErrorAt);
+
+internal sealed record JobTransition(DateTimeOffset? At, string? From, string? To, string? Reason);
+
+internal sealed record JobDetail(JobInfo Job, IReadOnlyList<JobTransition>? History);
 
 internal sealed record ImportResult(
     string? Source,
@@ -108,7 +141,8 @@ internal sealed record ImportResult(
     long Duplicates,
     long DeadLetters,
     bool AlreadyImported,
-    double ElapsedMs);
+    double ElapsedMs,
+    string? Job = null);
 
 internal sealed record AvatarRef(string Type, string Id);
 
@@ -227,3 +261,38 @@ internal sealed class AnyAsStringConverter : JsonConverter<string>
     public override void Write(Utf8JsonWriter writer, string value, JsonSerializerOptions options) =>
         writer.WriteStringValue(value);
 }
+
+internal sealed record ArchiveProblem(string Path, string? Problem, string? Detail);
+
+internal sealed record ArchiveRun(
+    string? ArchiveJob,
+    string? RetentionJob,
+    DateTimeOffset? Cutoff,
+    int Files,
+    long Rows,
+    long Bytes,
+    long RawRowsDeleted,
+    long RawRowsKept,
+    int PartitionsDeleted,
+    IReadOnlyList<ArchiveProblem>? Problems,
+    double ElapsedMs);
+
+internal sealed record ArchiveDay(
+    string? Plant,
+    string? Source,
+    string? Day,
+    int Files,
+    long Rows,
+    long Bytes,
+    DateTimeOffset? MinReceivedAt,
+    DateTimeOffset? MaxReceivedAt);
+
+internal sealed record ArchiveSummary(string? Root, int Partitions, int Files, long Rows, long Bytes, IReadOnlyList<ArchiveDay>? Days);
+
+internal sealed record ArchiveVerification(
+    bool Ok,
+    int Checked,
+    int Intact,
+    long Bytes,
+    IReadOnlyList<ArchiveProblem>? Problems,
+    IReadOnlyList<string>? Unlisted);

@@ -109,6 +109,22 @@ internal sealed partial class UsineClient : IDisposable
         ("source", f.Source), ("stage", f.Stage), ("status", f.Status), ("reason", f.Reason), ("from", f.From), ("to", f.To),
         ("limit", limit?.ToString(CultureInfo.InvariantCulture)));
 
+    /// <summary>Archiving a day of a large plant takes minutes; the run is bounded, so it gets a deadline of its own.</summary>
+    public Task<ArchiveRun> RunArchiveAsync(CancellationToken cancellationToken) =>
+        SendAsync<ArchiveRun>(HttpMethod.Post, "api/archive/run", content: null, cancellationToken, timeout: TimeSpan.FromHours(2));
+
+    public Task<ArchiveSummary> GetArchiveAsync(string? source, CancellationToken cancellationToken) =>
+        GetAsync<ArchiveSummary>("api/archive" + Query(("source", source)), cancellationToken);
+
+    public Task<ArchiveVerification> VerifyArchiveAsync(CancellationToken cancellationToken) =>
+        SendAsync<ArchiveVerification>(HttpMethod.Get, "api/archive/verify", content: null, cancellationToken, timeout: TimeSpan.FromHours(2));
+
+    public Task<IReadOnlyList<JobInfo>> GetJobsAsync(string? kind, string? state, string? source, CancellationToken cancellationToken) =>
+        GetAsync<IReadOnlyList<JobInfo>>("api/jobs" + Query(("kind", kind), ("state", state), ("source", source)), cancellationToken);
+
+    public Task<JobDetail> GetJobAsync(string id, CancellationToken cancellationToken) =>
+        GetAsync<JobDetail>(Path("api/jobs", id), cancellationToken);
+
     /// <summary>Posts a file's bytes as they are; <paramref name="content"/> streams them.</summary>
     public Task<ImportResult> ImportAsync(
         string source, string name, string sha256, string? format, HttpContent content, CancellationToken cancellationToken, long? expectedCount = null) =>
@@ -156,7 +172,7 @@ internal sealed partial class UsineClient : IDisposable
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            throw CliException.Failure($"the Usine server at {Display(Server)} did not answer {method} /{path} within {RequestTimeout.TotalMinutes:0} minutes");
+            throw CliException.Failure($"the Usine server at {Display(Server)} did not answer {method} /{path} within {(timeout ?? RequestTimeout).TotalMinutes:0} minutes");
         }
     }
 

@@ -112,3 +112,17 @@ public interface IRecordStore : IAsyncDisposable
 
 /// <summary>One message read back from the raw zone or from the archive, to be replayed through the current pipeline.</summary>
 public sealed record RawZoneMessage(string SourceId, string StreamId, RawMessage Message);
+
+/// <summary>
+/// Told of every batch the engine commits, on the engine's commit loop: an implementation must be quick and
+/// must not block (count, add to a ring, record a histogram sample), or it slows every source down.
+/// </summary>
+public interface IIngestObserver
+{
+    /// <param name="source">The batch's source.</param>
+    /// <param name="result">What the batch became.</param>
+    /// <param name="bytes">Payload bytes of the batch.</param>
+    /// <param name="oldestReceivedAt">The earliest <see cref="Pipeline.RawMessage.ReceivedAt"/> of the batch.</param>
+    /// <param name="committedAt">When the commit that made the batch queryable ended.</param>
+    void Committed(SourceDefinition source, IngestResult result, long bytes, DateTime oldestReceivedAt, DateTime committedAt);
+}

@@ -43,6 +43,9 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
 
     public UsineDefinitions Definitions => _definitions;
 
+    /// <summary>Told of every committed batch (metrics, rates); set it before batches flow.</summary>
+    public IIngestObserver? Observer { get; set; }
+
     public IReadOnlyDictionary<string, SourceStats> Stats => _stats;
 
     public int AvatarCount => _avatars.Count;
@@ -63,6 +66,25 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
         public PipelineOutput Output { get; } = new();
         public int Generation { get; set; }
         public long Bytes { get; set; }
+        public DateTime OldestReceivedAt { get; init; }
+    }
+
+    /// <summary>
+    /// Per source, the earliest receive time among the messages handed to the engine and not yet committed
+    /// (queued, in the pipeline or in the store's transaction). A source with nothing pending is absent.
+    /// </summary>
+    public Dictionary<string, DateTime> OldestPending()
+    {
+        var oldest = new Dictionary<string, DateTime>(StringComparer.Ordinal);
+        foreach (var (id, batches) in _pending)
+        {
+            if (batches.Oldest() is { } t)
+            {
+                oldest[id] = t;
+            }
+        }
+
+        return oldest;
     }
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -93,7 +115,16 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
             return new IngestResult(0, 0, 0, 0, batch.Checkpoint ?? 0);
         }
 
-        var work = new Work(batch, cancellationToken);
+        var oldest = DateTime.MaxValue;
+        foreach (var m in batch.Messages)
+        {
+            if (m.ReceivedAt < oldest)
+            {
+                oldest = m.ReceivedAt;
+            }
+        }
+
+        var work = new Work(batch, cancellationToken) { OldestReceivedAt = oldest };
 
         // Lag and pending counts are about new data: a replay of last week's messages is not a week late.
         var pending = batch.Mode == IngestMode.Live ? _pending.GetOrAdd(batch.SourceId, _ => new PendingBatches()) : null;
@@ -154,7 +185,7 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
                 DateTime? min = null;
                 foreach (var w in _works)
                 {
-                    var t = w.Batch.Messages[0].ReceivedAt;
+                    var t = w.OldestReceivedAt;
                     if (min is null || t < min)
                     {
                         min = t;
@@ -237,11 +268,19 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
                 var checkpoint = batch.Checkpoint ?? batch.Messages[^1].Position;
                 var r = await _store.CommitAsync(new CommitBatch(source, batch.StreamId, checkpoint, batch.Messages, work.Output, batch.CsvHeader, batch.Mode), CancellationToken.None);
                 var result = new IngestResult(batch.Messages.Count, r.Stored, r.Duplicates + work.Output.DuplicatesInBatch, r.DeadLetters, checkpoint) { Replay = r.Replay };
+                var committedAt = _time.GetUtcNow().UtcDateTime;
 
-                // A source's counters say what it delivered; messages processed again were counted when they came.
+                // Out of the pending set before the caller resumes, so lag never counts a committed batch.
+                if (_pending.TryGetValue(batch.SourceId, out var pending))
+                {
+                    pending.Remove(work);
+                }
+
+                // A source's counters and figures say what it delivered; messages processed again were counted when they came.
                 if (batch.Mode == IngestMode.Live)
                 {
-                    _stats.GetOrAdd(batch.SourceId, _ => new SourceStats()).Add(result, work.Bytes, _time.GetUtcNow().UtcDateTime);
+                    _stats.GetOrAdd(batch.SourceId, _ => new SourceStats()).Add(result, work.Bytes, committedAt);
+                    Notify(source, result, work, committedAt);
                 }
 
                 work.Done.TrySetResult(result);
@@ -267,6 +306,24 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
 
                 work.Done.TrySetException(ex is UsineException ? ex : new UsineException($"commit failed: {ex.Message}", isTransient: true, ex));
             }
+        }
+    }
+
+    private void Notify(Sources.SourceDefinition source, IngestResult result, Work work, DateTime committedAt)
+    {
+        if (Observer is not { } observer)
+        {
+            return;
+        }
+
+        try
+        {
+            observer.Committed(source, result, work.Bytes, work.OldestReceivedAt, committedAt);
+        }
+        catch (Exception ex)
+        {
+            // The batch is durable whatever an observer does; a broken observer costs figures, not data.
+            _logger.ObserverFailed(ex, source.Id);
         }
     }
 

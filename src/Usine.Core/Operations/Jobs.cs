@@ -13,6 +13,9 @@ public enum JobKind
     Replay,
     Backfill,
     Archive,
+
+    /// <summary>Deletion of raw messages and archive partitions past their retention.</summary>
+    Retention,
 }
 
 /// <summary>
@@ -46,6 +49,7 @@ public sealed class Job
     private long _stored;
     private long _duplicates;
     private long _rejected;
+    private long _lastActivityTicks;
 
     internal Job(JobRegistry registry, string id, JobKind kind, string? sourceId, string? description, DateTime startedAt, JobState state)
     {
@@ -78,6 +82,16 @@ public sealed class Job
     public long Duplicates => Interlocked.Read(ref _duplicates);
     public long Rejected => Interlocked.Read(ref _rejected);
 
+    /// <summary>When the job last handed data to the engine, UTC; null before the first batch.</summary>
+    public DateTime? LastActivityAt
+    {
+        get
+        {
+            var t = Interlocked.Read(ref _lastActivityTicks);
+            return t == 0 ? null : new DateTime(t, DateTimeKind.Utc);
+        }
+    }
+
     public IReadOnlyList<JobTransition> History
     {
         get
@@ -98,12 +112,44 @@ public sealed class Job
         Interlocked.Add(ref _rejected, rejected);
     }
 
+    /// <summary>
+    /// Adds the outcome of one committed batch to the counters and notes the activity. An idle stream that
+    /// receives data is running again; a degraded or failed one keeps its state, which only the component
+    /// that knows the cause (the connector) may clear.
+    /// </summary>
+    public void Record(Ingestion.IngestResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        Record(result.Received, result.Stored, result.Duplicates, result.DeadLetters);
+    }
+
+    /// <inheritdoc cref="Record(Ingestion.IngestResult)"/>
+    public void Record(long received, long stored, long duplicates, long rejected)
+    {
+        Count(received, stored, duplicates, rejected);
+        Interlocked.Exchange(ref _lastActivityTicks, _registry.Time.GetUtcNow().UtcDateTime.Ticks);
+        if (Kind == JobKind.Stream && State == JobState.Idle)
+        {
+            TrySetState(JobState.Idle, JobState.Running, "data arrived");
+        }
+    }
+
+    /// <summary>Moves the job to <paramref name="state"/> only if it is still in <paramref name="expected"/>, so a decision taken on a stale read never overwrites a newer state.</summary>
+    public bool TrySetState(JobState expected, JobState state, string? reason = null) => Change(state, reason, expected);
+
     /// <summary>Moves the job to <paramref name="state"/>; a change is kept in the history and logged. Failed and degraded keep the reason as last error.</summary>
-    public void SetState(JobState state, string? reason = null)
+    public void SetState(JobState state, string? reason = null) => Change(state, reason, null);
+
+    private bool Change(JobState state, string? reason, JobState? expected)
     {
         JobTransition? change = null;
         lock (_gate)
         {
+            if (expected is { } e && State != e)
+            {
+                return false;
+            }
+
             var now = _registry.Time.GetUtcNow().UtcDateTime;
             if (state is JobState.Failed or JobState.Degraded && reason is not null)
             {
@@ -113,7 +159,7 @@ public sealed class Job
 
             if (state == State)
             {
-                return;
+                return false;
             }
 
             change = new JobTransition(now, State, state, reason);
@@ -132,6 +178,7 @@ public sealed class Job
         }
 
         _registry.OnChanged(this, change);
+        return true;
     }
 }
 
@@ -158,7 +205,7 @@ public sealed class JobRegistry
     public Job Stream(string sourceId, JobState initial = JobState.Idle) =>
         _jobs.GetOrAdd("stream:" + sourceId, id => new Job(this, id, JobKind.Stream, sourceId, null, Time.GetUtcNow().UtcDateTime, initial));
 
-    /// <summary>Starts a bounded run (import, replay, backfill, archive), in state running.</summary>
+    /// <summary>Starts a bounded run (import, replay, backfill, archive, retention), in state running.</summary>
     public Job Start(JobKind kind, string? sourceId, string? description)
     {
         var id = $"{kind.ToString().ToLowerInvariant()}-{Interlocked.Increment(ref _sequence)}";
@@ -172,6 +219,30 @@ public sealed class JobRegistry
     public Job? Get(string id) => _jobs.GetValueOrDefault(id);
 
     public IReadOnlyList<Job> List() => [.. _jobs.Values.OrderByDescending(j => j.StartedAt).ThenByDescending(j => j.Id, StringComparer.Ordinal)];
+
+    /// <summary>
+    /// Marks idle every running stream that handed no data to the engine for <paramref name="idleAfter"/>
+    /// of its source (null: never idle), counting from its last batch or from when it started running,
+    /// whichever is later. Called periodically; streams become running again with their next batch.
+    /// </summary>
+    public void MarkSilentStreamsIdle(Func<Job, TimeSpan?> idleAfter)
+    {
+        ArgumentNullException.ThrowIfNull(idleAfter);
+        var now = Time.GetUtcNow().UtcDateTime;
+        foreach (var job in _jobs.Values)
+        {
+            if (job.Kind != JobKind.Stream || job.State != JobState.Running || idleAfter(job) is not { } after)
+            {
+                continue;
+            }
+
+            var since = job.LastActivityAt is { } last && last > job.StateSince ? last : job.StateSince;
+            if (now - since >= after)
+            {
+                job.TrySetState(JobState.Running, JobState.Idle, $"no data for {Math.Round((now - since).TotalSeconds)} s (idle after {after.TotalSeconds} s)");
+            }
+        }
+    }
 
     internal void OnChanged(Job job, JobTransition change)
     {

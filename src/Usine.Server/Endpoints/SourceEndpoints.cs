@@ -11,10 +11,15 @@ namespace Usine.Server.Endpoints;
 
 internal static class SourceEndpoints
 {
-    public static object Summary(UsinePlatform p, SourceDefinition s)
+    /// <param name="pending">The engine's <see cref="IngestEngine.OldestPending"/>, when the caller already has it (a page of many sources).</param>
+    public static object Summary(UsinePlatform p, SourceDefinition s, IReadOnlyDictionary<string, DateTime>? pending = null)
     {
         var stats = p.Engine.Stats.GetValueOrDefault(s.Id);
         var (state, error) = p.SourceState(s);
+        var now = p.Time.GetUtcNow().UtcDateTime;
+        var activity = p.Tracker.For(s.Id);
+        var job = p.Jobs.Get("stream:" + s.Id);
+        pending ??= p.Engine.OldestPending();
         return new
         {
             id = s.Id,
@@ -34,6 +39,12 @@ internal static class SourceEndpoints
             deadLetters = stats?.DeadLetters ?? 0,
             bytes = stats?.Bytes ?? 0,
             lastSeen = stats?.LastSeen,
+            job = job?.Id,
+            jobState = job?.State.ToString().ToLowerInvariant(),
+            jobReason = job?.History is [.., var last] ? last.Reason : null,
+            ratePerSecond = Math.Round(activity?.RatePerSecond(now) ?? 0, 3),
+            deadLettersLastHour = activity?.DeadLettersLastHour(now) ?? 0,
+            lagSeconds = pending.TryGetValue(s.Id, out var oldest) ? Math.Round(Math.Max(0, (now - oldest).TotalSeconds), 3) : 0,
         };
     }
 
@@ -146,6 +157,7 @@ internal static class SourceEndpoints
             var now = p.Time.GetUtcNow().UtcDateTime;
             var raw = messages.Select((m, i) => new RawMessage(first + i, now, m)).ToArray();
             var r = await p.Engine.IngestAsync(new IngestBatch { SourceId = source.Id, StreamId = stream.Id, Messages = raw, CsvHeader = header }, ct);
+            p.Jobs.Stream(source.Id).Record(r);
             return TypedResults.Ok(new { received = r.Received, stored = r.Stored, duplicates = r.Duplicates, deadLetters = r.DeadLetters });
         });
 

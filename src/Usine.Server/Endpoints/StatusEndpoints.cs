@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Usine.Operations;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Server.Endpoints;
@@ -17,6 +18,8 @@ internal static class StatusEndpoints
         api.MapGet("/status", (UsinePlatform p) =>
         {
             var now = p.Time.GetUtcNow().UtcDateTime;
+            var pending = p.Engine.OldestPending();
+            var jobs = p.Jobs.List();
             return TypedResults.Ok(new
             {
                 startedAt = p.StartedAt,
@@ -26,7 +29,10 @@ internal static class StatusEndpoints
                 avatars = p.Store.AvatarTotal(),
                 records = p.Store.RecordCounts(),
                 deadLetters = new { open = p.Store.OpenDeadLetters(), total = p.Store.TotalDeadLetters() },
-                sources = p.Definitions.Sources.Values.OrderBy(s => s.Id, StringComparer.Ordinal).Select(s => SourceEndpoints.Summary(p, s)),
+                sources = p.Definitions.Sources.Values.OrderBy(s => s.Id, StringComparer.Ordinal).Select(s => SourceEndpoints.Summary(p, s, pending)),
+                jobs = Enum.GetValues<JobState>().ToDictionary(s => s.ToString().ToLowerInvariant(), s => jobs.Count(j => j.State == s && (j.Kind == JobKind.Stream || j.EndedAt is null || j.EndedAt > now.AddHours(-1)))),
+                alertsAvailable = p.Alerts is not null,
+                alerts = (p.Alerts?.Firing ?? []).Select(a => new { rule = a.Rule, severity = a.Severity, source = a.Source, summary = a.Summary, since = a.Since }),
             });
         });
 

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Usine.Operations;
 using Usine.Server.Internal;
 using Usine.Sources;
 
@@ -8,9 +9,10 @@ namespace Usine.Server.Ingestion;
 /// Watches a folder of a file source and imports each new file; a file is moved to <c>done/</c> once
 /// imported (dead letters included) or to <c>failed/</c> with a <c>.error</c> note when it cannot be read.
 /// Files are only picked up once their size stops changing between two looks, so a file still being
-/// copied is never read half-way.
+/// copied is never read half-way. The source's stream job, when given, is degraded while the folder
+/// cannot be read and counts what every imported file became; each file is an import job of its own.
 /// </summary>
-public sealed class FileDropWatcher(SourceDefinition source, string folder, FileImporter importer, TimeSpan interval, ILogger<FileDropWatcher> logger, TimeProvider time)
+public sealed class FileDropWatcher(SourceDefinition source, string folder, FileImporter importer, TimeSpan interval, ILogger<FileDropWatcher> logger, TimeProvider time, Job? job = null)
 {
     private readonly Dictionary<string, long> _sizes = new(StringComparer.Ordinal);
 
@@ -30,6 +32,7 @@ public sealed class FileDropWatcher(SourceDefinition source, string folder, File
             try
             {
                 await ScanAsync(ct);
+                job?.TrySetState(JobState.Degraded, JobState.Idle, "the folder can be read again");
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -39,12 +42,14 @@ public sealed class FileDropWatcher(SourceDefinition source, string folder, File
             {
                 State = "degraded";
                 LastError = ex.Message;
+                job?.SetState(JobState.Degraded, $"looking for files in {folder} failed: {ex.Message}");
                 logger.DropScanFailed(ex, source.Id, folder);
             }
         }
         while (await WaitAsync(timer, ct));
 
         State = "stopped";
+        job?.SetState(JobState.Stopped, "shut down");
     }
 
     private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken ct)
@@ -88,6 +93,7 @@ public sealed class FileDropWatcher(SourceDefinition source, string folder, File
                 }
 
                 FilesImported++;
+                job?.Record(r.Messages, r.Stored, r.Duplicates, r.DeadLetters);
                 State = "running";
                 logger.DropImported(source.Id, Path.GetFileName(path), r.Messages, r.Stored, r.DeadLetters);
             }

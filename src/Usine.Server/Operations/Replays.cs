@@ -138,10 +138,10 @@ public sealed class Replays(UsineDefinitions definitions, IngestEngine engine, D
 
     /// <summary>
     /// The archive's messages of a source in a range, in the same order as the raw zone's. This is the one place
-    /// replay reaches the archive.
+    /// replay reaches the archive; a missing or altered archive file fails the replay, naming the file.
     /// </summary>
-    private static IAsyncEnumerable<RawZoneMessage> ReadArchive(string sourceId, DateTime from, DateTime to, CancellationToken ct) =>
-        throw new ArgumentException("replay from the archive is not available in this build");
+    private IAsyncEnumerable<RawZoneMessage> ReadArchive(string sourceId, DateTime from, DateTime to, CancellationToken ct) =>
+        store.ReadArchiveAsync(sourceId, from, to, ct);
 
     /// <summary>The CSV header a stream was imported with; a CSV stream without one cannot be read again.</summary>
     private Task<IReadOnlyList<string>?> CsvHeaderAsync(string sourceId, string streamId, CancellationToken ct)

@@ -150,10 +150,9 @@ public sealed class RangeReplayTests : IAsyncLifetime
 
         var none = await Server.Post("/api/replay", new { source = "line1", from = "2026-11-25T00:00:00Z", to = "2026-11-26T00:00:00Z" }, HttpStatusCode.NotFound);
         Assert.Equal("no raw messages of source line1 received between 2026-11-25T00:00:00Z and 2026-11-26T00:00:00Z", none.GetProperty("error").GetString());
-        Assert.DoesNotContain(Server.Platform.Jobs.List(), j => j.Kind == JobKind.Replay);
 
-        var archive = await Server.Post("/api/replay", new { source = "line1", from = "2026-11-25T00:00:00Z", to = "2026-11-26T00:00:00Z", fromArchive = true }, HttpStatusCode.BadRequest);
-        Assert.Equal("replay from the archive is not available in this build", archive.GetProperty("error").GetString());
+        var archive = await Server.Post("/api/replay", new { source = "line1", from = "2026-11-25T00:00:00Z", to = "2026-11-26T00:00:00Z", fromArchive = true }, HttpStatusCode.NotFound);
+        Assert.Equal("no archived messages of source line1 received between 2026-11-25T00:00:00Z and 2026-11-26T00:00:00Z", archive.GetProperty("error").GetString());
 
         var time = await Server.Post("/api/replay", new { source = "line1", from = "monday", to = "2026-11-26T00:00:00Z" }, HttpStatusCode.BadRequest);
         Assert.Equal("from 'monday' is not a time: use ISO 8601, for example 2026-11-26T08:00:00Z", time.GetProperty("error").GetString());
@@ -165,6 +164,7 @@ public sealed class RangeReplayTests : IAsyncLifetime
         Assert.StartsWith("no source with id 'nope'", source.GetProperty("error").GetString(), StringComparison.Ordinal);
 
         Assert.Equal(0, (await Server.Get("/api/audit")).GetArrayLength());
+        Assert.DoesNotContain(Server.Platform.Jobs.List(), j => j.Kind == JobKind.Replay && j.State != JobState.Stopped);
     }
 
     [Fact]
@@ -183,5 +183,31 @@ public sealed class RangeReplayTests : IAsyncLifetime
         Assert.Equal(failed.GetProperty("error").GetString(), job.LastError);
         var audit = Assert.Single((await Server.Get("/api/audit?action=replay.range")).EnumerateArray());
         Assert.StartsWith("failed: stream http:csv-line1", audit.GetProperty("result").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Replaying_from_the_archive_after_a_fix_stores_what_failed_and_twice_changes_nothing()
+    {
+        await PushDay();
+        _time.SetUtcNow(new DateTimeOffset(2026, 11, 27, 0, 10, 0, TimeSpan.Zero));
+        var run = await Server.Post("/api/archive/run", new { });
+        Assert.Equal(7, run.GetProperty("rows").GetInt64());
+        await RestartWith(Widened);
+
+        var fromArchive = new { source = "line1", from = "2026-11-26T09:00:00Z", to = "2026-11-26T11:00:00Z", fromArchive = true };
+        var first = await Server.Post("/api/replay", fromArchive);
+        Assert.Equal("archive", first.GetProperty("origin").GetString());
+        Assert.Equal((7L, 1L, 1L, 1L), (first.GetProperty("read").GetInt64(), first.GetProperty("stored").GetInt64(),
+            first.GetProperty("replayed").GetInt64(), first.GetProperty("deadLettersUnchanged").GetInt64()));
+        var after = await Checksums();
+
+        var second = await Server.Post("/api/replay", fromArchive);
+        Assert.Equal(0, second.GetProperty("stored").GetInt64());
+        Assert.Equal(after, await Checksums());
+
+        // The raw zone still holds the same messages: replaying them from there finds nothing left to do either.
+        var raw = await Server.Post("/api/replay", Range);
+        Assert.Equal((7L, 0L, 0L), (raw.GetProperty("read").GetInt64(), raw.GetProperty("stored").GetInt64(), raw.GetProperty("replayed").GetInt64()));
+        Assert.Equal(after, await Checksums());
     }
 }

@@ -42,6 +42,9 @@ internal sealed class ServerHarness : IAsyncDisposable
             MemoryLimit = "256MB",
             StartConnectors = false,
             MaxReplayAttempts = maxReplayAttempts,
+
+            // The archive runs when a test asks, not when the fake clock passes 00:30.
+            ArchiveTimeOfDay = null,
         }, NullLoggerFactory.Instance, time: time);
         var app = UsineServer.Build(platform, "http://127.0.0.1:0", logging: _ => { });
         await app.StartAsync();

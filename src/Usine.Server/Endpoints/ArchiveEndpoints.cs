@@ -1,0 +1,79 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Usine.Server.Endpoints;
+
+internal static class ArchiveEndpoints
+{
+    public static IEndpointRouteBuilder MapArchive(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/api/archive");
+
+        group.MapPost("/run", async Task<IResult> (UsinePlatform p, CancellationToken ct) =>
+        {
+            try
+            {
+                var r = await p.Archive.RunAsync(ct);
+                return TypedResults.Ok(new
+                {
+                    archiveJob = r.ArchiveJob,
+                    retentionJob = r.RetentionJob,
+                    cutoff = r.Cutoff,
+                    files = r.Files,
+                    rows = r.Rows,
+                    bytes = r.Bytes,
+                    rawRowsDeleted = r.RawRowsDeleted,
+                    rawRowsKept = r.RawRowsKept,
+                    partitionsDeleted = r.PartitionsDeleted,
+                    problems = r.Problems.Select(x => new { path = x.Path, problem = x.Problem, detail = x.Detail }),
+                    elapsedMs = Math.Round(r.ElapsedMs, 1),
+                });
+            }
+            catch (Exception ex) when (ex is UsineException or IOException or UnauthorizedAccessException or DuckDB.NET.Data.DuckDBException)
+            {
+                return Errors.Status(StatusCodes.Status500InternalServerError, "the archive run failed: " + ex.Message + " (see the archive jobs)");
+            }
+        });
+
+        group.MapGet("/", (string? source, UsinePlatform p) =>
+        {
+            var partitions = p.Store.ArchivePartitions(source);
+            return TypedResults.Ok(new
+            {
+                root = Path.GetFullPath(p.Store.ArchiveRoot),
+                partitions = partitions.Count,
+                files = partitions.Sum(x => x.Files),
+                rows = partitions.Sum(x => x.Rows),
+                bytes = partitions.Sum(x => x.Bytes),
+                days = partitions.Select(x => new
+                {
+                    plant = x.Plant,
+                    source = x.SourceId,
+                    day = x.Day,
+                    files = x.Files,
+                    rows = x.Rows,
+                    bytes = x.Bytes,
+                    minReceivedAt = x.MinReceivedAt,
+                    maxReceivedAt = x.MaxReceivedAt,
+                }),
+            });
+        });
+
+        group.MapGet("/verify", async (UsinePlatform p, CancellationToken ct) =>
+        {
+            var r = await p.Store.VerifyArchiveAsync(ct);
+            return TypedResults.Ok(new
+            {
+                ok = r.IsOk,
+                @checked = r.Checked,
+                intact = r.Ok,
+                bytes = r.Bytes,
+                problems = r.Problems.Select(x => new { path = x.Path, problem = x.Problem, detail = x.Detail }),
+                unlisted = r.Unlisted,
+            });
+        });
+
+        return app;
+    }
+}

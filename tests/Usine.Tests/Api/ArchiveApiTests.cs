@@ -1,0 +1,154 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Usine.Operations;
+using Usine.Server;
+using Usine.Server.Operations;
+
+namespace Usine.Tests.Api;
+
+/// <summary>The archive through the HTTP API of a real platform on Kestrel, and its daily run on a fake clock.</summary>
+public sealed class ArchiveApiTests : IAsyncLifetime
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("usine-archive-api-").FullName;
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 26, 10, 0, 0, TimeSpan.Zero));
+    private WebApplication _app = null!;
+    private HttpClient _http = null!;
+    private UsinePlatform _platform = null!;
+
+    public async Task InitializeAsync()
+    {
+        var config = Path.Combine(_dir, "usine.yaml");
+        await File.WriteAllTextAsync(config, TestDefinitions.Yaml);
+        _platform = await UsinePlatform.StartAsync(new UsineServerOptions
+        {
+            ConfigPath = config,
+            DataDirectory = Path.Combine(_dir, "data"),
+            ArchiveDirectory = Path.Combine(_dir, "cold"),
+            MemoryLimit = "256MB",
+            StartConnectors = false,
+        }, NullLoggerFactory.Instance, time: _time);
+        _app = UsineServer.Build(_platform, "http://127.0.0.1:0", logging: _ => { });
+        await _app.StartAsync();
+        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        _http = new HttpClient { BaseAddress = new Uri(address) };
+    }
+
+    public async Task DisposeAsync()
+    {
+        _http.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private static async Task<JsonElement> Json(HttpResponseMessage r, HttpStatusCode expected)
+    {
+        var body = await r.Content.ReadAsStringAsync();
+        Assert.True(r.StatusCode == expected, $"expected {expected}, got {(int)r.StatusCode}: {body}");
+        return JsonDocument.Parse(body).RootElement.Clone();
+    }
+
+    private async Task PushThree()
+    {
+        var body = string.Join("\n",
+            TestDefinitions.Screwing(TestDefinitions.Vin1, "ST040", "2026-11-26T08:15:00Z", 12),
+            TestDefinitions.Screwing(TestDefinitions.Vin2, "ST040", "2026-11-26T08:16:00Z", 13),
+            "{not json");
+        await Json(await _http.PostAsync("/api/sources/line1/messages", new StringContent(body, Encoding.UTF8, "application/x-ndjson")), HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task Running_listing_and_verifying_the_archive_through_the_api()
+    {
+        await PushThree();
+
+        // Today's messages are not due yet.
+        var early = await Json(await _http.PostAsync("/api/archive/run", null), HttpStatusCode.OK);
+        Assert.Equal(0, early.GetProperty("files").GetInt32());
+
+        _time.SetUtcNow(new DateTimeOffset(2026, 11, 27, 0, 10, 0, TimeSpan.Zero));
+        var run = await Json(await _http.PostAsync("/api/archive/run", null), HttpStatusCode.OK);
+        Assert.Equal(1, run.GetProperty("files").GetInt32());
+        Assert.Equal(3, run.GetProperty("rows").GetInt64());
+        Assert.Equal(0, run.GetProperty("rawRowsDeleted").GetInt64());
+        Assert.Equal(0, run.GetProperty("partitionsDeleted").GetInt32());
+        Assert.Equal(new DateTime(2026, 11, 27, 0, 0, 0, DateTimeKind.Utc), run.GetProperty("cutoff").GetDateTime().ToUniversalTime());
+
+        var archiveJob = _platform.Jobs.Get(run.GetProperty("archiveJob").GetString()!)!;
+        Assert.Equal((JobKind.Archive, JobState.Stopped, 3L), (archiveJob.Kind, archiveJob.State, archiveJob.Stored));
+        var retentionJob = _platform.Jobs.Get(run.GetProperty("retentionJob").GetString()!)!;
+        Assert.Equal((JobKind.Retention, JobState.Stopped), (retentionJob.Kind, retentionJob.State));
+
+        var list = await Json(await _http.GetAsync("/api/archive"), HttpStatusCode.OK);
+        Assert.Equal(Path.Combine(_dir, "cold"), list.GetProperty("root").GetString());
+        var day = Assert.Single(list.GetProperty("days").EnumerateArray());
+        Assert.Equal(("flins", "line1", "2026-11-26", 1, 3L),
+            (day.GetProperty("plant").GetString(), day.GetProperty("source").GetString(), day.GetProperty("day").GetString(),
+             day.GetProperty("files").GetInt32(), day.GetProperty("rows").GetInt64()));
+        Assert.Equal(0, (await Json(await _http.GetAsync("/api/archive?source=csv-line1"), HttpStatusCode.OK)).GetProperty("files").GetInt32());
+
+        var verified = await Json(await _http.GetAsync("/api/archive/verify"), HttpStatusCode.OK);
+        Assert.True(verified.GetProperty("ok").GetBoolean());
+        Assert.Equal(1, verified.GetProperty("checked").GetInt32());
+
+        var file = Path.Combine(_dir, "cold", "plant=flins", "source=line1", "day=2026-11-26", "part-00001.parquet");
+        await File.AppendAllTextAsync(file, "!");
+        var broken = await Json(await _http.GetAsync("/api/archive/verify"), HttpStatusCode.OK);
+        Assert.False(broken.GetProperty("ok").GetBoolean());
+        var problem = Assert.Single(broken.GetProperty("problems").EnumerateArray());
+        Assert.Equal(("plant=flins/source=line1/day=2026-11-26/part-00001.parquet", "altered"),
+            (problem.GetProperty("path").GetString(), problem.GetProperty("problem").GetString()));
+    }
+
+    [Fact]
+    public async Task The_daily_run_archives_at_half_past_midnight_by_the_platform_clock()
+    {
+        await PushThree();
+        var done = new TaskCompletionSource<ArchiveRunReport>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _platform.Archive.Completed += r => done.TrySetResult(r);
+
+        _time.SetUtcNow(new DateTimeOffset(2026, 11, 27, 0, 29, 0, TimeSpan.Zero));
+        Assert.False(done.Task.IsCompleted, "the daily run must wait for 00:30");
+        _time.Advance(TimeSpan.FromMinutes(1));
+        var report = await done.Task.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal((1, 3L), (report.Files, report.Rows));
+        Assert.Equal(new DateTime(2026, 11, 27, 0, 0, 0, DateTimeKind.Utc), report.Cutoff);
+        Assert.True(File.Exists(Path.Combine(_dir, "cold", "manifest.json")));
+        Assert.Equal(1, _platform.Jobs.List().Count(j => j.Kind == JobKind.Archive && j.State == JobState.Stopped));
+        Assert.Equal(1, _platform.Jobs.List().Count(j => j.Kind == JobKind.Retention && j.State == JobState.Stopped));
+    }
+
+    [Fact]
+    public void The_next_daily_run_is_the_next_time_of_day_strictly_after_now()
+    {
+        var at = TimeSpan.FromMinutes(30);
+        Assert.Equal(new DateTime(2026, 11, 26, 0, 30, 0), ArchiveService.NextRun(new DateTime(2026, 11, 26, 0, 0, 0), at));
+        Assert.Equal(new DateTime(2026, 11, 27, 0, 30, 0), ArchiveService.NextRun(new DateTime(2026, 11, 26, 0, 30, 0), at));
+        Assert.Equal(new DateTime(2026, 11, 27, 0, 30, 0), ArchiveService.NextRun(new DateTime(2026, 11, 26, 23, 59, 0), at));
+    }
+
+    [Theory]
+    [InlineData(-1, 0, "raw retention must be 0 (keep) or a number of days, not -1")]
+    [InlineData(30, 7, "archive retention (7 days) is shorter than raw retention (30 days)")]
+    [InlineData(30, -2, "archive retention must be 0 (keep) or a number of days, not -2")]
+    public async Task Retention_settings_that_would_lose_data_are_refused_at_start_with_what_to_fix(int raw, int archive, string message)
+    {
+        var config = Path.Combine(_dir, "usine.yaml");
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => UsinePlatform.StartAsync(new UsineServerOptions
+        {
+            ConfigPath = config,
+            DataDirectory = Path.Combine(_dir, "other"),
+            RawRetentionDays = raw,
+            ArchiveRetentionDays = archive,
+        }, NullLoggerFactory.Instance, time: _time));
+        Assert.StartsWith(message, e.Message, StringComparison.Ordinal);
+    }
+}
