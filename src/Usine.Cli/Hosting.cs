@@ -93,7 +93,7 @@ internal static class Hosting
             }
         }
 
-        var report = await BenchRunner.RunAsync(new BenchOptions { Messages = settings.Messages, WorkDirectory = settings.Work, Keep = settings.Keep },
+        var report = await BenchRunner.RunAsync(new BenchOptions { Messages = settings.Messages, WorkDirectory = settings.Work, Keep = settings.Keep, Bare = settings.Bare },
             Console.Out.WriteLine, cancellationToken);
         Console.Out.WriteLine();
         Console.Out.WriteLine(BenchRunner.Format(report));

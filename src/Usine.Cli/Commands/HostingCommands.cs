@@ -96,6 +96,10 @@ internal sealed class BenchSettings : CommandSettings
     [Description("Run the MQTT scenario instead: publish --messages screwing results with QoS 1 to this broker (mqtt://host:port) and ingest them through an MQTT source.")]
     public string? Mqtt { get; init; }
 
+    [CommandOption("--bare")]
+    [Description("Run the engine and the store alone, without jobs, metrics and alert rules: the difference is what operations cost.")]
+    public bool Bare { get; init; }
+
     [CommandOption("--keep")]
     [Description("Keep the work directory afterwards, to look at the data.")]
     public bool Keep { get; init; }
