@@ -133,6 +133,13 @@ public static class UsineCli
                 .WithDescription("List alerts that fired and resolved, newest first.")
                 .WithExample("alerts", "history", "--source", "flins-screwing", "--limit", "20");
         });
+        config.AddBranch("rollups", rollups =>
+        {
+            rollups.SetDescription("Rollups: repair their buckets from the records.");
+            rollups.AddCommand<RollupsRebuildCommand>("rebuild")
+                .WithDescription("Recompute a model's rollup buckets between two times from its records (after records were deleted or restored).")
+                .WithExample("rollups", "rebuild", "--model", "screwing", "--from", "2026-11-26T00:00:00Z", "--to", "2026-11-27T00:00:00Z");
+        });
         config.AddCommand<ReconcileCommand>("reconcile")
             .WithDescription("Check a source's counts per hour, its files' line counts and its sequence numbers; exit code 1 on a mismatch.")
             .WithExample("reconcile", "--source", "flins-screwing", "--from", "2026-11-26T00:00:00Z", "--to", "2026-11-27T00:00:00Z")
@@ -196,6 +203,7 @@ public static class UsineCli
         ["audit"] = ["list"],
         ["archive"] = ["run", "list", "verify"],
         ["alerts"] = ["list", "history"],
+        ["rollups"] = ["rebuild"],
     };
 
     private static string UsageMessage(string message)

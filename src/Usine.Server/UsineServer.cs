@@ -80,6 +80,7 @@ public static class UsineServer
         app.MapOperations();
         app.MapArchive();
         app.MapAlerts();
+        app.MapRollups();
         app.MapJobs();
         app.MapUsineMetrics();
         app.Lifetime.ApplicationStopped.Register(() => platform.DisposeAsync().AsTask().GetAwaiter().GetResult());

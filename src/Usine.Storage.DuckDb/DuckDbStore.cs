@@ -45,6 +45,9 @@ public sealed partial class DuckDbStore : IRecordStore
         public required string DedupSql { get; init; }
         public required string InsertSql { get; init; }
         public required List<string> RollupSql { get; init; }
+
+        /// <summary>Each rollup with its table and the statement that adds the staged records to it.</summary>
+        public required List<(RollupDefinition Definition, string Table, string Sql)> Rollups { get; init; }
     }
 
     public async Task InitializeAsync(UsineDefinitions definitions, CancellationToken cancellationToken)
@@ -163,9 +166,12 @@ public sealed partial class DuckDbStore : IRecordStore
             : $"DELETE FROM {stage} s WHERE EXISTS (SELECT 1 FROM {table} m WHERE m.record_id = s.record_id)";
 
         var rollups = new List<string>();
+        var rollupDefs = new List<(RollupDefinition, string, string)>();
         foreach (var r in latest.Rollups)
         {
-            rollups.Add(EnsureRollup(name, stage, r));
+            var sql = EnsureRollup(name, stage, r);
+            rollups.Add(sql);
+            rollupDefs.Add((r, Sql.RollupTable(name, r), sql));
         }
 
         return new ModelTable
@@ -178,6 +184,7 @@ public sealed partial class DuckDbStore : IRecordStore
             InsertSql = $"INSERT INTO {table} (record_id, plant, avatar_key, avatar_id, event_time, model_version, source_id, stream_id, raw_position, stored_at, {fieldList}) "
                 + $"SELECT record_id, plant, avatar_key, avatar_id, event_time, {{0}}, {{1}}, {{2}}, raw_position, {{3}}, {fieldList} FROM {stage}",
             RollupSql = rollups,
+            Rollups = rollupDefs,
         };
     }
 
