@@ -25,6 +25,7 @@ public sealed class UsinePlatform : IAsyncDisposable
     private readonly Dictionary<string, FileDropWatcher> _drops = new(StringComparer.Ordinal);
     private readonly Dictionary<string, PushStream> _push = new(StringComparer.Ordinal);
     private readonly List<WebhookNotifier> _webhooks = [];
+    private readonly AlertRecorder _alertRecorder;
 
     private UsinePlatform(UsineServerOptions options, UsineDefinitions definitions, DuckDbStore store, IngestEngine engine, ILoggerFactory loggers, TimeProvider time)
     {
@@ -41,6 +42,8 @@ public sealed class UsinePlatform : IAsyncDisposable
         }
 
         Alerting = new AlertEngine(definitions, Jobs, new PlatformSignals(this), _webhooks, options.Alerting, time, loggers.CreateLogger<AlertEngine>());
+        _alertRecorder = new AlertRecorder(store, loggers.CreateLogger<AlertRecorder>());
+        Alerting.Recorder = _alertRecorder;
         Alerts = options.EvaluateAlerts && definitions.EffectiveAlertRules.Count > 0 ? Alerting : null;
         Importer = new FileImporter(engine, store, time, Jobs);
         Replays = new Replays(definitions, engine, store, Jobs, options.MaxReplayAttempts, loggers.CreateLogger<Replays>(), time);
@@ -107,6 +110,7 @@ public sealed class UsinePlatform : IAsyncDisposable
         var engine = new IngestEngine(definitions, store, steps, loggers.CreateLogger<IngestEngine>(), time);
         var platform = new UsinePlatform(options, definitions, store, engine, loggers, time);
         await engine.StartAsync(ct);
+        platform.Alerting.RestoreHistory(await store.RecentAlertEventsAsync(options.Alerting.HistoryLimit, ct));
         foreach (var source in definitions.Sources.Values.Where(s => s.Kind == SourceKind.Http))
         {
             platform.Jobs.Stream(source.Id);
@@ -255,6 +259,7 @@ public sealed class UsinePlatform : IAsyncDisposable
             await w.DisposeAsync();
         }
 
+        await _alertRecorder.DisposeAsync();
         await Engine.DisposeAsync();
         await Store.DisposeAsync();
         Metrics.Dispose();

@@ -112,6 +112,29 @@ public sealed class AlertEngine : IAlertView
 
     public IReadOnlyList<FiringAlert> Firing => Volatile.Read(ref _firing);
 
+    /// <summary>
+    /// Receives every event, whatever the rules' <c>notify</c> lists: the store that keeps the history
+    /// across restarts. Set before the first evaluation.
+    /// </summary>
+    public IAlertNotifier? Recorder { get; set; }
+
+    /// <summary>Puts events kept from before a restart back into the history (oldest first), and numbers new events after them.</summary>
+    public void RestoreHistory(IEnumerable<AlertEvent> events)
+    {
+        foreach (var e in events)
+        {
+            _history.Enqueue(e);
+            if (e.Id > _nextEventId)
+            {
+                _nextEventId = e.Id;
+            }
+        }
+
+        while (_history.Count > _options.HistoryLimit && _history.TryDequeue(out _))
+        {
+        }
+    }
+
     /// <summary>Fired and resolved events, newest first.</summary>
     public IReadOnlyList<AlertEvent> History => [.. _history.Reverse()];
 
@@ -211,6 +234,7 @@ public sealed class AlertEngine : IAlertView
             _logger.AlertResolved(e.Rule, e.Source ?? "-", e.Summary);
         }
 
+        Recorder?.Enqueue(e);
         foreach (var n in _notifiers)
         {
             if (inst.Rule.Notify.Count == 0 || inst.Rule.Notify.Contains(n.Name, StringComparer.Ordinal))

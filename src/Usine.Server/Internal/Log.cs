@@ -46,4 +46,10 @@ internal static partial class Log
 
     [LoggerMessage(3204, LogLevel.Information, "Dead letter {Id} edited by {Actor}: {Bytes} bytes")]
     public static partial void DeadLetterEdited(this ILogger logger, long id, string actor, int bytes);
+
+    [LoggerMessage(3601, LogLevel.Warning, "Alert history queue full: the oldest waiting event ({Rule} {Status}) is not kept in the history")]
+    public static partial void AlertHistoryDropped(this ILogger logger, string rule, string status);
+
+    [LoggerMessage(3602, LogLevel.Error, "Writing {Count} alert events to the history failed; they were notified but are not kept")]
+    public static partial void AlertHistoryFailed(this ILogger logger, Exception exception, int count);
 }

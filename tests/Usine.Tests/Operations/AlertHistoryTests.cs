@@ -1,0 +1,46 @@
+using Microsoft.Extensions.Time.Testing;
+using Usine.Tests.Api;
+using static Usine.Tests.TestDefinitions;
+
+namespace Usine.Tests.Operations;
+
+public sealed class AlertHistoryTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("usine-alert-history-").FullName;
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 26, 22, 0, 0, TimeSpan.Zero));
+
+    private static readonly string Config = Yaml + """
+
+        alerts:
+          rules:
+            - { name: quiet, signal: silence, source: line1, after: 1m }
+        """;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task Alerts_that_fired_before_a_restart_are_still_in_the_history_and_new_ones_are_numbered_after_them()
+    {
+        await using (var server = await ServerHarness.StartAsync(_dir, Config, _time))
+        {
+            await server.Push("line1", Screwing(Vin1, "ST040", "2026-11-26T21:00:00Z", 12));
+            _time.Advance(TimeSpan.FromMinutes(2));
+            await server.Post("/api/alerts/evaluate", new { });
+            await server.Push("line1", Screwing(Vin1, "ST040", "2026-11-26T21:01:00Z", 13));
+            await server.Post("/api/alerts/evaluate", new { });
+        }
+
+        await using (var server = await ServerHarness.StartAsync(_dir, Config, _time))
+        {
+            var history = await server.Get("/api/alerts/history");
+            Assert.Equal([(2L, "resolved"), (1L, "firing")], history.EnumerateArray().Select(e => (e.GetProperty("id").GetInt64(), e.GetProperty("status").GetString())));
+            Assert.Equal("line1", history[1].GetProperty("source").GetString());
+
+            // Silent since the restart: a new alert, numbered after the kept ones.
+            _time.Advance(TimeSpan.FromMinutes(2));
+            await server.Post("/api/alerts/evaluate", new { });
+            var latest = (await server.Get("/api/alerts/history?limit=1"))[0];
+            Assert.Equal((3L, "firing"), (latest.GetProperty("id").GetInt64(), latest.GetProperty("status").GetString()));
+        }
+    }
+}
