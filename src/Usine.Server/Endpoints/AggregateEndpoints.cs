@@ -36,7 +36,7 @@ internal static class AggregateEndpoints
                 Filter = Explore.Filter(schema, from, to, plant, null, null, where),
                 Source = mode,
             }, Explore.Plants(http), ct);
-            return TypedResults.Ok(new { source = result.Source, buckets = result.Buckets });
+            return new JsonRows([new("source", result.Source)], "buckets", result.Buckets, []);
         }).WithSummary("Aggregates per time bucket and group, from a rollup when one covers the request");
         return app;
     }

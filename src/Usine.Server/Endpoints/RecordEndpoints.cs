@@ -26,7 +26,7 @@ internal static class RecordEndpoints
                 Limit = limit ?? 100,
                 Cursor = string.IsNullOrEmpty(cursor) ? null : cursor,
             }, Explore.Plants(http), ct);
-            return TypedResults.Ok(new { records = page.Records, next = page.Next });
+            return new JsonRows([], "records", page.Records, [new("next", page.Next)]);
         }).WithSummary("Records of a model: filters, sort and cursor pagination");
         return app;
     }
