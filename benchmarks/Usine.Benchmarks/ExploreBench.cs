@@ -176,6 +176,16 @@ public static class ExploreBench
                 FROM m_screwing WHERE event_time >= {Ts(i)} AND event_time < {Ts(i, 1)} AND plant = '{Plant(i)}' GROUP BY ALL ORDER BY bucket, station
                 """)));
 
+            timings.Add(await TimeAsync("store AggregateAsync (records)", async i => await platform.Store.AggregateAsync(new AggregateQuery
+            {
+                Model = "screwing",
+                Bucket = AggregateBucket.All.Single(b => b.Name == "1h"),
+                Measures = [new(null, AggregateFunction.Count), new("torque", AggregateFunction.Avg), new("torque", AggregateFunction.Max)],
+                By = ["station"],
+                Filter = new RecordFilter { Plant = Plant(i), From = days[i % Days], To = days[i % Days].AddDays(1) },
+                Source = AggregateSource.Records,
+            }, null, ct)));
+
             log("  full history of one vehicle");
             string Vin(int i) => "VF1" + ((i * 7919L) % vehicles).ToString("D14", CultureInfo.InvariantCulture);
             timings.Add(await TimeAsync("API avatar history", async i => await Get(http, $"/api/avatars/{Vin(i)}/history", ct)));
