@@ -158,6 +158,25 @@ public sealed class ExploreApiTests : IAsyncLifetime
         Assert.StartsWith("cursor:", otherSort.GetProperty("error").GetString(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Filter_values_are_parameters_and_never_change_the_query()
+    {
+        await Push("line1", [Screw(1, 0, 10), Screw(2, 1, 11)]);
+        foreach (var value in new[] { "ST020' OR '1'='1", "x'; DROP TABLE m_screwing; --", "%' OR 1=1 --" })
+        {
+            var page = await Get("/api/models/screwing/records?where=station:eq:" + Uri.EscapeDataString(value));
+            Assert.Equal(0, page.GetProperty("records").GetArrayLength());
+            var like = await Get("/api/models/screwing/aggregate?measures=count&source=records&where=station:like:" + Uri.EscapeDataString(value));
+            Assert.Equal(0, like.GetProperty("buckets").GetArrayLength());
+        }
+
+        var column = await Get("/api/models/screwing/records?sort=" + Uri.EscapeDataString("torque\" OR 1=1 --"), HttpStatusCode.BadRequest);
+        Assert.StartsWith("sort: model 'screwing' has no field 'torque\" OR 1=1 --'", column.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Equal(2, (await Get("/api/models/screwing/records")).GetProperty("records").GetArrayLength());
+        var quoted = await Get("/api/models/screwing/records?where=station:in:" + Uri.EscapeDataString("ST020|ST030|'"));
+        Assert.Equal([Vin(1), Vin(2)], quoted.GetProperty("records").EnumerateArray().Select(r => r.GetProperty("vin").GetString()!).Order());
+    }
+
     [Theory]
     [InlineData("/api/models/nope/records", HttpStatusCode.NotFound, "no model named 'nope' (models: screwing)")]
     [InlineData("/api/models/screwing/records?where=colour:eq:red", HttpStatusCode.BadRequest, "where: model 'screwing' has no field 'colour'")]
