@@ -128,7 +128,7 @@ internal static class AvatarEndpoints
         }
 
         var ancestors = p.Store.Ancestors(a, plants);
-        var (counts, recent) = p.Store.AvatarRecords(a.Key, 20);
+        var (counts, recent) = p.Store.AvatarRecords(a.Key, 20, plants);
         return TypedResults.Ok(new
         {
             key = a.Key,
@@ -139,7 +139,7 @@ internal static class AvatarEndpoints
             parent = ancestors.Count > 0 ? new { type = ancestors[^1].Type, id = ancestors[^1].Id } : null,
             ancestors = ancestors.Select(x => new { type = x.Type, id = x.Id }),
             children = p.Store.Children(a.Key, 200, plants).Select(x => new { type = x.Type, id = x.Id }),
-            links = p.Store.Links(a.Key).Select(l => new { kind = l.Kind, type = l.Type, id = l.Id, from = l.From, until = l.Until }),
+            links = p.Store.Links(a.Key, plants).Select(l => new { kind = l.Kind, type = l.Type, id = l.Id, from = l.From, until = l.Until }),
             records = counts,
             recent = recent.Select(r => new { model = r.Model, time = r.Time, values = r.Values }),
         });

@@ -396,6 +396,10 @@ public sealed class ExploreApiTests : IAsyncLifetime
         var at = new DateTime(2026, 11, 27, 0, 0, 0, DateTimeKind.Utc);
         Assert.Empty(store.LinksAt(vehicle.Key, at, flins));
         Assert.Single(store.LinksAt(vehicle.Key, at, null));
+        Assert.Empty(store.Links(vehicle.Key, flins));
+        Assert.Single(store.Links(vehicle.Key, null));
+        Assert.Empty(store.AvatarRecords(vehicle.Key, 10, flins).Counts);
+        Assert.Equal(1, store.AvatarRecords(vehicle.Key, 10, null).Counts["screwing"]);
 
         using var export = new MemoryStream();
         await store.ExportAsync("screwing", new RecordFilter(), ExportFormat.Ndjson, flins, export, default);
