@@ -267,17 +267,22 @@ internal sealed record RecordCursor(string Sort, string Filter, string? Value, G
 
     public static RecordCursor Decode(string text)
     {
+        const string Message = "cursor: not a cursor of this API; pass the 'next' value of the previous page as it is";
+        Dictionary<string, string?>? d;
         try
         {
             var b64 = text.Replace('-', '+').Replace('_', '/');
             b64 = b64.PadRight(b64.Length + ((4 - (b64.Length % 4)) % 4), '=');
-            var d = JsonSerializer.Deserialize<Dictionary<string, string?>>(Convert.FromBase64String(b64))!;
-            return new RecordCursor(d["s"]!, d["f"]!, d["v"], Guid.Parse(d["i"]!));
+            d = JsonSerializer.Deserialize<Dictionary<string, string?>>(Convert.FromBase64String(b64));
         }
-        catch (Exception ex) when (ex is FormatException or JsonException or KeyNotFoundException or ArgumentNullException or NullReferenceException)
+        catch (Exception ex) when (ex is FormatException or JsonException)
         {
-            throw new ArgumentException("cursor: not a cursor of this API; pass the 'next' value of the previous page as it is", ex);
+            throw new ArgumentException(Message, ex);
         }
+
+        return d is not null && d.GetValueOrDefault("s") is { } sort && d.GetValueOrDefault("f") is { } filter && Guid.TryParse(d.GetValueOrDefault("i"), out var id)
+            ? new RecordCursor(sort, filter, d.GetValueOrDefault("v"), id)
+            : throw new ArgumentException(Message);
     }
 
     public static string Fingerprint(RecordFilter filter, RecordSort sort)

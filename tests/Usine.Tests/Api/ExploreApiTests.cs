@@ -191,6 +191,7 @@ public sealed class ExploreApiTests : IAsyncLifetime
     [InlineData("/api/models/screwing/records?limit=0", HttpStatusCode.BadRequest, "limit: 0 is not between 1 and 10000")]
     [InlineData("/api/models/screwing/records?limit=10001", HttpStatusCode.BadRequest, "limit: 10001 is not between 1 and 10000")]
     [InlineData("/api/models/screwing/records?cursor=xyz", HttpStatusCode.BadRequest, "cursor: not a cursor of this API")]
+    [InlineData("/api/models/screwing/records?cursor=eyJzIjoidG9ycXVlIn0", HttpStatusCode.BadRequest, "cursor: not a cursor of this API")]
     [InlineData("/api/models/screwing/aggregate?bucket=2h", HttpStatusCode.BadRequest, "bucket: '2h' is not one of 1m, 5m, 15m, 1h, 1d, 1w, 1mo")]
     [InlineData("/api/models/screwing/aggregate?measures=torque:median", HttpStatusCode.BadRequest, "measures: 'torque:median' is not count or FIELD:FUNCTION")]
     [InlineData("/api/models/screwing/aggregate?measures=status:avg", HttpStatusCode.BadRequest, "measures: 'status' is string; avg needs a number field")]
