@@ -4,6 +4,7 @@ using DuckDB.NET.Data;
 using Microsoft.Extensions.Logging.Abstractions;
 using Usine.Configuration;
 using Usine.Ingestion;
+using Usine.Server;
 using Usine.Server.Ingestion;
 using Usine.Storage.DuckDb;
 
@@ -20,6 +21,12 @@ public sealed record BenchOptions
 
     /// <summary>Keep the work directory. Default false.</summary>
     public bool Keep { get; init; }
+
+    /// <summary>
+    /// Run the engine and the store alone, without the platform around them (jobs, metrics with a listener,
+    /// alert rules): the difference is the cost of operations. Default false: the platform as served.
+    /// </summary>
+    public bool Bare { get; init; }
 }
 
 /// <summary>The figures of one run.</summary>
@@ -52,11 +59,29 @@ public static class BenchRunner
             var definitions = await LoadDefinitionsAsync(work, ct);
 
             // Usine first, on a cold process heap, so that the peak memory is its own.
-            log("usine: importing every file through the pipeline into the embedded store");
-            var store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = Path.Combine(work, "usine") });
-            var engine = new IngestEngine(definitions, store, logger: NullLogger<IngestEngine>.Instance);
-            await engine.StartAsync(ct);
-            var importer = new FileImporter(engine, store, TimeProvider.System) { BatchSize = int.Parse(Environment.GetEnvironmentVariable("USINE_BENCH_BATCH") ?? "25000", System.Globalization.CultureInfo.InvariantCulture) };
+            log(options.Bare
+                ? "usine (engine and store alone): importing every file through the pipeline into the embedded store"
+                : "usine (the platform, with jobs, metrics and alert rules): importing every file through the pipeline into the embedded store");
+            DuckDbStore store;
+            IngestEngine engine;
+            FileImporter importer;
+            UsinePlatform? platform = null;
+            using var scrape = options.Bare ? null : new MetricsScrape();
+            if (options.Bare)
+            {
+                store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = Path.Combine(work, "usine") });
+                engine = new IngestEngine(definitions, store, logger: NullLogger<IngestEngine>.Instance);
+                await engine.StartAsync(ct);
+                importer = new FileImporter(engine, store, TimeProvider.System);
+            }
+            else
+            {
+                platform = await UsinePlatform.StartAsync(
+                    new UsineServerOptions { ConfigPath = Path.Combine(work, "bench.yaml"), DataDirectory = Path.Combine(work, "usine"), StartConnectors = false },
+                    NullLoggerFactory.Instance, ct: ct);
+                (store, engine, importer) = (platform.Store, platform.Engine, platform.Importer);
+            }
+
             using var sampler = new PeakSampler();
             var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
             var gc0 = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
@@ -77,8 +102,16 @@ public static class BenchRunner
             log($"  garbage collections: {GC.CollectionCount(0) - gc0.Item1} gen0, {GC.CollectionCount(1) - gc0.Item2} gen1, {GC.CollectionCount(2) - gc0.Item3} gen2");
             log($"  engine busy: pipeline {engine.ProcessTime.TotalSeconds:N1} s, commit {engine.CommitTime.TotalSeconds:N1} s of {sw.Elapsed.TotalSeconds:N1} s");
             log("  commit phases (s): " + string.Join(", ", store.Timings.Seconds.OrderByDescending(x => x.Value).Select(x => $"{x.Key} {x.Value:N1}")));
-            await engine.DisposeAsync();
-            await store.DisposeAsync();
+            if (platform is not null)
+            {
+                log($"  alert rules evaluated: {platform.Alerting.Rules.Count}, firing at the end: {platform.Alerting.Firing.Count}; jobs: {platform.Jobs.List().Count}; metric measurements read: {scrape!.Measurements:N0}");
+                await platform.DisposeAsync();
+            }
+            else
+            {
+                await engine.DisposeAsync();
+                await store.DisposeAsync();
+            }
 
             log("ceiling: DuckDB read_json of the same files into a plain table");
             var ceilingSeconds = Ceiling(Path.Combine(work, "ceiling.duckdb"), manifest.Files.Select(f => f.Path), out var ceilingRows);
@@ -175,4 +208,39 @@ internal sealed class PeakSampler : IDisposable
     }
 
     public void Dispose() => _stop.Dispose();
+}
+
+/// <summary>
+/// Listens to every instrument of the Usine meter and reads the observable ones every second, as a
+/// Prometheus scrape would, so that the benchmark pays what a monitored server pays.
+/// </summary>
+internal sealed class MetricsScrape : IDisposable
+{
+    private readonly System.Diagnostics.Metrics.MeterListener _listener = new();
+    private readonly Timer _timer;
+    private long _measurements;
+
+    public MetricsScrape()
+    {
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter.Name == "Usine")
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        _listener.SetMeasurementEventCallback<long>((_, _, _, _) => Interlocked.Increment(ref _measurements));
+        _listener.SetMeasurementEventCallback<double>((_, _, _, _) => Interlocked.Increment(ref _measurements));
+        _listener.SetMeasurementEventCallback<int>((_, _, _, _) => Interlocked.Increment(ref _measurements));
+        _listener.Start();
+        _timer = new Timer(_ => _listener.RecordObservableInstruments(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+    }
+
+    public long Measurements => Interlocked.Read(ref _measurements);
+
+    public void Dispose()
+    {
+        _timer.Dispose();
+        _listener.Dispose();
+    }
 }

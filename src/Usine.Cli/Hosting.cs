@@ -24,6 +24,7 @@ internal static class Hosting
             ConfigPath = settings.Config,
             DataDirectory = settings.Data ?? ".usine",
             Urls = settings.Urls ?? "http://127.0.0.1:5080",
+            MaxReplayAttempts = settings.MaxReplayAttempts ?? 5,
             ArchiveDirectory = settings.ArchiveDir,
             RawRetentionDays = settings.RawRetentionDays,
             ArchiveRetentionDays = settings.ArchiveRetentionDays,
@@ -116,7 +117,7 @@ internal static class Hosting
             }
         }
 
-        var report = await BenchRunner.RunAsync(new BenchOptions { Messages = settings.Messages, WorkDirectory = settings.Work, Keep = settings.Keep },
+        var report = await BenchRunner.RunAsync(new BenchOptions { Messages = settings.Messages, WorkDirectory = settings.Work, Keep = settings.Keep, Bare = settings.Bare },
             Console.Out.WriteLine, cancellationToken);
         Console.Out.WriteLine();
         Console.Out.WriteLine(BenchRunner.Format(report));

@@ -107,6 +107,10 @@ public static class UsineCli
                 .WithExample("avatars", "show", "VF1RFB00X12345678")
                 .WithExample("avatars", "show", "station-12", "--type", "station");
         });
+        config.AddCommand<ReplayCommand>("replay")
+            .WithDescription("Process a range of raw messages again through the current pipeline; replaying the same range twice changes nothing.")
+            .WithExample("replay", "--source", "flins-assembly-screwing", "--from", "2026-11-26T06:00:00Z", "--to", "2026-11-26T14:00:00Z");
+
         config.AddBranch("jobs", jobs =>
         {
             jobs.SetDescription("Watch the jobs: a stream per live source, and bounded runs such as file imports.");
@@ -129,20 +133,48 @@ public static class UsineCli
                 .WithDescription("List alerts that fired and resolved, newest first.")
                 .WithExample("alerts", "history", "--source", "flins-screwing", "--limit", "20");
         });
+        config.AddBranch("rollups", rollups =>
+        {
+            rollups.SetDescription("Rollups: repair their buckets from the records.");
+            rollups.AddCommand<RollupsRebuildCommand>("rebuild")
+                .WithDescription("Recompute a model's rollup buckets between two times from its records (after records were deleted or restored).")
+                .WithExample("rollups", "rebuild", "--model", "screwing", "--from", "2026-11-26T00:00:00Z", "--to", "2026-11-27T00:00:00Z");
+        });
         config.AddCommand<ReconcileCommand>("reconcile")
             .WithDescription("Check a source's counts per hour, its files' line counts and its sequence numbers; exit code 1 on a mismatch.")
             .WithExample("reconcile", "--source", "flins-screwing", "--from", "2026-11-26T00:00:00Z", "--to", "2026-11-27T00:00:00Z")
             .WithExample("reconcile", "--source", "douai-energy", "--from", "6h");
         config.AddBranch("deadletters", deadLetters =>
         {
-            deadLetters.SetDescription("Inspect the messages that failed a pipeline stage.");
+            deadLetters.SetDescription("Inspect, replay, correct and discard the messages that failed a pipeline stage.");
             deadLetters.AddCommand<DeadLettersListCommand>("list")
                 .WithDescription("List dead letters, newest first.")
                 .WithExample("deadletters", "list", "--source", "flins-assembly-screwing", "--status", "open")
-                .WithExample("deadletters", "list", "--stage", "validate", "--limit", "20");
+                .WithExample("deadletters", "list", "--stage", "validate", "--matching", "above the maximum", "--limit", "20");
+            deadLetters.AddCommand<DeadLettersGroupsCommand>("groups")
+                .WithDescription("Count dead letters per source, stage and reason, largest group first.")
+                .WithExample("deadletters", "groups", "--status", "open");
             deadLetters.AddCommand<DeadLettersShowCommand>("show")
                 .WithDescription("Show one dead letter: why it failed, and its payload as received.")
                 .WithExample("deadletters", "show", "42");
+            deadLetters.AddCommand<DeadLettersReplayCommand>("replay")
+                .WithDescription("Send one dead letter, or every open one a filter matches, through the current pipeline again.")
+                .WithExample("deadletters", "replay", "42")
+                .WithExample("deadletters", "replay", "--source", "flins-assembly-screwing", "--matching", "above the maximum");
+            deadLetters.AddCommand<DeadLettersEditCommand>("edit")
+                .WithDescription("Replace a dead letter's payload (the original is kept), and replay it with --replay.")
+                .WithExample("deadletters", "edit", "42", "--file", "fixed.json", "--replay");
+            deadLetters.AddCommand<DeadLettersDiscardCommand>("discard")
+                .WithDescription("Drop dead letters for good, saying why.")
+                .WithExample("deadletters", "discard", "42", "--reason", "test message from commissioning")
+                .WithExample("deadletters", "discard", "--source", "flins-assembly-screwing", "--stage", "decode", "--reason", "firmware bug, resent");
+        });
+        config.AddBranch("audit", audit =>
+        {
+            audit.SetDescription("Read the audit log: who replayed, edited or discarded what.");
+            audit.AddCommand<AuditListCommand>("list")
+                .WithDescription("List audit entries, newest first.")
+                .WithExample("audit", "list", "--action", "replay.range", "--since", "2026-11-26T00:00:00Z");
         });
         config.AddBranch("archive", archive =>
         {
@@ -160,16 +192,18 @@ public static class UsineCli
         });
     }
 
-    private static readonly string[] Commands = ["serve", "demo", "bench", "import", "sql", "status", "reconcile"];
+    private static readonly string[] Commands = ["serve", "demo", "bench", "import", "sql", "status", "reconcile", "replay"];
     private static readonly Dictionary<string, string[]> Branches = new(StringComparer.Ordinal)
     {
         ["models"] = ["list", "show"],
         ["sources"] = ["list", "show"],
         ["avatars"] = ["show"],
         ["jobs"] = ["list", "show"],
-        ["deadletters"] = ["list", "show"],
+        ["deadletters"] = ["list", "groups", "show", "replay", "edit", "discard"],
+        ["audit"] = ["list"],
         ["archive"] = ["run", "list", "verify"],
         ["alerts"] = ["list", "history"],
+        ["rollups"] = ["rebuild"],
     };
 
     private static string UsageMessage(string message)

@@ -43,6 +43,7 @@ public sealed class UsinePlatform : IAsyncDisposable
         Alerting = new AlertEngine(definitions, Jobs, new PlatformSignals(this), _webhooks, options.Alerting, time, loggers.CreateLogger<AlertEngine>());
         Alerts = options.EvaluateAlerts && definitions.EffectiveAlertRules.Count > 0 ? Alerting : null;
         Importer = new FileImporter(engine, store, time, Jobs);
+        Replays = new Replays(definitions, engine, store, Jobs, options.MaxReplayAttempts, loggers.CreateLogger<Replays>(), time);
         Archive = new ArchiveService(options, store, Jobs, time, loggers.CreateLogger<ArchiveService>());
         StartedAt = time.GetUtcNow().UtcDateTime;
         Metrics = new UsineMetrics(this);
@@ -55,6 +56,9 @@ public sealed class UsinePlatform : IAsyncDisposable
     public DuckDbStore Store { get; }
     public IngestEngine Engine { get; }
     public FileImporter Importer { get; }
+
+    /// <summary>Replays of dead letters and of raw ranges, audited.</summary>
+    public Replays Replays { get; }
     public TimeProvider Time { get; }
 
     /// <summary>The alert rules, what fires now and what fired before.</summary>
@@ -98,6 +102,7 @@ public sealed class UsinePlatform : IAsyncDisposable
             DataDirectory = options.DataDirectory,
             MemoryLimit = options.MemoryLimit,
             ArchiveDirectory = options.ArchiveDirectory,
+            Time = time,
         });
         var engine = new IngestEngine(definitions, store, steps, loggers.CreateLogger<IngestEngine>(), time);
         var platform = new UsinePlatform(options, definitions, store, engine, loggers, time);

@@ -79,8 +79,10 @@ public static class UsineServer
         app.MapSources();
         app.MapAvatars();
         app.MapDeadLetters();
+        app.MapOperations();
         app.MapArchive();
         app.MapAlerts();
+        app.MapRollups();
         app.MapJobs();
         app.MapUsineMetrics();
         app.MapRecords();

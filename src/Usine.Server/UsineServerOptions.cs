@@ -36,6 +36,9 @@ public sealed record UsineServerOptions
     /// <summary>Start the connectors of live sources (MQTT, file drops). Default true; tests of the API alone turn it off.</summary>
     public bool StartConnectors { get; init; } = true;
 
+    /// <summary>Attempts after which a dead letter is not replayed again unless forced. Default 5.</summary>
+    public int MaxReplayAttempts { get; init; } = 5;
+
     /// <summary>Root of the Parquet archive of the raw zone. Default <c>archive</c> inside <see cref="DataDirectory"/>.</summary>
     public string? ArchiveDirectory { get; init; }
 
@@ -60,6 +63,11 @@ public sealed record UsineServerOptions
     /// <summary>Throws <see cref="ArgumentException"/> saying which setting is wrong and how to fix it.</summary>
     public void Validate()
     {
+        if (MaxReplayAttempts < 1)
+        {
+            throw new ArgumentException($"the dead-letter attempt limit must be 1 or more, not {MaxReplayAttempts} (--max-replay-attempts)");
+        }
+
         if (RawRetentionDays < 0)
         {
             throw new ArgumentException($"raw retention must be 0 (keep) or a number of days, not {RawRetentionDays} (--raw-retention-days)");

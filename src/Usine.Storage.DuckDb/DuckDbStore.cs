@@ -45,6 +45,9 @@ public sealed partial class DuckDbStore : IRecordStore
         public required string DedupSql { get; init; }
         public required string InsertSql { get; init; }
         public required List<string> RollupSql { get; init; }
+
+        /// <summary>Each rollup with its table and the statement that adds the staged records to it.</summary>
+        public required List<(RollupDefinition Definition, string Table, string Sql)> Rollups { get; init; }
     }
 
     public async Task InitializeAsync(UsineDefinitions definitions, CancellationToken cancellationToken)
@@ -95,6 +98,7 @@ public sealed partial class DuckDbStore : IRecordStore
             _tables[versions.Name] = EnsureModelTable(versions);
         }
 
+        InitializeOperations();
         _nextDeadLetterId = Scalar<long>("SELECT coalesce(max(id), 0) FROM dead_letters");
         InitializeArchive();
     }
@@ -162,9 +166,12 @@ public sealed partial class DuckDbStore : IRecordStore
             : $"DELETE FROM {stage} s WHERE EXISTS (SELECT 1 FROM {table} m WHERE m.record_id = s.record_id)";
 
         var rollups = new List<string>();
+        var rollupDefs = new List<(RollupDefinition, string, string)>();
         foreach (var r in latest.Rollups)
         {
-            rollups.Add(EnsureRollup(name, stage, r));
+            var sql = EnsureRollup(name, stage, r);
+            rollups.Add(sql);
+            rollupDefs.Add((r, Sql.RollupTable(name, r), sql));
         }
 
         return new ModelTable
@@ -177,6 +184,7 @@ public sealed partial class DuckDbStore : IRecordStore
             InsertSql = $"INSERT INTO {table} (record_id, plant, avatar_key, avatar_id, event_time, model_version, source_id, stream_id, raw_position, stored_at, {fieldList}) "
                 + $"SELECT record_id, plant, avatar_key, avatar_id, event_time, {{0}}, {{1}}, {{2}}, raw_position, {{3}}, {fieldList} FROM {stage}",
             RollupSql = rollups,
+            Rollups = rollupDefs,
         };
     }
 
@@ -318,7 +326,7 @@ public sealed partial class DuckDbStore : IRecordStore
             cmd.Parameters.Add(new DuckDBParameter(kind));
             cmd.Parameters.Add(new DuckDBParameter((object?)name ?? DBNull.Value));
             cmd.Parameters.Add(new DuckDBParameter(csvHeader is null ? DBNull.Value : string.Join('\u001f', csvHeader)));
-            cmd.Parameters.Add(new DuckDBParameter(DateTime.UtcNow));
+            cmd.Parameters.Add(new DuckDBParameter(Now()));
             cmd.ExecuteNonQuery();
         }
         finally
@@ -347,12 +355,16 @@ public sealed partial class DuckDbStore : IRecordStore
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var output = batch.Output;
-        var now = DateTime.UtcNow;
+        var now = Now();
+        var live = batch.Mode == IngestMode.Live;
         var firstDeadLetterId = _nextDeadLetterId + 1;
+        var newDeadLetters = output.DeadLetters.Count;
+        ReplayCounts? replay = null;
         Exec("BEGIN TRANSACTION");
         try
         {
-            if (_options.KeepRaw)
+            // Messages processed again are in the raw zone already.
+            if (_options.KeepRaw && live)
             {
                 using var raw = Writer.CreateAppender("raw_messages");
                 foreach (var m in batch.Raw)
@@ -369,7 +381,12 @@ public sealed partial class DuckDbStore : IRecordStore
             }
 
             Timings.Add("raw", clock);
-            if (output.DeadLetters.Count > 0)
+            if (!live)
+            {
+                replay = UpsertDeadLetters(batch, firstDeadLetterId, now);
+                newDeadLetters = replay.New;
+            }
+            else if (output.DeadLetters.Count > 0)
             {
                 var id = firstDeadLetterId;
                 using var dl = Writer.CreateAppender("dead_letters");
@@ -389,10 +406,13 @@ public sealed partial class DuckDbStore : IRecordStore
                         .AppendValue(MemoryMarshal.AsMemory(d.Payload).Span)
                         .AppendValue(d.PayloadBytes)
                         .AppendValue("open")
-                        .AppendValue(1)
+                        .AppendValue((int?)1) // a bare constant 1 binds to the byte overload and writes one byte into an INTEGER column
                         .AppendValue(d.ReceivedAt)
                         .AppendValue(now)
                         .AppendValue(now)
+                        .AppendNullValue() // original_payload, edited_at, discard_reason: set by later operations
+                        .AppendNullValue()
+                        .AppendNullValue()
                         .EndRow();
                 }
             }
@@ -406,7 +426,11 @@ public sealed partial class DuckDbStore : IRecordStore
                 }
             }
 
-            if (output.Links.Count > 0)
+            if (output.Links.Count > 0 && !live)
+            {
+                InsertNewLinks(output.Links);
+            }
+            else if (output.Links.Count > 0)
             {
                 using var ln = Writer.CreateAppender("avatar_link_events");
                 foreach (var l in output.Links)
@@ -429,9 +453,22 @@ public sealed partial class DuckDbStore : IRecordStore
             }
 
             clock.Restart();
-            CountHour(batch.Source.Id, batch.StreamId, now, batch.Raw.Count, stored, 0, duplicates + output.DuplicatesInBatch, output.DeadLetters.Count);
-            using (var cp = Writer.CreateCommand())
+            if (live)
             {
+                CountHour(batch.Source.Id, batch.StreamId, now, batch.Raw.Count, stored, 0, duplicates + output.DuplicatesInBatch, output.DeadLetters.Count);
+            }
+            else if (stored > 0 || newDeadLetters > 0)
+            {
+                // A replay lands nothing: what it stores or rejects for the first time counts as replayed, so that
+                // an hour still adds up (landed = stored - replayed + duplicates + rejected) and a replay that
+                // changes nothing writes nothing.
+                CountHour(batch.Source.Id, batch.StreamId, now, 0, stored, stored + newDeadLetters, 0, newDeadLetters);
+            }
+
+            // Only new data moves a stream on: a replay of old positions must leave its checkpoint where it is.
+            if (live)
+            {
+                using var cp = Writer.CreateCommand();
                 cp.CommandText = "INSERT INTO checkpoints VALUES ($1, $2, $3, $4) ON CONFLICT (stream_id) DO UPDATE SET position = greatest(position, EXCLUDED.position), updated_at = EXCLUDED.updated_at";
                 cp.Parameters.Add(new DuckDBParameter(batch.StreamId));
                 cp.Parameters.Add(new DuckDBParameter(batch.Source.Id));
@@ -443,8 +480,8 @@ public sealed partial class DuckDbStore : IRecordStore
             Timings.Add("checkpoint", clock);
             Exec("COMMIT");
             Timings.Add("commit", clock);
-            _nextDeadLetterId += output.DeadLetters.Count;
-            return new CommitResult(batch.Raw.Count, stored, duplicates, output.DeadLetters.Count);
+            _nextDeadLetterId += newDeadLetters;
+            return new CommitResult(live ? batch.Raw.Count : 0, stored, duplicates, output.DeadLetters.Count) { Replay = replay };
         }
         catch
         {
@@ -531,6 +568,8 @@ public sealed partial class DuckDbStore : IRecordStore
         Exec($"DELETE FROM {stage}");
         return (inserted, dropped);
     }
+
+    private DateTime Now() => _options.Time.GetUtcNow().UtcDateTime;
 
     internal void Exec(string sql)
     {

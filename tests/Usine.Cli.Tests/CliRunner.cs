@@ -35,6 +35,7 @@ internal static class CliRunner
             Error = error,
             Interactive = interactive,
             GetEnvironmentVariable = name => environmentVariables?.GetValueOrDefault(name),
+            UserName = "tester",
             Time = time ?? new FakeTimeProvider(DateTimeOffset.Parse("2026-11-26T10:00:15Z", System.Globalization.CultureInfo.InvariantCulture)),
         };
         var exitCode = await UsineCli.RunAsync(args, environment, CancellationToken.None);

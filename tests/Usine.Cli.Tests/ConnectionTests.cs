@@ -89,7 +89,7 @@ public sealed class ConnectionTests
 
     [Theory]
     [InlineData(new string[0], "error: name a command, for example usine status")]
-    [InlineData(new[] { "deadletters" }, "error: usine deadletters needs a command: list or show")]
+    [InlineData(new[] { "deadletters" }, "error: usine deadletters needs a command: list or groups or show or replay or edit or discard")]
     public async Task A_missing_command_shows_the_help_and_exits_2(string[] args, string expected)
     {
         var result = await CliRunner.RunAsync(args);

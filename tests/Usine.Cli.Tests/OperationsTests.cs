@@ -25,6 +25,9 @@ public sealed class OperationsTests
                 """),
             _ => FakeUsineServer.Json($$"""{"error":"unknown source '{{source}}' (sources: douai-energy, flins-screwing)"}""", StatusCodes.Status404NotFound),
         });
+        app.MapPost("/api/rollups/rebuild", () => FakeUsineServer.Json("""
+            {"model":"screwing","rollups":[{"rollup":"1h","table":"r_screwing_1h","from":"2026-11-26T07:00:00Z","to":"2026-11-26T09:00:00Z","rowsBefore":6,"rowsAfter":4}]}
+            """));
         app.MapGet("/api/alerts", () => FakeUsineServer.Json("""
             {"firing":[{"rule":"screwing-silent","severity":"critical","source":"flins-screwing","summary":"source flins-screwing has sent nothing for 2m05s (expected every 30s)","since":"2026-11-26T10:00:00Z"}],
              "rules":[{"name":"screwing-silent","signal":"silence","severity":"critical","sources":["flins-screwing"],"forSeconds":0,"origin":"usine.yaml:40"}],
@@ -90,5 +93,22 @@ public sealed class OperationsTests
         Assert.Contains("night", result.Output, StringComparison.Ordinal);
         Assert.Equal(0, history.ExitCode);
         Assert.Contains("limit 5", history.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Rollups_rebuild_sends_the_model_and_range_and_prints_the_rows_before_and_after()
+    {
+        await using var server = await StartServerAsync();
+
+        var result = await CliRunner.RunAsync(["rollups", "rebuild", "--model", "screwing", "--from", "2026-11-26T07:30:00Z", "--to", "2026-11-26T08:30:00Z", "--server", server.Url]);
+        var missing = await CliRunner.RunAsync(["rollups", "rebuild", "--model", "screwing", "--server", server.Url]);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("r_screwing_1h", result.Output, StringComparison.Ordinal);
+        Assert.Contains("2026-11-26 07:00:00Z", result.Output, StringComparison.Ordinal);
+        var request = Assert.Single(server.Requests, r => r.Path == "/api/rollups/rebuild");
+        Assert.Contains("\"model\":\"screwing\"", System.Text.Encoding.UTF8.GetString(request.Body), StringComparison.Ordinal);
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("--from and --to are both required", missing.Error, StringComparison.Ordinal);
     }
 }

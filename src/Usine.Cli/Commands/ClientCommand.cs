@@ -25,7 +25,7 @@ internal abstract class ClientCommand<TSettings>(CliEnvironment environment) : A
     {
         try
         {
-            using var client = new UsineClient(UsineClient.ResolveServer(settings.Server, Environment.GetEnvironmentVariable));
+            using var client = new UsineClient(UsineClient.ResolveServer(settings.Server, Environment.GetEnvironmentVariable), Environment.UserName);
             return await RunAsync(client, settings, cancellationToken);
         }
         catch (CliException e)

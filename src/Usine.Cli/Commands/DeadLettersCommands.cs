@@ -5,22 +5,40 @@ using Usine.Cli.Internal;
 
 namespace Usine.Cli.Commands;
 
-internal sealed class DeadLettersListSettings : ClientSettings
+/// <summary>The options that choose dead letters, shared by list, groups, replay and discard.</summary>
+internal class DeadLetterFilterSettings : ClientSettings
 {
     [CommandOption("--source <ID>")]
     [Description("Only the dead letters of this source.")]
     public string? Source { get; init; }
 
     [CommandOption("--stage <STAGE>")]
-    [Description("Only those that failed this stage: decode, map, validate, contextualize or store.")]
+    [Description("Only those that failed this stage: decode, map, validate, step, contextualize or store.")]
     public string? Stage { get; init; }
 
+    [CommandOption("--matching <TEXT>")]
+    [Description("Only those whose reason contains this text, ignoring case.")]
+    public string? Matching { get; init; }
+
+    [CommandOption("--from <TIME>")]
+    [Description("Only those received at or after this time (ISO 8601, UTC unless it says otherwise).")]
+    public string? From { get; init; }
+
+    [CommandOption("--to <TIME>")]
+    [Description("Only those received before this time.")]
+    public string? To { get; init; }
+
+    public DeadLetterFilter Filter(string? status = null) => new(Source, Stage, status, Matching, From, To);
+}
+
+internal sealed class DeadLettersListSettings : DeadLetterFilterSettings
+{
     [CommandOption("--status <STATUS>")]
     [Description("Only those in this status: open, replayed or discarded.")]
     public string? Status { get; init; }
 
     [CommandOption("-l|--limit <N>")]
-    [Description("The most dead letters to list, newest first. Default: the server's.")]
+    [Description("The most rows to list. Default: the server's (100).")]
     public int? Limit { get; init; }
 
     public override ValidationResult Validate() =>
@@ -39,7 +57,7 @@ internal sealed class DeadLettersListCommand(CliEnvironment environment) : Clien
 {
     protected override async Task<int> RunAsync(UsineClient client, DeadLettersListSettings settings, CancellationToken cancellationToken)
     {
-        var deadLetters = await client.GetDeadLettersAsync(settings.Source, settings.Stage, settings.Status, settings.Limit, cancellationToken);
+        var deadLetters = await client.GetDeadLettersAsync(settings.Filter(settings.Status), settings.Limit, cancellationToken);
         if (deadLetters.Count == 0)
         {
             Environment.Console.Write(new Text("No dead letters match.\n"));
@@ -83,6 +101,8 @@ internal sealed class DeadLettersShowCommand(CliEnvironment environment) : Clien
             ("failed", Output.Time(letter.CreatedAt)),
             ("error", letter.ErrorType),
             ("reason", letter.Reason),
+            ("edited", letter.EditedAt is null ? null : Output.Time(letter.EditedAt)),
+            ("discarded because", letter.DiscardReason),
         ]));
 
         // The payload goes out raw, not through the console renderer, so long lines are not wrapped and it
@@ -103,6 +123,17 @@ internal sealed class DeadLettersShowCommand(CliEnvironment environment) : Clien
         else
         {
             await output.WriteLineAsync("payload: none");
+        }
+
+        if (letter.OriginalPayload is { } original)
+        {
+            await output.WriteLineAsync("original payload, before the edit:");
+            await output.WriteLineAsync(original);
+        }
+        else if (letter.OriginalPayloadBase64 is { } originalBase64)
+        {
+            await output.WriteLineAsync("original payload, before the edit (not UTF-8, base64):");
+            await output.WriteLineAsync(originalBase64);
         }
 
         return ExitCodes.Ok;

@@ -18,6 +18,10 @@ internal sealed class ServeSettings : CommandSettings
     [Description("Where the HTTP API and UI listen. Default: http://127.0.0.1:5080.")]
     public string? Urls { get; init; }
 
+    [CommandOption("--max-replay-attempts <N>")]
+    [Description("Attempts after which a dead letter is not replayed again unless forced. Default: 5.")]
+    public int? MaxReplayAttempts { get; init; }
+
     [CommandOption("--archive-dir <DIR>")]
     [Description("The root of the Parquet archive of the raw zone. Default: archive inside the data directory.")]
     public string? ArchiveDir { get; init; }
@@ -32,7 +36,9 @@ internal sealed class ServeSettings : CommandSettings
     [DefaultValue(0)]
     public int ArchiveRetentionDays { get; init; }
 
-    public override ValidationResult Validate() => ArchiveSettings.Validate(RawRetentionDays, ArchiveRetentionDays);
+    public override ValidationResult Validate() =>
+        MaxReplayAttempts is < 1 ? ValidationResult.Error("--max-replay-attempts must be 1 or more")
+        : ArchiveSettings.Validate(RawRetentionDays, ArchiveRetentionDays);
 }
 
 internal sealed class DemoSettings : CommandSettings
@@ -89,6 +95,10 @@ internal sealed class BenchSettings : CommandSettings
     [CommandOption("--mqtt <URL>")]
     [Description("Run the MQTT scenario instead: publish --messages screwing results with QoS 1 to this broker (mqtt://host:port) and ingest them through an MQTT source.")]
     public string? Mqtt { get; init; }
+
+    [CommandOption("--bare")]
+    [Description("Run the engine and the store alone, without jobs, metrics and alert rules: the difference is what operations cost.")]
+    public bool Bare { get; init; }
 
     [CommandOption("--keep")]
     [Description("Keep the work directory afterwards, to look at the data.")]

@@ -181,7 +181,58 @@ internal sealed record DeadLetter(
     string? PayloadBase64 = null,
     long? PayloadBytes = null,
     string? ErrorType = null,
-    string? Topic = null);
+    string? Topic = null,
+    string? OriginalPayload = null,
+    string? OriginalPayloadBase64 = null,
+    DateTimeOffset? EditedAt = null,
+    string? DiscardReason = null);
+
+/// <summary>Which dead letters; what is null is left out, so the server applies no condition for it.</summary>
+internal sealed record DeadLetterFilter(
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Source = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Stage = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Status = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Reason = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? From = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? To = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<long>? Ids = null)
+{
+    [JsonIgnore]
+    public bool IsEmpty => this == new DeadLetterFilter();
+}
+
+internal sealed record DeadLetterGroup(
+    string? Source, string? Stage, string? Reason, long Count, long Open, long Replayed, long Discarded, int MaxAttempts,
+    DateTimeOffset? FirstReceivedAt, DateTimeOffset? LastReceivedAt);
+
+internal sealed record EditRequest(
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Payload,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? PayloadBase64,
+    bool Replay,
+    bool Force);
+
+/// <summary>The answer to replaying (or editing) one dead letter; <see cref="Outcome"/> is null after an edit alone.</summary>
+internal sealed record DeadLetterReplay(
+    [property: JsonConverter(typeof(AnyAsStringConverter))] string? Id,
+    string? Outcome,
+    string? Status,
+    string? Stage,
+    string? Reason,
+    int? Attempts,
+    long Stored,
+    long Duplicates,
+    bool Edited);
+
+internal sealed record DeadLettersReplay(
+    long Selected, long Replayed, long FailedAgain, long SkippedAtLimit, long SkippedUnknownSource, long Stored, long Duplicates, string? Note, string? Job);
+
+internal sealed record DiscardResult([property: JsonConverter(typeof(AnyAsStringConverter))] string? Id, string? Status, long? Discarded, string? Reason);
+
+internal sealed record RangeReplay(
+    string? Source, DateTimeOffset? From, DateTimeOffset? To, string? Origin, string? Job, long Read, long Stored, long Duplicates, long Failed,
+    long DeadLettersNew, long DeadLettersUnchanged, long DeadLettersUpdated, long Replayed, int Streams, double ElapsedMs);
+
+internal sealed record AuditEntry(long Id, DateTimeOffset? At, string? Actor, string? Action, string? Target, JsonElement? Detail, string? Result);
 
 /// <summary>
 /// Reads any JSON value into a string: the contract leaves some values open (an id may be a number or a

@@ -26,6 +26,9 @@ internal sealed class CliEnvironment
     /// <summary>True when standard output is a terminal, so live progress bars make sense.</summary>
     public bool Interactive { get; init; }
 
+    /// <summary>Who runs the tool, sent as <c>X-Usine-Actor</c> so the server's audit log names them. Default: the local user name.</summary>
+    public string UserName { get; init; } = Environment.UserName;
+
     /// <summary>The clock used for "3s ago". Default: the system clock.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 

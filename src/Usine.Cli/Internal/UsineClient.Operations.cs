@@ -10,6 +10,10 @@ internal sealed partial class UsineClient
             "api/alerts/history" + Query(("limit", limit?.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("rule", rule), ("source", source)),
             cancellationToken);
 
+    public Task<RollupRebuildResult> RebuildRollupsAsync(string model, string from, string to, CancellationToken cancellationToken) =>
+        SendAsync<RollupRebuildResult>(HttpMethod.Post, "api/rollups/rebuild",
+            System.Net.Http.Json.JsonContent.Create(new { model, from, to }), cancellationToken);
+
     public Task<ReconcileInfo> ReconcileAsync(string source, string? from, string? to, CancellationToken cancellationToken) =>
         GetAsync<ReconcileInfo>("api/reconcile" + Query(("source", source), ("from", from), ("to", to)), cancellationToken);
 }
@@ -36,3 +40,7 @@ internal sealed record ReconcileGapInfo(string Scope, long After, long Before, l
 internal sealed record ReconcileInfo(
     string Source, DateTimeOffset From, DateTimeOffset To, bool Consistent, IReadOnlyList<string>? Mismatches, ReconcileTotals? Totals,
     IReadOnlyList<ReconcileHourInfo>? Hours, IReadOnlyList<ReconcileFileInfo>? Files, IReadOnlyList<ReconcileGapInfo>? Gaps);
+
+internal sealed record RollupRebuildInfo(string Rollup, string? Table, DateTimeOffset From, DateTimeOffset To, long RowsBefore, long RowsAfter);
+
+internal sealed record RollupRebuildResult(string Model, IReadOnlyList<RollupRebuildInfo> Rollups);

@@ -22,11 +22,16 @@ internal sealed partial class UsineClient : IDisposable
 
     private readonly HttpClient http;
 
-    public UsineClient(Uri server)
+    public UsineClient(Uri server, string? actor = null)
     {
         Server = server;
         http = new HttpClient { BaseAddress = server, Timeout = Timeout.InfiniteTimeSpan };
         http.DefaultRequestHeaders.UserAgent.ParseAdd("usine-cli");
+        if (!string.IsNullOrWhiteSpace(actor))
+        {
+            // Header values are ASCII; a name with other letters travels percent-encoded and the server decodes it.
+            http.DefaultRequestHeaders.TryAddWithoutValidation("X-Usine-Actor", actor.All(char.IsAscii) ? actor : Uri.EscapeDataString(actor));
+        }
     }
 
     public Uri Server { get; }
@@ -67,14 +72,42 @@ internal sealed partial class UsineClient : IDisposable
     public Task<AvatarDetail> GetAvatarAsync(string id, string? type, CancellationToken cancellationToken) =>
         GetAsync<AvatarDetail>(Path("api/avatars", id) + Query(("type", type)), cancellationToken);
 
-    public Task<IReadOnlyList<DeadLetter>> GetDeadLettersAsync(
-        string? source, string? stage, string? status, int? limit, CancellationToken cancellationToken) =>
-        GetAsync<IReadOnlyList<DeadLetter>>(
-            "api/deadletters" + Query(("source", source), ("stage", stage), ("status", status), ("limit", limit?.ToString(CultureInfo.InvariantCulture))),
-            cancellationToken);
-
     public Task<DeadLetter> GetDeadLetterAsync(string id, CancellationToken cancellationToken) =>
         GetAsync<DeadLetter>(Path("api/deadletters", id), cancellationToken);
+
+    public Task<IReadOnlyList<DeadLetter>> GetDeadLettersAsync(DeadLetterFilter filter, int? limit, CancellationToken cancellationToken) =>
+        GetAsync<IReadOnlyList<DeadLetter>>("api/deadletters" + FilterQuery(filter, limit), cancellationToken);
+
+    public Task<IReadOnlyList<DeadLetterGroup>> GetDeadLetterGroupsAsync(DeadLetterFilter filter, int? limit, CancellationToken cancellationToken) =>
+        GetAsync<IReadOnlyList<DeadLetterGroup>>("api/deadletters/groups" + FilterQuery(filter, limit), cancellationToken);
+
+    public Task<DeadLetterReplay> ReplayDeadLetterAsync(string id, bool force, CancellationToken cancellationToken) =>
+        SendAsync<DeadLetterReplay>(HttpMethod.Post, Path("api/deadletters", id, "replay"), JsonContent.Create(new { force }, options: Json), cancellationToken, Timeout.InfiniteTimeSpan);
+
+    public Task<DeadLettersReplay> ReplayDeadLettersAsync(DeadLetterFilter filter, bool force, CancellationToken cancellationToken) =>
+        SendAsync<DeadLettersReplay>(HttpMethod.Post, "api/deadletters/replay", JsonContent.Create(new { filter, force }, options: Json), cancellationToken, Timeout.InfiniteTimeSpan);
+
+    /// <summary>Replaces a dead letter's payload; with <paramref name="replay"/> the answer is the replay's, else the edit's.</summary>
+    public Task<DeadLetterReplay> EditDeadLetterAsync(string id, string? payload, string? payloadBase64, bool replay, bool force, CancellationToken cancellationToken) =>
+        SendAsync<DeadLetterReplay>(HttpMethod.Post, Path("api/deadletters", id, "edit"),
+            JsonContent.Create(new EditRequest(payload, payloadBase64, replay, force), options: Json), cancellationToken, Timeout.InfiniteTimeSpan);
+
+    public Task<DiscardResult> DiscardDeadLetterAsync(string id, string reason, CancellationToken cancellationToken) =>
+        SendAsync<DiscardResult>(HttpMethod.Post, Path("api/deadletters", id, "discard"), JsonContent.Create(new { reason }, options: Json), cancellationToken);
+
+    public Task<DiscardResult> DiscardDeadLettersAsync(DeadLetterFilter filter, string reason, CancellationToken cancellationToken) =>
+        SendAsync<DiscardResult>(HttpMethod.Post, "api/deadletters/discard", JsonContent.Create(new { filter, reason }, options: Json), cancellationToken);
+
+    public Task<RangeReplay> ReplayRangeAsync(string source, string from, string to, bool fromArchive, CancellationToken cancellationToken) =>
+        SendAsync<RangeReplay>(HttpMethod.Post, "api/replay", JsonContent.Create(new { source, from, to, fromArchive }, options: Json), cancellationToken, Timeout.InfiniteTimeSpan);
+
+    public Task<IReadOnlyList<AuditEntry>> GetAuditAsync(string? action, string? since, int? limit, CancellationToken cancellationToken) =>
+        GetAsync<IReadOnlyList<AuditEntry>>(
+            "api/audit" + Query(("action", action), ("since", since), ("limit", limit?.ToString(CultureInfo.InvariantCulture))), cancellationToken);
+
+    private static string FilterQuery(DeadLetterFilter f, int? limit) => Query(
+        ("source", f.Source), ("stage", f.Stage), ("status", f.Status), ("reason", f.Reason), ("from", f.From), ("to", f.To),
+        ("limit", limit?.ToString(CultureInfo.InvariantCulture)));
 
     /// <summary>Archiving a day of a large plant takes minutes; the run is bounded, so it gets a deadline of its own.</summary>
     public Task<ArchiveRun> RunArchiveAsync(CancellationToken cancellationToken) =>

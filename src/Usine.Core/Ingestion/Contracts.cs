@@ -20,10 +20,52 @@ public sealed record IngestBatch
 
     /// <summary>Position saved as the stream's checkpoint; defaults to the last message's.</summary>
     public long? Checkpoint { get; init; }
+
+    /// <summary>New data, or messages already received processed again. Default <see cref="IngestMode.Live"/>.</summary>
+    public IngestMode Mode { get; init; } = IngestMode.Live;
+}
+
+/// <summary>Whether a batch is new data or data processed again, which decides what its commit may write.</summary>
+public enum IngestMode
+{
+    /// <summary>New data: raw messages land, dead letters are added, the checkpoint moves.</summary>
+    Live,
+
+    /// <summary>
+    /// Raw messages read back (from the raw zone or the archive) and processed again: no raw rows, the
+    /// checkpoint stays, records and link events already stored are not added again, and dead letters are
+    /// upserted by (stream, position): the same failure changes nothing, a new failure updates the open
+    /// dead letter, a success marks it replayed. Running it twice over the same messages changes nothing.
+    /// </summary>
+    Replay,
+
+    /// <summary>
+    /// Open dead letters retried on purpose (after a fix or an edit): like <see cref="Replay"/>, except that
+    /// a letter that fails again counts one more attempt even when its stage and reason are the same.
+    /// </summary>
+    Retry,
 }
 
 /// <summary>What a batch became once durable.</summary>
-public sealed record IngestResult(int Received, int Stored, int Duplicates, int DeadLetters, long Checkpoint);
+public sealed record IngestResult(int Received, int Stored, int Duplicates, int DeadLetters, long Checkpoint)
+{
+    /// <summary>For a batch not of <see cref="IngestMode.Live"/>: what became of the dead letters it met.</summary>
+    public ReplayCounts? Replay { get; init; }
+}
+
+/// <summary>
+/// What a replayed batch did to dead letters, by (stream, position): <paramref name="New"/> failures seen for the
+/// first time, <paramref name="Unchanged"/> failures already recorded as they are (or letters already replayed or
+/// discarded), <paramref name="Updated"/> open letters whose stage, reason or attempts changed, and
+/// <paramref name="Replayed"/> open letters whose message now succeeded.
+/// </summary>
+public sealed record ReplayCounts(int New, int Unchanged, int Updated, int Replayed)
+{
+    public static readonly ReplayCounts None = new(0, 0, 0, 0);
+
+    public ReplayCounts Add(ReplayCounts other) =>
+        new(New + other.New, Unchanged + other.Unchanged, Updated + other.Updated, Replayed + other.Replayed);
+}
 
 /// <summary>Anything that accepts batches: the engine, in every deployment.</summary>
 public interface IIngestor
@@ -42,14 +84,20 @@ public sealed record CommitBatch(
     long Checkpoint,
     IReadOnlyList<RawMessage> Raw,
     PipelineOutput Output,
-    IReadOnlyList<string>? CsvHeader);
+    IReadOnlyList<string>? CsvHeader,
+    IngestMode Mode = IngestMode.Live);
 
-public sealed record CommitResult(int Landed, int Stored, int Duplicates, int DeadLetters);
+public sealed record CommitResult(int Landed, int Stored, int Duplicates, int DeadLetters)
+{
+    /// <summary>Set for a batch not of <see cref="IngestMode.Live"/>.</summary>
+    public ReplayCounts? Replay { get; init; }
+}
 
 /// <summary>
 /// The store a pipeline writes to. <see cref="CommitAsync"/> must be atomic: raw messages, records, rollup
 /// updates, dead letters, new avatars, links and the checkpoint land together or not at all, and records
-/// whose id is already stored are dropped.
+/// whose id is already stored are dropped. A batch not of <see cref="IngestMode.Live"/> follows the rules of
+/// its <see cref="CommitBatch.Mode"/>.
 /// </summary>
 public interface IRecordStore : IAsyncDisposable
 {

@@ -125,8 +125,10 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
         }
 
         var work = new Work(batch, cancellationToken) { OldestReceivedAt = oldest };
-        var pending = _pending.GetOrAdd(batch.SourceId, _ => new PendingBatches());
-        pending.Add(work);
+
+        // Lag and pending counts are about new data: a replay of last week's messages is not a week late.
+        var pending = batch.Mode == IngestMode.Live ? _pending.GetOrAdd(batch.SourceId, _ => new PendingBatches()) : null;
+        pending?.Add(work);
         try
         {
             await _toProcess.Writer.WriteAsync(work, cancellationToken);
@@ -134,7 +136,7 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
         }
         finally
         {
-            pending.Remove(work);
+            pending?.Remove(work);
         }
     }
 
@@ -264,10 +266,9 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
             {
                 var source = _definitions.Sources[batch.SourceId];
                 var checkpoint = batch.Checkpoint ?? batch.Messages[^1].Position;
-                var r = await _store.CommitAsync(new CommitBatch(source, batch.StreamId, checkpoint, batch.Messages, work.Output, batch.CsvHeader), CancellationToken.None);
-                var result = new IngestResult(batch.Messages.Count, r.Stored, r.Duplicates + work.Output.DuplicatesInBatch, r.DeadLetters, checkpoint);
+                var r = await _store.CommitAsync(new CommitBatch(source, batch.StreamId, checkpoint, batch.Messages, work.Output, batch.CsvHeader, batch.Mode), CancellationToken.None);
+                var result = new IngestResult(batch.Messages.Count, r.Stored, r.Duplicates + work.Output.DuplicatesInBatch, r.DeadLetters, checkpoint) { Replay = r.Replay };
                 var committedAt = _time.GetUtcNow().UtcDateTime;
-                _stats.GetOrAdd(batch.SourceId, _ => new SourceStats()).Add(result, work.Bytes, committedAt);
 
                 // Out of the pending set before the caller resumes, so lag never counts a committed batch.
                 if (_pending.TryGetValue(batch.SourceId, out var pending))
@@ -275,7 +276,13 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
                     pending.Remove(work);
                 }
 
-                Notify(source, result, work, committedAt);
+                // A source's counters and figures say what it delivered; messages processed again were counted when they came.
+                if (batch.Mode == IngestMode.Live)
+                {
+                    _stats.GetOrAdd(batch.SourceId, _ => new SourceStats()).Add(result, work.Bytes, committedAt);
+                    Notify(source, result, work, committedAt);
+                }
+
                 work.Done.TrySetResult(result);
                 Interlocked.Add(ref _commitTicks, _time.GetElapsedTime(started).Ticks);
             }

@@ -26,6 +26,9 @@ internal static partial class Log
     [LoggerMessage(1104, LogLevel.Warning, "An ingest observer failed on a batch of source {SourceId}; the batch is committed, only its figures are missing")]
     public static partial void ObserverFailed(this ILogger logger, Exception exception, string sourceId);
 
+    [LoggerMessage(1201, LogLevel.Warning, "Replay batch of source {SourceId}, stream {StreamId} hit a transient failure (attempt {Attempt}); sending it again")]
+    public static partial void ReplayBatchRetried(this ILogger logger, Exception exception, string sourceId, string streamId, int attempt);
+
     [LoggerMessage(1301, LogLevel.Warning, "Alert {Rule} FIRING ({Severity}) source {SourceId}: {Summary}")]
     public static partial void AlertFired(this ILogger logger, string rule, string severity, string sourceId, string summary);
 

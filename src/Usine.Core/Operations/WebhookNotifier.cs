@@ -110,7 +110,8 @@ public sealed class WebhookNotifier : IAlertNotifier, IAsyncDisposable
             string problem;
             try
             {
-                using var timeout = new CancellationTokenSource(_definition.Timeout, _time);
+                // The time limit of an attempt is real elapsed time on the network, whatever clock drives the backoff.
+                using var timeout = new CancellationTokenSource(_definition.Timeout);
                 using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
                 using var request = new HttpRequestMessage(HttpMethod.Post, _definition.Url) { Content = new ByteArrayContent(body) };
                 request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
@@ -150,9 +151,12 @@ public sealed class WebhookNotifier : IAlertNotifier, IAsyncDisposable
                 return;
             }
 
-            Interlocked.Increment(ref _retries);
             _logger.WebhookRetry(Name, e.Rule, e.Status, attempt, problem, delay);
-            await Task.Delay(delay, _time, ct);
+
+            // The wait starts before the retry is counted, so whoever sees the count can move the clock past it.
+            var wait = Task.Delay(delay, _time, ct);
+            Interlocked.Increment(ref _retries);
+            await wait;
             delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromMinutes(5).Ticks));
         }
     }

@@ -140,7 +140,7 @@ public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvid
         var checkpoint = await engine.GetCheckpointAsync(streamId, ct) ?? 0;
         using var hasher = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var hashing = new HashingStream(content, hasher);
-        var decoded = await Decompress(hashing, ct);
+        var decoded = await SkipByteOrderMark(await Decompress(hashing, ct), ct);
         var reader = PipeReader.Create(decoded, new StreamPipeReaderOptions(bufferSize: 1 << 16));
 
         var counters = new Counters();
@@ -305,6 +305,34 @@ public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvid
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Drops a UTF-8 byte order mark: spreadsheet exports start with one, and it would otherwise make the first
+    /// line invalid JSON or glue itself to the first CSV column name.
+    /// </summary>
+    private static async Task<Stream> SkipByteOrderMark(Stream s, CancellationToken ct)
+    {
+        var head = await ReadHead(s, 3, ct);
+        return head.Length == 3 && head.Span.SequenceEqual("\uFEFF"u8) ? s : new PrefixedStream(head, s);
+    }
+
+    private static async Task<ReadOnlyMemory<byte>> ReadHead(Stream s, int count, CancellationToken ct)
+    {
+        var head = new byte[count];
+        var n = 0;
+        while (n < count)
+        {
+            var r = await s.ReadAsync(head.AsMemory(n), ct);
+            if (r == 0)
+            {
+                break;
+            }
+
+            n += r;
+        }
+
+        return head.AsMemory(0, n);
     }
 
     private static async Task<Stream> Decompress(Stream s, CancellationToken ct)

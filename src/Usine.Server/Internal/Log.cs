@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Usine.Server.Internal;
 
-/// <summary>Log events of the server, ids 3000-3199; the archive 3300-3399.</summary>
+/// <summary>Log events of the server, ids 3000-3199; operations (replay, dead letters, audit) 3200-3299; the archive 3300-3399.</summary>
 internal static partial class Log
 {
     [LoggerMessage(3001, LogLevel.Information, "Imported {File} into source {SourceId}: {Messages} messages, {Stored} records, {DeadLetters} dead letters")]
@@ -34,4 +34,16 @@ internal static partial class Log
 
     [LoggerMessage(3303, LogLevel.Error, "Archive job {JobId} failed")]
     public static partial void ArchiveRunFailed(this ILogger logger, Exception exception, string jobId);
+
+    [LoggerMessage(3201, LogLevel.Information, "Dead letters {Target} replayed by {Actor}: {Selected} sent, {Replayed} replayed, {FailedAgain} failed again, {SkippedAtLimit} skipped at the attempt limit")]
+    public static partial void DeadLettersReplayed(this ILogger logger, string target, string actor, long selected, long replayed, long failedAgain, long skippedAtLimit);
+
+    [LoggerMessage(3202, LogLevel.Information, "Raw messages of source {SourceId} received from {From:o} to {To:o} replayed by {Actor}: {Read} read, {Stored} stored, {Replayed} dead letters replayed")]
+    public static partial void RangeReplayed(this ILogger logger, string sourceId, DateTime from, DateTime to, string actor, long read, long stored, long replayed);
+
+    [LoggerMessage(3203, LogLevel.Information, "Dead letters {Target} discarded by {Actor}: {Count} ({Reason})")]
+    public static partial void DeadLettersDiscarded(this ILogger logger, string target, string actor, long count, string reason);
+
+    [LoggerMessage(3204, LogLevel.Information, "Dead letter {Id} edited by {Actor}: {Bytes} bytes")]
+    public static partial void DeadLetterEdited(this ILogger logger, long id, string actor, int bytes);
 }

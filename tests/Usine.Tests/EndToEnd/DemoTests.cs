@@ -9,6 +9,60 @@ public sealed class DemoTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
+    /// <summary>The <c>usine ...</c> lines of the README's tour, without their comments, split into arguments.</summary>
+    private static List<string[]> TourCommands()
+    {
+        var readme = File.ReadAllText(Path.Combine(RepoRoot.Path, "README.md"));
+        var start = readme.IndexOf("## A short tour", StringComparison.Ordinal);
+        var block = readme.IndexOf("```sh", start, StringComparison.Ordinal) + 5;
+        var end = readme.IndexOf("```", block, StringComparison.Ordinal);
+        var commands = new List<string[]>();
+        foreach (var raw in readme[block..end].Split('\n'))
+        {
+            var line = raw.Trim();
+            if (!line.StartsWith("usine ", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var args = new List<string>();
+            var current = new System.Text.StringBuilder();
+            var quoted = false;
+            foreach (var c in line["usine ".Length..])
+            {
+                if (c == '"')
+                {
+                    quoted = !quoted;
+                }
+                else if (c == '#' && !quoted)
+                {
+                    break;
+                }
+                else if (c == ' ' && !quoted)
+                {
+                    if (current.Length > 0)
+                    {
+                        args.Add(current.ToString());
+                        current.Clear();
+                    }
+                }
+                else
+                {
+                    current.Append(c);
+                }
+            }
+
+            if (current.Length > 0)
+            {
+                args.Add(current.ToString());
+            }
+
+            commands.Add([.. args]);
+        }
+
+        return commands;
+    }
+
     [Fact]
     public async Task The_demo_fills_records_avatars_and_dead_letters_from_mqtt_and_the_file_drop()
     {
@@ -43,6 +97,15 @@ public sealed class DemoTests : IDisposable
             Assert.True(status.GetProperty("avatars").GetInt64() > 50, $"few avatars: {status}");
             Assert.All(status.GetProperty("sources").EnumerateArray().Where(s => s.GetProperty("kind").GetString() == "mqtt"),
                 s => Assert.Equal("running", s.GetProperty("state").GetString()));
+
+            // The README's tour runs against this demo: every command in it must work as written.
+            var tour = TourCommands();
+            Assert.True(tour.Count >= 10, $"the README's tour has {tour.Count} usine commands; was it moved?");
+            foreach (var command in tour)
+            {
+                var (exit, output, error) = await UsineProcess.RunAsync(TimeSpan.FromSeconds(60), [.. command, "--server", url]);
+                Assert.True(exit == 0, $"usine {string.Join(' ', command)} exited {exit}: {error}{output}");
+            }
         }
         finally
         {
