@@ -149,6 +149,19 @@ public sealed class ExploreApiTests : IAsyncLifetime
         // Newest first by default; ties on the sort value are ordered by record id, so pages never overlap.
         var newest = await Get("/api/models/screwing/records?limit=1");
         Assert.Equal(Vin(501), newest.GetProperty("records")[0].GetProperty("vin").GetString());
+        var times = new List<DateTime>();
+        string? cursor = null;
+        do
+        {
+            var page = await Get("/api/models/screwing/records?limit=4" + (cursor is null ? "" : "&cursor=" + cursor));
+            times.AddRange(page.GetProperty("records").EnumerateArray().Select(r => r.GetProperty("event_time").GetDateTime().ToUniversalTime()));
+            cursor = page.GetProperty("next").ValueKind == JsonValueKind.Null ? null : page.GetProperty("next").GetString();
+        }
+        while (cursor is not null);
+        Assert.Equal(27, times.Count);
+        Assert.Equal(times.OrderDescending(), times);
+        Assert.Equal(27, times.Distinct().Count());
+
         var sameTorque = await Get($"/api/models/screwing/records?where=torque:in:11|12|13&where=station:like:ST0%25&avatar={Vin(2)}&sort=-torque");
         Assert.Equal([12.0], sameTorque.GetProperty("records").EnumerateArray().Select(r => r.GetProperty("torque").GetDouble()));
 
