@@ -69,6 +69,30 @@ internal static class Hosting
             }
         }
 
+        if (settings.Explore)
+        {
+            var work = settings.Work ?? Path.Combine(Path.GetTempPath(), "usine-bench-explore-" + Guid.NewGuid().ToString("N")[..8]);
+            Directory.CreateDirectory(work);
+            try
+            {
+                var explore = await ExploreBench.RunAsync(settings.Messages, work, Console.Out.WriteLine, cancellationToken);
+                Console.Out.WriteLine();
+                Console.Out.WriteLine(ExploreBench.Format(explore));
+                return 0;
+            }
+            catch (UsineException ex)
+            {
+                return Fail(1, ex.Message);
+            }
+            finally
+            {
+                if (!settings.Keep)
+                {
+                    Directory.Delete(work, recursive: true);
+                }
+            }
+        }
+
         if (settings.Archive is { } sources)
         {
             var work = settings.Work ?? Path.Combine(Path.GetTempPath(), "usine-bench-archive-" + Guid.NewGuid().ToString("N")[..8]);

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Scalar.AspNetCore;
 using Usine.Server.Endpoints;
 using Usine.Server.Internal;
 
@@ -37,6 +38,7 @@ public static class UsineServer
             o.SerializerOptions.NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals;
         });
         builder.Services.AddProblemDetails();
+        builder.Services.AddOpenApi(o => o.AddOperationTransformer(OpenApiTags.TagByResource));
         builder.AddUsineMetrics();
 
         var app = builder.Build();
@@ -83,6 +85,11 @@ public static class UsineServer
         app.MapRollups();
         app.MapJobs();
         app.MapUsineMetrics();
+        app.MapRecords();
+        app.MapAggregates();
+        app.MapExports();
+        app.MapOpenApi();
+        app.MapScalarApiReference();
         app.Lifetime.ApplicationStopped.Register(() => platform.DisposeAsync().AsTask().GetAwaiter().GetResult());
         app.Lifetime.ApplicationStarted.Register(() => app.Logger.Listening(urls, Path.GetFullPath(platform.Options.DataDirectory)));
         return app;

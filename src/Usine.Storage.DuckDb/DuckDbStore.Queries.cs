@@ -279,21 +279,38 @@ public sealed partial class DuckDbStore
     public List<AvatarRow> Children(long key, int limit) => Read(
         $"SELECT avatar_key, type, id, plant, parent_key, first_seen FROM avatars WHERE parent_key = $1 ORDER BY type, id LIMIT {limit}", MapAvatar, key);
 
-    public List<AvatarLinkRow> Links(long key) => Read(
-        """
-        SELECT l.kind, a.type, a.id, l.valid_from, l.valid_to FROM avatar_links l JOIN avatars a ON a.avatar_key = l.to_key
-        WHERE l.from_key = $1 ORDER BY l.valid_from DESC LIMIT 200
-        """,
-        r => new AvatarLinkRow(r.GetString(0), r.GetString(1), r.GetString(2), Utc(r.GetDateTime(3)), r.IsDBNull(4) ? null : Utc(r.GetDateTime(4))), key);
+    /// <summary>The latest 200 links of an avatar, to avatars of the plant scope (null: every plant).</summary>
+    public List<AvatarLinkRow> Links(long key, IReadOnlySet<string>? plants = null)
+    {
+        var args = new SqlArgs();
+        var c = new List<string> { $"l.from_key = {args.Add(key)}" };
+        if (plants is not null)
+        {
+            c.Add(PlantCondition("a.plant", plants, args));
+        }
 
-    /// <summary>Records about one avatar: counts per model and the most recent ones.</summary>
-    public (Dictionary<string, long> Counts, List<RecentRecord> Recent) AvatarRecords(long key, int recent)
+        return Read(
+            $"SELECT l.kind, a.type, a.id, l.valid_from, l.valid_to FROM avatar_links l JOIN avatars a ON a.avatar_key = l.to_key{WhereClause(c)} ORDER BY l.valid_from DESC LIMIT 200",
+            r => new AvatarLinkRow(r.GetString(0), r.GetString(1), r.GetString(2), Utc(r.GetDateTime(3)), r.IsDBNull(4) ? null : Utc(r.GetDateTime(4))),
+            [.. args.Values]);
+    }
+
+    /// <summary>Records about one avatar, of the plant scope (null: every plant): counts per model and the most recent ones.</summary>
+    public (Dictionary<string, long> Counts, List<RecentRecord> Recent) AvatarRecords(long key, int recent, IReadOnlySet<string>? plants = null)
     {
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
         var all = new List<RecentRecord>();
+        var args = new SqlArgs();
+        var c = new List<string> { $"avatar_key = {args.Add(key)}" };
+        if (plants is not null)
+        {
+            c.Add(PlantCondition("plant", plants, args));
+        }
+
+        var where = WhereClause(c);
         foreach (var (name, table) in _tables)
         {
-            var n = Count($"SELECT count(*) FROM {Sql.RecordTable(name)} WHERE avatar_key = $1", key);
+            var n = Count($"SELECT count(*) FROM {Sql.RecordTable(name)}{where}", [.. args.Values]);
             if (n == 0)
             {
                 continue;
@@ -302,7 +319,7 @@ public sealed partial class DuckDbStore
             counts[name] = n;
             var cols = table.Columns.Select(c => c.Name).ToList();
             all.AddRange(Read(
-                $"SELECT event_time, {string.Join(", ", cols.Select(Sql.Quote))} FROM {Sql.RecordTable(name)} WHERE avatar_key = $1 ORDER BY event_time DESC LIMIT {recent}",
+                $"SELECT event_time, {string.Join(", ", cols.Select(Sql.Quote))} FROM {Sql.RecordTable(name)}{where} ORDER BY event_time DESC LIMIT {recent}",
                 r =>
                 {
                     var values = new Dictionary<string, object?>(StringComparer.Ordinal);
@@ -313,7 +330,7 @@ public sealed partial class DuckDbStore
 
                     return new RecentRecord(name, Utc(r.GetDateTime(0)), values);
                 },
-                key));
+                [.. args.Values]));
         }
 
         return (counts, [.. all.OrderByDescending(x => x.Time).Take(recent)]);

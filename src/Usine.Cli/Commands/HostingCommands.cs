@@ -108,6 +108,10 @@ internal sealed class BenchSettings : CommandSettings
     [Description("Run the archive scenario instead: land --messages raw messages from SOURCES sources over two days in the raw zone, archive them to Parquet, verify and read one day back.")]
     public int? Archive { get; init; }
 
+    [CommandOption("--explore")]
+    [Description("Run the exploration scenario instead: fill a store with --messages screwing records by SQL, then time aggregates and avatar histories through the API against the same SQL on DuckDB.")]
+    public bool Explore { get; init; }
+
     public override ValidationResult Validate() =>
         Messages < 1 ? ValidationResult.Error("--messages must be 1 or more")
         : Mqtt is not null && !Uri.TryCreate(Mqtt, UriKind.Absolute, out _) ? ValidationResult.Error("--mqtt must be a broker URL such as mqtt://127.0.0.1:1883")

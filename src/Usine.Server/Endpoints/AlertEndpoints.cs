@@ -16,7 +16,7 @@ internal static class AlertEndpoints
             firing = p.Alerting.Firing,
             rules = p.Alerting.Rules.Select(Rule),
             notifiers = Notifiers(p),
-        }));
+        })).WithSummary("Alerts firing now, the rules that run and the notifiers' delivery counters");
 
         alerts.MapGet("/history", IResult (int? limit, string? rule, string? source, UsinePlatform p) =>
         {
@@ -30,13 +30,13 @@ internal static class AlertEndpoints
                 .Where(e => rule is null || e.Rule == rule)
                 .Where(e => source is null || e.Source == source)
                 .Take(n));
-        });
+        }).WithSummary("Alerts fired and resolved, newest first");
 
         alerts.MapPost("/evaluate", async (UsinePlatform p, CancellationToken ct) =>
         {
             await p.Alerting.EvaluateAsync(ct);
             return TypedResults.Ok(new { firing = p.Alerting.Firing });
-        });
+        }).WithSummary("Evaluate every alert rule now");
 
         app.MapGet("/api/reconcile", IResult (string? source, string? from, string? to, UsinePlatform p) =>
         {
@@ -75,7 +75,7 @@ internal static class AlertEndpoints
                 files = report.Files,
                 gaps = report.Gaps,
             });
-        });
+        }).WithSummary("Hourly reconciliation of a source: counts against the tables, files and sequence gaps");
 
         return app;
     }

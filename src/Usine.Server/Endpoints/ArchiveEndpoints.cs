@@ -34,7 +34,7 @@ internal static class ArchiveEndpoints
             {
                 return Errors.Status(StatusCodes.Status500InternalServerError, "the archive run failed: " + ex.Message + " (see the archive jobs)");
             }
-        });
+        }).WithSummary("Archive the raw messages that are due and apply retention now");
 
         group.MapGet("/", (string? source, UsinePlatform p) =>
         {
@@ -58,7 +58,7 @@ internal static class ArchiveEndpoints
                     maxReceivedAt = x.MaxReceivedAt,
                 }),
             });
-        });
+        }).WithSummary("The Parquet archive per plant, source and day");
 
         group.MapGet("/verify", async (UsinePlatform p, CancellationToken ct) =>
         {
@@ -72,7 +72,7 @@ internal static class ArchiveEndpoints
                 problems = r.Problems.Select(x => new { path = x.Path, problem = x.Problem, detail = x.Detail }),
                 unlisted = r.Unlisted,
             });
-        });
+        }).WithSummary("Re-hash every archive file against the manifest");
 
         return app;
     }

@@ -7,49 +7,141 @@ namespace Usine.Server.Endpoints;
 
 internal static class AvatarEndpoints
 {
+    private static readonly string[] Views = ["children", "ancestors", "history", "links"];
+
     public static IEndpointRouteBuilder MapAvatars(this IEndpointRouteBuilder app)
     {
-        app.MapGroup("/api/avatars").MapGet("/{*id}", IResult (string id, string? type, UsinePlatform p) =>
+        var avatars = app.MapGroup("/api/avatars").WithTags("Avatars");
+        avatars.MapGet("/", (string? q, string? type, string? plant, int? limit, UsinePlatform p, HttpContext http) =>
         {
-            // Hierarchy ids hold slashes; a client may send them as they are or escaped (%2F), which the
-            // router leaves escaped in a catch-all segment.
-            id = Uri.UnescapeDataString(id);
-            var found = p.Store.FindAvatars(id, type);
-            if (found.Count == 0)
+            var n = limit ?? 50;
+            if (n is < 1 or > 10_000)
             {
-                return Errors.NotFound(type is null ? $"no avatar with id '{id}'" : $"no avatar of type '{type}' with id '{id}'");
+                throw new ArgumentException($"limit: {n} is not between 1 and 10000");
             }
 
-            if (found.Count > 1)
-            {
-                return Errors.Status(StatusCodes.Status409Conflict, $"several avatars have id '{id}': add ?type= one of {string.Join(", ", found.Select(a => a.Type))}");
-            }
+            return TypedResults.Ok(p.Store.SearchAvatars(q, type, plant, n, Explore.Plants(http)).Select(Short));
+        }).WithSummary("Search avatars by id prefix (any case), type and plant");
 
-            var a = found[0];
-            var ancestors = new List<AvatarRow>();
-            var parentKey = a.ParentKey;
-            while (parentKey != 0 && ancestors.Count < 16 && p.Store.AvatarByKey(parentKey) is { } parent)
-            {
-                ancestors.Insert(0, parent);
-                parentKey = parent.ParentKey;
-            }
-
-            var (counts, recent) = p.Store.AvatarRecords(a.Key, 20);
-            return TypedResults.Ok(new
-            {
-                key = a.Key,
-                type = a.Type,
-                id = a.Id,
-                plant = a.Plant,
-                firstSeen = a.FirstSeen,
-                parent = ancestors.Count > 0 ? new { type = ancestors[^1].Type, id = ancestors[^1].Id } : null,
-                ancestors = ancestors.Select(x => new { type = x.Type, id = x.Id }),
-                children = p.Store.Children(a.Key, 200).Select(x => new { type = x.Type, id = x.Id }),
-                links = p.Store.Links(a.Key).Select(l => new { kind = l.Kind, type = l.Type, id = l.Id, from = l.From, until = l.Until }),
-                records = counts,
-                recent = recent.Select(r => new { model = r.Model, time = r.Time, values = r.Values }),
-            });
-        });
+        // Ids without slashes (VINs, serials) or with them escaped (%2F) match these routes; ids with plain
+        // slashes (stations: flins/assembly/L1/ST040) reach the catch-all below, which reads the suffix.
+        avatars.MapGet("/{id}/children", (string id, string? type, int? limit, UsinePlatform p, HttpContext http) => View(id, type, "children", http, p))
+            .WithSummary("The avatars whose parent is this one");
+        avatars.MapGet("/{id}/ancestors", (string id, string? type, UsinePlatform p, HttpContext http) => View(id, type, "ancestors", http, p))
+            .WithSummary("The chain of parents of an avatar, the plant first");
+        avatars.MapGet("/{id}/history", (string id, string? type, string? from, string? to, int? limit, UsinePlatform p, HttpContext http) => View(id, type, "history", http, p))
+            .WithSummary("Every record of every model about an avatar in a time range, newest first");
+        avatars.MapGet("/{id}/links", (string id, string? type, string? at, UsinePlatform p, HttpContext http) => View(id, type, "links", http, p))
+            .WithSummary("The links of an avatar valid at a time (default: now)");
+        avatars.MapGet("/{*id}", async Task<IResult> (string id, string? type, UsinePlatform p, HttpContext http) =>
+        {
+            var slash = id.LastIndexOf('/');
+            return slash > 0 && Views.Contains(id[(slash + 1)..]) && !Exists(p, Uri.UnescapeDataString(id))
+                ? await View(id[..slash], type, id[(slash + 1)..], http, p)
+                : Detail(id, type, http, p);
+        }).WithSummary("One avatar: hierarchy, links, record counts and recent records");
         return app;
+    }
+
+    private static bool Exists(UsinePlatform p, string id) => p.Store.FindAvatars(id, null).Count > 0;
+
+    private static object Short(AvatarRow a) => new { type = a.Type, id = a.Id, plant = a.Plant, firstSeen = a.FirstSeen };
+
+    /// <summary>The one avatar an id names, or the error to answer.</summary>
+    private static (AvatarRow? Avatar, IResult? Error) Find(string id, string? type, UsinePlatform p, IReadOnlySet<string>? plants)
+    {
+        // Hierarchy ids hold slashes; a client may send them as they are or escaped (%2F), which the
+        // router leaves escaped in a catch-all segment.
+        id = Uri.UnescapeDataString(id);
+        var found = p.Store.FindAvatars(id, type, plants);
+        if (found.Count == 0)
+        {
+            return (null, Errors.NotFound(type is null ? $"no avatar with id '{id}'" : $"no avatar of type '{type}' with id '{id}'"));
+        }
+
+        if (found.Count > 1)
+        {
+            return (null, Errors.Status(StatusCodes.Status409Conflict, $"several avatars have id '{id}': add ?type= one of {string.Join(", ", found.Select(a => a.Type))}"));
+        }
+
+        return (found[0], null);
+    }
+
+    private static async Task<IResult> View(string id, string? type, string view, HttpContext http, UsinePlatform p)
+    {
+        var plants = Explore.Plants(http);
+        var (a, error) = Find(id, type, p, plants);
+        if (a is null)
+        {
+            return error!;
+        }
+
+        var query = http.Request.Query;
+        int Limit(int fallback)
+        {
+            var text = query["limit"].ToString();
+            if (text.Length == 0)
+            {
+                return fallback;
+            }
+
+            return int.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= 10_000
+                ? n
+                : throw new ArgumentException($"limit: '{text}' is not a number between 1 and 10000");
+        }
+
+        switch (view)
+        {
+            case "children":
+                return TypedResults.Ok(p.Store.Children(a.Key, Limit(1000), plants).Select(Short));
+            case "ancestors":
+                return TypedResults.Ok(p.Store.Ancestors(a, plants).Select(Short));
+            case "history":
+                var records = await p.Store.AvatarHistoryAsync(a.Key, Explore.Time(Text(query["from"]), "from"), Explore.Time(Text(query["to"]), "to"), Limit(1000), plants, http.RequestAborted);
+                return TypedResults.Ok(new
+                {
+                    type = a.Type,
+                    id = a.Id,
+                    records = records.Select(r => new { model = r.Model, time = r.Time, recordId = r.RecordId, values = r.Values }),
+                });
+            default:
+                var at = Explore.Time(Text(query["at"]), "at") ?? p.Time.GetUtcNow().UtcDateTime;
+                return TypedResults.Ok(new
+                {
+                    type = a.Type,
+                    id = a.Id,
+                    at,
+                    links = p.Store.LinksAt(a.Key, at, plants).Select(l => new { kind = l.Kind, type = l.To.Type, id = l.To.Id, plant = l.To.Plant, from = l.From, until = l.Until }),
+                });
+        }
+    }
+
+    private static string? Text(Microsoft.Extensions.Primitives.StringValues v) => v.Count == 0 ? null : v.ToString();
+
+    private static IResult Detail(string id, string? type, HttpContext http, UsinePlatform p)
+    {
+        var plants = Explore.Plants(http);
+        var (a, error) = Find(id, type, p, plants);
+        if (a is null)
+        {
+            return error!;
+        }
+
+        var ancestors = p.Store.Ancestors(a, plants);
+        var (counts, recent) = p.Store.AvatarRecords(a.Key, 20, plants);
+        return TypedResults.Ok(new
+        {
+            key = a.Key,
+            type = a.Type,
+            id = a.Id,
+            plant = a.Plant,
+            firstSeen = a.FirstSeen,
+            parent = ancestors.Count > 0 ? new { type = ancestors[^1].Type, id = ancestors[^1].Id } : null,
+            ancestors = ancestors.Select(x => new { type = x.Type, id = x.Id }),
+            children = p.Store.Children(a.Key, 200, plants).Select(x => new { type = x.Type, id = x.Id }),
+            links = p.Store.Links(a.Key, plants).Select(l => new { kind = l.Kind, type = l.Type, id = l.Id, from = l.From, until = l.Until }),
+            records = counts,
+            recent = recent.Select(r => new { model = r.Model, time = r.Time, values = r.Values }),
+        });
     }
 }

@@ -41,12 +41,12 @@ internal static class JobEndpoints
                 .Where(j => (k is null || j.Kind == k) && (st is null || j.State == st) && (source is null || string.Equals(j.SourceId, source, StringComparison.Ordinal)))
                 .Select(j => Summary(j));
             return TypedResults.Ok(list);
-        });
+        }).WithSummary("Jobs, newest first: a stream per live source and bounded runs");
 
         jobs.MapGet("/{id}", IResult (string id, UsinePlatform p) =>
             p.Jobs.Get(id) is { } job
                 ? TypedResults.Ok(Detail(job))
-                : Errors.NotFound($"no job with id '{id}' (see GET /api/jobs; finished runs are kept for the last 500)"));
+                : Errors.NotFound($"no job with id '{id}' (see GET /api/jobs; finished runs are kept for the last 500)")).WithSummary("One job with the history of its states");
 
         return app;
     }

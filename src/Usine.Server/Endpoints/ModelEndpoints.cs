@@ -17,7 +17,7 @@ internal static class ModelEndpoints
             versions = v.All.Select(x => x.Version).OrderDescending(),
             fields = v.Latest.Fields.Count,
             description = v.Latest.Description,
-        })));
+        }))).WithSummary("Every data model with its versions");
 
         models.MapGet("/{name}", IResult (string name, int? version, UsinePlatform p) =>
         {
@@ -63,7 +63,7 @@ internal static class ModelEndpoints
                 table = "m_" + m.Name,
                 origin = m.Origin,
             });
-        });
+        }).WithSummary("One model version in full: fields, key, avatar binding, rollups");
         return app;
     }
 

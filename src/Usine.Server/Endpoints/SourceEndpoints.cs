@@ -51,10 +51,10 @@ internal static class SourceEndpoints
     public static IEndpointRouteBuilder MapSources(this IEndpointRouteBuilder app)
     {
         var sources = app.MapGroup("/api/sources");
-        sources.MapGet("/", (UsinePlatform p) => TypedResults.Ok(p.Definitions.Sources.Values.OrderBy(s => s.Id, StringComparer.Ordinal).Select(s => Summary(p, s))));
+        sources.MapGet("/", (UsinePlatform p) => TypedResults.Ok(p.Definitions.Sources.Values.OrderBy(s => s.Id, StringComparer.Ordinal).Select(s => Summary(p, s)))).WithSummary("Every source with its counters");
 
         sources.MapGet("/{id}", IResult (string id, UsinePlatform p) =>
-            p.Definitions.Sources.TryGetValue(id, out var s) ? TypedResults.Ok(Summary(p, s)) : UnknownSource(p, id));
+            p.Definitions.Sources.TryGetValue(id, out var s) ? TypedResults.Ok(Summary(p, s)) : UnknownSource(p, id)).WithSummary("One source with its definition and counters");
 
         sources.MapPost("/{id}/import", async Task<IResult> (string id, string? name, string? sha256, string? format, long? expectedCount, HttpContext http, UsinePlatform p, CancellationToken ct) =>
         {
@@ -114,7 +114,7 @@ internal static class SourceEndpoints
                     File.Delete(spool);
                 }
             }
-        });
+        }).WithSummary("Import a CSV, NDJSON or JSON-array file into a source");
 
         sources.MapPost("/{id}/messages", async Task<IResult> (string id, HttpContext http, UsinePlatform p, CancellationToken ct) =>
         {
@@ -159,7 +159,7 @@ internal static class SourceEndpoints
             var r = await p.Engine.IngestAsync(new IngestBatch { SourceId = source.Id, StreamId = stream.Id, Messages = raw, CsvHeader = header }, ct);
             p.Jobs.Stream(source.Id).Record(r);
             return TypedResults.Ok(new { received = r.Received, stored = r.Stored, duplicates = r.Duplicates, deadLetters = r.DeadLetters });
-        });
+        }).WithSummary("HTTP push: a JSON array or NDJSON, answered once durable");
 
         return app;
     }

@@ -12,7 +12,7 @@ internal static class StatusEndpoints
 {
     public static IEndpointRouteBuilder MapStatus(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/health", () => TypedResults.Ok(new { status = "ok" }));
+        app.MapGet("/health", () => TypedResults.Ok(new { status = "ok" })).WithSummary("Liveness: the store is open and the engine runs");
 
         var api = app.MapGroup("/api");
         api.MapGet("/status", (UsinePlatform p) =>
@@ -34,7 +34,7 @@ internal static class StatusEndpoints
                 alertsAvailable = p.Alerts is not null,
                 alerts = (p.Alerts?.Firing ?? []).Select(a => new { rule = a.Rule, severity = a.Severity, source = a.Source, summary = a.Summary, since = a.Since }),
             });
-        });
+        }).WithSummary("The platform at a glance: plants, records, sources, jobs, alerts");
 
         api.MapPost("/sql", async Task<IResult> (SqlRequest? body, UsinePlatform p, CancellationToken ct) =>
         {
@@ -68,7 +68,7 @@ internal static class StatusEndpoints
             {
                 return Errors.Status(StatusCodes.Status408RequestTimeout, ex.Message);
             }
-        });
+        }).WithSummary("Read-only SQL with a row limit and a time limit");
 
         return app;
     }

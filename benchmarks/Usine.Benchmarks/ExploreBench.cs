@@ -1,0 +1,290 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Usine.Server;
+using Usine.Storage.DuckDb;
+
+namespace Usine.Benchmarks;
+
+/// <summary>Median and 95th percentile of one measured query, in milliseconds.</summary>
+public sealed record Timing(string Name, double P50, double P95);
+
+/// <summary>The figures of one exploration run, per storage layout.</summary>
+public sealed record ExploreBenchReport(long Records, long Avatars, int Plants, int Days, double GenerateSeconds, IReadOnlyList<(string Layout, IReadOnlyList<Timing> Timings)> Layouts);
+
+/// <summary>
+/// <c>usine bench --explore</c>: the exploration API on a store filled directly with SQL (N screwing results of
+/// N/25 vehicles, 25 stations in each of 15 plants, over 7 days, and the hourly rollup computed from them), served
+/// by Kestrel on loopback. Each query is timed through HTTP and, for aggregates, the same SQL straight on DuckDB
+/// in the same process; then the record table is rewritten sorted by plant and event time and everything is
+/// timed again.
+/// </summary>
+public static class ExploreBench
+{
+    private const int Plants = 15;
+    private const int Days = 7;
+    private const int PerVehicle = 25;
+    private const int Iterations = 40;
+    private static readonly DateTime Start = new(2026, 11, 2, 0, 0, 0, DateTimeKind.Utc);
+
+    public static async Task<ExploreBenchReport> RunAsync(long records, string work, Action<string> log, CancellationToken ct)
+    {
+        var vehicles = Math.Max(1, records / PerVehicle);
+        var data = Path.Combine(work, "usine");
+        var definitions = await BenchRunner.LoadDefinitionsAsync(work, ct);
+        log($"generating {records:N0} screwing results of {vehicles:N0} vehicles in {Plants} plants over {Days} days");
+        var clock = Stopwatch.StartNew();
+        var store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = data });
+        await store.InitializeAsync(definitions, ct);
+        try
+        {
+            Exec(store, Generate(records, vehicles));
+        }
+        finally
+        {
+            await store.DisposeAsync();
+        }
+
+        var generate = clock.Elapsed.TotalSeconds;
+        log($"  {generate:N1} s");
+        var layouts = new List<(string, IReadOnlyList<Timing>)>
+        {
+            ("arrival order (event time)", await MeasureAsync(work, data, vehicles, log, ct)),
+        };
+
+        log("rewriting m_screwing sorted by plant, event_time");
+        store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = data });
+        await store.InitializeAsync(definitions, ct);
+        try
+        {
+            Exec(store, """
+                CREATE TABLE m_screwing_sorted AS SELECT * FROM m_screwing ORDER BY plant, event_time;
+                DROP TABLE m_screwing;
+                ALTER TABLE m_screwing_sorted RENAME TO m_screwing;
+                CHECKPOINT;
+                """);
+        }
+        finally
+        {
+            await store.DisposeAsync();
+        }
+
+        layouts.Add(("sorted by plant, event_time", await MeasureAsync(work, data, vehicles, log, ct)));
+        return new ExploreBenchReport(records, vehicles, Plants, Days, generate, layouts);
+    }
+
+    /// <summary>
+    /// Records as ingestion would store them: in event-time order, each vehicle passing 25 stations a minute apart,
+    /// avatar keys given in order of first sight (so they follow time), plants interleaved.
+    /// </summary>
+    private static string Generate(long records, long vehicles)
+    {
+        var spacing = (long)(TimeSpan.FromDays(Days).TotalMicroseconds / vehicles);
+        var start = $"TIMESTAMP '{Start:yyyy-MM-dd HH:mm:ss}'";
+        return $"""
+            INSERT INTO avatars
+                SELECT 1000 + v, 'vehicle', 'VF1' || lpad(v::VARCHAR, 14, '0'), 'plant' || lpad((v % {Plants})::VARCHAR, 2, '0'), 0,
+                       {start} + to_microseconds(v * {spacing})
+                FROM range({vehicles}) t(v);
+            INSERT INTO m_screwing (record_id, plant, avatar_key, avatar_id, event_time, model_version, source_id, stream_id, raw_position, stored_at,
+                                    vin, station, spindle, ts, torque, angle, status, program)
+                SELECT uuid(), plant, 1000 + v, vin, t, 1, 'bench-' || plant, 'bench', i, t,
+                       vin, 'ST' || lpad(((i % {PerVehicle}) * 10 + 10)::VARCHAR, 3, '0'), (i % 8) + 1, t,
+                       20 + (hash(i) % 1000) / 10.0, (hash(i * 7) % 3600) / 10.0, CASE WHEN hash(i) % 50 = 0 THEN 'NOK' ELSE 'OK' END, 'P1'
+                FROM (SELECT i, i // {PerVehicle} AS v, 'VF1' || lpad(v::VARCHAR, 14, '0') AS vin, 'plant' || lpad((v % {Plants})::VARCHAR, 2, '0') AS plant,
+                             {start} + to_microseconds(v * {spacing} + (i % {PerVehicle}) * 60000000) AS t
+                      FROM range({records}) r(i))
+                ORDER BY t;
+            INSERT INTO r_screwing_1h (bucket, plant, station, n, torque_count, torque_sum, torque_min, torque_max)
+                SELECT time_bucket(INTERVAL 3600 SECOND, event_time), plant, coalesce(CAST(station AS VARCHAR), ''), count(*),
+                       count(torque), coalesce(sum(torque), 0), min(torque), max(torque)
+                FROM m_screwing GROUP BY ALL;
+            CHECKPOINT;
+            """;
+    }
+
+    private static void Exec(DuckDbStore store, string sql)
+    {
+        using var conn = store.OpenReader();
+        using var cmd = conn.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+
+    private static async Task<IReadOnlyList<Timing>> MeasureAsync(string work, string data, long vehicles, Action<string> log, CancellationToken ct)
+    {
+        var platform = await UsinePlatform.StartAsync(new UsineServerOptions
+        {
+            ConfigPath = Path.Combine(work, "bench.yaml"),
+            DataDirectory = data,
+            StartConnectors = false,
+            EvaluateAlerts = false,
+            ArchiveTimeOfDay = null,
+        }, NullLoggerFactory.Instance, ct: ct);
+        var app = UsineServer.Build(platform, "http://127.0.0.1:0", logging: _ => { });
+        await app.StartAsync(ct);
+        try
+        {
+            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            using var http = new HttpClient { BaseAddress = new Uri(address) };
+            var days = Enumerable.Range(0, Days).Select(d => Start.AddDays(d)).ToList();
+            string Day(int i) => days[i % Days].ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
+            string Next(int i) => days[i % Days].AddDays(1).ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
+            string Plant(int i) => "plant" + (i % Plants).ToString("D2", CultureInfo.InvariantCulture);
+            string Ts(int i, int add = 0) => $"TIMESTAMP '{days[i % Days].AddDays(add):yyyy-MM-dd HH:mm:ss}'";
+
+            var timings = new List<Timing>
+            {
+                await TimeAsync("API GET /health (HTTP floor)", async _ => (await http.GetAsync("/health", ct)).Dispose()),
+            };
+            log("  hourly aggregate of one plant-day, served from the rollup");
+            timings.Add(await TimeAsync("API aggregate (rollup)", async i => await Get(http,
+                $"/api/models/screwing/aggregate?bucket=1h&measures=count,torque:avg,torque:max&by=station&plant={Plant(i)}&from={Day(i)}&to={Next(i)}", ct)));
+            timings.Add(Time("DuckDB same SQL (rollup)", i => Sql(platform.Store,
+                $"""
+                SELECT time_bucket(INTERVAL 3600 SECOND, bucket) AS bucket, station, CAST(sum(n) AS BIGINT) AS count,
+                       CAST(sum(torque_sum) AS DOUBLE) / nullif(sum(torque_count), 0) AS torque_avg, max(torque_max) AS torque_max
+                FROM r_screwing_1h WHERE bucket >= {Ts(i)} AND bucket < {Ts(i, 1)} AND plant = '{Plant(i)}' GROUP BY ALL ORDER BY bucket, station
+                """)));
+
+            timings.Add(Time("DuckDB same SQL, parameters (rollup)", i => Sql(platform.Store,
+                """
+                SELECT time_bucket(INTERVAL 3600 SECOND, bucket) AS bucket, station, CAST(sum(n) AS BIGINT) AS count,
+                       CAST(sum(torque_sum) AS DOUBLE) / nullif(sum(torque_count), 0) AS torque_avg, max(torque_max) AS torque_max
+                FROM r_screwing_1h WHERE bucket >= $1 AND bucket < $2 AND plant = $3 GROUP BY ALL ORDER BY bucket, station
+                """, days[i % Days], days[i % Days].AddDays(1), Plant(i))));
+            timings.Add(await TimeAsync("store AggregateAsync (rollup)", async i => await platform.Store.AggregateAsync(new AggregateQuery
+            {
+                Model = "screwing",
+                Bucket = AggregateBucket.All.Single(b => b.Name == "1h"),
+                Measures = [new(null, AggregateFunction.Count), new("torque", AggregateFunction.Avg), new("torque", AggregateFunction.Max)],
+                By = ["station"],
+                Filter = new RecordFilter { Plant = Plant(i), From = days[i % Days], To = days[i % Days].AddDays(1) },
+            }, null, ct)));
+
+            log("  hourly aggregate of one plant-day, computed from records");
+            timings.Add(await TimeAsync("API aggregate (records)", async i => await Get(http,
+                $"/api/models/screwing/aggregate?source=records&bucket=1h&measures=count,torque:avg,torque:max&by=station&plant={Plant(i)}&from={Day(i)}&to={Next(i)}", ct)));
+            timings.Add(Time("DuckDB same SQL (records)", i => Sql(platform.Store,
+                $"""
+                SELECT time_bucket(INTERVAL 3600 SECOND, event_time) AS bucket, coalesce(CAST(station AS VARCHAR), '') AS station, count(*) AS count,
+                       CAST(sum(torque) AS DOUBLE) / nullif(count(torque), 0) AS torque_avg, CAST(max(torque) AS DOUBLE) AS torque_max
+                FROM m_screwing WHERE event_time >= {Ts(i)} AND event_time < {Ts(i, 1)} AND plant = '{Plant(i)}' GROUP BY ALL ORDER BY bucket, station
+                """)));
+
+            timings.Add(await TimeAsync("store AggregateAsync (records)", async i => await platform.Store.AggregateAsync(new AggregateQuery
+            {
+                Model = "screwing",
+                Bucket = AggregateBucket.All.Single(b => b.Name == "1h"),
+                Measures = [new(null, AggregateFunction.Count), new("torque", AggregateFunction.Avg), new("torque", AggregateFunction.Max)],
+                By = ["station"],
+                Filter = new RecordFilter { Plant = Plant(i), From = days[i % Days], To = days[i % Days].AddDays(1) },
+                Source = AggregateSource.Records,
+            }, null, ct)));
+
+            log("  full history of one vehicle");
+            string Vin(int i) => "VF1" + ((i * 7919L) % vehicles).ToString("D14", CultureInfo.InvariantCulture);
+            timings.Add(await TimeAsync("API avatar history", async i => await Get(http, $"/api/avatars/{Vin(i)}/history", ct)));
+            timings.Add(Time("DuckDB history by avatar_key", i => Sql(platform.Store,
+                $"SELECT * FROM m_screwing WHERE avatar_key = {1000 + ((i * 7919L) % vehicles)} ORDER BY event_time DESC, record_id DESC LIMIT 1000")));
+            timings.Add(Time("DuckDB avatar by id", i => Sql(platform.Store,
+                $"SELECT avatar_key FROM avatars WHERE id = '{Vin(i)}'")));
+            foreach (var t in timings)
+            {
+                log($"    {t.Name,-32} p50 {t.P50,8:N2} ms   p95 {t.P95,8:N2} ms");
+            }
+
+            return timings;
+        }
+        finally
+        {
+            await app.StopAsync(CancellationToken.None);
+            await app.DisposeAsync();
+        }
+    }
+
+    private static async Task Get(HttpClient http, string path, CancellationToken ct)
+    {
+        using var r = await http.GetAsync(path, ct);
+        var body = await r.Content.ReadAsStringAsync(ct);
+        if (!r.IsSuccessStatusCode || body.Length < 20)
+        {
+            throw new UsineException($"GET {path} answered {(int)r.StatusCode}: {body}");
+        }
+    }
+
+    private static void Sql(DuckDbStore store, string sql, params object[] args)
+    {
+        using var conn = store.OpenReader();
+        using var cmd = conn.CreateCommand();
+        cmd.CommandText = sql;
+        foreach (var a in args)
+        {
+            cmd.Parameters.Add(new DuckDB.NET.Data.DuckDBParameter(a));
+        }
+
+        using var r = cmd.ExecuteReader();
+        var rows = 0;
+        while (r.Read())
+        {
+            for (var c = 0; c < r.FieldCount; c++)
+            {
+                _ = r.GetValue(c);
+            }
+
+            rows++;
+        }
+
+        if (rows == 0)
+        {
+            throw new UsineException("the benchmark query found no row: " + sql);
+        }
+    }
+
+    private static async Task<Timing> TimeAsync(string name, Func<int, Task> run)
+    {
+        var samples = new List<double>();
+        for (var i = -5; i < Iterations; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            await run(i + 5);
+            if (i >= 0)
+            {
+                samples.Add(sw.Elapsed.TotalMilliseconds);
+            }
+        }
+
+        return Summary(name, samples);
+    }
+
+    private static Timing Time(string name, Action<int> run) => TimeAsync(name, i =>
+    {
+        run(i);
+        return Task.CompletedTask;
+    }).GetAwaiter().GetResult();
+
+    private static Timing Summary(string name, List<double> samples)
+    {
+        samples.Sort();
+        return new Timing(name, samples[samples.Count / 2], samples[(int)Math.Ceiling(samples.Count * 0.95) - 1]);
+    }
+
+    public static string Format(ExploreBenchReport r)
+    {
+        var lines = new List<string> { $"records             {r.Records,15:N0} screwing results of {r.Avatars:N0} vehicles, {r.Plants} plants, {r.Days} days (generated in {r.GenerateSeconds:N1} s)" };
+        foreach (var (layout, timings) in r.Layouts)
+        {
+            lines.Add($"layout: {layout}");
+            lines.AddRange(timings.Select(t => $"  {t.Name,-32} p50 {t.P50,8:N2} ms   p95 {t.P95,8:N2} ms"));
+            double P50(string n) => timings.Single(t => t.Name == n).P50;
+            lines.Add($"  API / DuckDB (rollup)            {P50("API aggregate (rollup)") / P50("DuckDB same SQL (rollup)"),8:N2} x");
+            lines.Add($"  API / DuckDB (records)           {P50("API aggregate (records)") / P50("DuckDB same SQL (records)"),8:N2} x");
+        }
+
+        return string.Join(Environment.NewLine, lines);
+    }
+}
