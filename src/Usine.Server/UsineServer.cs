@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Usine.Server.Endpoints;
 using Usine.Server.Internal;
+using Usine.Server.Ui;
 
 namespace Usine.Server;
 
@@ -38,6 +39,7 @@ public static class UsineServer
         });
         builder.Services.AddProblemDetails();
         builder.AddUsineMetrics();
+        builder.Services.AddUsineUi();
 
         var app = builder.Build();
         app.UseExceptionHandler(e => e.Run(async http =>
@@ -82,6 +84,7 @@ public static class UsineServer
         app.MapAlerts();
         app.MapJobs();
         app.MapUsineMetrics();
+        app.MapUsineUi();
         app.Lifetime.ApplicationStopped.Register(() => platform.DisposeAsync().AsTask().GetAwaiter().GetResult());
         app.Lifetime.ApplicationStarted.Register(() => app.Logger.Listening(urls, Path.GetFullPath(platform.Options.DataDirectory)));
         return app;
