@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Usine.Server.Internal;
 
-/// <summary>Log events of the server, ids 3000-3199; operations (replay, dead letters, audit) 3200-3299; the archive 3300-3399.</summary>
+/// <summary>Log events of the server, ids 3000-3199; operations (replay, dead letters, audit) 3200-3299; the archive 3300-3399; the web UI 3500-3599.</summary>
 internal static partial class Log
 {
     [LoggerMessage(3001, LogLevel.Information, "Imported {File} into source {SourceId}: {Messages} messages, {Stored} records, {DeadLetters} dead letters")]
@@ -46,4 +46,7 @@ internal static partial class Log
 
     [LoggerMessage(3204, LogLevel.Information, "Dead letter {Id} edited by {Actor}: {Bytes} bytes")]
     public static partial void DeadLetterEdited(this ILogger logger, long id, string actor, int bytes);
+
+    [LoggerMessage(3501, LogLevel.Warning, "Web UI action {Action} on {Target} failed")]
+    public static partial void UiActionFailed(this ILogger logger, Exception exception, string action, string target);
 }

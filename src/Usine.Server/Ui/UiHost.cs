@@ -15,6 +15,7 @@ internal static class UiHost
     public static IServiceCollection AddUsineUi(this IServiceCollection services)
     {
         services.AddRazorComponents().AddInteractiveServerComponents();
+        services.AddSingleton<DeadLetterTriage>();
         return services;
     }
 
