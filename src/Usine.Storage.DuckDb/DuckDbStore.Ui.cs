@@ -11,14 +11,25 @@ public sealed record SourceRecord(string Model, DateTime Time, DateTime StoredAt
 /// <summary>Small read queries the web UI needs, with bounded results so a page never scans without a limit.</summary>
 public sealed partial class DuckDbStore
 {
-    /// <summary>Avatars whose id starts with <paramref name="prefix"/> (ignoring case), exact matches first.</summary>
+    /// <summary>
+    /// Avatars whose id, or the last part of a path-like id (<c>flins/assembly/L1/ST040</c>), starts with
+    /// <paramref name="prefix"/>, ignoring case; exact matches first.
+    /// </summary>
     public List<AvatarRow> SearchAvatars(string prefix, int limit) => Read(
         $"""
         SELECT avatar_key, type, id, plant, parent_key, first_seen FROM avatars
-        WHERE lower(id) LIKE lower($1) || '%' ESCAPE '\'
-        ORDER BY lower(id) <> lower($2), length(id), id, type LIMIT {Math.Clamp(limit, 1, 1000)}
+        WHERE lower(id) LIKE lower($1) || '%' ESCAPE '\' OR lower(id) LIKE '%/' || lower($1) || '%' ESCAPE '\'
+        ORDER BY lower(id) <> lower($2) AND NOT lower(id) LIKE '%/' || lower($1) ESCAPE '\', length(id), id, type LIMIT {Math.Clamp(limit, 1, 1000)}
         """,
         MapAvatar, EscapeLike(prefix), prefix);
+
+    /// <summary>The avatars linked to this one (vehicles at a station), latest first.</summary>
+    public List<AvatarLinkRow> LinksTo(long key, int limit) => Read(
+        $"""
+        SELECT l.kind, a.type, a.id, l.valid_from, l.valid_to FROM avatar_links l JOIN avatars a ON a.avatar_key = l.from_key
+        WHERE l.to_key = $1 ORDER BY l.valid_from DESC LIMIT {Math.Clamp(limit, 1, 10_000)}
+        """,
+        r => new AvatarLinkRow(r.GetString(0), r.GetString(1), r.GetString(2), Utc(r.GetDateTime(3)), r.IsDBNull(4) ? null : Utc(r.GetDateTime(4))), key);
 
     /// <summary>The avatar's ancestors, from the plant down to its parent.</summary>
     public List<AvatarRow> Ancestors(AvatarRow avatar)

@@ -151,6 +151,22 @@ public sealed class UiTests(BrowserFixture browser) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_station_is_found_by_its_short_name_and_lists_the_vehicles_it_saw()
+    {
+        await _page.GotoAsync("/models");
+        await _page.Locator("#avatar-search").PressSequentiallyAsync("st05");
+        var suggestion = _page.Locator(".suggestions li", new() { HasText = "flins/assembly/L1/ST050" });
+        await Expect(suggestion).ToContainTextAsync("station");
+        await suggestion.ClickAsync();
+
+        await Expect(_page.Locator("h1")).ToHaveTextAsync("station flins/assembly/L1/ST050");
+        await Expect(_page.Locator("#breadcrumbs")).ToHaveTextAsync(new Regex("^plant flins.*shop flins/assembly.*line flins/assembly/L1.*station flins/assembly/L1/ST050$"));
+        await Expect(_page.Locator("#visitors tbody tr")).ToHaveCountAsync(1);
+        await Expect(_page.Locator("#visitors tbody tr")).ToContainTextAsync($"vehicle {Vin1}");
+        await ShotAsync("station");
+    }
+
+    [Fact]
     public async Task The_source_page_shows_its_recent_messages_and_errors()
     {
         await _page.GotoAsync("/sources/line1");
