@@ -112,6 +112,37 @@ public sealed class UiTests(BrowserFixture browser) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Replaying_a_group_that_still_fails_says_so_and_keeps_it_open()
+    {
+        await _page.GotoAsync("/deadletters");
+        await _page.Locator("#groups a.group-link", new() { HasText = "vin" }).ClickAsync();
+        await _page.Locator("#replay-group").ClickAsync();
+
+        await Expect(_page.Locator("#triage-result")).ToHaveTextAsync("1 sent: 0 replayed (0 records stored), 1 still failing.");
+        await Expect(_page.Locator("#letters tbody tr")).ToContainTextAsync("open");
+        await Expect(_page.Locator("#letters tbody tr td").Nth(3)).ToHaveTextAsync("2");
+        await ShotAsync("group-replayed");
+    }
+
+    [Fact]
+    public async Task The_overview_refreshes_on_its_own_with_the_throughput_of_new_messages()
+    {
+        await _page.GotoAsync("/");
+        await Expect(_page.Locator("figure.chart")).ToContainTextAsync("No data yet.");
+        await _server.PushAsync("line1",
+            WebHarness.Screwing(WebHarness.Vin2, "ST050", "2026-11-26T08:40:00Z", 20),
+            WebHarness.Screwing(WebHarness.Vin2, "ST060", "2026-11-26T08:45:00Z", 21),
+            WebHarness.Screwing(WebHarness.Vin2, "ST070", "2026-11-26T08:50:00Z", 22));
+
+        // The page samples the engine's counters every 3 s of the platform's clock.
+        _server.Time.Advance(TimeSpan.FromSeconds(3));
+        await Expect(_page.Locator("#sources tbody tr td").Nth(8)).ToHaveTextAsync("8");
+        await Expect(_page.Locator("figure.chart polyline")).ToHaveCountAsync(2);
+        await Expect(_page.Locator("figure.chart text.tick").First).ToHaveTextAsync("1");
+        await ShotAsync("overview-live");
+    }
+
+    [Fact]
     public async Task The_model_browser_lists_fields_with_types_units_and_ranges()
     {
         await _page.GotoAsync("/models");
