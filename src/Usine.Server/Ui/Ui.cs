@@ -72,11 +72,14 @@ internal static class Ui
         var (state, error) = p.SourceState(s);
         var activity = p.Tracker.For(s.Id);
         return new SourceHealth(
-            s.Id, s.Plant.Text, s.Kind.ToString().ToLowerInvariant(), s.ModelVersion is { } v ? $"{s.Model}@{v}" : s.Model,
+            s.Id, PlantText(s), s.Kind.ToString().ToLowerInvariant(), s.ModelVersion is { } v ? $"{s.Model}@{v}" : s.Model,
             state, error, stats?.Received ?? 0, stats?.Stored ?? 0, stats?.DeadLetters ?? 0, stats?.LastSeen,
             activity?.RatePerSecond(now) ?? 0, activity?.DeadLettersLastHour(now) ?? 0,
             pending.TryGetValue(s.Id, out var oldest) ? Math.Max(0, (now - oldest).TotalSeconds) : 0);
     }
+
+    /// <summary>The source's plant, or where each message names it (<c>{topic.1}</c> → "per message: {topic.1}").</summary>
+    public static string PlantText(SourceDefinition s) => s.Plant.Constant ?? "per message: " + s.Plant.Text;
 
     /// <summary>A CSS class for a state: ok, warn or bad.</summary>
     public static string StateClass(string state) => state switch
