@@ -125,6 +125,22 @@ public sealed class UiTests(BrowserFixture browser) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Discarding_a_group_needs_a_reason_and_leaves_the_other_groups_open()
+    {
+        await _server.PushAsync("line1", WebHarness.Screwing(WebHarness.Vin2, "ST070", "2026-11-26T08:50:00Z", 900));
+        await _page.GotoAsync("/deadletters");
+        await Expect(_page.Locator("#groups tbody tr")).ToHaveCountAsync(3);
+        await _page.Locator("#groups a.group-link", new() { HasText = "500 Nm" }).ClickAsync();
+        await Expect(_page.Locator("#discard-group")).ToBeDisabledAsync();
+        await _page.Locator("#group-discard-reason").FillAsync("bench calibration run");
+        await _page.Locator("#discard-group").ClickAsync();
+
+        await Expect(_page.Locator("#triage-result")).ToHaveTextAsync("Discarded 1 dead letter: bench calibration run.");
+        Assert.Equal(2, _server.Platform.Store.Count("SELECT count(*) FROM dead_letters WHERE status = 'open'"));
+        Assert.Equal(1, _server.Platform.Store.Count("SELECT count(*) FROM dead_letters WHERE status = 'discarded' AND reason LIKE '%500 Nm%'"));
+    }
+
+    [Fact]
     public async Task The_overview_refreshes_on_its_own_with_the_throughput_of_new_messages()
     {
         await _page.GotoAsync("/");

@@ -45,10 +45,11 @@ internal sealed class DeadLetterTriage(UsinePlatform platform)
         });
     }
 
-    public async Task<TriageOutcome> ReplayGroupAsync(DeadLetterFilter filter, bool force, CancellationToken ct) =>
-        await Guard("deadletters.replay", "deadletters:" + Replays.Json(filter), async () =>
+    /// <summary>Replays the open dead letters <paramref name="filter"/> selects; <paramref name="target"/> names them in the audit log.</summary>
+    public async Task<TriageOutcome> ReplayGroupAsync(DeadLetterFilter filter, string target, bool force, CancellationToken ct) =>
+        filter.Ids is { Count: 0 } ? NothingOpen : await Guard("deadletters.replay", target, async () =>
         {
-            var r = await platform.Replays.ReplayDeadLettersAsync(filter with { Status = "open" }, force, Actor, "deadletters:" + Replays.Json(filter), ct);
+            var r = await platform.Replays.ReplayDeadLettersAsync(filter with { Status = "open" }, force, Actor, target, ct);
             var text = $"{r.Selected} sent: {r.Replayed} replayed ({Records(r.Stored)} stored), {r.FailedAgain} still failing"
                 + (r.SkippedAtLimit > 0 ? $", {r.SkippedAtLimit} skipped at the attempt limit" : "") + (r.Note is null ? "." : $". {r.Note}.");
             return new TriageOutcome(r.FailedAgain == 0 && r.SkippedAtLimit == 0, text);
@@ -88,6 +89,11 @@ internal sealed class DeadLetterTriage(UsinePlatform platform)
             return new(false, "Say why before discarding: the reason is kept with the dead letters and in the audit log.");
         }
 
+        if (filter.Ids is { Count: 0 })
+        {
+            return NothingOpen;
+        }
+
         var why = reason.Trim();
         var single = filter.Ids is { Count: 1 };
         return await Guard(single ? "deadletter.discard" : "deadletters.discard", target, async () =>
@@ -100,6 +106,8 @@ internal sealed class DeadLetterTriage(UsinePlatform platform)
                 : new TriageOutcome(true, $"Discarded {n} dead letter{(n == 1 ? "" : "s")}: {why}.");
         });
     }
+
+    private static TriageOutcome NothingOpen => new(false, "Nothing to do: no open dead letter is left in this group.");
 
     public static string Target(long id) => "deadletter:" + id.ToString(CultureInfo.InvariantCulture);
 
