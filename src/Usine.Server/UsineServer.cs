@@ -67,6 +67,12 @@ public static class UsineServer
             if (!ctx.HttpContext.Response.HasStarted && ctx.HttpContext.Response.ContentLength is null)
             {
                 var r = ctx.HttpContext.Response;
+                if (r.StatusCode == StatusCodes.Status404NotFound && UiHost.WantsPage(ctx.HttpContext.Request))
+                {
+                    await UiHost.WriteNotFoundPageAsync(ctx.HttpContext);
+                    return;
+                }
+
                 var message = r.StatusCode == StatusCodes.Status404NotFound
                     ? $"no such endpoint: {ctx.HttpContext.Request.Method} {ctx.HttpContext.Request.Path} (see docs/api.md)"
                     : $"HTTP {r.StatusCode}";

@@ -198,6 +198,19 @@ public sealed class UiTests(BrowserFixture browser) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_address_the_ui_does_not_have_answers_404_with_a_page_and_the_api_keeps_its_json()
+    {
+        var response = await _page.GotoAsync("/no/such/page");
+        Assert.Equal(404, response!.Status);
+        await Expect(_page.Locator("h1")).ToHaveTextAsync("Not found");
+        await Expect(_page.Locator("main a")).ToHaveAttributeAsync("href", "/");
+
+        var api = await _page.APIRequest.GetAsync("/api/no-such-thing");
+        Assert.Equal(404, api.Status);
+        Assert.Contains("no such endpoint", await api.TextAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_station_is_found_by_its_short_name_and_lists_the_vehicles_it_saw()
     {
         await _page.GotoAsync("/models");

@@ -28,6 +28,26 @@ internal static class UiHost
         return app;
     }
 
+    /// <summary>Whether a request comes from a person browsing the UI (a page outside the API), who should get a page and not JSON.</summary>
+    public static bool WantsPage(HttpRequest request) =>
+        HttpMethods.IsGet(request.Method)
+        && !request.Path.StartsWithSegments("/api", StringComparison.OrdinalIgnoreCase)
+        && request.Headers.Accept.ToString().Contains("text/html", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>A plain page for an address the UI does not have, with the way back.</summary>
+    public static async Task WriteNotFoundPageAsync(HttpContext http)
+    {
+        var path = System.Net.WebUtility.HtmlEncode(http.Request.Path.Value ?? "/");
+        http.Response.ContentType = "text/html; charset=utf-8";
+        await http.Response.WriteAsync($"""
+            <!DOCTYPE html>
+            <html lang="en"><head><meta charset="utf-8" /><title>Usine · Not found</title><link rel="stylesheet" href="/ui/app.css" /></head>
+            <body><header class="topbar"><a class="brand" href="/">Usine</a></header>
+            <main><h1>Not found</h1><p>There is no page at <code>{path}</code>. Go to the <a href="/">overview</a>, or search a vehicle, machine or station from there.</p></main>
+            </body></html>
+            """);
+    }
+
     private static void MapAsset(IEndpointRouteBuilder app, string path, string resource, string contentType)
     {
         var bytes = Read(resource);
