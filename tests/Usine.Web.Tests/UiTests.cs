@@ -189,6 +189,22 @@ public sealed class UiTests(BrowserFixture browser) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_aggregate_builder_writes_the_sql_and_charts_one_line_per_group()
+    {
+        await _page.GotoAsync("/query");
+        await Expect(_page.Locator("#agg-field")).ToHaveValueAsync("torque");
+        await _page.Locator("#agg-by").SelectOptionAsync("station");
+        await _page.Locator("#agg-run").ClickAsync();
+
+        await Expect(_page.Locator("#sql")).ToHaveValueAsync(new Regex("^SELECT date_trunc\\('hour', event_time\\) AS bucket, \"station\", avg\\(\"torque\"\\)"));
+        await Expect(_page.Locator("#result tbody tr")).ToHaveCountAsync(2);
+        await Expect(_page.Locator("#result tbody tr").Nth(0)).ToHaveTextAsync("2026-11-26 08:00:00ZST04012.75");
+        await Expect(_page.Locator("#result tbody tr").Nth(1)).ToHaveTextAsync("2026-11-26 08:00:00ZST05031");
+        await Expect(_page.Locator("figure.chart .legend span")).ToHaveTextAsync(["■ ST040", "■ ST050"]);
+        await ShotAsync("aggregate");
+    }
+
+    [Fact]
     public async Task An_unknown_avatar_says_so_and_offers_a_search()
     {
         await _page.GotoAsync("/avatars/vehicle/VF1ZZZZZ999999999");
