@@ -49,4 +49,7 @@ internal static partial class Log
 
     [LoggerMessage(3501, LogLevel.Warning, "Web UI action {Action} on {Target} failed")]
     public static partial void UiActionFailed(this ILogger logger, Exception exception, string action, string target);
+
+    [LoggerMessage(3502, LogLevel.Warning, "Refreshing the web UI's overview failed; the next refresh runs on schedule")]
+    public static partial void UiRefreshFailed(this ILogger logger, Exception exception);
 }
