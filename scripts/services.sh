@@ -103,15 +103,32 @@ stop_mosquitto() {
     stop_pidfile mosquitto "$MQTT_PID"
 }
 
+# --- chromium (for the web UI tests; nothing to start, Playwright launches it) -----------------------
+
+CHROMIUM="${USINE_CHROMIUM:-/usr/bin/chromium}"
+
+install_chromium() {
+    if [[ ! -x $CHROMIUM ]]; then
+        log "installing chromium"
+        apt_install chromium
+        CHROMIUM=/usr/bin/chromium
+    fi
+    log "chromium at $CHROMIUM ($("$CHROMIUM" --version 2>/dev/null | head -1))"
+}
+
 # ---------------------------------------------------------------------------------------------------
 
 print_env() {
     echo "export USINE_TEST_MQTT=mqtt://127.0.0.1:$MQTT_PORT"
+    echo "export USINE_CHROMIUM=$CHROMIUM"
+    # Playwright drives the Debian chromium above; it must never fetch a browser of its own.
+    echo "export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1"
 }
 
 case "${1:-}" in
     start)
         start_mosquitto
+        install_chromium
         print_env
         ;;
     stop)

@@ -9,6 +9,7 @@ using Microsoft.Extensions.Logging;
 using Scalar.AspNetCore;
 using Usine.Server.Endpoints;
 using Usine.Server.Internal;
+using Usine.Server.Ui;
 
 namespace Usine.Server;
 
@@ -40,6 +41,7 @@ public static class UsineServer
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi(o => o.AddOperationTransformer(OpenApiTags.TagByResource));
         builder.AddUsineMetrics();
+        builder.Services.AddUsineUi();
 
         var app = builder.Build();
         app.UseExceptionHandler(e => e.Run(async http =>
@@ -67,6 +69,12 @@ public static class UsineServer
             if (!ctx.HttpContext.Response.HasStarted && ctx.HttpContext.Response.ContentLength is null)
             {
                 var r = ctx.HttpContext.Response;
+                if (r.StatusCode == StatusCodes.Status404NotFound && UiHost.WantsPage(ctx.HttpContext.Request))
+                {
+                    await UiHost.WriteNotFoundPageAsync(ctx.HttpContext);
+                    return;
+                }
+
                 var message = r.StatusCode == StatusCodes.Status404NotFound
                     ? $"no such endpoint: {ctx.HttpContext.Request.Method} {ctx.HttpContext.Request.Path} (see docs/api.md)"
                     : $"HTTP {r.StatusCode}";
@@ -90,6 +98,7 @@ public static class UsineServer
         app.MapExports();
         app.MapOpenApi();
         app.MapScalarApiReference();
+        app.MapUsineUi();
         app.Lifetime.ApplicationStopped.Register(() => platform.DisposeAsync().AsTask().GetAwaiter().GetResult());
         app.Lifetime.ApplicationStarted.Register(() => app.Logger.Listening(urls, Path.GetFullPath(platform.Options.DataDirectory)));
         return app;

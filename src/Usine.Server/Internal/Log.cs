@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Usine.Server.Internal;
 
-/// <summary>Log events of the server, ids 3000-3199; operations (replay, dead letters, audit) 3200-3299; the archive 3300-3399.</summary>
+/// <summary>Log events of the server, ids 3000-3199; operations (replay, dead letters, audit) 3200-3299; the archive 3300-3399; the web UI 3500-3599.</summary>
 internal static partial class Log
 {
     [LoggerMessage(3001, LogLevel.Information, "Imported {File} into source {SourceId}: {Messages} messages, {Stored} records, {DeadLetters} dead letters")]
@@ -52,4 +52,10 @@ internal static partial class Log
 
     [LoggerMessage(3602, LogLevel.Error, "Writing {Count} alert events to the history failed; they were notified but are not kept")]
     public static partial void AlertHistoryFailed(this ILogger logger, Exception exception, int count);
+
+    [LoggerMessage(3501, LogLevel.Warning, "Web UI action {Action} on {Target} failed")]
+    public static partial void UiActionFailed(this ILogger logger, Exception exception, string action, string target);
+
+    [LoggerMessage(3502, LogLevel.Warning, "Refreshing the web UI's overview failed; the next refresh runs on schedule")]
+    public static partial void UiRefreshFailed(this ILogger logger, Exception exception);
 }

@@ -1,0 +1,108 @@
+using System.Net;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Usine.Server;
+
+namespace Usine.Web.Tests;
+
+/// <summary>A real platform served by Kestrel on a loopback port, filled through the HTTP push API.</summary>
+internal sealed class WebHarness : IAsyncDisposable
+{
+    public const string Yaml = """
+        models:
+          - name: screwing
+            version: 1
+            time: ts
+            key: [vin, station, ts]
+            avatar: { type: vehicle, id: "{vin}" }
+            fields:
+              vin:     { type: string, required: true, pattern: "^[A-HJ-NPR-Z0-9]{17}$" }
+              station: { type: string, required: true }
+              ts:      { type: timestamp, required: true }
+              torque:  { type: double, unit: Nm, min: 0, max: 200, required: true }
+              status:  { type: string, enum: [OK, NOK] }
+            rollups:
+              - { bucket: 1h, by: [station], measures: { torque: [count, avg, min, max] } }
+        sources:
+          - id: line1
+            plant: flins
+            kind: http
+            model: screwing
+            context: { shop: assembly, line: L1, station: "{station}" }
+            map: { vin: "$.VIN", ts: "$.time", torque: "$.result.torque", status: "$.result.status" }
+        """;
+
+    public const string Vin1 = "VF1AAAAA111111111";
+    public const string Vin2 = "VF1BBBBB222222222";
+
+    private readonly WebApplication _app;
+    private readonly string _dir;
+
+    private WebHarness(WebApplication app, UsinePlatform platform, FakeTimeProvider time, string address, string dir)
+    {
+        _app = app;
+        _dir = dir;
+        Platform = platform;
+        Time = time;
+        Address = address;
+    }
+
+    public UsinePlatform Platform { get; }
+
+    public string Address { get; }
+
+    /// <summary>The platform's clock: pages that refresh on a timer refresh when a test advances it.</summary>
+    public FakeTimeProvider Time { get; }
+
+    public static async Task<WebHarness> StartAsync()
+    {
+        var dir = Directory.CreateTempSubdirectory("usine-web-").FullName;
+        var config = Path.Combine(dir, "usine.yaml");
+        await File.WriteAllTextAsync(config, Yaml);
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 26, 10, 0, 0, TimeSpan.Zero));
+        var platform = await UsinePlatform.StartAsync(new UsineServerOptions
+        {
+            ConfigPath = config,
+            DataDirectory = Path.Combine(dir, "data"),
+            MemoryLimit = "256MB",
+            StartConnectors = false,
+            ArchiveTimeOfDay = null,
+        }, NullLoggerFactory.Instance, time: time);
+        var app = UsineServer.Build(platform, "http://127.0.0.1:0", logging: _ => { });
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new WebHarness(app, platform, time, address, dir);
+    }
+
+    public static string Screwing(string vin, string station, string time, double torque, string status = "OK") =>
+        "{\"VIN\":\"" + vin + "\",\"station\":\"" + station + "\",\"time\":\"" + time + "\",\"result\":{\"torque\":"
+        + torque.ToString(System.Globalization.CultureInfo.InvariantCulture) + ",\"status\":\"" + status + "\"}}";
+
+    /// <summary>Pushes newline-delimited messages to a source and checks the server took them.</summary>
+    public async Task PushAsync(string source, params string[] messages)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(Address) };
+        using var body = new StringContent(string.Join("\n", messages) + "\n", Encoding.UTF8, "application/json");
+        var r = await http.PostAsync($"/api/sources/{source}/messages", body);
+        Assert.True(r.StatusCode == HttpStatusCode.OK, $"push to {source}: expected 200, got {(int)r.StatusCode}: {await r.Content.ReadAsStringAsync()}");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A leftover temporary folder is harmless; the test result is what matters.
+        }
+    }
+}
