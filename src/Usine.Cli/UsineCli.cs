@@ -69,6 +69,10 @@ public static class UsineCli
             .WithDescription("Import a CSV, NDJSON or JSON file (gzip or not) into a source; importing the same file again stores nothing twice.")
             .WithExample("import", "screwing-2026-11-26.ndjson.gz", "--source", "flins-assembly-screwing")
             .WithExample("import", "energy.csv", "--source", "douai-energy", "--format", "csv");
+        config.AddCommand<ExportCommand>("export")
+            .WithDescription("Export a model's records, filtered, as CSV, NDJSON or Parquet; the server streams them into the file.")
+            .WithExample("export", "screwing", "--out", "nok.parquet", "--where", "status:eq:NOK", "--from", "2026-11-26T00:00:00Z")
+            .WithExample("export", "energy", "--out", "douai-energy.csv", "--plant", "douai");
         config.AddCommand<SqlCommand>("sql")
             .WithDescription("Run one read-only SQL query on the server and print the rows.")
             .WithExample("sql", "\"SELECT station, count(*) AS n FROM m_screwing GROUP BY station\"")

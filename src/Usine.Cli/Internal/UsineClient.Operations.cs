@@ -14,6 +14,39 @@ internal sealed partial class UsineClient
         SendAsync<RollupRebuildResult>(HttpMethod.Post, "api/rollups/rebuild",
             System.Net.Http.Json.JsonContent.Create(new { model, from, to }), cancellationToken);
 
+    /// <summary>Streams an export to <paramref name="destination"/> as it arrives; returns the bytes written.</summary>
+    public async Task<long> ExportAsync(string model, IEnumerable<(string Name, string? Value)> query, Stream destination, CancellationToken cancellationToken)
+    {
+        var builder = new System.Text.StringBuilder(Path("api/models", model, "export"));
+        foreach (var (name, value) in query)
+        {
+            if (value is not null)
+            {
+                builder.Append(builder.ToString().Contains('?', StringComparison.Ordinal) ? '&' : '?').Append(name).Append('=').Append(Uri.EscapeDataString(value));
+            }
+        }
+
+        var path = builder.ToString();
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        try
+        {
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw await ErrorFromAsync(HttpMethod.Get, path, response, cancellationToken);
+            }
+
+            await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+            var start = destination.CanSeek ? destination.Position : 0;
+            await body.CopyToAsync(destination, cancellationToken);
+            return destination.CanSeek ? destination.Position - start : -1;
+        }
+        catch (HttpRequestException e) when (e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError)
+        {
+            throw CliException.Failure($"cannot reach the Usine server at {Display(Server)} (is `usine serve` running?)");
+        }
+    }
+
     public Task<ReconcileInfo> ReconcileAsync(string source, string? from, string? to, CancellationToken cancellationToken) =>
         GetAsync<ReconcileInfo>("api/reconcile" + Query(("source", source), ("from", from), ("to", to)), cancellationToken);
 }

@@ -103,8 +103,21 @@ public sealed class DemoTests : IDisposable
             Assert.True(tour.Count >= 10, $"the README's tour has {tour.Count} usine commands; was it moved?");
             foreach (var command in tour)
             {
-                var (exit, output, error) = await UsineProcess.RunAsync(TimeSpan.FromSeconds(60), [.. command, "--server", url]);
+                var (exit, output, error) = await UsineProcess.RunInAsync(_dir, TimeSpan.FromSeconds(60), [.. command, "--server", url]);
                 Assert.True(exit == 0, $"usine {string.Join(' ', command)} exited {exit}: {error}{output}");
+            }
+
+            // The tour's export wrote a Parquet file of the NOK screwing results: DuckDB reads it back.
+            var export = Path.Combine(_dir, "nok.parquet");
+            Assert.True(File.Exists(export), "usine export did not write nok.parquet");
+            using (var conn = new DuckDB.NET.Data.DuckDBConnection("Data Source=:memory:"))
+            {
+                conn.Open();
+                using var cmd = conn.CreateCommand();
+                cmd.CommandText = $"SELECT count(*), count(*) FILTER (WHERE status <> 'NOK') FROM read_parquet('{export}')";
+                using var r = cmd.ExecuteReader();
+                r.Read();
+                Assert.Equal(0L, r.GetInt64(1));
             }
         }
         finally

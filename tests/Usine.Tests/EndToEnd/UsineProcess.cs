@@ -37,9 +37,14 @@ internal static class UsineProcess
     /// <summary>Starts usine; its output is drained in the background (an undrained pipe would block it).</summary>
     public static Process Start(params string[] args) => Start(drain: true, args);
 
-    private static Process Start(bool drain, string[] args)
+    private static Process Start(bool drain, string[] args, string? workingDirectory = null)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (workingDirectory is not null)
+        {
+            psi.WorkingDirectory = workingDirectory;
+        }
+
         psi.ArgumentList.Add(Dll);
         foreach (var a in args)
         {
@@ -66,9 +71,12 @@ internal static class UsineProcess
         return p;
     }
 
-    public static async Task<(int ExitCode, string Out, string Err)> RunAsync(TimeSpan timeout, params string[] args)
+    public static Task<(int ExitCode, string Out, string Err)> RunAsync(TimeSpan timeout, params string[] args) => RunInAsync(null, timeout, args);
+
+    /// <summary>Runs a command to its end in <paramref name="workingDirectory"/> (default: the test's).</summary>
+    public static async Task<(int ExitCode, string Out, string Err)> RunInAsync(string? workingDirectory, TimeSpan timeout, params string[] args)
     {
-        using var p = Start(drain: false, args);
+        using var p = Start(drain: false, args, workingDirectory);
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         using var cts = new CancellationTokenSource(timeout);

@@ -1,0 +1,92 @@
+using System.ComponentModel;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using Usine.Cli.Internal;
+
+namespace Usine.Cli.Commands;
+
+internal sealed class ExportSettings : ClientSettings
+{
+    [CommandArgument(0, "<MODEL>")]
+    [Description("The model whose records are exported, as listed by usine models list.")]
+    public string Model { get; init; } = "";
+
+    [CommandOption("-o|--out <FILE>")]
+    [Description("The file to write.")]
+    public string? Out { get; init; }
+
+    [CommandOption("-f|--format <FORMAT>")]
+    [Description("csv, ndjson or parquet. Default: from the file's extension, else csv.")]
+    public string? Format { get; init; }
+
+    [CommandOption("--from <TIME>")]
+    [Description("Records from this event time (ISO 8601).")]
+    public string? From { get; init; }
+
+    [CommandOption("--to <TIME>")]
+    [Description("Records before this event time (ISO 8601).")]
+    public string? To { get; init; }
+
+    [CommandOption("--plant <PLANT>")]
+    [Description("Only this plant's records.")]
+    public string? Plant { get; init; }
+
+    [CommandOption("--avatar <ID>")]
+    [Description("Only the records of this avatar (a VIN, a machine).")]
+    public string? Avatar { get; init; }
+
+    [CommandOption("-w|--where <FIELD:OP:VALUE>")]
+    [Description("A filter such as status:eq:NOK or torque:gt:50 (eq, ne, lt, le, gt, ge, in with | between values, like); repeat for several.")]
+    public string[] Where { get; init; } = [];
+
+    public string ResolvedFormat => Format ?? System.IO.Path.GetExtension(Out ?? "").ToLowerInvariant() switch
+    {
+        ".parquet" => "parquet",
+        ".ndjson" or ".jsonl" => "ndjson",
+        _ => "csv",
+    };
+
+    public override ValidationResult Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Out))
+        {
+            return ValidationResult.Error("--out is required: the file to write, such as nok.parquet");
+        }
+
+        return ResolvedFormat is "csv" or "ndjson" or "parquet"
+            ? ValidationResult.Success()
+            : ValidationResult.Error($"--format must be csv, ndjson or parquet, not '{Format}'");
+    }
+}
+
+/// <summary>usine export: a model's records, filtered, streamed from the server into a file.</summary>
+internal sealed class ExportCommand(CliEnvironment environment) : ClientCommand<ExportSettings>(environment)
+{
+    protected override async Task<int> RunAsync(UsineClient client, ExportSettings settings, CancellationToken cancellationToken)
+    {
+        List<(string, string?)> query =
+        [
+            ("format", settings.ResolvedFormat), ("from", settings.From), ("to", settings.To), ("plant", settings.Plant), ("avatar", settings.Avatar),
+            .. settings.Where.Select(w => ("where", (string?)w)),
+        ];
+        // Written beside the target and renamed at the end: a failed export never leaves half a file under its name.
+        var target = Path.GetFullPath(settings.Out!);
+        var partial = target + ".partial";
+        try
+        {
+            long bytes;
+            await using (var file = File.Create(partial))
+            {
+                bytes = await client.ExportAsync(settings.Model, query, file, cancellationToken);
+            }
+
+            File.Move(partial, target, overwrite: true);
+            Environment.Console.Write(new Text($"Exported {settings.Model} as {settings.ResolvedFormat} to {settings.Out} ({Output.Bytes(bytes)}).\n"));
+            return ExitCodes.Ok;
+        }
+        finally
+        {
+            File.Delete(partial);
+        }
+    }
+}

@@ -1,0 +1,45 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace Usine.Cli.Tests;
+
+public sealed class ExportTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("usine-export-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static Task<FakeUsineServer> StartServerAsync() => FakeUsineServer.StartAsync(app =>
+        app.MapGet("/api/models/{name}/export", (string name, string format, HttpContext http) =>
+            name == "screwing"
+                ? Results.Text("vin,torque\nVF1AAAAA111111111,12.5\n", format == "csv" ? "text/csv" : "application/octet-stream")
+                : FakeUsineServer.Json("""{"error":"where 'nope:eq:1': unknown field 'nope' of model energy"}""", StatusCodes.Status400BadRequest)));
+
+    [Fact]
+    public async Task An_export_streams_into_the_file_with_every_filter_passed_and_the_format_from_the_extension()
+    {
+        await using var server = await StartServerAsync();
+        var file = Path.Combine(_dir, "nok.csv");
+
+        var result = await CliRunner.RunAsync(["export", "screwing", "--out", file, "--where", "status:eq:NOK", "--where", "torque:gt:10", "--plant", "flins", "--server", server.Url]);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal("vin,torque\nVF1AAAAA111111111,12.5\n", await File.ReadAllTextAsync(file));
+        var request = Assert.Single(server.Requests, r => r.Path == "/api/models/screwing/export");
+        Assert.Equal(("csv", "flins"), (request.Query["format"], request.Query["plant"]));
+        Assert.Contains("Exported screwing as csv", result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_refused_export_says_why_and_leaves_no_file()
+    {
+        await using var server = await StartServerAsync();
+        var file = Path.Combine(_dir, "energy.parquet");
+
+        var result = await CliRunner.RunAsync(["export", "energy", "--out", file, "--where", "nope:eq:1", "--server", server.Url]);
+
+        Assert.Equal(2, result.ExitCode);
+        CliAssert.OneErrorLine("error: where 'nope:eq:1': unknown field 'nope' of model energy", result);
+        Assert.Empty(Directory.GetFiles(_dir));
+    }
+}
