@@ -4,23 +4,12 @@ using Spectre.Console.Cli;
 
 namespace Usine.Cli.Commands;
 
-internal sealed class ServeSettings : CommandSettings
+/// <summary>The options of every command that runs the platform: where it listens, and its archive and retention.</summary>
+internal abstract class PlatformSettings : CommandSettings
 {
-    [CommandOption("-c|--config <FILE>")]
-    [Description("The YAML file defining models, sources and alerts. Default: none, definitions come from the API.")]
-    public string? Config { get; init; }
-
-    [CommandOption("-d|--data <DIR>")]
-    [Description("The directory for the store, the raw zone and the archive. Default: the server's configuration.")]
-    public string? Data { get; init; }
-
     [CommandOption("--urls <URL>")]
     [Description("Where the HTTP API and UI listen. Default: http://127.0.0.1:5080.")]
     public string? Urls { get; init; }
-
-    [CommandOption("--max-replay-attempts <N>")]
-    [Description("Attempts after which a dead letter is not replayed again unless forced. Default: 5.")]
-    public int? MaxReplayAttempts { get; init; }
 
     [CommandOption("--archive-dir <DIR>")]
     [Description("The root of the Parquet archive of the raw zone. Default: archive inside the data directory.")]
@@ -35,22 +24,33 @@ internal sealed class ServeSettings : CommandSettings
     [Description("Delete archive partitions of the days that ended more than DAYS days ago; 0 keeps them.")]
     [DefaultValue(0)]
     public int ArchiveRetentionDays { get; init; }
+}
+
+internal sealed class ServeSettings : PlatformSettings
+{
+    [CommandOption("-c|--config <FILE>")]
+    [Description("The YAML file defining models, sources and alerts (required; see docs/models.md and docs/sources.md).")]
+    public string? Config { get; init; }
+
+    [CommandOption("-d|--data <DIR>")]
+    [Description("The directory for the store, the raw zone and the archive. Default: the server's configuration.")]
+    public string? Data { get; init; }
+
+    [CommandOption("--max-replay-attempts <N>")]
+    [Description("Attempts after which a dead letter is not replayed again unless forced. Default: 5.")]
+    public int? MaxReplayAttempts { get; init; }
 
     public override ValidationResult Validate() =>
         MaxReplayAttempts is < 1 ? ValidationResult.Error("--max-replay-attempts must be 1 or more")
         : ArchiveSettings.Validate(RawRetentionDays, ArchiveRetentionDays);
 }
 
-internal sealed class DemoSettings : CommandSettings
+internal sealed class DemoSettings : PlatformSettings
 {
     [CommandOption("-d|--data <DIR>")]
     [Description("The directory for the demo's data.")]
     [DefaultValue("./.usine-demo")]
     public string Data { get; init; } = "./.usine-demo";
-
-    [CommandOption("--urls <URL>")]
-    [Description("Where the HTTP API and UI listen. Default: http://127.0.0.1:5080.")]
-    public string? Urls { get; init; }
 
     [CommandOption("--rate <N>")]
     [Description("Messages per second the plant simulator publishes. Default: the simulator's own pace.")]
@@ -60,20 +60,6 @@ internal sealed class DemoSettings : CommandSettings
     [Description("The port of the embedded MQTT broker.")]
     [DefaultValue(1883)]
     public int MqttPort { get; init; } = 1883;
-
-    [CommandOption("--archive-dir <DIR>")]
-    [Description("The root of the Parquet archive of the raw zone. Default: archive inside the data directory.")]
-    public string? ArchiveDir { get; init; }
-
-    [CommandOption("--raw-retention-days <DAYS>")]
-    [Description("Delete archived raw messages of the days that ended more than DAYS days ago; 0 keeps them. Messages not archived are never deleted.")]
-    [DefaultValue(30)]
-    public int RawRetentionDays { get; init; } = 30;
-
-    [CommandOption("--archive-retention-days <DAYS>")]
-    [Description("Delete archive partitions of the days that ended more than DAYS days ago; 0 keeps them.")]
-    [DefaultValue(0)]
-    public int ArchiveRetentionDays { get; init; }
 
     public override ValidationResult Validate() =>
         Rate is < 1 ? ValidationResult.Error("--rate must be 1 or more messages per second")

@@ -43,10 +43,7 @@ public sealed class ApiTests : IAsyncLifetime
             MemoryLimit = "256MB",
             DropPollInterval = TimeSpan.FromSeconds(1),
         }, NullLoggerFactory.Instance, time: _time);
-        _app = UsineServer.Build(platform, "http://127.0.0.1:0", logging: _ => { });
-        await _app.StartAsync();
-        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        _http = new HttpClient { BaseAddress = new Uri(address) };
+        (_app, _http) = await ServerHarness.ServeAsync(platform);
     }
 
     public async Task DisposeAsync()

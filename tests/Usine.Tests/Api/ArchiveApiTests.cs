@@ -34,10 +34,7 @@ public sealed class ArchiveApiTests : IAsyncLifetime
             MemoryLimit = "256MB",
             StartConnectors = false,
         }, NullLoggerFactory.Instance, time: _time);
-        _app = UsineServer.Build(_platform, "http://127.0.0.1:0", logging: _ => { });
-        await _app.StartAsync();
-        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        _http = new HttpClient { BaseAddress = new Uri(address) };
+        (_app, _http) = await ServerHarness.ServeAsync(_platform);
     }
 
     public async Task DisposeAsync()
@@ -48,12 +45,6 @@ public sealed class ArchiveApiTests : IAsyncLifetime
         Directory.Delete(_dir, recursive: true);
     }
 
-    private static async Task<JsonElement> Json(HttpResponseMessage r, HttpStatusCode expected)
-    {
-        var body = await r.Content.ReadAsStringAsync();
-        Assert.True(r.StatusCode == expected, $"expected {expected}, got {(int)r.StatusCode}: {body}");
-        return JsonDocument.Parse(body).RootElement.Clone();
-    }
 
     private async Task PushThree()
     {
@@ -61,7 +52,7 @@ public sealed class ArchiveApiTests : IAsyncLifetime
             TestDefinitions.Screwing(TestDefinitions.Vin1, "ST040", "2026-11-26T08:15:00Z", 12),
             TestDefinitions.Screwing(TestDefinitions.Vin2, "ST040", "2026-11-26T08:16:00Z", 13),
             "{not json");
-        await Json(await _http.PostAsync("/api/sources/line1/messages", new StringContent(body, Encoding.UTF8, "application/x-ndjson")), HttpStatusCode.OK);
+        await ServerHarness.Json(await _http.PostAsync("/api/sources/line1/messages", new StringContent(body, Encoding.UTF8, "application/x-ndjson")), HttpStatusCode.OK);
     }
 
     [Fact]
@@ -70,11 +61,11 @@ public sealed class ArchiveApiTests : IAsyncLifetime
         await PushThree();
 
         // Today's messages are not due yet.
-        var early = await Json(await _http.PostAsync("/api/archive/run", null), HttpStatusCode.OK);
+        var early = await ServerHarness.Json(await _http.PostAsync("/api/archive/run", null), HttpStatusCode.OK);
         Assert.Equal(0, early.GetProperty("files").GetInt32());
 
         _time.SetUtcNow(new DateTimeOffset(2026, 11, 27, 0, 10, 0, TimeSpan.Zero));
-        var run = await Json(await _http.PostAsync("/api/archive/run", null), HttpStatusCode.OK);
+        var run = await ServerHarness.Json(await _http.PostAsync("/api/archive/run", null), HttpStatusCode.OK);
         Assert.Equal(1, run.GetProperty("files").GetInt32());
         Assert.Equal(3, run.GetProperty("rows").GetInt64());
         Assert.Equal(0, run.GetProperty("rawRowsDeleted").GetInt64());
@@ -86,21 +77,21 @@ public sealed class ArchiveApiTests : IAsyncLifetime
         var retentionJob = _platform.Jobs.Get(run.GetProperty("retentionJob").GetString()!)!;
         Assert.Equal((JobKind.Retention, JobState.Stopped), (retentionJob.Kind, retentionJob.State));
 
-        var list = await Json(await _http.GetAsync("/api/archive"), HttpStatusCode.OK);
+        var list = await ServerHarness.Json(await _http.GetAsync("/api/archive"), HttpStatusCode.OK);
         Assert.Equal(Path.Combine(_dir, "cold"), list.GetProperty("root").GetString());
         var day = Assert.Single(list.GetProperty("days").EnumerateArray());
         Assert.Equal(("flins", "line1", "2026-11-26", 1, 3L),
             (day.GetProperty("plant").GetString(), day.GetProperty("source").GetString(), day.GetProperty("day").GetString(),
              day.GetProperty("files").GetInt32(), day.GetProperty("rows").GetInt64()));
-        Assert.Equal(0, (await Json(await _http.GetAsync("/api/archive?source=csv-line1"), HttpStatusCode.OK)).GetProperty("files").GetInt32());
+        Assert.Equal(0, (await ServerHarness.Json(await _http.GetAsync("/api/archive?source=csv-line1"), HttpStatusCode.OK)).GetProperty("files").GetInt32());
 
-        var verified = await Json(await _http.GetAsync("/api/archive/verify"), HttpStatusCode.OK);
+        var verified = await ServerHarness.Json(await _http.GetAsync("/api/archive/verify"), HttpStatusCode.OK);
         Assert.True(verified.GetProperty("ok").GetBoolean());
         Assert.Equal(1, verified.GetProperty("checked").GetInt32());
 
         var file = Path.Combine(_dir, "cold", "plant=flins", "source=line1", "day=2026-11-26", "part-00001.parquet");
         await File.AppendAllTextAsync(file, "!");
-        var broken = await Json(await _http.GetAsync("/api/archive/verify"), HttpStatusCode.OK);
+        var broken = await ServerHarness.Json(await _http.GetAsync("/api/archive/verify"), HttpStatusCode.OK);
         Assert.False(broken.GetProperty("ok").GetBoolean());
         var problem = Assert.Single(broken.GetProperty("problems").EnumerateArray());
         Assert.Equal(("plant=flins/source=line1/day=2026-11-26/part-00001.parquet", "altered"),

@@ -42,10 +42,7 @@ public sealed class ExploreApiTests : IAsyncLifetime
             DataDirectory = Path.Combine(_dir, "data"),
             MemoryLimit = "256MB",
         }, NullLoggerFactory.Instance, time: _time);
-        _app = UsineServer.Build(_platform, "http://127.0.0.1:0", logging: _ => { });
-        await _app.StartAsync();
-        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        _http = new HttpClient { BaseAddress = new Uri(address) };
+        (_app, _http) = await ServerHarness.ServeAsync(_platform);
     }
 
     public async Task DisposeAsync()
@@ -56,16 +53,10 @@ public sealed class ExploreApiTests : IAsyncLifetime
         Directory.Delete(_dir, recursive: true);
     }
 
-    private static async Task<JsonElement> Json(HttpResponseMessage r, HttpStatusCode expected)
-    {
-        var body = await r.Content.ReadAsStringAsync();
-        Assert.True(r.StatusCode == expected, $"expected {expected}, got {(int)r.StatusCode}: {body}");
-        return JsonDocument.Parse(body).RootElement.Clone();
-    }
 
     private Task<JsonElement> Get(string path, HttpStatusCode expected = HttpStatusCode.OK) => GetJson(path, expected);
 
-    private async Task<JsonElement> GetJson(string path, HttpStatusCode expected) => await Json(await _http.GetAsync(path), expected);
+    private async Task<JsonElement> GetJson(string path, HttpStatusCode expected) => await ServerHarness.Json(await _http.GetAsync(path), expected);
 
     private static string Vin(int i) => "VF1AAAAA" + i.ToString("D9", CultureInfo.InvariantCulture);
 
@@ -77,7 +68,7 @@ public sealed class ExploreApiTests : IAsyncLifetime
 
     private async Task Push(string source, IEnumerable<string> messages)
     {
-        var r = await Json(await _http.PostAsync($"/api/sources/{source}/messages", new StringContent(string.Join("\n", messages), Encoding.UTF8, "application/json")), HttpStatusCode.OK);
+        var r = await ServerHarness.Json(await _http.PostAsync($"/api/sources/{source}/messages", new StringContent(string.Join("\n", messages), Encoding.UTF8, "application/json")), HttpStatusCode.OK);
         Assert.Equal(0, r.GetProperty("deadLetters").GetInt32());
     }
 

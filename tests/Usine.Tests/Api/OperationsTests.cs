@@ -56,10 +56,7 @@ public sealed class OperationsTests : IAsyncLifetime
             // The status's alert section is checked with an alert view of the test's own.
             EvaluateAlerts = false,
         }, NullLoggerFactory.Instance, time: _time);
-        _app = UsineServer.Build(_platform, "http://127.0.0.1:0", logging: _ => { });
-        await _app.StartAsync();
-        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        _http = new HttpClient { BaseAddress = new Uri(address) };
+        (_app, _http) = await ServerHarness.ServeAsync(_platform);
     }
 
     public async Task DisposeAsync()
@@ -70,15 +67,9 @@ public sealed class OperationsTests : IAsyncLifetime
         Directory.Delete(_dir, recursive: true);
     }
 
-    private static async Task<JsonElement> Json(HttpResponseMessage r, HttpStatusCode expected)
-    {
-        var body = await r.Content.ReadAsStringAsync();
-        Assert.True(r.StatusCode == expected, $"expected {expected}, got {(int)r.StatusCode}: {body}");
-        return JsonDocument.Parse(body).RootElement.Clone();
-    }
 
     private async Task<JsonElement> Push(string source, params string[] messages) =>
-        await Json(await _http.PostAsync($"/api/sources/{source}/messages", new StringContent(string.Join("\n", messages), Encoding.UTF8, "application/json")), HttpStatusCode.OK);
+        await ServerHarness.Json(await _http.PostAsync($"/api/sources/{source}/messages", new StringContent(string.Join("\n", messages), Encoding.UTF8, "application/json")), HttpStatusCode.OK);
 
     private static string Good(int minute) => TestDefinitions.Screwing(TestDefinitions.Vin1, "ST040", $"2026-11-26T08:{minute:00}:00Z", 12);
 
@@ -154,11 +145,11 @@ public sealed class OperationsTests : IAsyncLifetime
     [Fact]
     public async Task An_import_is_a_job_that_ends_stopped_with_the_counts_of_its_batches()
     {
-        var imported = await Json(await _http.PostAsync("/api/sources/ops-csv/import?name=shift1.csv", new StringContent(Csv)), HttpStatusCode.OK);
+        var imported = await ServerHarness.Json(await _http.PostAsync("/api/sources/ops-csv/import?name=shift1.csv", new StringContent(Csv)), HttpStatusCode.OK);
         var id = imported.GetProperty("job").GetString();
         Assert.NotNull(id);
 
-        var list = await Json(await _http.GetAsync("/api/jobs?kind=import&source=ops-csv"), HttpStatusCode.OK);
+        var list = await ServerHarness.Json(await _http.GetAsync("/api/jobs?kind=import&source=ops-csv"), HttpStatusCode.OK);
         var job = Assert.Single(list.EnumerateArray());
         Assert.Equal(id, job.GetProperty("id").GetString());
         Assert.Equal("stopped", job.GetProperty("state").GetString());
@@ -169,22 +160,22 @@ public sealed class OperationsTests : IAsyncLifetime
         Assert.Equal(1, job.GetProperty("rejected").GetInt64());
         Assert.Equal(JsonValueKind.String, job.GetProperty("endedAt").ValueKind);
 
-        var detail = await Json(await _http.GetAsync($"/api/jobs/{id}"), HttpStatusCode.OK);
+        var detail = await ServerHarness.Json(await _http.GetAsync($"/api/jobs/{id}"), HttpStatusCode.OK);
         var change = Assert.Single(detail.GetProperty("history").EnumerateArray());
         Assert.Equal("running", change.GetProperty("from").GetString());
         Assert.Equal("stopped", change.GetProperty("to").GetString());
         Assert.Equal("3 messages: 2 stored, 0 duplicates, 1 dead letters", change.GetProperty("reason").GetString());
 
-        Assert.Empty((await Json(await _http.GetAsync("/api/jobs?kind=import&state=failed"), HttpStatusCode.OK)).EnumerateArray());
+        Assert.Empty((await ServerHarness.Json(await _http.GetAsync("/api/jobs?kind=import&state=failed"), HttpStatusCode.OK)).EnumerateArray());
     }
 
     [Fact]
     public async Task A_streamed_import_counts_up_to_the_number_of_records_its_producer_declares()
     {
         var sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(Csv)));
-        var imported = await Json(await _http.PostAsync($"/api/sources/ops-csv/import?name=shift2.csv&sha256={sha}&expectedCount=3", new StringContent(Csv)), HttpStatusCode.OK);
+        var imported = await ServerHarness.Json(await _http.PostAsync($"/api/sources/ops-csv/import?name=shift2.csv&sha256={sha}&expectedCount=3", new StringContent(Csv)), HttpStatusCode.OK);
 
-        var job = (await Json(await _http.GetAsync($"/api/jobs/{imported.GetProperty("job").GetString()}"), HttpStatusCode.OK)).GetProperty("job");
+        var job = (await ServerHarness.Json(await _http.GetAsync($"/api/jobs/{imported.GetProperty("job").GetString()}"), HttpStatusCode.OK)).GetProperty("job");
         Assert.Equal("stopped", job.GetProperty("state").GetString());
         Assert.Equal(3, job.GetProperty("total").GetInt64());
         Assert.Equal(3, job.GetProperty("received").GetInt64());
@@ -194,10 +185,10 @@ public sealed class OperationsTests : IAsyncLifetime
     public async Task An_import_that_fails_ends_failed_with_the_error()
     {
         var wrong = new string('0', 64);
-        var answer = await Json(await _http.PostAsync($"/api/sources/ops-csv/import?name=bad.csv&sha256={wrong}", new StringContent(Csv)), HttpStatusCode.UnprocessableEntity);
+        var answer = await ServerHarness.Json(await _http.PostAsync($"/api/sources/ops-csv/import?name=bad.csv&sha256={wrong}", new StringContent(Csv)), HttpStatusCode.UnprocessableEntity);
         var error = answer.GetProperty("error").GetString();
 
-        var failed = Assert.Single((await Json(await _http.GetAsync("/api/jobs?state=failed"), HttpStatusCode.OK)).EnumerateArray());
+        var failed = Assert.Single((await ServerHarness.Json(await _http.GetAsync("/api/jobs?state=failed"), HttpStatusCode.OK)).EnumerateArray());
         Assert.Equal("import", failed.GetProperty("kind").GetString());
         Assert.Equal("bad.csv", failed.GetProperty("description").GetString());
         Assert.Equal(error, failed.GetProperty("lastError").GetString());
@@ -208,14 +199,14 @@ public sealed class OperationsTests : IAsyncLifetime
     [Fact]
     public async Task Jobs_answer_unknown_ids_and_filters_with_what_to_fix()
     {
-        var unknown = await Json(await _http.GetAsync("/api/jobs/import-999"), HttpStatusCode.NotFound);
+        var unknown = await ServerHarness.Json(await _http.GetAsync("/api/jobs/import-999"), HttpStatusCode.NotFound);
         Assert.StartsWith("no job with id 'import-999'", unknown.GetProperty("error").GetString(), StringComparison.Ordinal);
-        var state = await Json(await _http.GetAsync("/api/jobs?state=sleeping"), HttpStatusCode.BadRequest);
+        var state = await ServerHarness.Json(await _http.GetAsync("/api/jobs?state=sleeping"), HttpStatusCode.BadRequest);
         Assert.Equal("state 'sleeping' is not one of running, idle, degraded, failed, stopped", state.GetProperty("error").GetString());
-        var kind = await Json(await _http.GetAsync("/api/jobs?kind=1"), HttpStatusCode.BadRequest);
+        var kind = await ServerHarness.Json(await _http.GetAsync("/api/jobs?kind=1"), HttpStatusCode.BadRequest);
         Assert.Equal("kind '1' is not one of stream, import, replay, backfill, archive, retention", kind.GetProperty("error").GetString());
 
-        var streams = await Json(await _http.GetAsync("/api/jobs?kind=stream"), HttpStatusCode.OK);
+        var streams = await ServerHarness.Json(await _http.GetAsync("/api/jobs?kind=stream"), HttpStatusCode.OK);
         Assert.Equal(["stream:ops-cadence", "stream:ops-push"], streams.EnumerateArray().Select(j => j.GetProperty("id").GetString()!).Order(StringComparer.Ordinal));
     }
 
@@ -237,7 +228,7 @@ public sealed class OperationsTests : IAsyncLifetime
         Assert.Equal(JobState.Idle, job.State);
 
         await Push("ops-cadence", Good(2));
-        var detail = await Json(await _http.GetAsync("/api/jobs/stream:ops-cadence"), HttpStatusCode.OK);
+        var detail = await ServerHarness.Json(await _http.GetAsync("/api/jobs/stream:ops-cadence"), HttpStatusCode.OK);
         Assert.Equal(["running", "idle", "running"], detail.GetProperty("history").EnumerateArray().Select(t => t.GetProperty("to").GetString()));
         Assert.Equal("no data for 60 s (idle after 60 s)", detail.GetProperty("history")[1].GetProperty("reason").GetString());
         Assert.Equal(2, detail.GetProperty("job").GetProperty("received").GetInt64());
@@ -248,7 +239,7 @@ public sealed class OperationsTests : IAsyncLifetime
     {
         await Push("ops-push", Good(1), OutOfRange(2), Good(3));
 
-        var status = await Json(await _http.GetAsync("/api/status"), HttpStatusCode.OK);
+        var status = await ServerHarness.Json(await _http.GetAsync("/api/status"), HttpStatusCode.OK);
         var push = Source(status, "ops-push");
         Assert.Equal(0.05, push.GetProperty("ratePerSecond").GetDouble()); // 3 messages over 60 s
         Assert.Equal(1, push.GetProperty("deadLettersLastHour").GetInt64());
@@ -259,12 +250,12 @@ public sealed class OperationsTests : IAsyncLifetime
         Assert.Equal(0, Source(status, "ops-cadence").GetProperty("ratePerSecond").GetDouble());
 
         _time.Advance(TimeSpan.FromSeconds(61));
-        push = Source(await Json(await _http.GetAsync("/api/status"), HttpStatusCode.OK), "ops-push");
+        push = Source(await ServerHarness.Json(await _http.GetAsync("/api/status"), HttpStatusCode.OK), "ops-push");
         Assert.Equal(0, push.GetProperty("ratePerSecond").GetDouble());
         Assert.Equal(1, push.GetProperty("deadLettersLastHour").GetInt64());
 
         _time.Advance(TimeSpan.FromHours(1));
-        push = Source(await Json(await _http.GetAsync("/api/status"), HttpStatusCode.OK), "ops-push");
+        push = Source(await ServerHarness.Json(await _http.GetAsync("/api/status"), HttpStatusCode.OK), "ops-push");
         Assert.Equal(0, push.GetProperty("deadLettersLastHour").GetInt64());
         Assert.Equal(1, push.GetProperty("deadLetters").GetInt64());
     }
@@ -272,13 +263,13 @@ public sealed class OperationsTests : IAsyncLifetime
     [Fact]
     public async Task Status_lists_the_alerts_firing_when_an_alert_view_is_attached()
     {
-        var before = await Json(await _http.GetAsync("/api/status"), HttpStatusCode.OK);
+        var before = await ServerHarness.Json(await _http.GetAsync("/api/status"), HttpStatusCode.OK);
         Assert.False(before.GetProperty("alertsAvailable").GetBoolean());
         Assert.Empty(before.GetProperty("alerts").EnumerateArray());
 
         var since = new DateTime(2026, 11, 26, 9, 55, 0, DateTimeKind.Utc);
         _platform.Alerts = new Alerts([new FiringAlert("source-silent", "critical", "ops-cadence", "no message for 5 min (expected every 30 s)", since)]);
-        var status = await Json(await _http.GetAsync("/api/status"), HttpStatusCode.OK);
+        var status = await ServerHarness.Json(await _http.GetAsync("/api/status"), HttpStatusCode.OK);
         Assert.True(status.GetProperty("alertsAvailable").GetBoolean());
         var alert = Assert.Single(status.GetProperty("alerts").EnumerateArray());
         Assert.Equal("source-silent", alert.GetProperty("rule").GetString());

@@ -46,12 +46,18 @@ internal sealed class ServerHarness : IAsyncDisposable
             // The archive runs when a test asks, not when the fake clock passes 00:30.
             ArchiveTimeOfDay = null,
         }, NullLoggerFactory.Instance, time: time);
+        var (app, http) = await ServeAsync(platform);
+        http.DefaultRequestHeaders.Add("X-Usine-Actor", "marie");
+        return new ServerHarness(app, platform, http);
+    }
+
+    /// <summary>Serves a started platform on a free loopback port, as <c>usine serve</c> does, with a client of it.</summary>
+    public static async Task<(WebApplication App, HttpClient Http)> ServeAsync(UsinePlatform platform)
+    {
         var app = UsineServer.Build(platform, "http://127.0.0.1:0", logging: _ => { });
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        var http = new HttpClient { BaseAddress = new Uri(address) };
-        http.DefaultRequestHeaders.Add("X-Usine-Actor", "marie");
-        return new ServerHarness(app, platform, http);
+        return (app, new HttpClient { BaseAddress = new Uri(address) });
     }
 
     public async ValueTask DisposeAsync()

@@ -11,6 +11,8 @@ using Microsoft.Extensions.Time.Testing;
 using Usine.Operations;
 using Usine.Server;
 
+using Usine.Tests.Api;
+
 namespace Usine.Tests.Operations;
 
 /// <summary>
@@ -54,10 +56,7 @@ public sealed class AlertingEndToEndTests : IAsyncLifetime
             // Evaluations are asked for explicitly, so that the test knows when each one happened.
             EvaluateAlerts = false,
         }, NullLoggerFactory.Instance, time: _time);
-        _app = UsineServer.Build(platform, "http://127.0.0.1:0", logging: _ => { });
-        await _app.StartAsync();
-        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        _http = new HttpClient { BaseAddress = new Uri(address) };
+        (_app, _http) = await ServerHarness.ServeAsync(platform);
     }
 
     public async Task DisposeAsync()

@@ -9,6 +9,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Usine.Server;
 
+using Usine.Tests.Api;
+
 namespace Usine.Tests.Operations;
 
 /// <summary>Reconciliation through the API of a real platform: hourly counts, file counts and sequence gaps.</summary>
@@ -54,10 +56,7 @@ public sealed class ReconcileTests : IAsyncLifetime
             StartConnectors = false,
             EvaluateAlerts = false,
         }, NullLoggerFactory.Instance);
-        _app = UsineServer.Build(_platform, "http://127.0.0.1:0", logging: _ => { });
-        await _app.StartAsync();
-        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        _http = new HttpClient { BaseAddress = new Uri(address) };
+        (_app, _http) = await ServerHarness.ServeAsync(_platform);
     }
 
     public async Task DisposeAsync()
