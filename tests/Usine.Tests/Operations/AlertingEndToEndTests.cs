@@ -10,7 +10,6 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Usine.Operations;
 using Usine.Server;
-
 using Usine.Tests.Api;
 
 namespace Usine.Tests.Operations;

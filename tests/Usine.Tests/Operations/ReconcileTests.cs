@@ -8,7 +8,6 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Usine.Server;
-
 using Usine.Tests.Api;
 
 namespace Usine.Tests.Operations;
