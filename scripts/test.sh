@@ -30,7 +30,8 @@ for project in tests/*/; do
     else
         status=1
     fi
-    grep -E '^\s+(Failed|Passed) [A-Z]|Error Message|Assert|Stack Trace' "$log" | grep -vE '^\s+Passed ' | head -60 || true
+    # Each failed test with its message and the first lines of its stack trace.
+    awk '/^[[:space:]]+Failed [A-Z]/ { n = 25 } n > 0 { print; n-- }' "$log" | head -150 || true
     total=$(grep -E '^Total tests: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || true)
     if [[ -z $total ]]; then
         echo "   no test summary for $name; its output ends with:"

@@ -88,6 +88,9 @@ public sealed partial class DuckDbStore
         var model = Defs.ModelOf(source);
         var table = Sql.RecordTable(model.Name);
         using var conn = OpenReader();
+
+        // One snapshot for every read: batches committing meanwhile must not fall between the counters and the tables.
+        Read(conn, "BEGIN TRANSACTION", [], _ => { });
         var hours = new SortedDictionary<DateTime, long[]>();
         long[] Row(DateTime h) => hours.TryGetValue(h, out var r) ? r : hours[h] = new long[7];
 
@@ -180,6 +183,7 @@ public sealed partial class DuckDbStore
             }
         }
 
+        Read(conn, "COMMIT", [], _ => { });
         return new ReconcileReport(source.Id, from, to, result, files, gaps, pending, mismatches);
     }
 
