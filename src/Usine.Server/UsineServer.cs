@@ -9,6 +9,7 @@ using Microsoft.Extensions.Logging;
 using Scalar.AspNetCore;
 using Usine.Server.Endpoints;
 using Usine.Server.Internal;
+using Usine.Server.Security;
 using Usine.Server.Ui;
 
 namespace Usine.Server;
@@ -19,6 +20,7 @@ public static class UsineServer
     /// <summary>Builds the web application around a started platform (it disposes the platform when it stops).</summary>
     public static WebApplication Build(UsinePlatform platform, string urls, Action<ILoggingBuilder>? logging = null)
     {
+        UsineAuth.EnsureSafeToListen(urls, platform.Definitions.Auth);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "Usine" });
         builder.WebHost.UseUrls(urls);
         builder.Logging.ClearProviders();
@@ -42,6 +44,7 @@ public static class UsineServer
         builder.Services.AddOpenApi(o => o.AddOperationTransformer(OpenApiTags.TagByResource));
         builder.AddUsineMetrics();
         builder.Services.AddUsineUi();
+        builder.Services.AddUsineAuth(platform.Definitions.Auth, platform.Options.DataDirectory);
 
         var app = builder.Build();
         app.UseExceptionHandler(e => e.Run(async http =>
@@ -82,6 +85,8 @@ public static class UsineServer
             }
         });
 
+        app.UseUsineAuth();
+        app.MapLogin();
         app.MapStatus();
         app.MapModels();
         app.MapSources();
@@ -96,8 +101,8 @@ public static class UsineServer
         app.MapRecords();
         app.MapAggregates();
         app.MapExports();
-        app.MapOpenApi();
-        app.MapScalarApiReference();
+        app.MapOpenApi().AllowAnonymous();
+        app.MapScalarApiReference().AllowAnonymous();
         app.MapUsineUi();
         app.Lifetime.ApplicationStopped.Register(() => platform.DisposeAsync().AsTask().GetAwaiter().GetResult());
         app.Lifetime.ApplicationStarted.Register(() => app.Logger.Listening(urls, Path.GetFullPath(platform.Options.DataDirectory)));

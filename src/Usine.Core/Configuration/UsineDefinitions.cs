@@ -22,6 +22,12 @@ public sealed class UsineDefinitions
     /// <summary>The rules that run: the configured ones, or the defaults.</summary>
     public IReadOnlyList<AlertRule> EffectiveAlertRules => AlertsConfigured ? AlertRules : AlertRule.Defaults;
 
+    /// <summary>API keys and token issuers from the <c>auth</c> section.</summary>
+    public Usine.Security.AuthDefinition Auth { get; } = new();
+
+    /// <summary>Where the <c>auth</c> section was read, so that a second one can name the first.</summary>
+    public string? AuthOrigin { get; set; }
+
     public void AddModel(DataModel model)
     {
         if (!Models.TryGetValue(model.Name, out var versions))

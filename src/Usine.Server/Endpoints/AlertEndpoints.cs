@@ -4,6 +4,8 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Usine.Operations;
 
+using Usine.Server.Security;
+
 namespace Usine.Server.Endpoints;
 
 internal static class AlertEndpoints
@@ -36,7 +38,7 @@ internal static class AlertEndpoints
         {
             await p.Alerting.EvaluateAsync(ct);
             return TypedResults.Ok(new { firing = p.Alerting.Firing });
-        }).WithSummary("Evaluate every alert rule now");
+        }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Evaluate every alert rule now");
 
         app.MapGet("/api/reconcile", IResult (string? source, string? from, string? to, UsinePlatform p) =>
         {

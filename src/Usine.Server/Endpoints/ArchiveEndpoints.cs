@@ -2,6 +2,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 
+using Usine.Server.Security;
+
 namespace Usine.Server.Endpoints;
 
 internal static class ArchiveEndpoints
@@ -34,7 +36,7 @@ internal static class ArchiveEndpoints
             {
                 return Errors.Status(StatusCodes.Status500InternalServerError, "the archive run failed: " + ex.Message + " (see the archive jobs)");
             }
-        }).WithSummary("Archive the raw messages that are due and apply retention now");
+        }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Archive the raw messages that are due and apply retention now");
 
         group.MapGet("/", (string? source, UsinePlatform p) =>
         {

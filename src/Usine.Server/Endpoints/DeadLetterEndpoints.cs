@@ -10,6 +10,8 @@ using Usine.Server.Internal;
 using Usine.Server.Operations;
 using Usine.Storage.DuckDb;
 
+using Usine.Server.Security;
+
 namespace Usine.Server.Endpoints;
 
 internal static class DeadLetterEndpoints
@@ -75,8 +77,8 @@ internal static class DeadLetterEndpoints
         group.MapPost("/{id:long}/replay", async Task<IResult> (long id, HttpContext http, UsinePlatform p, CancellationToken ct) =>
         {
             var body = await Body<ReplayOneRequest>(http, ct) ?? new ReplayOneRequest(false);
-            return await ReplayOneAsync(p, id, body.Force, Actor(http), ct);
-        });
+            return await ReplayOneAsync(p, id, body.Force, UsineAuth.Actor(http), ct);
+        }).RequireAuthorization(UsineAuth.OperatorPolicy);
 
         group.MapPost("/{id:long}/edit", async Task<IResult> (long id, HttpContext http, UsinePlatform p, CancellationToken ct) =>
         {
@@ -106,7 +108,7 @@ internal static class DeadLetterEndpoints
                 return refused;
             }
 
-            var actor = Actor(http);
+            var actor = UsineAuth.Actor(http);
             var detail = Replays.Json(new { bytes = payload.Length, replay = body.Replay });
             if (!await p.Store.EditDeadLetterAsync(id, payload, new AuditRecord(actor, "deadletter.edit", Target(id), detail, "ok"), ct))
             {
@@ -121,7 +123,7 @@ internal static class DeadLetterEndpoints
 
             var (letter, _, editedAt, _) = p.Store.DeadLetter(id)!.Value;
             return TypedResults.Ok(new { id, status = letter.Status, edited = true, editedAt, payloadBytes = payload.Length });
-        });
+        }).RequireAuthorization(UsineAuth.OperatorPolicy);
 
         group.MapPost("/{id:long}/discard", async Task<IResult> (long id, HttpContext http, UsinePlatform p, CancellationToken ct) =>
         {
@@ -136,7 +138,7 @@ internal static class DeadLetterEndpoints
                 return refused;
             }
 
-            var actor = Actor(http);
+            var actor = UsineAuth.Actor(http);
             var reason = body.Reason.Trim();
             var n = await p.Store.DiscardDeadLettersAsync(new DeadLetterFilter { Ids = [id] }, reason,
                 count => new AuditRecord(actor, "deadletter.discard", Target(id), Replays.Json(new { reason }), count == 1 ? "ok" : "refused: not open"), ct);
@@ -147,7 +149,7 @@ internal static class DeadLetterEndpoints
 
             p.Replays.Log.DeadLettersDiscarded(Target(id), actor, n, reason);
             return TypedResults.Ok(new { id, status = "discarded", reason });
-        });
+        }).RequireAuthorization(UsineAuth.OperatorPolicy);
 
         group.MapPost("/replay", async Task<IResult> (HttpContext http, UsinePlatform p, CancellationToken ct) =>
         {
@@ -170,13 +172,13 @@ internal static class DeadLetterEndpoints
             var target = "deadletters:" + Replays.Json(filter);
             try
             {
-                return TypedResults.Ok(await p.Replays.ReplayDeadLettersAsync(filter, body!.Force, Actor(http), target, ct));
+                return TypedResults.Ok(await p.Replays.ReplayDeadLettersAsync(filter, body!.Force, UsineAuth.Actor(http), target, ct));
             }
             catch (UsineException ex) when (!ex.IsTransient)
             {
                 return Errors.Status(StatusCodes.Status409Conflict, ex.Message);
             }
-        });
+        }).RequireAuthorization(UsineAuth.OperatorPolicy);
 
         group.MapPost("/discard", async Task<IResult> (HttpContext http, UsinePlatform p, CancellationToken ct) =>
         {
@@ -196,14 +198,14 @@ internal static class DeadLetterEndpoints
                 return Errors.BadRequest("a reason is required to discard dead letters: {\"filter\": {...}, \"reason\": \"why they are dropped\"}");
             }
 
-            var actor = Actor(http);
+            var actor = UsineAuth.Actor(http);
             var reason = body.Reason.Trim();
             var target = "deadletters:" + Replays.Json(filter);
             var n = await p.Store.DiscardDeadLettersAsync(filter, reason,
                 count => new AuditRecord(actor, "deadletters.discard", target, Replays.Json(new { filter, reason, discarded = count }), "ok"), ct);
             p.Replays.Log.DeadLettersDiscarded(target, actor, n, reason);
             return TypedResults.Ok(new { discarded = n, reason });
-        });
+        }).RequireAuthorization(UsineAuth.OperatorPolicy);
 
         return app;
     }
@@ -265,20 +267,6 @@ internal static class DeadLetterEndpoints
     }
 
     private static string Target(long id) => "deadletter:" + id.ToString(CultureInfo.InvariantCulture);
-
-    /// <summary>Who asks: the <c>X-Usine-Actor</c> header (the CLI sends the local user name), else anonymous.</summary>
-    internal static string Actor(HttpContext http)
-    {
-        var actor = http.Request.Headers["X-Usine-Actor"].ToString();
-        if (actor.Contains('%', StringComparison.Ordinal))
-        {
-            // Header values are ASCII: the CLI percent-encodes a user name with other letters.
-            actor = Uri.UnescapeDataString(actor);
-        }
-
-        actor = new string([.. actor.Where(c => !char.IsControl(c))]).Trim();
-        return actor.Length == 0 ? "anonymous" : actor.Length > 100 ? actor[..100] : actor;
-    }
 
     /// <summary>The JSON body, or null when there is none; malformed JSON is the caller's mistake (400 by the exception handler).</summary>
     internal static async Task<T?> Body<T>(HttpContext http, CancellationToken ct)

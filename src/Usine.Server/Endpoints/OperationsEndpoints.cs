@@ -4,6 +4,8 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Usine.Server.Operations;
 
+using Usine.Server.Security;
+
 namespace Usine.Server.Endpoints;
 
 /// <summary>Replay of raw ranges and the audit log.</summary>
@@ -47,7 +49,7 @@ internal static class OperationsEndpoints
             RangeReplayResult? result;
             try
             {
-                result = await p.Replays.ReplayRangeAsync(source, from!.Value, to!.Value, body.FromArchive, DeadLetterEndpoints.Actor(http), ct);
+                result = await p.Replays.ReplayRangeAsync(source, from!.Value, to!.Value, body.FromArchive, UsineAuth.Actor(http), ct);
             }
             catch (UsineException ex) when (!ex.IsTransient)
             {
@@ -58,7 +60,7 @@ internal static class OperationsEndpoints
             return result is null
                 ? Errors.NotFound($"no {(body.FromArchive ? "archived" : "raw")} messages of source {source.Id} received between {Replays.Iso(from.Value)} and {Replays.Iso(to.Value)}")
                 : TypedResults.Ok(result);
-        });
+        }).RequireAuthorization(UsineAuth.OperatorPolicy);
 
         app.MapGet("/api/audit", IResult (string? action, string? since, int? limit, UsinePlatform p) =>
         {
@@ -82,7 +84,7 @@ internal static class OperationsEndpoints
                 Detail = Detail(e.DetailJson),
                 e.Result,
             }));
-        });
+        }).RequireAuthorization(UsineAuth.OperatorPolicy);
 
         return app;
     }

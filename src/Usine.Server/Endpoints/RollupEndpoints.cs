@@ -3,6 +3,8 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Usine.Storage.DuckDb;
 
+using Usine.Server.Security;
+
 namespace Usine.Server.Endpoints;
 
 public sealed record RollupRebuildRequest(string? Model, string? From, string? To);
@@ -41,7 +43,7 @@ internal static class RollupEndpoints
 
             try
             {
-                var audit = new AuditRecord(DeadLetterEndpoints.Actor(http), "rollups.rebuild", model, "", "");
+                var audit = new AuditRecord(UsineAuth.Actor(http), "rollups.rebuild", model, "", "");
                 var rebuilt = await p.Store.RebuildRollupsAsync(model, from, to, audit, ct);
                 return TypedResults.Ok(new { model, rollups = rebuilt });
             }
@@ -49,7 +51,7 @@ internal static class RollupEndpoints
             {
                 return Errors.BadRequest(ex.Message);
             }
-        });
+        }).RequireAuthorization(UsineAuth.OperatorPolicy);
 
         return app;
     }

@@ -7,6 +7,8 @@ using Usine.Ingestion;
 using Usine.Pipeline;
 using Usine.Sources;
 
+using Usine.Server.Security;
+
 namespace Usine.Server.Endpoints;
 
 internal static class SourceEndpoints
@@ -114,7 +116,7 @@ internal static class SourceEndpoints
                     File.Delete(spool);
                 }
             }
-        }).WithSummary("Import a CSV, NDJSON or JSON-array file into a source");
+        }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Import a CSV, NDJSON or JSON-array file into a source");
 
         sources.MapPost("/{id}/messages", async Task<IResult> (string id, HttpContext http, UsinePlatform p, CancellationToken ct) =>
         {
@@ -159,7 +161,7 @@ internal static class SourceEndpoints
             var r = await p.Engine.IngestAsync(new IngestBatch { SourceId = source.Id, StreamId = stream.Id, Messages = raw, CsvHeader = header }, ct);
             p.Jobs.Stream(source.Id).Record(r);
             return TypedResults.Ok(new { received = r.Received, stored = r.Stored, duplicates = r.Duplicates, deadLetters = r.DeadLetters });
-        }).WithSummary("HTTP push: a JSON array or NDJSON, answered once durable");
+        }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("HTTP push: a JSON array or NDJSON, answered once durable");
 
         return app;
     }

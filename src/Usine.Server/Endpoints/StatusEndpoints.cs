@@ -12,7 +12,7 @@ internal static class StatusEndpoints
 {
     public static IEndpointRouteBuilder MapStatus(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/health", () => TypedResults.Ok(new { status = "ok" })).WithSummary("Liveness: the store is open and the engine runs");
+        app.MapGet("/health", () => TypedResults.Ok(new { status = "ok" })).AllowAnonymous().WithSummary("Liveness: the store is open and the engine runs");
 
         var api = app.MapGroup("/api");
         api.MapGet("/status", (UsinePlatform p) =>

@@ -59,7 +59,7 @@ internal static class UiHost
             return http.Request.Headers.IfNoneMatch == etag
                 ? Results.StatusCode(StatusCodes.Status304NotModified)
                 : Results.Bytes(bytes, contentType);
-        }).ExcludeFromDescription();
+        }).AllowAnonymous().ExcludeFromDescription();
     }
 
     private static byte[] Read(string resource)
