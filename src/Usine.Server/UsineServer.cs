@@ -55,6 +55,7 @@ public static class UsineServer
                 BadHttpRequestException b => (b.StatusCode, b.Message),
                 JsonException j => (StatusCodes.Status400BadRequest, "the body is not valid JSON: " + j.Message),
                 ArgumentException a => (StatusCodes.Status400BadRequest, a.Message),
+                OutOfScopeException o => (StatusCodes.Status403Forbidden, o.Message),
                 OperationCanceledException => (499, "the request was cancelled"),
                 UsineException { IsTransient: true } u => (StatusCodes.Status503ServiceUnavailable, u.Message + " (retry)"),
                 _ => (StatusCodes.Status500InternalServerError, "internal error: " + ex?.Message),

@@ -29,8 +29,12 @@ public sealed record DeadLetterFilter
 
     public IReadOnlyList<long>? Ids { get; init; }
 
+    /// <summary>Only the dead letters of these sources (the ones a plant-scoped caller may read); null for every source.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
-    public bool IsEmpty => Source is null && Stage is null && Status is null && Reason is null && From is null && To is null && Ids is null;
+    public IReadOnlyCollection<string>? Sources { get; init; }
+
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool IsEmpty => Source is null && Stage is null && Status is null && Reason is null && From is null && To is null && Ids is null && Sources is null;
 }
 
 /// <summary>Dead letters that failed the same way: one source, stage and reason.</summary>
@@ -414,6 +418,11 @@ public sealed partial class DuckDbStore
         if (f.Ids is { } ids)
         {
             where.Add(ids.Count == 0 ? "FALSE" : $"id IN ({string.Join(", ", ids.Select(i => i.ToString(CultureInfo.InvariantCulture)))})");
+        }
+
+        if (f.Sources is { } sources)
+        {
+            where.Add(sources.Count == 0 ? "FALSE" : $"source_id IN ({string.Join(", ", sources.Order(StringComparer.Ordinal).Select(Internal.Sql.Literal))})");
         }
 
         return where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "";

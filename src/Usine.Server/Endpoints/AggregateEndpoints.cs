@@ -33,7 +33,7 @@ internal static class AggregateEndpoints
                 Bucket = b,
                 Measures = [.. Split(measures ?? "count").Select(ParseMeasure)],
                 By = Split(by),
-                Filter = Explore.Filter(schema, from, to, plant, null, null, where),
+                Filter = Explore.Filter(http, schema, from, to, plant, null, null, where),
                 Source = mode,
             }, Explore.Plants(http), ct);
             return new JsonRows([new("source", result.Source)], "buckets", result.Buckets, []);

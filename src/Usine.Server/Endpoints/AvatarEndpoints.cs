@@ -20,6 +20,7 @@ internal static class AvatarEndpoints
                 throw new ArgumentException($"limit: {n} is not between 1 and 10000");
             }
 
+            Explore.EnsurePlant(http, plant);
             return TypedResults.Ok(p.Store.SearchAvatars(q, type, plant, n, Explore.Plants(http)).Select(Short));
         }).WithSummary("Search avatars by id prefix (any case), type and plant");
 
@@ -54,6 +55,11 @@ internal static class AvatarEndpoints
         // router leaves escaped in a catch-all segment.
         id = Uri.UnescapeDataString(id);
         var found = p.Store.FindAvatars(id, type, plants);
+        if (found.Count == 0 && plants is not null && p.Store.FindAvatars(id, type, null).Count > 0)
+        {
+            throw new OutOfScopeException($"avatar '{id}' is outside the plants this key or token may read");
+        }
+
         if (found.Count == 0)
         {
             return (null, Errors.NotFound(type is null ? $"no avatar with id '{id}'" : $"no avatar of type '{type}' with id '{id}'"));

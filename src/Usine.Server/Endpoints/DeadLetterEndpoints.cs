@@ -4,6 +4,7 @@ using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Usine.Pipeline;
 using Usine.Server.Internal;
@@ -19,9 +20,25 @@ internal static class DeadLetterEndpoints
     public static IEndpointRouteBuilder MapDeadLetters(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/deadletters");
-        group.MapGet("/", IResult (string? source, string? stage, string? status, string? reason, string? from, string? to, int? limit, UsinePlatform p) =>
+
+        // A plant-scoped caller sees and touches only the dead letters of the sources of its plants.
+        group.AddEndpointFilter(async (ctx, next) =>
         {
-            if (Filter(p, new FilterRequest(source, stage, status, reason, from, to, null), out var filter) is { } error)
+            if (ctx.HttpContext.Request.RouteValues.TryGetValue("id", out var raw) && long.TryParse(raw?.ToString(), CultureInfo.InvariantCulture, out var id)
+                && Explore.Plants(ctx.HttpContext) is not null)
+            {
+                var p = ctx.HttpContext.RequestServices.GetRequiredService<UsinePlatform>();
+                if (p.Store.DeadLetter(id)?.Letter is { } letter)
+                {
+                    Explore.EnsureSource(ctx.HttpContext, p, letter.Source);
+                }
+            }
+
+            return await next(ctx);
+        });
+        group.MapGet("/", IResult (string? source, string? stage, string? status, string? reason, string? from, string? to, int? limit, UsinePlatform p, HttpContext http) =>
+        {
+            if (Filter(http, p, new FilterRequest(source, stage, status, reason, from, to, null), out var filter) is { } error)
             {
                 return error;
             }
@@ -34,9 +51,9 @@ internal static class DeadLetterEndpoints
             return TypedResults.Ok(p.Store.DeadLetters(filter, limit ?? 100).Select(View));
         });
 
-        group.MapGet("/groups", IResult (string? source, string? stage, string? status, string? reason, string? from, string? to, int? limit, UsinePlatform p) =>
+        group.MapGet("/groups", IResult (string? source, string? stage, string? status, string? reason, string? from, string? to, int? limit, UsinePlatform p, HttpContext http) =>
         {
-            if (Filter(p, new FilterRequest(source, stage, status, reason, from, to, null), out var filter) is { } error)
+            if (Filter(http, p, new FilterRequest(source, stage, status, reason, from, to, null), out var filter) is { } error)
             {
                 return error;
             }
@@ -154,7 +171,7 @@ internal static class DeadLetterEndpoints
         group.MapPost("/replay", async Task<IResult> (HttpContext http, UsinePlatform p, CancellationToken ct) =>
         {
             var body = await Body<ReplayManyRequest>(http, ct);
-            if (Filter(p, body?.Filter, out var filter) is { } error)
+            if (Filter(http, p, body?.Filter, out var filter) is { } error)
             {
                 return error;
             }
@@ -183,7 +200,7 @@ internal static class DeadLetterEndpoints
         group.MapPost("/discard", async Task<IResult> (HttpContext http, UsinePlatform p, CancellationToken ct) =>
         {
             var body = await Body<DiscardManyRequest>(http, ct);
-            if (Filter(p, body?.Filter, out var filter) is { } error)
+            if (Filter(http, p, body?.Filter, out var filter) is { } error)
             {
                 return error;
             }
@@ -286,9 +303,9 @@ internal static class DeadLetterEndpoints
     private static readonly JsonSerializerOptions BodyJson = new(JsonSerializerDefaults.Web);
 
     /// <summary>Checks and converts a filter; the answer to send back when it is wrong, else null.</summary>
-    private static IResult? Filter(UsinePlatform p, FilterRequest? request, out DeadLetterFilter filter)
+    private static IResult? Filter(HttpContext http, UsinePlatform p, FilterRequest? request, out DeadLetterFilter filter)
     {
-        filter = new DeadLetterFilter();
+        filter = new DeadLetterFilter { Sources = Explore.ReadableSources(http, p) };
         if (request is null)
         {
             return null;
@@ -302,6 +319,11 @@ internal static class DeadLetterEndpoints
         if (request.Status is not null && !Enum.TryParse<DeadLetterStatus>(request.Status, true, out _))
         {
             return Errors.BadRequest($"status '{request.Status}' is not one of {string.Join(", ", Enum.GetNames<DeadLetterStatus>().Select(n => n.ToLowerInvariant()))}");
+        }
+
+        if (request.Source is not null)
+        {
+            Explore.EnsureSource(http, p, request.Source);
         }
 
         if (request.Source is not null && !p.Definitions.Sources.ContainsKey(request.Source) && p.Store.Count("SELECT count(*) FROM dead_letters WHERE source_id = $1", request.Source) == 0)
@@ -333,6 +355,7 @@ internal static class DeadLetterEndpoints
             From = from,
             To = to,
             Ids = request.Ids,
+            Sources = Explore.ReadableSources(http, p),
         };
         return null;
     }

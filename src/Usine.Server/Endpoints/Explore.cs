@@ -9,10 +9,41 @@ namespace Usine.Server.Endpoints;
 /// </summary>
 public sealed record PlantScope(IReadOnlySet<string> Plants);
 
+/// <summary>A request for data outside the caller's plant scope: answered 403, with nothing of the data.</summary>
+public sealed class OutOfScopeException(string message) : Exception(message);
+
 /// <summary>Parameters shared by the record, aggregate and export endpoints.</summary>
 internal static class Explore
 {
     public static IReadOnlySet<string>? Plants(HttpContext http) => http.Features.Get<PlantScope>()?.Plants;
+
+    /// <summary>Refuses a request that names a plant outside the caller's scope.</summary>
+    public static void EnsurePlant(HttpContext http, string? plant, string parameter = "plant")
+    {
+        if (plant is not null && Plants(http) is { } plants && !plants.Contains(plant))
+        {
+            throw new OutOfScopeException($"{parameter}: this key or token may read only {Describe(plants)}, not '{plant}'");
+        }
+    }
+
+    /// <summary>
+    /// The sources whose data a plant-scoped caller may see: those with a fixed plant in its scope. A source whose
+    /// plant comes from each message spans plants, so only an unscoped caller sees it. Null when unscoped.
+    /// </summary>
+    public static IReadOnlySet<string>? ReadableSources(HttpContext http, UsinePlatform p) => Plants(http) is not { } plants
+        ? null
+        : p.Definitions.Sources.Values.Where(s => s.Plant.Constant is { } plant && plants.Contains(plant)).Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>Refuses a request about a source outside the caller's scope.</summary>
+    public static void EnsureSource(HttpContext http, UsinePlatform p, string sourceId)
+    {
+        if (ReadableSources(http, p) is { } readable && !readable.Contains(sourceId))
+        {
+            throw new OutOfScopeException($"source '{sourceId}' is outside the plants this key or token may read ({Describe(Plants(http)!)})");
+        }
+    }
+
+    private static string Describe(IReadOnlySet<string> plants) => plants.Count == 0 ? "no plant" : "plant " + string.Join(", ", plants.Order(StringComparer.Ordinal));
 
     public static ExploreSchema? Schema(UsinePlatform p, string model) => p.Store.Schema(model);
 
@@ -23,8 +54,9 @@ internal static class Explore
         ? null
         : ExploreSchema.ParseTime(text) ?? throw new ArgumentException($"{parameter}: '{text}' is not an ISO 8601 time such as 2026-11-26T08:00:00Z");
 
-    public static RecordFilter Filter(ExploreSchema schema, string? from, string? to, string? plant, string? avatar, string? source, string[]? where)
+    public static RecordFilter Filter(HttpContext http, ExploreSchema schema, string? from, string? to, string? plant, string? avatar, string? source, string[]? where)
     {
+        EnsurePlant(http, plant);
         var filter = new RecordFilter
         {
             From = Time(from, "from"),

@@ -25,7 +25,7 @@ internal static class ExportEndpoints
                 "parquet" => (ExportFormat.Parquet, "application/vnd.apache.parquet", "parquet"),
                 _ => throw new ArgumentException($"format: '{format}' is not one of csv, ndjson, parquet"),
             };
-            var filter = Explore.Filter(schema, from, to, plant, avatar, source, where);
+            var filter = Explore.Filter(http, schema, from, to, plant, avatar, source, where);
             http.Response.ContentType = contentType;
             http.Response.Headers.ContentDisposition = $"attachment; filename=\"{name}.{extension}\"";
             await p.Store.ExportAsync(name, filter, kind, Explore.Plants(http), http.Response.Body, ct);

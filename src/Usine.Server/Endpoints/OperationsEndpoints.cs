@@ -26,6 +26,8 @@ internal static class OperationsEndpoints
                 return SourceEndpoints.UnknownSource(p, body.Source);
             }
 
+            Explore.EnsureSource(http, p, body.Source);
+
             if (string.IsNullOrWhiteSpace(body.From) || string.IsNullOrWhiteSpace(body.To))
             {
                 return Errors.BadRequest("from and to are required: the range of receive times to replay, from included, to excluded");

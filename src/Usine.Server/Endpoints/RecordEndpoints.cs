@@ -21,7 +21,7 @@ internal static class RecordEndpoints
             var page = await p.Store.QueryRecordsAsync(new RecordQuery
             {
                 Model = name,
-                Filter = Explore.Filter(schema, from, to, plant, avatar, source, where),
+                Filter = Explore.Filter(http, schema, from, to, plant, avatar, source, where),
                 Sort = schema.ParseSort(sort),
                 Limit = limit ?? 100,
                 Cursor = string.IsNullOrEmpty(cursor) ? null : cursor,

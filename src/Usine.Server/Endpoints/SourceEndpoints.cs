@@ -65,6 +65,8 @@ internal static class SourceEndpoints
                 return UnknownSource(p, id);
             }
 
+            Explore.EnsureSource(http, p, id);
+
             var reads = source.Format.ToString().ToLowerInvariant();
             if (format is not null && !string.Equals(format, reads, StringComparison.OrdinalIgnoreCase)
                 && !(source.Format == PayloadFormat.Json && format.ToLowerInvariant() is "ndjson" or "jsonl"))
@@ -124,6 +126,8 @@ internal static class SourceEndpoints
             {
                 return UnknownSource(p, id);
             }
+
+            Explore.EnsureSource(http, p, id);
 
             if (http.Request.ContentLength > p.Options.MaxPushBytes)
             {
