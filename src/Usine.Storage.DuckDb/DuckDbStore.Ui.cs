@@ -15,21 +15,34 @@ public sealed partial class DuckDbStore
     /// Avatars whose id, or the last part of a path-like id (<c>flins/assembly/L1/ST040</c>), starts with
     /// <paramref name="prefix"/>, ignoring case; exact matches first.
     /// </summary>
-    public List<AvatarRow> SearchAvatars(string prefix, int limit) => Read(
-        $"""
-        SELECT avatar_key, type, id, plant, parent_key, first_seen FROM avatars
-        WHERE lower(id) LIKE lower($1) || '%' ESCAPE '\' OR lower(id) LIKE '%/' || lower($1) || '%' ESCAPE '\'
-        ORDER BY lower(id) <> lower($2) AND NOT lower(id) LIKE '%/' || lower($1) ESCAPE '\', length(id), id, type LIMIT {Math.Clamp(limit, 1, 1000)}
-        """,
-        MapAvatar, EscapeLike(prefix), prefix);
+    public List<AvatarRow> SearchAvatars(string prefix, int limit, IReadOnlySet<string>? plants = null)
+    {
+        var args = new SqlArgs();
+        var like = args.Add(EscapeLike(prefix));
+        var exact = args.Add(prefix);
+        var scope = plants is null ? "" : " AND " + PlantCondition("plant", plants, args);
+        return Read(
+            $"""
+            SELECT avatar_key, type, id, plant, parent_key, first_seen FROM avatars
+            WHERE (lower(id) LIKE lower({like}) || '%' ESCAPE '\' OR lower(id) LIKE '%/' || lower({like}) || '%' ESCAPE '\'){scope}
+            ORDER BY lower(id) <> lower({exact}) AND NOT lower(id) LIKE '%/' || lower({like}) ESCAPE '\', length(id), id, type LIMIT {Math.Clamp(limit, 1, 1000)}
+            """,
+            MapAvatar, [.. args.Values]);
+    }
 
     /// <summary>The avatars linked to this one (vehicles at a station), latest first.</summary>
-    public List<AvatarLinkRow> LinksTo(long key, int limit) => Read(
-        $"""
-        SELECT l.kind, a.type, a.id, l.valid_from, l.valid_to FROM avatar_links l JOIN avatars a ON a.avatar_key = l.from_key
-        WHERE l.to_key = $1 ORDER BY l.valid_from DESC LIMIT {Math.Clamp(limit, 1, 10_000)}
-        """,
-        r => new AvatarLinkRow(r.GetString(0), r.GetString(1), r.GetString(2), Utc(r.GetDateTime(3)), r.IsDBNull(4) ? null : Utc(r.GetDateTime(4))), key);
+    public List<AvatarLinkRow> LinksTo(long key, int limit, IReadOnlySet<string>? plants = null)
+    {
+        var args = new SqlArgs();
+        var to = args.Add(key);
+        var scope = plants is null ? "" : " AND " + PlantCondition("a.plant", plants, args);
+        return Read(
+            $"""
+            SELECT l.kind, a.type, a.id, l.valid_from, l.valid_to FROM avatar_links l JOIN avatars a ON a.avatar_key = l.from_key
+            WHERE l.to_key = {to}{scope} ORDER BY l.valid_from DESC LIMIT {Math.Clamp(limit, 1, 10_000)}
+            """,
+            r => new AvatarLinkRow(r.GetString(0), r.GetString(1), r.GetString(2), Utc(r.GetDateTime(3)), r.IsDBNull(4) ? null : Utc(r.GetDateTime(4))), [.. args.Values]);
+    }
 
     /// <summary>The avatar's ancestors, from the plant down to its parent.</summary>
     public List<AvatarRow> Ancestors(AvatarRow avatar)
@@ -50,19 +63,22 @@ public sealed partial class DuckDbStore
     }
 
     /// <summary>The values of numeric <paramref name="field"/> of <paramref name="model"/> about one avatar, oldest first.</summary>
-    public List<MeasurePoint> AvatarSeries(long key, string model, string field, int limit)
+    public List<MeasurePoint> AvatarSeries(long key, string model, string field, int limit, IReadOnlySet<string>? plants = null)
     {
         if (!_tables.TryGetValue(model, out var table) || !table.Columns.Any(c => c.Name == field))
         {
             throw new ArgumentException($"model '{model}' has no field '{field}'");
         }
 
+        var args = new SqlArgs();
+        var avatar = args.Add(key);
+        var scope = plants is null ? "" : " AND " + PlantCondition("plant", plants, args);
         var points = Read(
             $"""
             SELECT event_time, CAST({Sql.Quote(field)} AS DOUBLE) FROM {Sql.RecordTable(model)}
-            WHERE avatar_key = $1 AND {Sql.Quote(field)} IS NOT NULL ORDER BY event_time DESC LIMIT {Math.Clamp(limit, 1, 100_000)}
+            WHERE avatar_key = {avatar} AND {Sql.Quote(field)} IS NOT NULL{scope} ORDER BY event_time DESC LIMIT {Math.Clamp(limit, 1, 100_000)}
             """,
-            r => new MeasurePoint(Utc(r.GetDateTime(0)), r.GetDouble(1)), key);
+            r => new MeasurePoint(Utc(r.GetDateTime(0)), r.GetDouble(1)), [.. args.Values]);
         points.Reverse();
         return points;
     }

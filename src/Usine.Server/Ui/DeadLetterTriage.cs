@@ -1,6 +1,7 @@
 using System.Globalization;
 using Usine.Server.Internal;
 using Usine.Server.Operations;
+using Usine.Server.Security;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Server.Ui;
@@ -13,10 +14,9 @@ internal sealed record TriageOutcome(bool Ok, string Message);
 /// store with the same audit actions as the HTTP API, so an operator's click and a <c>usine deadletters</c> command
 /// leave the same trace.
 /// </summary>
-internal sealed class DeadLetterTriage(UsinePlatform platform)
+internal sealed class DeadLetterTriage(UsinePlatform platform, UiSession session)
 {
-    /// <summary>Who acts from the web UI until it has signed-in users.</summary>
-    public const string Actor = "web";
+    private string Actor => session.Actor;
 
     public async Task<TriageOutcome> ReplayOneAsync(long id, bool force, CancellationToken ct)
     {
@@ -49,7 +49,7 @@ internal sealed class DeadLetterTriage(UsinePlatform platform)
     public async Task<TriageOutcome> ReplayGroupAsync(DeadLetterFilter filter, string target, bool force, CancellationToken ct) =>
         filter.Ids is { Count: 0 } ? NothingOpen : await Guard("deadletters.replay", target, async () =>
         {
-            var r = await platform.Replays.ReplayDeadLettersAsync(filter with { Status = "open" }, force, Actor, target, ct);
+            var r = await platform.Replays.ReplayDeadLettersAsync(filter with { Status = "open", Sources = session.ReadableSources(platform) }, force, Actor, target, ct);
             var text = $"{r.Selected} sent: {r.Replayed} replayed ({Records(r.Stored)} stored), {r.FailedAgain} still failing"
                 + (r.SkippedAtLimit > 0 ? $", {r.SkippedAtLimit} skipped at the attempt limit" : "") + (r.Note is null ? "." : $". {r.Note}.");
             return new TriageOutcome(r.FailedAgain == 0 && r.SkippedAtLimit == 0, text);
@@ -96,6 +96,7 @@ internal sealed class DeadLetterTriage(UsinePlatform platform)
 
         var why = reason.Trim();
         var single = filter.Ids is { Count: 1 };
+        filter = filter with { Sources = session.ReadableSources(platform) };
         return await Guard(single ? "deadletter.discard" : "deadletters.discard", target, async () =>
         {
             var n = await platform.Store.DiscardDeadLettersAsync(filter with { Status = "open" }, why,
@@ -114,6 +115,11 @@ internal sealed class DeadLetterTriage(UsinePlatform platform)
     private TriageOutcome? Refusal(long id, out DeadLetterRow? letter)
     {
         letter = platform.Store.DeadLetter(id)?.Letter;
+        if (letter is not null && session.ReadableSources(platform) is { } readable && !readable.Contains(letter.Source))
+        {
+            letter = null;
+        }
+
         return letter is null ? new(false, $"No dead letter with id {id}.")
             : letter.Status != "open" ? new(false, $"Dead letter {id} is {letter.Status}; only open dead letters can be replayed, edited or discarded.")
             : null;
@@ -121,6 +127,11 @@ internal sealed class DeadLetterTriage(UsinePlatform platform)
 
     private async Task<TriageOutcome> Guard(string action, string target, Func<Task<TriageOutcome>> run)
     {
+        if (!session.CanOperate)
+        {
+            return new(false, $"{session.Caller.Name} has the {UsineAuth.Lower(session.Caller.Role)} role: replaying, editing and discarding dead letters need the operator role.");
+        }
+
         try
         {
             return await run();

@@ -15,7 +15,8 @@ internal static class UiHost
     public static IServiceCollection AddUsineUi(this IServiceCollection services)
     {
         services.AddRazorComponents().AddInteractiveServerComponents();
-        services.AddSingleton<DeadLetterTriage>();
+        services.AddScoped<UiSession>();
+        services.AddScoped<DeadLetterTriage>();
         return services;
     }
 
