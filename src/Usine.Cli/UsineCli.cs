@@ -180,6 +180,13 @@ public static class UsineCli
                 .WithDescription("List audit entries, newest first.")
                 .WithExample("audit", "list", "--action", "replay.range", "--since", "2026-11-26T00:00:00Z");
         });
+        config.AddBranch("keys", keys =>
+        {
+            keys.SetDescription("API keys: make one for a person, a dashboard or an edge gateway.");
+            keys.AddCommand<KeysNewCommand>("new")
+                .WithDescription("Make an API key: prints the key once and the lines to add under auth.keys in the configuration.")
+                .WithExample("keys", "new", "--name", "flins-dashboard", "--role", "viewer", "--plant", "flins");
+        });
         config.AddBranch("archive", archive =>
         {
             archive.SetDescription("The long-term archive of the raw zone: Parquet files per plant, source and day.");
@@ -208,6 +215,7 @@ public static class UsineCli
         ["archive"] = ["run", "list", "verify"],
         ["alerts"] = ["list", "history"],
         ["rollups"] = ["rebuild"],
+        ["keys"] = ["new"],
     };
 
     private static string UsageMessage(string message)

@@ -25,7 +25,7 @@ internal abstract class ClientCommand<TSettings>(CliEnvironment environment) : A
     {
         try
         {
-            using var client = new UsineClient(UsineClient.ResolveServer(settings.Server, Environment.GetEnvironmentVariable), Environment.UserName);
+            using var client = new UsineClient(UsineClient.ResolveServer(settings.Server, Environment.GetEnvironmentVariable), Environment.UserName, Environment.GetEnvironmentVariable("USINE_API_KEY"));
             return await RunAsync(client, settings, cancellationToken);
         }
         catch (CliException e)

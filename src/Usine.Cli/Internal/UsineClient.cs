@@ -22,11 +22,19 @@ internal sealed partial class UsineClient : IDisposable
 
     private readonly HttpClient http;
 
-    public UsineClient(Uri server, string? actor = null)
+    /// <param name="server">The server's address.</param>
+    /// <param name="actor">Who runs the tool, for the audit log.</param>
+    /// <param name="credential">An API key or a bearer token (USINE_API_KEY), sent as <c>Authorization: Bearer</c>.</param>
+    public UsineClient(Uri server, string? actor = null, string? credential = null)
     {
         Server = server;
         http = new HttpClient { BaseAddress = server, Timeout = Timeout.InfiniteTimeSpan };
         http.DefaultRequestHeaders.UserAgent.ParseAdd("usine-cli");
+        if (!string.IsNullOrWhiteSpace(credential))
+        {
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", credential.Trim());
+        }
+
         if (!string.IsNullOrWhiteSpace(actor))
         {
             // Header values are ASCII; a name with other letters travels percent-encoded and the server decodes it.
