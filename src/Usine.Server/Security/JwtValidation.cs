@@ -62,8 +62,8 @@ public sealed class JwtValidation
     {
         SecurityTokenExpiredException e => $"the bearer token expired at {e.Expires:yyyy-MM-ddTHH:mm:ssZ}; get a new one",
         SecurityTokenNotYetValidException e => $"the bearer token is not valid before {e.NotBefore:yyyy-MM-ddTHH:mm:ssZ}",
-        SecurityTokenInvalidAudienceException e => $"the bearer token is for audience '{e.InvalidAudience}', and Usine accepts '{_jwt.Audience}'",
-        SecurityTokenInvalidIssuerException e => $"the bearer token comes from issuer '{e.InvalidIssuer}', and Usine accepts '{_jwt.Issuer}'",
+        SecurityTokenInvalidAudienceException e => $"the bearer token is not for audience '{_jwt.Audience}'" + (string.IsNullOrEmpty(e.InvalidAudience) ? "" : $" (it is for '{e.InvalidAudience}')"),
+        SecurityTokenInvalidIssuerException e => $"the bearer token is not from issuer '{_jwt.Issuer}'" + (string.IsNullOrEmpty(e.InvalidIssuer) ? "" : $" (it is from '{e.InvalidIssuer}')"),
         SecurityTokenNoExpirationException => "the bearer token has no expiry (exp); Usine accepts only tokens that expire",
         SecurityTokenSignatureKeyNotFoundException or SecurityTokenInvalidSignatureException => "the bearer token's signature matches none of the configured signing keys",
         SecurityTokenMalformedException => "the bearer token is neither an API key (usine_...) nor a well-formed JWT",

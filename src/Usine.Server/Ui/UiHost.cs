@@ -25,7 +25,8 @@ internal static class UiHost
         app.UseAntiforgery();
         MapAsset(app, "/_framework/blazor.web.js", "ui/blazor.web.js", "text/javascript");
         MapAsset(app, "/ui/app.css", "ui/app.css", "text/css");
-        app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+        // Every page and the circuit behind it need a signed-in viewer (always true on a loopback server without authentication).
+        app.MapRazorComponents<App>().AddInteractiveServerRenderMode().RequireAuthorization(Security.UsineAuth.ViewerPolicy);
         return app;
     }
 
