@@ -60,17 +60,40 @@ public sealed partial class DuckDbStore
     /// <summary>Checks that <paramref name="sql"/> is one SELECT that reads no file, or throws <see cref="QueryRefusedException"/>.</summary>
     public void EnsureReadOnly(string sql)
     {
+        using var conn = OpenReader();
+        using var _ = ParseReadOnly(conn, sql);
+    }
+
+    /// <summary>The parsed tree of <paramref name="sql"/> (json_serialize_sql), once it is known to be one SELECT that reads no file.</summary>
+    private static JsonDocument ParseReadOnly(DuckDBConnection conn, string sql)
+    {
         if (string.IsNullOrWhiteSpace(sql))
         {
             throw new QueryRefusedException("the query is empty");
         }
 
-        using var conn = OpenReader();
-        using var cmd = conn.CreateCommand();
-        cmd.CommandText = "SELECT json_serialize_sql(" + Internal.Sql.Literal(sql) + ")";
-        var json = (string)cmd.ExecuteScalar()!;
-        using var doc = JsonDocument.Parse(json);
-        var root = doc.RootElement;
+        string json;
+        using (var cmd = conn.CreateCommand())
+        {
+            cmd.CommandText = "SELECT json_serialize_sql(" + Sql.Literal(sql) + ")";
+            json = (string)cmd.ExecuteScalar()!;
+        }
+
+        var doc = JsonDocument.Parse(json);
+        try
+        {
+            CheckReadOnly(doc.RootElement, json);
+            return doc;
+        }
+        catch
+        {
+            doc.Dispose();
+            throw;
+        }
+    }
+
+    private static void CheckReadOnly(JsonElement root, string json)
+    {
         if (root.TryGetProperty("error", out var err) && err.ValueKind == JsonValueKind.True)
         {
             var message = root.TryGetProperty("error_message", out var m) ? m.GetString() : "not a query";
@@ -106,11 +129,22 @@ public sealed partial class DuckDbStore
     }
 
     /// <summary>Runs a read-only query with a row limit and a time limit.</summary>
-    public async Task<QueryResult> QueryAsync(string sql, int limit, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <param name="plants">
+    /// The plant scope: null reads every relation of the store; a set (empty: nothing) limits the query to the
+    /// relations that carry a plant, each of them showing only the rows of these plants.
+    /// </param>
+    public async Task<QueryResult> QueryAsync(string sql, int limit, TimeSpan timeout, CancellationToken cancellationToken, IReadOnlySet<string>? plants = null)
     {
-        EnsureReadOnly(sql);
-        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         using var conn = OpenReader();
+        using (var parsed = ParseReadOnly(conn, sql))
+        {
+            if (plants is not null)
+            {
+                ScopeToPlants(conn, parsed.RootElement, plants);
+            }
+        }
+
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         using var cmd = conn.CreateCommand();
         cmd.CommandText = sql;
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -256,7 +256,7 @@ public sealed partial class DuckDbStore : IRecordStore
 
         var key = string.Join(", ", new[] { "bucket", "plant" }.Concat(by.Select(Sql.Quote)));
         Exec($"CREATE TABLE IF NOT EXISTS {table} ({string.Join(", ", cols)}, PRIMARY KEY ({key}))");
-        Exec($"CREATE OR REPLACE VIEW v_{table[2..]} AS SELECT *{(avg.Count > 0 ? ", " + string.Join(", ", avg) : "")} FROM {table}");
+        Exec($"CREATE OR REPLACE VIEW {Sql.RollupView(model, r)} AS SELECT *{(avg.Count > 0 ? ", " + string.Join(", ", avg) : "")} FROM {table}");
         return $"INSERT INTO {table} ({string.Join(", ", targets)}) SELECT {string.Join(", ", select)} FROM {stage} GROUP BY ALL "
             + $"ON CONFLICT ({key}) DO UPDATE SET {string.Join(", ", updates.Skip(0))}";
     }

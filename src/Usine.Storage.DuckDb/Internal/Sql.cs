@@ -23,6 +23,9 @@ internal static class Sql
 
     public static string RollupTable(string model, RollupDefinition r) => "r_" + model + "_" + Sanitize(r.Name);
 
+    /// <summary>The view over a rollup table that adds the averages.</summary>
+    public static string RollupView(string model, RollupDefinition r) => "v_" + model + "_" + Sanitize(r.Name);
+
     public static string Sanitize(string name)
     {
         var chars = name.Select(c => char.IsAsciiLetterOrDigit(c) ? char.ToLowerInvariant(c) : '_').ToArray();

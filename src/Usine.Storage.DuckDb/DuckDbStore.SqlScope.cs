@@ -1,0 +1,248 @@
+using System.Text.Json;
+using DuckDB.NET.Data;
+using Usine.Storage.DuckDb.Internal;
+
+namespace Usine.Storage.DuckDb;
+
+/// <summary>
+/// Read-only SQL limited to a set of plants. The query may name, as tables, only the relations that carry a
+/// plant (record tables, rollups, avatars, avatar links) and its own CTEs, by their bare names. On the query's
+/// connection, each relation it names is then shadowed by a temporary view of the same name that keeps the
+/// rows of the scope's plants only.
+/// </summary>
+/// <remarks>
+/// Shadowing rests on how DuckDB resolves a bare name: the temporary catalog comes first in the search path,
+/// for the query and for the views of the store it reads (a view's body is bound when it is read). So
+/// <c>m_screwing</c>, <c>M_SCREWING</c> and <c>"m_screwing"</c> (names are case-insensitive, even quoted) all
+/// read the temporary view. A qualified name escapes it: <c>main.m_screwing</c> still finds the temporary
+/// view (its schema is also called main), but <c>usine.main.m_screwing</c> reads the table, which is why the
+/// temporary views name their source with the database, and why the query may qualify nothing.
+/// </remarks>
+public sealed partial class DuckDbStore
+{
+    /// <summary>How a readable relation is narrowed: by its plant column, or (links) by the plants of the avatars at both ends.</summary>
+    private enum ScopeFilter
+    {
+        Plant,
+        Link,
+    }
+
+    private sealed record ScopedRelation(string Name, ScopeFilter Filter);
+
+    /// <summary>The kinds of table reference a scoped query may use; any other (a table function first of all) is refused.</summary>
+    private static readonly HashSet<string> AllowedTableRefs = new(StringComparer.Ordinal)
+    {
+        "BASE_TABLE", "SUBQUERY", "JOIN", "EXPRESSION_LIST", "EMPTY", "PIVOT", "SHOW_REF",
+    };
+
+    /// <summary>Every kind of table reference DuckDB knows, so that one is recognized even without the fields all of them carry.</summary>
+    private static readonly HashSet<string> TableRefKinds = new(StringComparer.Ordinal)
+    {
+        "INVALID", "BASE_TABLE", "SUBQUERY", "JOIN", "TABLE_FUNCTION", "EXPRESSION_LIST", "CTE", "EMPTY", "EMPTY_FROM",
+        "PIVOT", "SHOW_REF", "COLUMN_DATA", "DELIM_GET", "BOUND_TABLE_REF",
+    };
+
+    /// <summary>The relations a plant-scoped query may read, by name as DuckDB resolves it (case-insensitively).</summary>
+    private Dictionary<string, ScopedRelation> ScopedRelations()
+    {
+        var relations = new Dictionary<string, ScopedRelation>(StringComparer.OrdinalIgnoreCase);
+        void Add(string name, ScopeFilter filter) => relations[name] = new ScopedRelation(name, filter);
+        foreach (var (name, table) in _tables)
+        {
+            Add(Sql.RecordTable(name), ScopeFilter.Plant);
+            foreach (var (definition, rollup, _) in table.Rollups)
+            {
+                Add(rollup, ScopeFilter.Plant);
+                Add(Sql.RollupView(name, definition), ScopeFilter.Plant);
+            }
+        }
+
+        Add("avatars", ScopeFilter.Plant);
+        Add("avatar_links", ScopeFilter.Link);
+        Add("avatar_link_events", ScopeFilter.Link);
+        return relations;
+    }
+
+    /// <summary>
+    /// Checks that the parsed query reads only relations a plant-scoped query may read, then shadows each of
+    /// them on <paramref name="conn"/> with a temporary view of the rows of <paramref name="plants"/>.
+    /// </summary>
+    private void ScopeToPlants(DuckDBConnection conn, JsonElement parsed, IReadOnlySet<string> plants)
+    {
+        var readable = ScopedRelations();
+        var refs = new QueryRefs();
+        refs.Visit(parsed.GetProperty("statements"));
+        if (refs.Problems.Count > 0)
+        {
+            throw Refused(readable, refs.Problems[0]);
+        }
+
+        var used = new Dictionary<string, ScopedRelation>(StringComparer.OrdinalIgnoreCase);
+        foreach (var t in refs.Tables)
+        {
+            if (t.Catalog.Length > 0 || t.Schema.Length > 0)
+            {
+                var qualified = string.Join('.', new[] { t.Catalog, t.Schema, t.Name }.Where(p => p.Length > 0));
+                throw Refused(readable, $"'{qualified}' names a schema or a database; a plant-scoped query names relations by their bare names");
+            }
+
+            if (readable.TryGetValue(t.Name, out var relation))
+            {
+                used[relation.Name] = relation;
+            }
+            else if (!refs.Ctes.Contains(t.Name))
+            {
+                throw Refused(readable, $"'{t.Name}' cannot be read with a plant-scoped key");
+            }
+        }
+
+        // A CTE hides a relation only inside its own query: a reference outside it (a CTE of a subquery named
+        // from the outer query) would reach the relation itself. A CTE may therefore not take the name of any
+        // relation that is not readable, so that every bare name resolves to something scoped or to nothing.
+        var clashes = refs.Ctes.Where(c => !readable.ContainsKey(c)).ToList();
+        if (clashes.Count > 0)
+        {
+            var names = CatalogRelationNames(conn);
+            if (clashes.FirstOrDefault(names.Contains) is { } clash)
+            {
+                throw Refused(readable, $"the CTE '{clash}' has the name of a relation of the store; rename it");
+            }
+        }
+
+        var database = Sql.Quote(CurrentDatabase(conn));
+        var inScope = plants.Count == 0
+            ? "FALSE"
+            : $"plant IN ({string.Join(", ", plants.Order(StringComparer.Ordinal).Select(Sql.Literal))})";
+        // Links carry no plant: one is read when the avatars at both ends are of the scope, as the avatar API shows
+        // them (a flins vehicle's link to a douai station tells about douai too). The scoped avatar_links view keeps
+        // the validity computed over the whole history, so a link ends where it really ended.
+        foreach (var r in used.Values)
+        {
+            var source = $"{database}.main.{Sql.Quote(r.Name)}";
+            var where = r.Filter == ScopeFilter.Plant
+                ? inScope
+                : $"from_key IN (SELECT avatar_key FROM {database}.main.avatars WHERE {inScope}) "
+                    + $"AND to_key IN (SELECT avatar_key FROM {database}.main.avatars WHERE {inScope})";
+            Exec(conn, $"CREATE TEMP VIEW {Sql.Quote(r.Name)} AS SELECT * FROM {source} WHERE {where}");
+        }
+    }
+
+    private static QueryRefusedException Refused(Dictionary<string, ScopedRelation> readable, string reason) =>
+        new($"{reason}. A plant-scoped key can read only the record tables, rollups, avatars and links of its plants: "
+            + string.Join(", ", readable.Values.Select(r => r.Name).Order(StringComparer.Ordinal)));
+
+    /// <summary>Every table and view name of every catalog the connection sees, the system ones included.</summary>
+    private static HashSet<string> CatalogRelationNames(DuckDBConnection conn)
+    {
+        using var cmd = conn.CreateCommand();
+        cmd.CommandText = "SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM duckdb_views()";
+        using var r = cmd.ExecuteReader();
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        while (r.Read())
+        {
+            names.Add(r.GetString(0));
+        }
+
+        return names;
+    }
+
+    private static string CurrentDatabase(DuckDBConnection conn)
+    {
+        using var cmd = conn.CreateCommand();
+        cmd.CommandText = "SELECT current_database()";
+        return (string)cmd.ExecuteScalar()!;
+    }
+
+    /// <summary>
+    /// The tables and CTEs of a query tree as json_serialize_sql writes it. Every object of the tree is visited,
+    /// so that no subquery (in a select list, a condition, a CTE, a lateral join, a PIVOT list) is missed.
+    /// </summary>
+    private sealed class QueryRefs
+    {
+        public List<(string Catalog, string Schema, string Name)> Tables { get; } = [];
+
+        public HashSet<string> Ctes { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+        /// <summary>Why the query cannot be scoped, in the order met.</summary>
+        public List<string> Problems { get; } = [];
+
+        public void Visit(JsonElement e)
+        {
+            if (e.ValueKind == JsonValueKind.Array)
+            {
+                foreach (var item in e.EnumerateArray())
+                {
+                    Visit(item);
+                }
+
+                return;
+            }
+
+            if (e.ValueKind != JsonValueKind.Object)
+            {
+                return;
+            }
+
+            if (IsTableRef(e))
+            {
+                CheckTableRef(e);
+            }
+
+            if (e.TryGetProperty("cte_map", out var ctes) && ctes.ValueKind == JsonValueKind.Object && ctes.TryGetProperty("map", out var map))
+            {
+                foreach (var entry in map.EnumerateArray())
+                {
+                    Ctes.Add(Text(entry, "key"));
+                }
+            }
+
+            foreach (var p in e.EnumerateObject())
+            {
+                Visit(p.Value);
+            }
+        }
+
+        /// <summary>
+        /// A table reference carries a type, an alias and a sample, like a query node (which also has modifiers)
+        /// and unlike an expression (which has a class). Telling them apart by shape as well as by known kinds
+        /// means that a kind of reference this code does not know is refused rather than overlooked.
+        /// </summary>
+        private static bool IsTableRef(JsonElement e) =>
+            e.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String
+            && !e.TryGetProperty("class", out _) && !e.TryGetProperty("modifiers", out _)
+            && ((e.TryGetProperty("sample", out _) && e.TryGetProperty("alias", out _)) || TableRefKinds.Contains(type.GetString()!));
+
+        private void CheckTableRef(JsonElement e)
+        {
+            var type = Text(e, "type");
+            if (type == "TABLE_FUNCTION")
+            {
+                var name = e.TryGetProperty("function", out var f) && f.ValueKind == JsonValueKind.Object ? Text(f, "function_name") : "?";
+                Problems.Add($"the table function {name}() cannot be read with a plant-scoped key");
+                return;
+            }
+
+            if (!AllowedTableRefs.Contains(type))
+            {
+                Problems.Add($"a {type} reference cannot be read with a plant-scoped key");
+                return;
+            }
+
+            // DESCRIBE and SUMMARIZE of a relation or a query carry that query, checked like any other; SHOW TABLES
+            // and the like list the catalog and carry none.
+            if (type == "SHOW_REF" && !(e.TryGetProperty("query", out var q) && q.ValueKind == JsonValueKind.Object))
+            {
+                Problems.Add("SHOW lists the whole catalog and cannot be used with a plant-scoped key");
+                return;
+            }
+
+            if (type == "BASE_TABLE")
+            {
+                Tables.Add((Text(e, "catalog_name"), Text(e, "schema_name"), Text(e, "table_name")));
+            }
+        }
+
+        private static string Text(JsonElement e, string property) =>
+            e.TryGetProperty(property, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "";
+    }
+}
