@@ -19,6 +19,9 @@ public sealed class QueryRefusedException(string message) : Exception(message)
     public QueryRefusedException() : this("query refused") { }
 
     public QueryRefusedException(string message, Exception inner) : this(message + ": " + inner.Message) { }
+
+    /// <summary>True when the query would read beyond the caller's plants, rather than being malformed or writing.</summary>
+    public bool OutOfScope { get; init; }
 }
 
 public sealed record DeadLetterRow(

@@ -129,7 +129,10 @@ public sealed partial class DuckDbStore
 
     private static QueryRefusedException Refused(Dictionary<string, ScopedRelation> readable, string reason) =>
         new($"{reason}. A plant-scoped key can read only the record tables, rollups, avatars and links of its plants: "
-            + string.Join(", ", readable.Values.Select(r => r.Name).Order(StringComparer.Ordinal)));
+            + string.Join(", ", readable.Values.Select(r => r.Name).Order(StringComparer.Ordinal)))
+        {
+            OutOfScope = true,
+        };
 
     /// <summary>Every table and view name of every catalog the connection sees, the system ones included.</summary>
     private static HashSet<string> CatalogRelationNames(DuckDBConnection conn)

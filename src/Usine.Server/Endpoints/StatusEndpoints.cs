@@ -36,7 +36,7 @@ internal static class StatusEndpoints
             });
         }).WithSummary("The platform at a glance: plants, records, sources, jobs, alerts");
 
-        api.MapPost("/sql", async Task<IResult> (SqlRequest? body, UsinePlatform p, CancellationToken ct) =>
+        api.MapPost("/sql", async Task<IResult> (SqlRequest? body, UsinePlatform p, HttpContext http, CancellationToken ct) =>
         {
             if (body?.Sql is not { } sql || string.IsNullOrWhiteSpace(sql))
             {
@@ -51,7 +51,7 @@ internal static class StatusEndpoints
 
             try
             {
-                var r = await p.Store.QueryAsync(sql, limit, p.Options.SqlTimeout, ct);
+                var r = await p.Store.QueryAsync(sql, limit, p.Options.SqlTimeout, ct, Explore.Plants(http));
                 return TypedResults.Ok(new
                 {
                     columns = r.Columns.Select(c => new { name = c.Name, type = c.Type }),
@@ -62,7 +62,7 @@ internal static class StatusEndpoints
             }
             catch (QueryRefusedException ex)
             {
-                return Errors.BadRequest(ex.Message);
+                return ex.OutOfScope ? Errors.Status(StatusCodes.Status403Forbidden, ex.Message) : Errors.BadRequest(ex.Message);
             }
             catch (TimeoutException ex)
             {

@@ -335,6 +335,29 @@ public sealed class AccessControlTests : IAsyncLifetime
             }
         }
 
+        // SQL reads the same scope: the model's table, its rollup and the avatars hold flins only, and the tables
+        // that cannot be scoped by plant are refused.
+        foreach (var credential in new[] { Keys["flins-viewer"], Token("viewer", plants: ["flins"]) })
+        {
+            foreach (var sql in new[] { "SELECT * FROM m_screwing", "SELECT * FROM v_screwing_1h", "SELECT * FROM avatars", "SELECT * FROM M_SCREWING UNION ALL SELECT * FROM m_screwing" })
+            {
+                var r = await Send(credential, HttpMethod.Post, "/api/sql", JsonSerializer.Serialize(new { sql }));
+                Assert.True(r.Status == HttpStatusCode.OK, $"{sql}: {(int)r.Status} {r.Body}");
+                Assert.Contains("flins", r.Body, StringComparison.Ordinal);
+                AssertNothingOfDouai(r.Body, sql);
+            }
+
+            foreach (var sql in new[] { "SELECT * FROM raw_messages", "SELECT * FROM dead_letters", "SELECT * FROM usine.main.m_screwing", "SELECT * FROM duckdb_tables()" })
+            {
+                var r = await Send(credential, HttpMethod.Post, "/api/sql", JsonSerializer.Serialize(new { sql }));
+                Assert.True(r.Status == HttpStatusCode.Forbidden, $"{sql}: {(int)r.Status} {r.Body}");
+                AssertOnlyAnError(r.Body, sql);
+            }
+        }
+
+        var unscoped = await Send(Keys["viewer"], HttpMethod.Post, "/api/sql", JsonSerializer.Serialize(new { sql = "SELECT count(DISTINCT plant) FROM m_screwing" }));
+        Assert.Contains("[[2]]", unscoped.Body, StringComparison.Ordinal);
+
         // An operator of flins cannot push into, replay or repair douai's sources either.
         foreach (var (method, path, body) in new (HttpMethod, string, string?)[]
         {

@@ -20,9 +20,9 @@ public sealed class AuthDefinitionTests
     [InlineData("auth:\n  jwt:\n    issuer: https://idp\n    audience: usine\n    keys:\n      - secret: too-short\n", 6, "at least 32 bytes")]
     [InlineData("auth:\n  jwt:\n    issuer: https://idp\n    audience: usine\n    keys:\n      - secret: ${USINE_TEST_UNSET_SECRET}\n", 6, "environment variable USINE_TEST_UNSET_SECRET, which is not set")]
     [InlineData("auth:\n  jwt:\n    issuer: https://idp\n    audience: usine\n    clockSkew: 5m\n    keys:\n      - secret: 0123456789abcdef0123456789abcdef\n", 5, "clockSkew is at most 30s")]
-    [InlineData("auth:\n  jwt:\n    issuer: https://idp\n    keys:\n      - secret: 0123456789abcdef0123456789abcdef\n", 2, "auth.jwt needs 'audience'")]
+    [InlineData("auth:\n  jwt:\n    issuer: https://idp\n    keys:\n      - secret: 0123456789abcdef0123456789abcdef\n", 3, "auth.jwt needs 'audience'")]
     [InlineData("auth:\n  jwt:\n    issuer: https://idp\n    audience: usine\n    keys:\n      - publicKey: missing.pem\n", 6, "does not exist")]
-    [InlineData("auth:\n  keys: []\n", 1, "no API key and no jwt issuer")]
+    [InlineData("auth:\n  keys: []\n", 2, "no API key and no jwt issuer")]
     [InlineData("auth:\n  users: []\n", 2, "unknown key 'users' in auth")]
     public void A_bad_auth_section_fails_at_start_naming_the_file_and_line(string yaml, int line, string problem)
     {
