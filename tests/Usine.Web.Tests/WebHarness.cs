@@ -59,11 +59,12 @@ internal sealed class WebHarness : IAsyncDisposable
     /// <summary>The platform's clock: pages that refresh on a timer refresh when a test advances it.</summary>
     public FakeTimeProvider Time { get; }
 
-    public static async Task<WebHarness> StartAsync()
+    /// <summary>Starts the platform on <see cref="Yaml"/> and <paramref name="more"/> (further sources, an auth section).</summary>
+    public static async Task<WebHarness> StartAsync(string more = "")
     {
         var dir = Directory.CreateTempSubdirectory("usine-web-").FullName;
         var config = Path.Combine(dir, "usine.yaml");
-        await File.WriteAllTextAsync(config, Yaml);
+        await File.WriteAllTextAsync(config, Yaml + "\n" + more);
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 26, 10, 0, 0, TimeSpan.Zero));
         var platform = await UsinePlatform.StartAsync(new UsineServerOptions
         {
@@ -84,9 +85,17 @@ internal sealed class WebHarness : IAsyncDisposable
         + torque.ToString(System.Globalization.CultureInfo.InvariantCulture) + ",\"status\":\"" + status + "\"}}";
 
     /// <summary>Pushes newline-delimited messages to a source and checks the server took them.</summary>
-    public async Task PushAsync(string source, params string[] messages)
+    public Task PushAsync(string source, params string[] messages) => PushAsync(null, source, messages);
+
+    /// <summary>Pushes with an API key, for a platform that requires one.</summary>
+    public async Task PushAsync(string? key, string source, params string[] messages)
     {
         using var http = new HttpClient { BaseAddress = new Uri(Address) };
+        if (key is not null)
+        {
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        }
+
         using var body = new StringContent(string.Join("\n", messages) + "\n", Encoding.UTF8, "application/json");
         var r = await http.PostAsync($"/api/sources/{source}/messages", body);
         Assert.True(r.StatusCode == HttpStatusCode.OK, $"push to {source}: expected 200, got {(int)r.StatusCode}: {await r.Content.ReadAsStringAsync()}");
