@@ -21,8 +21,9 @@ public sealed class UsinePlatform : IAsyncDisposable
     private readonly ILoggerFactory _loggers;
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Task> _running = [];
-    private readonly Dictionary<string, MqttSourceConnector> _mqtt = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, FileDropWatcher> _drops = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, MqttSourceConnector> _mqtt = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, FileDropWatcher> _drops = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (CancellationTokenSource Stop, Task Run)> _connectors = new(StringComparer.Ordinal);
     private readonly Dictionary<string, PushStream> _push = new(StringComparer.Ordinal);
     private readonly List<WebhookNotifier> _webhooks = [];
     private readonly AlertRecorder _alertRecorder;
@@ -48,6 +49,7 @@ public sealed class UsinePlatform : IAsyncDisposable
         Importer = new FileImporter(engine, store, time, Jobs);
         Replays = new Replays(definitions, engine, store, Jobs, options.MaxReplayAttempts, loggers.CreateLogger<Replays>(), time);
         Archive = new ArchiveService(options, store, Jobs, time, loggers.CreateLogger<ArchiveService>());
+        Catalog = new DefinitionCatalog(this);
         StartedAt = time.GetUtcNow().UtcDateTime;
         Metrics = new UsineMetrics(this);
         Tracker = new IngestTracker(Metrics);
@@ -63,6 +65,9 @@ public sealed class UsinePlatform : IAsyncDisposable
     /// <summary>Replays of dead letters and of raw ranges, audited.</summary>
     public Replays Replays { get; }
     public TimeProvider Time { get; }
+
+    /// <summary>Models and sources created and changed through the API.</summary>
+    public DefinitionCatalog Catalog { get; }
 
     /// <summary>The alert rules, what fires now and what fired before.</summary>
     public AlertEngine Alerting { get; }
@@ -99,7 +104,7 @@ public sealed class UsinePlatform : IAsyncDisposable
         }
 
         options.Validate();
-        var definitions = DefinitionLoader.LoadFile(options.ConfigPath);
+        var definitions = DefinitionCatalog.Load(options);
         var store = new DuckDbStore(new DuckDbStoreOptions
         {
             DataDirectory = options.DataDirectory,
@@ -139,22 +144,69 @@ public sealed class UsinePlatform : IAsyncDisposable
     {
         foreach (var source in Definitions.Sources.Values)
         {
-            switch (source.Kind)
-            {
-                case SourceKind.Mqtt:
-                    var connector = new MqttSourceConnector(source, Engine, new MqttConnectorOptions { DefaultBroker = Options.DefaultMqttBroker },
-                        _loggers.CreateLogger<MqttSourceConnector>(), Time, Jobs.Stream(source.Id));
-                    _mqtt[source.Id] = connector;
-                    _running.Add(connector.RunAsync(_stopping.Token));
-                    break;
-                case SourceKind.File:
-                    var folder = Path.IsPathRooted(source.Path!) ? source.Path! : Path.Combine(Options.DataDirectory, source.Path!);
-                    var watcher = new FileDropWatcher(source, folder, Importer, Options.DropPollInterval, _loggers.CreateLogger<FileDropWatcher>(), Time, Jobs.Stream(source.Id));
-                    _drops[source.Id] = watcher;
-                    _running.Add(watcher.RunAsync(_stopping.Token));
-                    break;
-            }
+            StartConnector(source);
         }
+    }
+
+    /// <summary>Starts what brings a source's data in: an MQTT connector, a drop-folder watcher, or the stream job of HTTP pushes.</summary>
+    internal void StartConnector(SourceDefinition source)
+    {
+        if (source.Kind == SourceKind.Http)
+        {
+            Jobs.Stream(source.Id);
+            return;
+        }
+
+        if (!Options.StartConnectors || source.Kind is not (SourceKind.Mqtt or SourceKind.File))
+        {
+            return;
+        }
+
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        Task run;
+        if (source.Kind == SourceKind.Mqtt)
+        {
+            var connector = new MqttSourceConnector(source, Engine, new MqttConnectorOptions { DefaultBroker = Options.DefaultMqttBroker },
+                _loggers.CreateLogger<MqttSourceConnector>(), Time, Jobs.Stream(source.Id));
+            _mqtt[source.Id] = connector;
+            run = connector.RunAsync(stop.Token);
+        }
+        else
+        {
+            var folder = Path.IsPathRooted(source.Path!) ? source.Path! : Path.Combine(Options.DataDirectory, source.Path!);
+            var watcher = new FileDropWatcher(source, folder, Importer, Options.DropPollInterval, _loggers.CreateLogger<FileDropWatcher>(), Time, Jobs.Stream(source.Id));
+            _drops[source.Id] = watcher;
+            run = watcher.RunAsync(stop.Token);
+        }
+
+        _connectors[source.Id] = (stop, run);
+        lock (_running)
+        {
+            _running.Add(run);
+        }
+    }
+
+    /// <summary>Stops a source's connector, if it has one, and waits for it to end; its stream job ends stopped.</summary>
+    internal async Task StopConnectorAsync(string sourceId)
+    {
+        if (_connectors.TryRemove(sourceId, out var c))
+        {
+            await c.Stop.CancelAsync();
+            try
+            {
+                await c.Run;
+            }
+            catch (OperationCanceledException)
+            {
+                // Connectors end by cancellation.
+            }
+
+            c.Stop.Dispose();
+        }
+
+        _mqtt.TryRemove(sourceId, out _);
+        _drops.TryRemove(sourceId, out _);
+        Jobs.Get("stream:" + sourceId)?.SetState(JobState.Stopped, "source changed or removed");
     }
 
     /// <summary>
@@ -242,7 +294,13 @@ public sealed class UsinePlatform : IAsyncDisposable
         await _stopping.CancelAsync();
         try
         {
-            await Task.WhenAll(_running);
+            Task[] running;
+            lock (_running)
+            {
+                running = [.. _running];
+            }
+
+            await Task.WhenAll(running);
         }
         catch (OperationCanceledException)
         {

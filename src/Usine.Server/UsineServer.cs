@@ -56,6 +56,7 @@ public static class UsineServer
                 JsonException j => (StatusCodes.Status400BadRequest, "the body is not valid JSON: " + j.Message),
                 ArgumentException a => (StatusCodes.Status400BadRequest, a.Message),
                 OutOfScopeException o => (StatusCodes.Status403Forbidden, o.Message),
+                Operations.DefinitionRejectedException d => (d.Status, d.Message),
                 OperationCanceledException => (499, "the request was cancelled"),
                 UsineException { IsTransient: true } u => (StatusCodes.Status503ServiceUnavailable, u.Message + " (retry)"),
                 _ => (StatusCodes.Status500InternalServerError, "internal error: " + ex?.Message),

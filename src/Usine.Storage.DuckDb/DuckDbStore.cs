@@ -20,7 +20,7 @@ public sealed partial class DuckDbStore : IRecordStore
 {
     private readonly DuckDbStoreOptions _options;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
-    private readonly Dictionary<string, ModelTable> _tables = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ModelTable> _tables = new(StringComparer.Ordinal);
     private DuckDBConnection? _writer;
     private UsineDefinitions? _definitions;
     private long _nextDeadLetterId;
@@ -101,6 +101,23 @@ public sealed partial class DuckDbStore : IRecordStore
         InitializeOperations();
         _nextDeadLetterId = Scalar<long>("SELECT coalesce(max(id), 0) FROM dead_letters");
         InitializeArchive();
+    }
+
+    /// <summary>
+    /// Makes the tables of a model added or given a new version while the platform runs: the record table
+    /// (new fields become columns), its staging table and rollups. Batches commit before or after, never during.
+    /// </summary>
+    public async Task AddModelAsync(ModelVersions versions, CancellationToken cancellationToken)
+    {
+        await _writeLock.WaitAsync(cancellationToken);
+        try
+        {
+            _tables[versions.Name] = EnsureModelTable(versions);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
     }
 
     private ModelTable EnsureModelTable(ModelVersions versions)

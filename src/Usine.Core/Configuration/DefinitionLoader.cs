@@ -38,6 +38,20 @@ public static partial class DefinitionLoader
         return defs;
     }
 
+    /// <summary>Loads several files (and what they include) as one set of definitions, checked together.</summary>
+    public static UsineDefinitions LoadFiles(IEnumerable<string> paths)
+    {
+        var defs = new UsineDefinitions();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var path in paths)
+        {
+            LoadInto(defs, path, seen);
+        }
+
+        Check(defs);
+        return defs;
+    }
+
     /// <summary>Loads definitions from YAML text; <paramref name="name"/> appears in error messages.</summary>
     public static UsineDefinitions LoadText(string yaml, string name = "<text>")
     {

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Usine.Models;
 using Usine.Operations;
 using Usine.Sources;
@@ -7,9 +8,11 @@ namespace Usine.Configuration;
 /// <summary>Every model version and source a platform runs with.</summary>
 public sealed class UsineDefinitions
 {
-    public Dictionary<string, ModelVersions> Models { get; } = new(StringComparer.Ordinal);
+    /// <summary>The models by name. Concurrent: the API adds models and versions while the engine reads.</summary>
+    public ConcurrentDictionary<string, ModelVersions> Models { get; } = new(StringComparer.Ordinal);
 
-    public Dictionary<string, SourceDefinition> Sources { get; } = new(StringComparer.Ordinal);
+    /// <summary>The sources by id. Concurrent: the API adds, replaces and removes sources while the engine reads.</summary>
+    public ConcurrentDictionary<string, SourceDefinition> Sources { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Alert rules from the configuration; when it has no <c>alerts</c> section, <see cref="AlertRule.Defaults"/> run.</summary>
     public List<AlertRule> AlertRules { get; } = [];

@@ -23,7 +23,7 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly AvatarRegistry _avatars = new();
-    private readonly Dictionary<string, SourcePipeline> _pipelines = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, SourcePipeline> _pipelines = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, SourceStats> _stats = new(StringComparer.Ordinal);
     private readonly Channel<Work> _toProcess = Channel.CreateBounded<Work>(new BoundedChannelOptions(4) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
     private readonly Channel<Work> _toCommit = Channel.CreateBounded<Work>(new BoundedChannelOptions(2) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true, SingleWriter = true });
@@ -64,6 +64,10 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
         public CancellationToken Cancellation { get; } = ct;
         public TaskCompletionSource<IngestResult> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public PipelineOutput Output { get; } = new();
+
+        /// <summary>The source definition the batch was processed with: the commit stores what that definition produced.</summary>
+        public Usine.Sources.SourceDefinition? Source { get; set; }
+
         public int Generation { get; set; }
         public long Bytes { get; set; }
         public DateTime OldestReceivedAt { get; init; }
@@ -222,6 +226,7 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
             {
                 work.Generation = _generation;
                 var pipeline = PipelineFor(batch.SourceId);
+                work.Source = pipeline.Source;
                 pipeline.Process(batch.Messages, batch.StreamId, _avatars, work.Output, batch.CsvHeader);
                 long bytes = 0;
                 foreach (var m in batch.Messages)
@@ -264,7 +269,7 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
             var started = _time.GetTimestamp();
             try
             {
-                var source = _definitions.Sources[batch.SourceId];
+                var source = work.Source!;
                 var checkpoint = batch.Checkpoint ?? batch.Messages[^1].Position;
                 var r = await _store.CommitAsync(new CommitBatch(source, batch.StreamId, checkpoint, batch.Messages, work.Output, batch.CsvHeader, batch.Mode), CancellationToken.None);
                 var result = new IngestResult(batch.Messages.Count, r.Stored, r.Duplicates + work.Output.DuplicatesInBatch, r.DeadLetters, checkpoint) { Replay = r.Replay };
@@ -334,11 +339,18 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
         _logger.ReferentialLoaded(avatars.Count);
     }
 
+    /// <summary>
+    /// The pipeline of a source, built again when its definition or the model version it writes changed
+    /// since it was built (the API replaces sources and adds model versions while the engine runs).
+    /// </summary>
     private SourcePipeline PipelineFor(string sourceId)
     {
-        if (!_pipelines.TryGetValue(sourceId, out var p))
+        var source = _definitions.Sources.TryGetValue(sourceId, out var s)
+            ? s
+            : throw new UsineException($"source '{sourceId}' was removed while its messages were on their way; send them again to a defined source");
+        if (!_pipelines.TryGetValue(sourceId, out var p) || !ReferenceEquals(p.Source, source) || !ReferenceEquals(p.Model, _definitions.ModelOf(source)))
         {
-            _pipelines[sourceId] = p = new SourcePipeline(_definitions.Sources[sourceId], _definitions, _steps);
+            _pipelines[sourceId] = p = new SourcePipeline(source, _definitions, _steps);
         }
 
         return p;

@@ -245,7 +245,7 @@ public sealed class AlertEngine : IAlertView
     }
 
     private IEnumerable<string> SourcesOf(AlertRule rule) =>
-        rule.Sources.Count > 0 ? rule.Sources : _definitions.Sources.Keys.Order(StringComparer.Ordinal);
+        (rule.Sources.Count > 0 ? rule.Sources : (IEnumerable<string>)_definitions.Sources.Keys.Order(StringComparer.Ordinal)).Where(_definitions.Sources.ContainsKey);
 
     private IEnumerable<(string? Source, string Subject, string Summary)> Conditions(AlertRule rule, DateTime now)
     {

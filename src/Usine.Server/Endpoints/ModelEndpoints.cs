@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Usine.Models;
+using Usine.Server.Security;
 
 namespace Usine.Server.Endpoints;
 
@@ -32,40 +33,51 @@ internal static class ModelEndpoints
                 return Errors.NotFound($"model '{name}' has no version {version} (versions: {string.Join(", ", versions.All.Select(x => x.Version))})");
             }
 
-            return TypedResults.Ok(new
-            {
-                name = m.Name,
-                version = m.Version,
-                versions = versions.All.Select(x => x.Version).OrderDescending(),
-                description = m.Description,
-                time = m.TimeField,
-                key = m.Key,
-                avatar = m.Avatar is { } a ? new { type = a.Type, id = a.Id.Text, attach = a.Attach.ToString().ToLowerInvariant() } : null,
-                fields = m.Fields.Select(f => new
-                {
-                    name = f.Name,
-                    type = f.Type.ToString().ToLowerInvariant(),
-                    unit = f.Unit,
-                    required = f.Required,
-                    min = f.Min,
-                    max = f.Max,
-                    @enum = f.Enum,
-                    pattern = f.Pattern,
-                    description = f.Description,
-                }),
-                rollups = m.Rollups.Select(r => new
-                {
-                    name = r.Name,
-                    bucket = Bucket(r.Bucket),
-                    by = r.By,
-                    measures = r.Measures.ToDictionary(x => x.Key, x => x.Value.Select(k => k.ToString().ToLowerInvariant())),
-                }),
-                table = "m_" + m.Name,
-                origin = m.Origin,
-            });
+            return TypedResults.Ok(Detail(p, versions, m));
         }).WithSummary("One model version in full: fields, key, avatar binding, rollups");
+
+        models.MapPost("/", async Task<IResult> (HttpContext http, UsinePlatform p, CancellationToken ct) =>
+        {
+            var body = await DefinitionBody.ReadAsync(http, ct);
+            var model = await p.Catalog.AddModelAsync(body, UsineAuth.Actor(http), ct);
+            return TypedResults.Created($"/api/models/{model.Name}?version={model.Version}", Detail(p, p.Definitions.Models[model.Name], model));
+        }).RequireAuthorization(UsineAuth.AdminPolicy)
+            .WithSummary("Add a model, or a new version of one: the body is its definition in YAML or JSON, as in the configuration file");
         return app;
     }
+
+    private static object Detail(UsinePlatform p, ModelVersions versions, DataModel m) => new
+    {
+        name = m.Name,
+        version = m.Version,
+        versions = versions.All.Select(x => x.Version).OrderDescending(),
+        description = m.Description,
+        time = m.TimeField,
+        key = m.Key,
+        avatar = m.Avatar is { } a ? new { type = a.Type, id = a.Id.Text, attach = a.Attach.ToString().ToLowerInvariant() } : null,
+        fields = m.Fields.Select(f => new
+        {
+            name = f.Name,
+            type = f.Type.ToString().ToLowerInvariant(),
+            unit = f.Unit,
+            required = f.Required,
+            min = f.Min,
+            max = f.Max,
+            @enum = f.Enum,
+            pattern = f.Pattern,
+            description = f.Description,
+        }),
+        rollups = m.Rollups.Select(r => new
+        {
+            name = r.Name,
+            bucket = Bucket(r.Bucket),
+            by = r.By,
+            measures = r.Measures.ToDictionary(x => x.Key, x => x.Value.Select(k => k.ToString().ToLowerInvariant())),
+        }),
+        table = "m_" + m.Name,
+        origin = m.Origin,
+        definedBy = p.Catalog.IsManaged(m.Origin) ? "api" : "configuration",
+    };
 
     private static string Bucket(TimeSpan t) =>
         t.TotalDays >= 1 && t.TotalDays % 1 == 0 ? $"{t.TotalDays}d"

@@ -33,6 +33,8 @@ internal static class SourceEndpoints
             path = s.Path,
             expectEvery = s.ExpectEvery?.ToString(),
             description = s.Description,
+            origin = s.Origin,
+            definedBy = p.Catalog.IsManaged(s.Origin) ? "api" : "configuration",
             state,
             lastError = error,
             received = stats?.Received ?? 0,
@@ -57,6 +59,21 @@ internal static class SourceEndpoints
 
         sources.MapGet("/{id}", IResult (string id, UsinePlatform p) =>
             p.Definitions.Sources.TryGetValue(id, out var s) ? TypedResults.Ok(Summary(p, s)) : UnknownSource(p, id)).WithSummary("One source with its definition and counters");
+
+        sources.MapPut("/{id}", async Task<IResult> (string id, HttpContext http, UsinePlatform p, CancellationToken ct) =>
+        {
+            var body = await DefinitionBody.ReadAsync(http, ct);
+            var (source, created) = await p.Catalog.PutSourceAsync(id, body, UsineAuth.Actor(http), ct);
+            return created ? TypedResults.Created($"/api/sources/{source.Id}", Summary(p, source)) : TypedResults.Ok(Summary(p, source));
+        }).RequireAuthorization(UsineAuth.AdminPolicy)
+            .WithSummary("Create or replace a source: the body is its definition in YAML or JSON, as in the configuration file; it runs at once");
+
+        sources.MapDelete("/{id}", async Task<IResult> (string id, HttpContext http, UsinePlatform p, CancellationToken ct) =>
+        {
+            var removed = await p.Catalog.RemoveSourceAsync(id, UsineAuth.Actor(http), ct);
+            return TypedResults.Ok(new { removed = removed.Id });
+        }).RequireAuthorization(UsineAuth.AdminPolicy)
+            .WithSummary("Remove a source created through the API; its records, dead letters and raw messages stay");
 
         sources.MapPost("/{id}/import", async Task<IResult> (string id, string? name, string? sha256, string? format, long? expectedCount, HttpContext http, UsinePlatform p, CancellationToken ct) =>
         {

@@ -196,6 +196,14 @@ public sealed class AccessControlTests : IAsyncLifetime
         (HttpMethod.Get, "/api/audit", null),
     ];
 
+    /// <summary>Every endpoint that changes the platform's definitions.</summary>
+    private static List<(HttpMethod Method, string Path, string? Body)> AdminEndpoints() =>
+    [
+        (HttpMethod.Post, "/api/models", "name: gauge\ntime: ts\nfields:\n  ts: { type: timestamp, required: true }\n  v: { type: double }\n"),
+        (HttpMethod.Put, "/api/sources/gauges", "id: gauges\nplant: flins\nkind: http\nmodel: screwing\nmap: { vin: $.VIN, ts: $.time, torque: $.t, station: $.s }\n"),
+        (HttpMethod.Delete, "/api/sources/gauges", null),
+    ];
+
     [Fact]
     public async Task Every_endpoint_refuses_a_request_without_valid_credentials_and_says_why()
     {
@@ -211,7 +219,7 @@ public sealed class AccessControlTests : IAsyncLifetime
             (Token("manager"), "no 'role' claim with viewer, operator or admin"),
             ("not-a-jwt-nor-a-key", "neither an API key"),
         };
-        foreach (var (method, path, body) in ViewerEndpoints().Concat(OperatorEndpoints()))
+        foreach (var (method, path, body) in ViewerEndpoints().Concat(OperatorEndpoints()).Concat(AdminEndpoints()))
         {
             foreach (var (credential, why) in bad)
             {
@@ -273,6 +281,19 @@ public sealed class AccessControlTests : IAsyncLifetime
                 var r = await Send(credential, method, path, body);
                 Assert.True(r.Status is not (HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden), $"{method} {path}: {(int)r.Status} {r.Body}");
             }
+        }
+
+        foreach (var (method, path, body) in AdminEndpoints())
+        {
+            foreach (var credential in new[] { Keys["viewer"], Keys["ops"], Token("operator"), Keys["flins-ops"] })
+            {
+                var r = await Send(credential, method, path, body);
+                Assert.True(r.Status == HttpStatusCode.Forbidden, $"{method} {path}: {(int)r.Status} {r.Body}");
+                Assert.Contains("needs the admin role", r.Body, StringComparison.Ordinal);
+            }
+
+            var ok = await Send(Keys["admin"], method, path, body);
+            Assert.True(ok.Status is HttpStatusCode.OK or HttpStatusCode.Created, $"admin {method} {path}: {(int)ok.Status} {ok.Body}");
         }
     }
 

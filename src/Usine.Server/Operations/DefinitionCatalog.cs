@@ -1,0 +1,245 @@
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using Usine.Configuration;
+using Usine.Models;
+using Usine.Sources;
+using Usine.Storage.DuckDb;
+
+namespace Usine.Server.Operations;
+
+/// <summary>A definition the API refuses: the status to answer and the line that says why.</summary>
+public sealed class DefinitionRejectedException(int status, string message) : Exception(message)
+{
+    public int Status { get; } = status;
+}
+
+/// <summary>
+/// Models and sources created and changed through the API. Each is validated against every other definition
+/// (the configuration file and what the API added before), kept as a YAML file under
+/// <c>DATA/definitions</c> so that it is there at the next start, and applied to the running platform:
+/// a model version gets its columns, a source its connector. Definitions from the configuration file are
+/// changed there, not here.
+/// </summary>
+public sealed class DefinitionCatalog(UsinePlatform platform)
+{
+    private readonly SemaphoreSlim _lock = new(1, 1);
+
+    /// <summary>Where the API's definitions live.</summary>
+    public static string DirectoryOf(UsineServerOptions options) => Path.Combine(Path.GetFullPath(options.DataDirectory), "definitions");
+
+    /// <summary>The configuration file and every definition the API added, in a stable order.</summary>
+    public static List<string> Files(UsineServerOptions options)
+    {
+        var files = new List<string> { options.ConfigPath! };
+        foreach (var kind in new[] { "models", "sources" })
+        {
+            var dir = Path.Combine(DirectoryOf(options), kind);
+            if (Directory.Exists(dir))
+            {
+                files.AddRange(Directory.GetFiles(dir, "*.yaml").Order(StringComparer.Ordinal));
+            }
+        }
+
+        return files;
+    }
+
+    /// <summary>Loads the configuration file with the API's definitions, as the platform starts.</summary>
+    public static UsineDefinitions Load(UsineServerOptions options) => DefinitionLoader.LoadFiles(Files(options));
+
+    /// <summary>Whether a definition read from <paramref name="origin"/> (file:line) was added through the API.</summary>
+    public bool IsManaged(string? origin) => origin is not null && origin.StartsWith(DirectoryOf(platform.Options) + Path.DirectorySeparatorChar, StringComparison.Ordinal);
+
+    /// <summary>Adds a model, or a new version of one, from its YAML or JSON definition.</summary>
+    public async Task<DataModel> AddModelAsync(string body, string actor, CancellationToken ct)
+    {
+        var parsed = Parse("models", body, file => DefinitionLoader.LoadText(File.ReadAllText(file), file));
+        var model = parsed.Models.Values.Single().Latest;
+        await _lock.WaitAsync(ct);
+        try
+        {
+            if (platform.Definitions.Models.TryGetValue(model.Name, out var versions))
+            {
+                if (versions.Get(model.Version) is { } same)
+                {
+                    throw new DefinitionRejectedException(409, $"model {model.Name} version {model.Version} exists (defined at {same.Origin}); models are versioned: send version {versions.Latest.Version + 1} to change it");
+                }
+
+                if (model.Version < versions.Latest.Version)
+                {
+                    throw new DefinitionRejectedException(409, $"model {model.Name} is at version {versions.Latest.Version}; a new version must be higher");
+                }
+            }
+
+            var target = Path.Combine(DirectoryOf(platform.Options), "models", $"{model.Name}.v{model.Version.ToString(CultureInfo.InvariantCulture)}.yaml");
+            var reloaded = await CommitFileAsync(target, "models", body, exclude: null);
+            var added = reloaded.Models[model.Name];
+            await platform.Store.AddModelAsync(added, ct);
+            platform.Definitions.Models[model.Name] = added;
+            await AuditAsync(actor, versions is null ? "model.create" : "model.version", $"model:{model.Name}@{model.Version}", ct);
+            return added.Get(model.Version)!;
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>Creates or replaces a source from its YAML or JSON definition; true when it is new.</summary>
+    public async Task<(SourceDefinition Source, bool Created)> PutSourceAsync(string id, string body, string actor, CancellationToken ct)
+    {
+        CheckFileName(id, "source id");
+        await _lock.WaitAsync(ct);
+        try
+        {
+            var existing = platform.Definitions.Sources.GetValueOrDefault(id);
+            if (existing is not null && !IsManaged(existing.Origin))
+            {
+                throw new DefinitionRejectedException(409, $"source '{id}' is defined in {existing.Origin}; change it there and restart, or give this one another id");
+            }
+
+            var target = Path.Combine(DirectoryOf(platform.Options), "sources", id + ".yaml");
+            var reloaded = await CommitFileAsync(target, "sources", body, exclude: target, expectSource: id);
+            var source = reloaded.Sources[id];
+            if (existing is not null)
+            {
+                await platform.StopConnectorAsync(id);
+            }
+
+            platform.Definitions.Sources[id] = source;
+            platform.StartConnector(source);
+            await AuditAsync(actor, existing is null ? "source.create" : "source.update", "source:" + id, ct);
+            return (source, existing is null);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>Removes a source the API added. Its records, dead letters and raw messages stay.</summary>
+    public async Task<SourceDefinition> RemoveSourceAsync(string id, string actor, CancellationToken ct)
+    {
+        await _lock.WaitAsync(ct);
+        try
+        {
+            var existing = platform.Definitions.Sources.GetValueOrDefault(id)
+                ?? throw new DefinitionRejectedException(404, $"no source '{id}' (sources: {string.Join(", ", platform.Definitions.Sources.Keys.Order(StringComparer.Ordinal))})");
+            if (!IsManaged(existing.Origin))
+            {
+                throw new DefinitionRejectedException(409, $"source '{id}' is defined in {existing.Origin}; remove it there and restart");
+            }
+
+            if (platform.Definitions.AlertRules.FirstOrDefault(r => r.Sources.Contains(id, StringComparer.Ordinal)) is { } rule)
+            {
+                throw new DefinitionRejectedException(409, $"alert rule '{rule.Name}' ({rule.Origin}) names source '{id}'; take it out of the rule first");
+            }
+
+            await platform.StopConnectorAsync(id);
+            platform.Definitions.Sources.TryRemove(id, out _);
+            File.Delete(Path.Combine(DirectoryOf(platform.Options), "sources", id + ".yaml"));
+            await AuditAsync(actor, "source.delete", "source:" + id, ct);
+            return existing;
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Validates <paramref name="body"/> with every other definition (leaving out <paramref name="exclude"/>, the
+    /// file it replaces), then writes it to <paramref name="target"/> and returns the definitions as the next
+    /// start will read them.
+    /// </summary>
+    private async Task<UsineDefinitions> CommitFileAsync(string target, string section, string body, string? exclude, string? expectSource = null)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        var temp = target + ".new";
+        await File.WriteAllTextAsync(temp, Wrap(section, body));
+        try
+        {
+            var files = Files(platform.Options).Where(f => f != exclude).Append(temp);
+            var defs = Parse(section, body, _ => DefinitionLoader.LoadFiles(files), temp);
+            if (expectSource is not null && !defs.Sources.Values.Any(s => s.Id == expectSource && s.Origin?.StartsWith(temp, StringComparison.Ordinal) == true))
+            {
+                throw new DefinitionRejectedException(400, $"the body defines another source than '{expectSource}': its id must be the one in the address");
+            }
+
+            File.Move(temp, target, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+
+        // Read again from the file's final name, so that every origin names it.
+        return DefinitionLoader.LoadFiles(Files(platform.Options));
+    }
+
+    /// <summary>Loads the body wrapped as one item of <paramref name="section"/>, turning loader errors into messages about the body.</summary>
+    private static UsineDefinitions Parse(string section, string body, Func<string, UsineDefinitions> load, string? path = null)
+    {
+        if (string.IsNullOrWhiteSpace(body))
+        {
+            throw new DefinitionRejectedException(400, $"the body is empty: send one {section[..^1]} definition in YAML or JSON");
+        }
+
+        string? temp = null;
+        try
+        {
+            if (path is null)
+            {
+                temp = Path.Combine(Path.GetTempPath(), "usine-definition-" + Guid.NewGuid().ToString("N") + ".yaml");
+                File.WriteAllText(temp, Wrap(section, body));
+            }
+
+            var defs = load(path ?? temp!);
+            if (section == "models" && defs.Models.Count == 0)
+            {
+                throw new DefinitionRejectedException(400, "the body defines no model");
+            }
+
+            return defs;
+        }
+        catch (DefinitionException ex)
+        {
+            // The body was wrapped under one line ("models:" or "sources:"): its line n is line n + 1 of the file.
+            var file = path ?? temp!;
+            var message = Regex.Replace(ex.Message, Regex.Escape(file) + @":(\d+)", m =>
+                "body line " + (long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) - 1).ToString(CultureInfo.InvariantCulture));
+            throw new DefinitionRejectedException(400, message.Replace(file, "the body", StringComparison.Ordinal));
+        }
+        finally
+        {
+            if (temp is not null)
+            {
+                File.Delete(temp);
+            }
+        }
+    }
+
+    /// <summary>The body as the one item of a list under <paramref name="section"/>; works for block YAML and for JSON.</summary>
+    private static string Wrap(string section, string body)
+    {
+        var lines = body.Replace("\r\n", "\n", StringComparison.Ordinal).TrimEnd().Split('\n');
+        var text = new StringBuilder(section).Append(":\n  - ").Append(lines[0]).Append('\n');
+        foreach (var line in lines.Skip(1))
+        {
+            text.Append("    ").Append(line).Append('\n');
+        }
+
+        return text.ToString();
+    }
+
+    private static void CheckFileName(string name, string what)
+    {
+        if (name.Length == 0 || name.StartsWith('.') || name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || name.Contains('\\', StringComparison.Ordinal))
+        {
+            throw new DefinitionRejectedException(400, $"{what} '{name}' must be letters, digits and _ . : - (not starting with a dot)");
+        }
+    }
+
+    private async Task AuditAsync(string actor, string action, string target, CancellationToken ct) =>
+        await platform.Store.AppendAuditAsync(new AuditRecord(actor, action, target, "{}", "ok"), ct);
+}
