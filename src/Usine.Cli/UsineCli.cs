@@ -92,6 +92,9 @@ public static class UsineCli
                 .WithDescription("Show one model version in full: its fields, key, time, avatar and rollups.")
                 .WithExample("models", "show", "screwing")
                 .WithExample("models", "show", "screwing", "--version", "1");
+            models.AddCommand<ModelsAddCommand>("add")
+                .WithDescription("Add a model, or a new version of one, to the running server from a YAML or JSON file (admin role).")
+                .WithExample("models", "add", "energy.yaml");
         });
         config.AddBranch("sources", sources =>
         {
@@ -102,6 +105,12 @@ public static class UsineCli
             sources.AddCommand<SourcesShowCommand>("show")
                 .WithDescription("Show one source's definition and counters.")
                 .WithExample("sources", "show", "flins-assembly-screwing");
+            sources.AddCommand<SourcesPutCommand>("put")
+                .WithDescription("Create or replace a source on the running server from a YAML or JSON file; it starts at once (admin role).")
+                .WithExample("sources", "put", "meters.yaml");
+            sources.AddCommand<SourcesRemoveCommand>("remove")
+                .WithDescription("Remove a source created through the API; its data stays (admin role).")
+                .WithExample("sources", "remove", "meters");
         });
         config.AddBranch("avatars", avatars =>
         {
@@ -206,8 +215,8 @@ public static class UsineCli
     private static readonly string[] Commands = ["serve", "demo", "bench", "import", "sql", "status", "reconcile", "replay"];
     private static readonly Dictionary<string, string[]> Branches = new(StringComparer.Ordinal)
     {
-        ["models"] = ["list", "show"],
-        ["sources"] = ["list", "show"],
+        ["models"] = ["list", "show", "add"],
+        ["sources"] = ["list", "show", "put", "remove"],
         ["avatars"] = ["show"],
         ["jobs"] = ["list", "show"],
         ["deadletters"] = ["list", "groups", "show", "replay", "edit", "discard"],

@@ -111,3 +111,14 @@ internal sealed class ModelsShowCommand(CliEnvironment environment) : ClientComm
         : field.Pattern is { } pattern ? $"/{pattern}/"
         : "";
 }
+
+/// <summary>usine models add FILE: adds a model or a new version of one to the running server.</summary>
+internal sealed class ModelsAddCommand(CliEnvironment environment) : ClientCommand<DefinitionFileSettings>(environment)
+{
+    protected override async Task<int> RunAsync(UsineClient client, DefinitionFileSettings settings, CancellationToken cancellationToken)
+    {
+        var model = await client.AddModelAsync(settings.Read(), cancellationToken);
+        Environment.Console.Write(new Spectre.Console.Text($"model {model.Name} version {model.Version} is defined (versions: {ModelsListCommand.Versions(model.Versions)}); its table is m_{model.Name}\n"));
+        return ExitCodes.Ok;
+    }
+}

@@ -85,3 +85,74 @@ internal sealed class SourcesShowCommand(CliEnvironment environment) : ClientCom
         return ExitCodes.Ok;
     }
 }
+
+internal sealed class DefinitionFileSettings : ClientSettings
+{
+    [CommandArgument(0, "<FILE>")]
+    [Description("A YAML or JSON file with one definition, written as an item of 'models:' or 'sources:' in the configuration.")]
+    public string File { get; init; } = "";
+
+    /// <summary>The file's text, or bad usage when it cannot be read.</summary>
+    public string Read()
+    {
+        try
+        {
+            return System.IO.File.ReadAllText(File);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw CliException.Usage($"cannot read {File}: {e.Message}");
+        }
+    }
+}
+
+internal sealed class SourcesRemoveSettings : ClientSettings
+{
+    [CommandArgument(0, "<ID>")]
+    [Description("The id of a source created through the API.")]
+    public string Id { get; init; } = "";
+}
+
+/// <summary>usine sources put FILE: creates or replaces a source on the running server.</summary>
+internal sealed class SourcesPutCommand(CliEnvironment environment) : ClientCommand<DefinitionFileSettings>(environment)
+{
+    protected override async Task<int> RunAsync(UsineClient client, DefinitionFileSettings settings, CancellationToken cancellationToken)
+    {
+        var text = settings.Read();
+        var id = IdOf(text) ?? throw CliException.Usage($"{settings.File} has no 'id': a source definition names its id");
+        var source = await client.PutSourceAsync(id, text, cancellationToken);
+        Environment.Console.Write(new Text($"source {source.Id} ({source.Kind}, model {source.Model}, plant {source.Plant}) is defined and {source.State}\n"));
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>The top-level <c>id</c> of a YAML or JSON mapping.</summary>
+    internal static string? IdOf(string text)
+    {
+        try
+        {
+            var yaml = new YamlDotNet.RepresentationModel.YamlStream();
+            yaml.Load(new StringReader(text));
+            return yaml.Documents.Count > 0
+                && yaml.Documents[0].RootNode is YamlDotNet.RepresentationModel.YamlMappingNode map
+                && map.Children.TryGetValue(new YamlDotNet.RepresentationModel.YamlScalarNode("id"), out var id)
+                && id is YamlDotNet.RepresentationModel.YamlScalarNode { Value: { Length: > 0 } value }
+                ? value
+                : null;
+        }
+        catch (YamlDotNet.Core.YamlException e)
+        {
+            throw CliException.Usage($"the file is not valid YAML or JSON: {e.Message}");
+        }
+    }
+}
+
+/// <summary>usine sources remove ID: removes a source created through the API.</summary>
+internal sealed class SourcesRemoveCommand(CliEnvironment environment) : ClientCommand<SourcesRemoveSettings>(environment)
+{
+    protected override async Task<int> RunAsync(UsineClient client, SourcesRemoveSettings settings, CancellationToken cancellationToken)
+    {
+        var removed = await client.RemoveSourceAsync(settings.Id, cancellationToken);
+        Environment.Console.Write(new Text($"source {removed.Removed} is removed; its records, dead letters and raw messages stay\n"));
+        return ExitCodes.Ok;
+    }
+}

@@ -296,3 +296,5 @@ internal sealed record ArchiveVerification(
     long Bytes,
     IReadOnlyList<ArchiveProblem>? Problems,
     IReadOnlyList<string>? Unlisted);
+
+internal sealed record SourceRemoved(string Removed);

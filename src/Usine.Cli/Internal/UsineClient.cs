@@ -143,6 +143,18 @@ internal sealed partial class UsineClient : IDisposable
             cancellationToken,
             timeout: Timeout.InfiniteTimeSpan);
 
+    /// <summary>Adds a model or a model version from its YAML or JSON definition (admin).</summary>
+    public Task<ModelDetail> AddModelAsync(string definition, CancellationToken cancellationToken) =>
+        SendAsync<ModelDetail>(HttpMethod.Post, "api/models", new StringContent(definition, Encoding.UTF8, "application/yaml"), cancellationToken);
+
+    /// <summary>Creates or replaces a source from its YAML or JSON definition (admin).</summary>
+    public Task<SourceInfo> PutSourceAsync(string id, string definition, CancellationToken cancellationToken) =>
+        SendAsync<SourceInfo>(HttpMethod.Put, Path("api/sources", id), new StringContent(definition, Encoding.UTF8, "application/yaml"), cancellationToken);
+
+    /// <summary>Removes a source created through the API (admin).</summary>
+    public Task<SourceRemoved> RemoveSourceAsync(string id, CancellationToken cancellationToken) =>
+        SendAsync<SourceRemoved>(HttpMethod.Delete, Path("api/sources", id), content: null, cancellationToken);
+
     public void Dispose() => http.Dispose();
 
     private Task<T> GetAsync<T>(string path, CancellationToken cancellationToken) =>
