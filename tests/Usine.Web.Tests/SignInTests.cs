@@ -35,10 +35,10 @@ public sealed class SignInTests(BrowserFixture browser) : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _server = await WebHarness.StartAsync(More);
-        await _server.PushAsync(Operator, "line1",
+        await _server.PushWithKeyAsync(Operator, "line1",
             WebHarness.Screwing(WebHarness.Vin1, "ST040", "2026-11-26T08:15:00Z", 12.5),
             WebHarness.Screwing(WebHarness.Vin1, "ST060", "2026-11-26T08:25:00Z", 500));
-        await _server.PushAsync(Operator, "line2",
+        await _server.PushWithKeyAsync(Operator, "line2",
             WebHarness.Screwing(DouaiVin, "ST040", "2026-11-26T08:15:00Z", 22.5),
             WebHarness.Screwing(DouaiVin, "ST060", "2026-11-26T08:25:00Z", 700));
         _context = await browser.Browser.NewContextAsync(new BrowserNewContextOptions

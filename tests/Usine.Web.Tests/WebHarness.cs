@@ -85,10 +85,10 @@ internal sealed class WebHarness : IAsyncDisposable
         + torque.ToString(System.Globalization.CultureInfo.InvariantCulture) + ",\"status\":\"" + status + "\"}}";
 
     /// <summary>Pushes newline-delimited messages to a source and checks the server took them.</summary>
-    public Task PushAsync(string source, params string[] messages) => PushAsync(null, source, messages);
+    public Task PushAsync(string source, params string[] messages) => PushWithKeyAsync(null, source, messages);
 
     /// <summary>Pushes with an API key, for a platform that requires one.</summary>
-    public async Task PushAsync(string? key, string source, params string[] messages)
+    public async Task PushWithKeyAsync(string? key, string source, params string[] messages)
     {
         using var http = new HttpClient { BaseAddress = new Uri(Address) };
         if (key is not null)
