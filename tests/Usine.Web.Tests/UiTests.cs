@@ -202,6 +202,12 @@ public sealed class UiTests(BrowserFixture browser) : IAsyncLifetime
         await Expect(_page.Locator("#result tbody tr").Nth(1)).ToHaveTextAsync("2026-11-26 08:00:00ZST05031");
         await Expect(_page.Locator("figure.chart .legend span")).ToHaveTextAsync(["■ ST040", "■ ST050"]);
         await ShotAsync("aggregate");
+
+        // Percentiles too: the 90th percentile of 12.5 and 13 at ST040, interpolated.
+        await _page.Locator("#agg-function").SelectOptionAsync("p90");
+        await _page.Locator("#agg-run").ClickAsync();
+        await Expect(_page.Locator("#sql")).ToHaveValueAsync(new Regex("quantile_cont\\(\"torque\", 0\\.90\\) AS \"p90_torque\""));
+        await Expect(_page.Locator("#result tbody tr").Nth(0)).ToHaveTextAsync("2026-11-26 08:00:00ZST04012.95");
     }
 
     [Fact]
