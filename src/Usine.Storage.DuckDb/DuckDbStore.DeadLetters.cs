@@ -29,12 +29,16 @@ public sealed record DeadLetterFilter
 
     public IReadOnlyList<long>? Ids { get; init; }
 
-    /// <summary>Only the dead letters of these sources (the ones a plant-scoped caller may read); null for every source.</summary>
+    /// <summary>Only the dead letters of these sources; null for every source. With <see cref="Plants"/>, only those whose plant is unknown.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public IReadOnlyCollection<string>? Sources { get; init; }
 
+    /// <summary>Only the dead letters of these plants (a plant-scoped caller's); null for every plant.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
-    public bool IsEmpty => Source is null && Stage is null && Status is null && Reason is null && From is null && To is null && Ids is null && Sources is null;
+    public IReadOnlyCollection<string>? Plants { get; init; }
+
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool IsEmpty => Source is null && Stage is null && Status is null && Reason is null && From is null && To is null && Ids is null && Sources is null && Plants is null;
 }
 
 /// <summary>Dead letters that failed the same way: one source, stage and reason.</summary>
@@ -60,13 +64,14 @@ public sealed partial class DuckDbStore
             ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS original_payload BLOB;
             ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS edited_at TIMESTAMP;
             ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS discard_reason VARCHAR;
+            ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS plant VARCHAR;
             -- "at" is a keyword of DuckDB's grammar and must be quoted wherever it is named.
             CREATE TABLE IF NOT EXISTS audit_log (
                 id BIGINT NOT NULL, "at" TIMESTAMP NOT NULL, actor VARCHAR NOT NULL, action VARCHAR NOT NULL,
                 target VARCHAR NOT NULL, detail JSON, result VARCHAR NOT NULL);
             CREATE OR REPLACE TEMP TABLE replay_failed (
                 source_id VARCHAR, stream_id VARCHAR, position BIGINT, stage VARCHAR, reason VARCHAR, error_type VARCHAR,
-                model VARCHAR, model_version INTEGER, topic VARCHAR, payload BLOB, payload_bytes BIGINT, received_at TIMESTAMP);
+                model VARCHAR, model_version INTEGER, topic VARCHAR, payload BLOB, payload_bytes BIGINT, received_at TIMESTAMP, plant VARCHAR);
             CREATE OR REPLACE TEMP TABLE replay_ok (stream_id VARCHAR, position BIGINT);
             CREATE OR REPLACE TEMP TABLE replay_links (from_key BIGINT, kind VARCHAR, to_key BIGINT, linked_at TIMESTAMP, source_id VARCHAR);
             """);
@@ -105,6 +110,10 @@ public sealed partial class DuckDbStore
             r => ((DeadLetterRow, byte[]?, DateTime?, string?)?)(MapDeadLetter(r), r.IsDBNull(16) ? null : ReadBlob(r, 16),
                 r.IsDBNull(17) ? null : Utc(r.GetDateTime(17)), r.IsDBNull(18) ? null : r.GetString(18)),
             id).FirstOrDefault();
+
+    /// <summary>The source and plant of a dead letter, to decide who may see it; null when there is no such letter.</summary>
+    public (string Source, string? Plant)? DeadLetterOwner(long id) =>
+        Read("SELECT source_id, plant FROM dead_letters WHERE id = $1", r => ((string, string?)?)(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1)), id).FirstOrDefault();
 
     /// <summary>How many dead letters match, and how many of them are open and at or over <paramref name="maxAttempts"/>.</summary>
     public (long Open, long AtLimit) CountReplayable(DeadLetterFilter filter, int maxAttempts)
@@ -345,6 +354,7 @@ public sealed partial class DuckDbStore
                     .AppendValue(MemoryMarshal.AsMemory(d.Payload).Span)
                     .AppendValue(d.PayloadBytes)
                     .AppendValue(d.ReceivedAt)
+                    .AppendValue(d.Plant)
                     .EndRow();
             }
         }
@@ -378,7 +388,7 @@ public sealed partial class DuckDbStore
             """);
         var updated = ExecCount($"""
             UPDATE dead_letters d SET stage = s.stage, reason = s.reason, error_type = s.error_type, model = s.model,
-                   model_version = s.model_version, attempts = d.attempts + 1, updated_at = {Internal.Sql.Timestamp(now)}
+                   model_version = s.model_version, plant = coalesce(s.plant, d.plant), attempts = d.attempts + 1, updated_at = {Internal.Sql.Timestamp(now)}
             FROM replay_failed s
             WHERE {near} AND d.stream_id = s.stream_id AND d.position = s.position AND d.status = 'open' AND NOT {same}
             """);
@@ -386,7 +396,7 @@ public sealed partial class DuckDbStore
             INSERT INTO dead_letters
             SELECT {firstId - 1} + row_number() OVER (ORDER BY s.position), s.source_id, s.stream_id, s.position, s.stage, s.reason, s.error_type,
                    s.model, s.model_version, s.topic, s.payload, s.payload_bytes, 'open', 1, s.received_at,
-                   {Internal.Sql.Timestamp(now)}, {Internal.Sql.Timestamp(now)}, NULL, NULL, NULL
+                   {Internal.Sql.Timestamp(now)}, {Internal.Sql.Timestamp(now)}, NULL, NULL, NULL, s.plant
             FROM replay_failed s
             WHERE NOT EXISTS (SELECT 1 FROM dead_letters d WHERE {near} AND d.stream_id = s.stream_id AND d.position = s.position)
             """);
@@ -420,9 +430,18 @@ public sealed partial class DuckDbStore
             where.Add(ids.Count == 0 ? "FALSE" : $"id IN ({string.Join(", ", ids.Select(i => i.ToString(CultureInfo.InvariantCulture)))})");
         }
 
-        if (f.Sources is { } sources)
+        var inSources = f.Sources is { } sources
+            ? (sources.Count == 0 ? "FALSE" : $"source_id IN ({string.Join(", ", sources.Order(StringComparer.Ordinal).Select(Internal.Sql.Literal))})")
+            : null;
+        if (f.Plants is { } plants)
         {
-            where.Add(sources.Count == 0 ? "FALSE" : $"source_id IN ({string.Join(", ", sources.Order(StringComparer.Ordinal).Select(Internal.Sql.Literal))})");
+            // A letter whose plant is known belongs to it; one that could not be read belongs to its source's fixed plant.
+            var inPlants = plants.Count == 0 ? "FALSE" : $"plant IN ({string.Join(", ", plants.Order(StringComparer.Ordinal).Select(Internal.Sql.Literal))})";
+            where.Add($"({inPlants} OR (plant IS NULL AND {inSources ?? "FALSE"}))");
+        }
+        else if (inSources is not null)
+        {
+            where.Add(inSources);
         }
 
         return where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "";

@@ -430,6 +430,7 @@ public sealed partial class DuckDbStore : IRecordStore
                         .AppendNullValue() // original_payload, edited_at, discard_reason: set by later operations
                         .AppendNullValue()
                         .AppendNullValue()
+                        .AppendValue(d.Plant)
                         .EndRow();
                 }
             }

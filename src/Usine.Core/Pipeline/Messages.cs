@@ -50,6 +50,9 @@ public sealed record DeadLetter
 
     /// <summary>Size of the payload as received; larger than <see cref="Payload"/> when it was cut at the size limit.</summary>
     public long PayloadBytes { get; init; }
+
+    /// <summary>The plant the message is about, when it could be told: the source's plant, or its plant template read from the message.</summary>
+    public string? Plant { get; init; }
 }
 
 /// <summary>A validated, contextualized fact ready to be stored.</summary>

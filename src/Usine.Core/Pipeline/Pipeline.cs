@@ -657,6 +657,33 @@ public sealed class SourcePipeline : ITemplateScope
             Topic = msg.Topic,
             Payload = msg.Payload[..keep].ToArray(),
             PayloadBytes = msg.Length,
+            Plant = PlantOf(stage),
         };
+    }
+
+    /// <summary>
+    /// The plant of a failed message, so that access by plant covers dead letters too: the source's own plant,
+    /// or its template read from the message once it was decoded; null when the message could not be read.
+    /// </summary>
+    private string? PlantOf(DeadLetterStage stage)
+    {
+        if (_source.Plant.Constant is { } plant)
+        {
+            return plant;
+        }
+
+        if (stage == DeadLetterStage.Decode)
+        {
+            return null;
+        }
+
+        try
+        {
+            return PlantOrNull(out _) is { Length: > 0 } p ? p : null;
+        }
+        catch (Exception ex) when (ex is FormatException or InvalidOperationException or ArgumentException)
+        {
+            return null;
+        }
     }
 }

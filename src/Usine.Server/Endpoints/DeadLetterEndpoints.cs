@@ -24,14 +24,9 @@ internal static class DeadLetterEndpoints
         // A plant-scoped caller sees and touches only the dead letters of the sources of its plants.
         group.AddEndpointFilter(async (ctx, next) =>
         {
-            if (ctx.HttpContext.Request.RouteValues.TryGetValue("id", out var raw) && long.TryParse(raw?.ToString(), CultureInfo.InvariantCulture, out var id)
-                && Explore.Plants(ctx.HttpContext) is not null)
+            if (ctx.HttpContext.Request.RouteValues.TryGetValue("id", out var raw) && long.TryParse(raw?.ToString(), CultureInfo.InvariantCulture, out var id))
             {
-                var p = ctx.HttpContext.RequestServices.GetRequiredService<UsinePlatform>();
-                if (p.Store.DeadLetter(id)?.Letter is { } letter)
-                {
-                    Explore.EnsureSource(ctx.HttpContext, p, letter.Source);
-                }
+                Explore.EnsureDeadLetter(ctx.HttpContext, ctx.HttpContext.RequestServices.GetRequiredService<UsinePlatform>(), id);
             }
 
             return await next(ctx);
@@ -305,7 +300,7 @@ internal static class DeadLetterEndpoints
     /// <summary>Checks and converts a filter; the answer to send back when it is wrong, else null.</summary>
     private static IResult? Filter(HttpContext http, UsinePlatform p, FilterRequest? request, out DeadLetterFilter filter)
     {
-        filter = new DeadLetterFilter { Sources = Explore.ReadableSources(http, p) };
+        filter = Explore.Scoped(http, p, new DeadLetterFilter());
         if (request is null)
         {
             return null;
@@ -323,7 +318,7 @@ internal static class DeadLetterEndpoints
 
         if (request.Source is not null)
         {
-            Explore.EnsureSource(http, p, request.Source);
+            Explore.EnsureSourceInScope(http, p, request.Source);
         }
 
         if (request.Source is not null && !p.Definitions.Sources.ContainsKey(request.Source) && p.Store.Count("SELECT count(*) FROM dead_letters WHERE source_id = $1", request.Source) == 0)
@@ -355,8 +350,8 @@ internal static class DeadLetterEndpoints
             From = from,
             To = to,
             Ids = request.Ids,
-            Sources = Explore.ReadableSources(http, p),
         };
+        filter = Explore.Scoped(http, p, filter);
         return null;
     }
 

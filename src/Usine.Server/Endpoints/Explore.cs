@@ -34,6 +34,29 @@ internal static class Explore
         ? null
         : p.Definitions.Sources.Values.Where(s => s.Plant.Constant is { } plant && plants.Contains(plant)).Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
 
+    /// <summary>The part of a dead-letter filter that keeps a plant-scoped caller to its plants (nothing for an unscoped one).</summary>
+    public static DeadLetterFilter Scoped(HttpContext http, UsinePlatform p, DeadLetterFilter filter) =>
+        Plants(http) is { } plants ? filter with { Plants = plants, Sources = ReadableSources(http, p) } : filter;
+
+    /// <summary>Refuses a dead letter outside the caller's scope: its plant, or its source's when its plant is not known.</summary>
+    public static void EnsureDeadLetter(HttpContext http, UsinePlatform p, long id)
+    {
+        if (Plants(http) is { } plants && p.Store.DeadLetterOwner(id) is var (source, plant)
+            && !(plant is not null ? plants.Contains(plant) : ReadableSources(http, p)!.Contains(source)))
+        {
+            throw new OutOfScopeException($"dead letter {id} is outside the plants this key or token may read ({Describe(plants)})");
+        }
+    }
+
+    /// <summary>Refuses naming a source whose fixed plant is outside the caller's scope (a source of several plants may be named: its rows are filtered).</summary>
+    public static void EnsureSourceInScope(HttpContext http, UsinePlatform p, string sourceId)
+    {
+        if (Plants(http) is { } plants && p.Definitions.Sources.TryGetValue(sourceId, out var source) && source.Plant.Constant is { } plant && !plants.Contains(plant))
+        {
+            throw new OutOfScopeException($"source '{sourceId}' is outside the plants this key or token may read ({Describe(plants)})");
+        }
+    }
+
     /// <summary>Refuses a request about a source outside the caller's scope.</summary>
     public static void EnsureSource(HttpContext http, UsinePlatform p, string sourceId)
     {

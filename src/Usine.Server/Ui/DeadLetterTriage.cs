@@ -49,7 +49,7 @@ internal sealed class DeadLetterTriage(UsinePlatform platform, UiSession session
     public async Task<TriageOutcome> ReplayGroupAsync(DeadLetterFilter filter, string target, bool force, CancellationToken ct) =>
         filter.Ids is { Count: 0 } ? NothingOpen : await Guard("deadletters.replay", target, async () =>
         {
-            var r = await platform.Replays.ReplayDeadLettersAsync(filter with { Status = "open", Sources = session.ReadableSources(platform) }, force, Actor, target, ct);
+            var r = await platform.Replays.ReplayDeadLettersAsync(session.Scoped(filter with { Status = "open" }, platform), force, Actor, target, ct);
             var text = $"{r.Selected} sent: {r.Replayed} replayed ({Records(r.Stored)} stored), {r.FailedAgain} still failing"
                 + (r.SkippedAtLimit > 0 ? $", {r.SkippedAtLimit} skipped at the attempt limit" : "") + (r.Note is null ? "." : $". {r.Note}.");
             return new TriageOutcome(r.FailedAgain == 0 && r.SkippedAtLimit == 0, text);
@@ -96,7 +96,7 @@ internal sealed class DeadLetterTriage(UsinePlatform platform, UiSession session
 
         var why = reason.Trim();
         var single = filter.Ids is { Count: 1 };
-        filter = filter with { Sources = session.ReadableSources(platform) };
+        filter = session.Scoped(filter, platform);
         return await Guard(single ? "deadletter.discard" : "deadletters.discard", target, async () =>
         {
             var n = await platform.Store.DiscardDeadLettersAsync(filter with { Status = "open" }, why,
@@ -115,7 +115,7 @@ internal sealed class DeadLetterTriage(UsinePlatform platform, UiSession session
     private TriageOutcome? Refusal(long id, out DeadLetterRow? letter)
     {
         letter = platform.Store.DeadLetter(id)?.Letter;
-        if (letter is not null && session.ReadableSources(platform) is { } readable && !readable.Contains(letter.Source))
+        if (letter is not null && !session.MayReadDeadLetter(id, platform))
         {
             letter = null;
         }

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Components.Authorization;
 using Usine.Security;
 using Usine.Server.Security;
 using Usine.Sources;
+using Usine.Storage.DuckDb;
 
 namespace Usine.Server.Ui;
 
@@ -38,6 +39,16 @@ internal sealed class UiSession(AuthenticationStateProvider authentication)
         : platform.Definitions.Sources.Values.Where(MayRead).Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
 
     public bool MayRead(string plant) => Caller.MayRead(plant);
+
+    /// <summary>Keeps a dead-letter filter to this person's plants.</summary>
+    public DeadLetterFilter Scoped(DeadLetterFilter filter, UsinePlatform platform) =>
+        Plants is { } plants ? filter with { Plants = plants, Sources = ReadableSources(platform) } : filter;
+
+    /// <summary>Whether this person may see dead letter <paramref name="id"/>: its plant, or its source's when its plant is not known.</summary>
+    public bool MayReadDeadLetter(long id, UsinePlatform platform) =>
+        Plants is not { } plants
+        || (platform.Store.DeadLetterOwner(id) is var (source, plant)
+            && (plant is not null ? plants.Contains(plant) : ReadableSources(platform)!.Contains(source)));
 
     private Caller Load()
     {

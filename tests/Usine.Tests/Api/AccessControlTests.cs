@@ -347,13 +347,27 @@ public sealed class AccessControlTests : IAsyncLifetime
                 $"/api/avatars/{DouaiVin}", $"/api/avatars/{DouaiVin}/history", $"/api/avatars/{DouaiVin}/links", "/api/avatars/douai/children",
                 "/api/avatars?plant=douai", "/api/models/screwing/records?plant=douai", "/api/models/screwing/aggregate?plant=douai",
                 "/api/models/screwing/export?format=ndjson&plant=douai", $"/api/deadletters/{_douaiLetter}", "/api/deadletters?source=line2",
-                "/api/deadletters/groups?source=any-plant",
+                "/api/deadletters/groups?source=line2",
             })
             {
                 var r = await Send(credential, HttpMethod.Get, path);
                 Assert.True(r.Status == HttpStatusCode.Forbidden, $"GET {path}: {(int)r.Status} {r.Body}");
                 AssertOnlyAnError(r.Body, path);
             }
+        }
+
+        // A source of several plants: its dead letters are each of the plant read from the message.
+        await Push("any-plant",
+            """{"plant":"flins","VIN":"VF1FFFFF000000002","station":"ST010","time":"2026-11-26T09:00:00Z","result":{"torque":999}}""",
+            """{"plant":"douai","VIN":"VF1DDDDD000000002","station":"ST010","time":"2026-11-26T09:00:00Z","result":{"torque":999}}""");
+        foreach (var credential in new[] { Keys["flins-viewer"], Token("viewer", plants: ["flins"]) })
+        {
+            var letters = await Send(credential, HttpMethod.Get, "/api/deadletters?source=any-plant");
+            using var doc = JsonDocument.Parse(letters.Body);
+            var one = Assert.Single(doc.RootElement.EnumerateArray());
+            var id = one.GetProperty("id").GetInt64();
+            Assert.Contains("VF1FFFFF000000002", (await Send(credential, HttpMethod.Get, $"/api/deadletters/{id}")).Body, StringComparison.Ordinal);
+            Assert.Equal(HttpStatusCode.Forbidden, (await Send(credential, HttpMethod.Get, $"/api/deadletters/{id + 1}")).Status);
         }
 
         // SQL reads the same scope: the model's table, its rollup and the avatars hold flins only, and the tables
