@@ -99,7 +99,7 @@ internal sealed class BenchSettings : CommandSettings
     public bool Explore { get; init; }
 
     [CommandOption("--arrival-only")]
-    [Description("With --explore: time the records in arrival order only, without rewriting them sorted by plant (a sort of the whole table: hours at 100 million records).")]
+    [Description("With --explore: time the records in arrival order only, without rewriting them sorted by plant (a sort of the whole table, which spills to disk at 100 million records).")]
     public bool ArrivalOnly { get; init; }
 
     public override ValidationResult Validate() =>
