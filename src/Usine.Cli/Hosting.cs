@@ -75,7 +75,7 @@ internal static class Hosting
             Directory.CreateDirectory(work);
             try
             {
-                var explore = await ExploreBench.RunAsync(settings.Messages, work, Console.Out.WriteLine, cancellationToken);
+                var explore = await ExploreBench.RunAsync(settings.Messages, work, !settings.ArrivalOnly, Console.Out.WriteLine, cancellationToken);
                 Console.Out.WriteLine();
                 Console.Out.WriteLine(ExploreBench.Format(explore));
                 return 0;

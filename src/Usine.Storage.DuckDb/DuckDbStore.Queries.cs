@@ -307,9 +307,18 @@ public sealed partial class DuckDbStore
 
     public long AvatarTotal() => Count("SELECT count(*) FROM avatars");
 
-    public List<AvatarRow> FindAvatars(string id, string? type) => Read(
-        "SELECT avatar_key, type, id, plant, parent_key, first_seen FROM avatars WHERE id = $1" + (type is null ? "" : " AND type = $2") + " ORDER BY type",
-        MapAvatar, type is null ? [id] : [id, type]);
+    /// <summary>The avatars with this id (one per type that uses it), or the one of this type.</summary>
+    /// <remarks>
+    /// The type is checked here rather than in SQL: DuckDB reads the index on <c>avatars(id)</c> only when the id is
+    /// the one condition on the table, and an id names one avatar per type at most.
+    /// </remarks>
+    public List<AvatarRow> FindAvatars(string id, string? type)
+    {
+        var found = Read(AvatarsByIdSql, MapAvatar, id);
+        return type is null ? found : found.FindAll(a => a.Type == type);
+    }
+
+    internal const string AvatarsByIdSql = "SELECT avatar_key, type, id, plant, parent_key, first_seen FROM avatars WHERE id = $1 ORDER BY type";
 
     public AvatarRow? AvatarByKey(long key) => Read("SELECT avatar_key, type, id, plant, parent_key, first_seen FROM avatars WHERE avatar_key = $1", MapAvatar, key).FirstOrDefault();
 

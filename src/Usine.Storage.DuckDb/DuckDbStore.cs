@@ -92,6 +92,12 @@ public sealed partial class DuckDbStore : IRecordStore
                 FROM avatar_link_events;
             """);
 
+        // Every avatar page and history starts from an id. Without an index that is a scan of the whole table: VINs
+        // share their first characters, so the per-row-group statistics of a string column prune nothing (64 ms at
+        // 4 million avatars, 0.8 ms with the index). The index is kept in the database file and loaded as it is
+        // used; an existing store builds it once at start-up (3 s for 4 million avatars).
+        Exec("CREATE INDEX IF NOT EXISTS avatars_id ON avatars (id)");
+
         InitializeReconciliation();
         foreach (var versions in definitions.Models.Values)
         {

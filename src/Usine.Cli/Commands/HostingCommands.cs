@@ -98,6 +98,10 @@ internal sealed class BenchSettings : CommandSettings
     [Description("Run the exploration scenario instead: fill a store with --messages screwing records by SQL, then time aggregates and avatar histories through the API against the same SQL on DuckDB.")]
     public bool Explore { get; init; }
 
+    [CommandOption("--arrival-only")]
+    [Description("With --explore: time the records in arrival order only, without rewriting them sorted by plant (a sort of the whole table, which spills to disk at 100 million records).")]
+    public bool ArrivalOnly { get; init; }
+
     public override ValidationResult Validate() =>
         Messages < 1 ? ValidationResult.Error("--messages must be 1 or more")
         : Mqtt is not null && !Uri.TryCreate(Mqtt, UriKind.Absolute, out _) ? ValidationResult.Error("--mqtt must be a broker URL such as mqtt://127.0.0.1:1883")
