@@ -14,7 +14,7 @@ namespace Usine.Configuration;
 /// </summary>
 public static partial class DefinitionLoader
 {
-    private static readonly string[] TopKeys = ["models", "sources", "alerts", "auth", "include"];
+    private static readonly string[] TopKeys = ["models", "sources", "alerts", "auth", "shifts", "include"];
     private static readonly string[] ModelKeys = ["name", "version", "description", "time", "key", "avatar", "fields", "rollups", "sequence"];
     private static readonly string[] FieldKeys = ["type", "unit", "required", "min", "max", "enum", "pattern", "description"];
     private static readonly string[] AvatarKeys = ["type", "id", "attach"];
@@ -152,6 +152,11 @@ public static partial class DefinitionLoader
             if (ctx.Opt(root, "auth") is { } auth)
             {
                 ReadAuth(ctx, auth, defs, dir);
+            }
+
+            if (ctx.Opt(root, "shifts") is { } shifts)
+            {
+                ReadShifts(ctx, shifts, defs);
             }
         }
     }

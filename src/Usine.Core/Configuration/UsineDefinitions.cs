@@ -1,3 +1,4 @@
+using Usine.Calendar;
 using Usine.Models;
 using Usine.Operations;
 using Usine.Sources;
@@ -27,6 +28,9 @@ public sealed class UsineDefinitions
 
     /// <summary>Where the <c>auth</c> section was read, so that a second one can name the first.</summary>
     public string? AuthOrigin { get; set; }
+
+    /// <summary>The shift patterns of the <c>shifts</c> section; empty when it has none.</summary>
+    public ShiftCalendar Shifts { get; } = new();
 
     public void AddModel(DataModel model)
     {
