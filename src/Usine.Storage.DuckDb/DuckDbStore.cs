@@ -109,7 +109,7 @@ public sealed partial class DuckDbStore : IRecordStore
         var table = Sql.RecordTable(name);
         var columns = versions.UnionFields();
         var system = """
-            record_id UUID NOT NULL, plant VARCHAR NOT NULL, avatar_key BIGINT, avatar_id VARCHAR, event_time TIMESTAMP NOT NULL,
+            record_id UUID NOT NULL, plant VARCHAR NOT NULL, avatar_key BIGINT, avatar_id VARCHAR, context_key BIGINT, event_time TIMESTAMP NOT NULL,
             model_version INTEGER NOT NULL, source_id VARCHAR NOT NULL, stream_id VARCHAR NOT NULL, raw_position BIGINT NOT NULL, stored_at TIMESTAMP NOT NULL
             """;
         var existing = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -142,12 +142,17 @@ public sealed partial class DuckDbStore : IRecordStore
                     throw new UsineException($"table {table} has column '{c.Name}' of type {type}, but model {name} declares {Sql.TypeOf(c.Type)}; use a new field name");
                 }
             }
+
+            if (!existing.ContainsKey("context_key"))
+            {
+                AddContextKey(table, versions.Latest);
+            }
         }
 
         // The staging table leaves out the columns that are the same for a whole batch (model version, source,
         // stream, storage time): they are filled in by the INSERT, which saves appending them row by row.
         var fieldList = string.Join(", ", columns.Select(c => Sql.Quote(c.Name)));
-        Exec($"CREATE OR REPLACE TABLE {Sql.StageTable(name)} AS SELECT record_id, plant, avatar_key, avatar_id, event_time, raw_position, {fieldList} FROM {table} LIMIT 0");
+        Exec($"CREATE OR REPLACE TABLE {Sql.StageTable(name)} AS SELECT record_id, plant, avatar_key, avatar_id, context_key, event_time, raw_position, {fieldList} FROM {table} LIMIT 0");
 
         var map = new Dictionary<int, int[]>();
         foreach (var v in versions.All)
@@ -181,8 +186,8 @@ public sealed partial class DuckDbStore : IRecordStore
             ColumnToField = map,
             Latest = latest,
             DedupSql = dedup,
-            InsertSql = $"INSERT INTO {table} (record_id, plant, avatar_key, avatar_id, event_time, model_version, source_id, stream_id, raw_position, stored_at, {fieldList}) "
-                + $"SELECT record_id, plant, avatar_key, avatar_id, event_time, {{0}}, {{1}}, {{2}}, raw_position, {{3}}, {fieldList} FROM {stage}",
+            InsertSql = $"INSERT INTO {table} (record_id, plant, avatar_key, avatar_id, context_key, event_time, model_version, source_id, stream_id, raw_position, stored_at, {fieldList}) "
+                + $"SELECT record_id, plant, avatar_key, avatar_id, context_key, event_time, {{0}}, {{1}}, {{2}}, raw_position, {{3}}, {fieldList} FROM {stage}",
             RollupSql = rollups,
             Rollups = rollupDefs,
         };
@@ -514,6 +519,7 @@ public sealed partial class DuckDbStore : IRecordStore
                     .AppendValue(rec.Plant)
                     .AppendValue(rec.AvatarKey == 0 ? null : rec.AvatarKey)
                     .AppendValue(rec.AvatarId)
+                    .AppendValue(rec.ContextKey == 0 ? null : rec.ContextKey)
                     .AppendValue(rec.EventTime)
                     .AppendValue(rec.Position);
                 var map = table.ColumnToField[rec.Model.Version];
@@ -567,6 +573,31 @@ public sealed partial class DuckDbStore : IRecordStore
         Timings.Add("rollups", clock);
         Exec($"DELETE FROM {stage}");
         return (inserted, dropped);
+    }
+
+    /// <summary>
+    /// Adds <c>context_key</c> to a record table written before records kept it, and fills it in as well as the
+    /// referential allows: where a linked avatar (a vehicle) was at the record's time, the parent of a
+    /// parented one (a machine's station), else the plant.
+    /// </summary>
+    private void AddContextKey(string table, DataModel latest)
+    {
+        Exec($"ALTER TABLE {table} ADD COLUMN context_key BIGINT");
+        if (latest.Avatar?.Attach == AvatarAttach.Link)
+        {
+            Exec($"""
+                UPDATE {table} SET context_key = x.to_key FROM (
+                    SELECT r.record_id, l.to_key FROM {table} r
+                    ASOF JOIN avatar_link_events l ON l.from_key = r.avatar_key AND l.kind = 'at' AND r.event_time >= l.linked_at) x
+                WHERE {table}.record_id = x.record_id
+                """);
+        }
+        else if (latest.Avatar?.Attach == AvatarAttach.Parent)
+        {
+            Exec($"UPDATE {table} SET context_key = a.parent_key FROM avatars a WHERE a.avatar_key = {table}.avatar_key AND a.parent_key <> 0");
+        }
+
+        Exec($"UPDATE {table} SET context_key = p.avatar_key FROM avatars p WHERE p.type = 'plant' AND p.id = {table}.plant AND {table}.context_key IS NULL");
     }
 
     private DateTime Now() => _options.Time.GetUtcNow().UtcDateTime;

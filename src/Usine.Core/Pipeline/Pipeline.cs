@@ -310,6 +310,7 @@ public sealed class SourcePipeline : ITemplateScope
             EventTime = eventTime,
             AvatarKey = avatarKey,
             AvatarId = avatarId,
+            ContextKey = parentKey,
             Values = _values,
         });
     }
