@@ -10,6 +10,9 @@ namespace Usine.Storage.DuckDb;
 /// <summary>One record about an avatar, from any model.</summary>
 public sealed record HistoryRecord(string Model, DateTime Time, string RecordId, IReadOnlyDictionary<string, object?> Values);
 
+/// <summary>The current value of an attribute of an avatar, set by a record of <paramref name="SetAt"/> from <paramref name="SourceId"/>.</summary>
+public sealed record AvatarAttributeRow(string Name, string Value, DateTime SetAt, string SourceId);
+
 /// <summary>A link of an avatar valid at a given time.</summary>
 public sealed record AvatarLinkAt(string Kind, AvatarRow To, DateTime From, DateTime? Until);
 
@@ -213,11 +216,21 @@ public sealed partial class DuckDbStore
         return rows;
     }
 
-    /// <summary>Avatars whose id starts with <paramref name="prefix"/> (any case), by type then id.</summary>
-    public List<AvatarRow> SearchAvatars(string? prefix, string? type, string? plant, int limit, IReadOnlySet<string>? plants)
+    /// <summary>
+    /// Avatars whose id starts with <paramref name="prefix"/> (any case), of a type, of a plant, and with attributes
+    /// of given values (each name must have one of its values), by type then id.
+    /// </summary>
+    public List<AvatarRow> SearchAvatars(string? prefix, string? type, string? plant, int limit, IReadOnlySet<string>? plants,
+        IReadOnlyDictionary<string, IReadOnlyList<string>>? attributes = null)
     {
         var args = new SqlArgs();
         var c = new List<string>();
+        foreach (var (name, values) in attributes ?? new Dictionary<string, IReadOnlyList<string>>())
+        {
+            c.Add($"EXISTS (SELECT 1 FROM avatar_attributes x WHERE x.avatar_key = avatars.avatar_key AND x.name = {args.Add(name)} "
+                + $"AND x.value IN ({string.Join(", ", values.Select(args.Add))}){(plants is null ? "" : " AND " + PlantCondition("x.plant", plants, args))})");
+        }
+
         if (!string.IsNullOrEmpty(prefix))
         {
             c.Add($"starts_with(lower(id), lower({args.Add(prefix)}))");
@@ -240,6 +253,41 @@ public sealed partial class DuckDbStore
 
         return Read($"SELECT avatar_key, type, id, plant, parent_key, first_seen FROM avatars{WhereClause(c)} ORDER BY type, id LIMIT {Math.Clamp(limit, 1, 10_000)}",
             MapAvatar, [.. args.Values]);
+    }
+
+    /// <summary>
+    /// The current attributes of avatars, by avatar key then name. Under a plant scope, an avatar outside it has
+    /// none, and neither has one an attribute set by a record of a plant outside it: the value tells about that plant.
+    /// </summary>
+    public Dictionary<long, List<AvatarAttributeRow>> AvatarAttributes(IReadOnlyCollection<long> keys, IReadOnlySet<string>? plants)
+    {
+        var found = new Dictionary<long, List<AvatarAttributeRow>>();
+        if (keys.Count == 0)
+        {
+            return found;
+        }
+
+        var args = new SqlArgs();
+        var c = new List<string> { $"x.avatar_key IN (SELECT unnest({args.Add(keys.ToList())}))" };
+        if (plants is not null)
+        {
+            c.Add(PlantCondition("a.plant", plants, args));
+            c.Add(PlantCondition("x.plant", plants, args));
+        }
+
+        var rows = Read($"SELECT x.avatar_key, x.name, x.value, x.set_at, x.source_id FROM avatar_attributes x JOIN avatars a ON a.avatar_key = x.avatar_key{WhereClause(c)} ORDER BY x.avatar_key, x.name",
+            r => (Key: r.GetInt64(0), Row: new AvatarAttributeRow(r.GetString(1), r.GetString(2), Utc(r.GetDateTime(3)), r.GetString(4))), [.. args.Values]);
+        foreach (var (key, row) in rows)
+        {
+            if (!found.TryGetValue(key, out var list))
+            {
+                found[key] = list = [];
+            }
+
+            list.Add(row);
+        }
+
+        return found;
     }
 
     /// <summary>The avatars with this id (one per type that uses it), within the plant scope.</summary>

@@ -86,6 +86,10 @@ public sealed partial class DuckDbStore : IRecordStore
                 parent_key BIGINT NOT NULL, first_seen TIMESTAMP NOT NULL);
             CREATE TABLE IF NOT EXISTS avatar_link_events (
                 from_key BIGINT NOT NULL, kind VARCHAR NOT NULL, to_key BIGINT NOT NULL, linked_at TIMESTAMP NOT NULL, source_id VARCHAR NOT NULL);
+            CREATE TABLE IF NOT EXISTS avatar_attributes (
+                avatar_key BIGINT NOT NULL, name VARCHAR NOT NULL, value VARCHAR NOT NULL, set_at TIMESTAMP NOT NULL, plant VARCHAR NOT NULL,
+                source_id VARCHAR NOT NULL, PRIMARY KEY (avatar_key, name));
+            CREATE OR REPLACE TEMP TABLE stage_avatar_attributes (avatar_key BIGINT, name VARCHAR, value VARCHAR, set_at TIMESTAMP, plant VARCHAR, source_id VARCHAR);
             CREATE OR REPLACE VIEW avatar_links AS
                 SELECT from_key, kind, to_key, linked_at AS valid_from,
                        lead(linked_at) OVER (PARTITION BY from_key, kind ORDER BY linked_at) AS valid_to, source_id
@@ -283,7 +287,7 @@ public sealed partial class DuckDbStore : IRecordStore
         }
     }
 
-    public async Task<(IReadOnlyList<Avatar> Avatars, IReadOnlyList<AvatarLinkEvent> LastLinks)> LoadReferentialAsync(CancellationToken cancellationToken)
+    public async Task<Referential> LoadReferentialAsync(CancellationToken cancellationToken)
     {
         await _writeLock.WaitAsync(cancellationToken);
         try
@@ -310,7 +314,19 @@ public sealed partial class DuckDbStore : IRecordStore
                 }
             }
 
-            return (avatars, links);
+            var attributes = new List<AvatarAttributeChange>();
+            using (var cmd = Writer.CreateCommand())
+            {
+                cmd.CommandText = "SELECT avatar_key, name, value, set_at, plant, source_id FROM avatar_attributes";
+                using var r = cmd.ExecuteReader();
+                while (r.Read())
+                {
+                    attributes.Add(new AvatarAttributeChange(
+                        r.GetInt64(0), r.GetString(1), r.GetString(2), DateTime.SpecifyKind(r.GetDateTime(3), DateTimeKind.Utc), r.GetString(4), r.GetString(5)));
+                }
+            }
+
+            return new Referential(avatars, links, attributes);
         }
         finally
         {
@@ -442,6 +458,11 @@ public sealed partial class DuckDbStore : IRecordStore
                 {
                     ln.CreateRow().AppendValue(l.FromKey).AppendValue(l.Kind).AppendValue(l.ToKey).AppendValue(l.At).AppendValue(l.SourceId).EndRow();
                 }
+            }
+
+            if (output.Attributes.Count > 0)
+            {
+                UpsertAttributes(output.Attributes);
             }
 
             Timings.Add("referential", clock);
@@ -598,6 +619,39 @@ public sealed partial class DuckDbStore : IRecordStore
         }
 
         Exec($"UPDATE {table} SET context_key = p.avatar_key FROM avatars p WHERE p.type = 'plant' AND p.id = {table}.plant AND {table}.context_key IS NULL");
+    }
+
+    /// <summary>
+    /// Writes attribute changes: per avatar and name, the change of the batch that wins, then only where it
+    /// replaces the stored value by the rule of <see cref="AvatarAttributeChange.Replaces"/>.
+    /// </summary>
+    private void UpsertAttributes(IReadOnlyList<AvatarAttributeChange> changes)
+    {
+        var winners = new Dictionary<(long, string), AvatarAttributeChange>();
+        foreach (var c in changes)
+        {
+            var k = (c.AvatarKey, c.Name);
+            if (!winners.TryGetValue(k, out var w) || AvatarAttributeChange.Replaces(c.Value, c.At, w.Value, w.At))
+            {
+                winners[k] = c;
+            }
+        }
+
+        using (var app = Writer.CreateAppender("stage_avatar_attributes"))
+        {
+            foreach (var c in winners.Values)
+            {
+                app.CreateRow().AppendValue(c.AvatarKey).AppendValue(c.Name).AppendValue(c.Value).AppendValue(c.At).AppendValue(c.Plant).AppendValue(c.SourceId).EndRow();
+            }
+        }
+
+        Exec("""
+            INSERT INTO avatar_attributes SELECT avatar_key, name, value, set_at, plant, source_id FROM stage_avatar_attributes
+            ON CONFLICT (avatar_key, name) DO UPDATE SET value = EXCLUDED.value, set_at = EXCLUDED.set_at, plant = EXCLUDED.plant, source_id = EXCLUDED.source_id
+            WHERE EXCLUDED.value <> avatar_attributes.value
+              AND (EXCLUDED.set_at > avatar_attributes.set_at OR (EXCLUDED.set_at = avatar_attributes.set_at AND EXCLUDED.value > avatar_attributes.value))
+            """);
+        Exec("DELETE FROM stage_avatar_attributes");
     }
 
     private DateTime Now() => _options.Time.GetUtcNow().UtcDateTime;

@@ -17,7 +17,7 @@ public static partial class DefinitionLoader
     private static readonly string[] TopKeys = ["models", "sources", "alerts", "auth", "shifts", "include"];
     private static readonly string[] ModelKeys = ["name", "version", "description", "time", "key", "avatar", "fields", "rollups", "sequence"];
     private static readonly string[] FieldKeys = ["type", "unit", "required", "min", "max", "enum", "pattern", "description"];
-    private static readonly string[] AvatarKeys = ["type", "id", "attach"];
+    private static readonly string[] AvatarKeys = ["type", "id", "attach", "attributes"];
     private static readonly string[] RollupKeys = ["name", "bucket", "by", "measures"];
     private static readonly string[] SourceKeys = ["id", "plant", "kind", "format", "model", "map", "context", "topic", "path", "pattern", "expect", "maxPayloadBytes", "delimiter", "settings", "description"];
     private static readonly string[] ContextKeys = ["shop", "line", "station"];
@@ -327,7 +327,8 @@ public static partial class DefinitionLoader
                 attach = ctx.Enum<AvatarAttach>(att, "attach");
             }
 
-            avatar = new AvatarBinding { Type = type, Id = id, Attach = attach };
+            var attributes = ctx.Opt(am, "attributes") is { } attrs ? ReadAvatarAttributes(ctx, attrs, name, fieldNames) : [];
+            avatar = new AvatarBinding { Type = type, Id = id, Attach = attach, Attributes = attributes };
         }
 
         var rollups = new List<RollupDefinition>();

@@ -202,6 +202,7 @@ public sealed class ExploreApiTests : IAsyncLifetime
     [InlineData("/api/models/screwing/aggregate?by=colour", HttpStatusCode.BadRequest, "by: model 'screwing' has no field 'colour'")]
     [InlineData("/api/models/screwing/aggregate?bucket=shift", HttpStatusCode.BadRequest, "bucket: no shifts are configured. Add a 'shifts' section to the configuration")]
     [InlineData("/api/models/screwing/aggregate?by=@shift", HttpStatusCode.BadRequest, "by: no shifts are configured.")]
+    [InlineData("/api/avatars?attr.colour=red", HttpStatusCode.BadRequest, "attr.colour: no model gives avatars an attribute 'colour' (attributes: none;")]
     [InlineData("/api/models/screwing/aggregate?measures=torque:p90&source=rollup", HttpStatusCode.BadRequest, "source: no rollup of model 'screwing' covers this request")]
     [InlineData("/api/models/screwing/export?format=xlsx", HttpStatusCode.BadRequest, "format: 'xlsx' is not one of csv, ndjson, parquet")]
     [InlineData("/api/models/nope/export", HttpStatusCode.NotFound, "no model named 'nope'")]
