@@ -241,6 +241,12 @@ public sealed class ShiftAndHierarchyAggregateTests : IAsyncLifetime
         Assert.Equal(["2026-11-26T00:00Z douai douai/assembly 1", "2026-11-26T00:00Z flins flins/assembly 4", "2026-11-26T00:00Z flins flins/body 1"],
             Rows(both, "plant", "@shop", "count"));
 
+        // Shifts and levels together: 08:00 UTC is in flins' morning shift (from 05:00) and douai's early one (from 04:30).
+        var shifts = await Server.Get("/api/models/screwing/aggregate?bucket=shift&by=@line");
+        Assert.Equal(
+            ["2026-11-26T04:30Z douai early douai/assembly/L1 2", "2026-11-26T05:00Z flins morning flins/assembly/L1 6", "2026-11-26T05:00Z flins morning flins/body/L2 2", "2026-11-26T05:00Z flins morning - 1"],
+            Rows(shifts, "plant", "shift", "@line", "count"));
+
         var refused = await Server.Get("/api/models/screwing/aggregate?bucket=1d&by=@line&source=rollup", HttpStatusCode.BadRequest);
         Assert.StartsWith("source: no rollup of model 'screwing' covers this request", refused.GetProperty("error").GetString(), StringComparison.Ordinal);
         var unknown = await Server.Get("/api/models/screwing/aggregate?by=@bay", HttpStatusCode.BadRequest);

@@ -65,5 +65,8 @@ public sealed class DefinitionLoaderTests
         var defs = DefinitionLoader.LoadFile(Path.Combine(RepoRoot.Path, "samples", "demo", "usine.yaml"));
         Assert.Equal(["energy", "machine_state", "process_value", "screwing"], defs.Models.Keys.Order());
         Assert.True(defs.Sources.Count >= 5);
+        Assert.Equal("Europe/Madrid", defs.Shifts.For("valladolid")!.TimeZone.Id);
+        Assert.Equal("Europe/Paris", defs.Shifts.For("flins")!.TimeZone.Id);
+        Assert.Equal(["state"], defs.Models["machine_state"].Latest.Avatar!.Attributes.Select(a => a.Name));
     }
 }
