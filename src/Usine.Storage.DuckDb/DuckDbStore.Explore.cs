@@ -10,6 +10,9 @@ namespace Usine.Storage.DuckDb;
 /// <summary>One record about an avatar, from any model.</summary>
 public sealed record HistoryRecord(string Model, DateTime Time, string RecordId, IReadOnlyDictionary<string, object?> Values);
 
+/// <summary>The current value of an attribute of an avatar, set by a record of <paramref name="SetAt"/> from <paramref name="SourceId"/>.</summary>
+public sealed record AvatarAttributeRow(string Name, string Value, DateTime SetAt, string SourceId);
+
 /// <summary>A link of an avatar valid at a given time.</summary>
 public sealed record AvatarLinkAt(string Kind, AvatarRow To, DateTime From, DateTime? Until);
 
@@ -214,176 +217,20 @@ public sealed partial class DuckDbStore
     }
 
     /// <summary>
-    /// Aggregates per time bucket and group. A rollup serves the request when its buckets nest in the requested
-    /// ones, the time range falls on its bucket edges, it keeps the groups and measures asked for, and no filter
-    /// needs a column it lacks; otherwise the records do, with the same arithmetic, so both give the same answer.
+    /// Avatars whose id starts with <paramref name="prefix"/> (any case), of a type, of a plant, and with attributes
+    /// of given values (each name must have one of its values), by type then id.
     /// </summary>
-    public Task<AggregateResult> AggregateAsync(AggregateQuery q, IReadOnlySet<string>? plants, CancellationToken cancellationToken)
-    {
-        CheckRange(q.Filter);
-        var t = Table(q.Model);
-        var schema = Schema(q.Model)!;
-        if (q.Measures.Count == 0)
-        {
-            throw new ArgumentException("measures: name at least one, such as count or torque:avg");
-        }
-
-        foreach (var m in q.Measures.Where(m => m.Field is not null))
-        {
-            var type = schema.TypeOf(m.Field!, "measures");
-            if (type is not (FieldType.Int or FieldType.Double))
-            {
-                throw new ArgumentException($"measures: '{m.Field}' is {type.ToString().ToLowerInvariant()}; {m.Function.ToString().ToLowerInvariant()} needs a number field");
-            }
-        }
-
-        foreach (var b in q.By)
-        {
-            schema.TypeOf(b, "by");
-        }
-
-        var rollup = q.Source == AggregateSource.Records ? null : t.Latest.Rollups.FirstOrDefault(r => Covers(r, q, schema));
-        if (q.Source == AggregateSource.Rollup && rollup is null)
-        {
-            throw new ArgumentException("source: no rollup of model '" + q.Model + "' covers this request (bucket, by, measures, filters and a range on its bucket edges); use source=auto or source=records");
-        }
-
-        var args = new SqlArgs();
-        var by = q.By.Select(b => b == "plant" ? "plant" : $"coalesce(CAST({Sql.Quote(b)} AS VARCHAR), '')").ToList();
-        var select = new List<string>();
-        string from;
-        if (rollup is null)
-        {
-            select.Add(BucketExpression(q.Bucket, "event_time") + " AS bucket");
-            select.AddRange(by.Select((b, i) => $"{b} AS {Sql.Quote(q.By[i])}"));
-            select.AddRange(q.Measures.Select(m => RecordMeasure(m) + " AS " + Sql.Quote(m.Name)));
-            from = Sql.RecordTable(t.Name) + WhereClause(Conditions(q.Filter, plants, args));
-        }
-        else
-        {
-            select.Add(BucketExpression(q.Bucket, "bucket") + " AS bucket");
-            select.AddRange(q.By.Select(b => $"{Sql.Quote(b)} AS {Sql.Quote(b)}"));
-            select.AddRange(q.Measures.Select(m => RollupMeasure(m) + " AS " + Sql.Quote(m.Name)));
-            var conditions = Conditions(q.Filter with { Where = [] }, plants, args, time: "bucket");
-            conditions.AddRange(q.Filter.Where.Select(w => Condition(Sql.Quote(w.Column), w with { Values = [.. w.Values.Select(v => (object)ExploreSchema.Text(v))] }, args)));
-            from = Sql.RollupTable(t.Name, rollup) + WhereClause(conditions);
-        }
-
-        var order = string.Join(", ", new[] { "bucket" }.Concat(q.By.Select(Sql.Quote)));
-        var sql = $"SELECT {string.Join(", ", select)} FROM {from} GROUP BY ALL ORDER BY {order}";
-        var rows = ReadRows(sql, args, cancellationToken);
-        return Task.FromResult(new AggregateResult(rollup is null ? "records" : "rollup:" + rollup.Name, rows));
-    }
-
-    // time_bucket counts fixed buckets from 2000-01-03 (a Monday): weeks start on Mondays and days at midnight.
-    private static readonly DateTime BucketOrigin = new(2000, 1, 3, 0, 0, 0, DateTimeKind.Utc);
-
-    private static string BucketExpression(AggregateBucket b, string column) => b.Length is { } len
-        ? $"time_bucket(INTERVAL {(long)len.TotalSeconds} SECOND, {column})"
-        : $"date_trunc('month', {column})";
-
-    private static bool Covers(RollupDefinition r, AggregateQuery q, ExploreSchema schema)
-    {
-        var rollupSeconds = (long)r.Bucket.TotalSeconds;
-        var requested = q.Bucket.Length is { } len ? (long)len.TotalSeconds : 86_400;
-        if (rollupSeconds <= 0 || requested % rollupSeconds != 0)
-        {
-            return false;
-        }
-
-        bool OnEdge(DateTime? t) => t is null || (t.Value - BucketOrigin).Ticks % r.Bucket.Ticks == 0;
-        if (!OnEdge(q.Filter.From) || !OnEdge(q.Filter.To) || q.Filter.Avatar is not null || q.Filter.Source is not null)
-        {
-            return false;
-        }
-
-        var groups = new HashSet<string>(r.By, StringComparer.Ordinal) { "plant" };
-        if (!q.By.All(groups.Contains))
-        {
-            return false;
-        }
-
-        // A group column of a rollup holds the value as text ('' for none): only equality on text fields means
-        // the same thing there as on the records.
-        if (!q.Filter.Where.All(w => groups.Contains(w.Column) && w.Op is FilterOp.Eq or FilterOp.In
-            && schema.Columns[w.Column] == FieldType.String && w.Values.All(v => v is string { Length: > 0 })))
-        {
-            return false;
-        }
-
-        return q.Measures.All(m =>
-        {
-            if (m.Field is null)
-            {
-                return true;
-            }
-
-            if (!r.Measures.TryGetValue(m.Field, out var kept))
-            {
-                return false;
-            }
-
-            var count = kept.Contains(Measure.Count) || kept.Contains(Measure.Avg);
-            var sum = kept.Contains(Measure.Sum) || kept.Contains(Measure.Avg);
-            return m.Function switch
-            {
-                AggregateFunction.Count => count,
-                AggregateFunction.Sum => sum,
-                AggregateFunction.Avg => count && sum,
-                AggregateFunction.Min => kept.Contains(Measure.Min),
-                AggregateFunction.Max => kept.Contains(Measure.Max),
-                _ => false,
-            };
-        });
-    }
-
-    // Rollups keep sums and counts and divide at read time; the records path does the same arithmetic
-    // (sum / count rather than avg) so that both paths give the same figures.
-    private static string RecordMeasure(AggregateMeasure m)
-    {
-        if (m.Field is null)
-        {
-            return "count(*)";
-        }
-
-        var f = Sql.Quote(m.Field);
-        return m.Function switch
-        {
-            AggregateFunction.Count => $"count({f})",
-            AggregateFunction.Sum => $"CAST(coalesce(sum({f}), 0) AS DOUBLE)",
-            AggregateFunction.Avg => $"CAST(sum({f}) AS DOUBLE) / nullif(count({f}), 0)",
-            AggregateFunction.Min => $"CAST(min({f}) AS DOUBLE)",
-            AggregateFunction.Max => $"CAST(max({f}) AS DOUBLE)",
-            AggregateFunction.P50 => $"quantile_cont({f}, 0.5)",
-            AggregateFunction.P90 => $"quantile_cont({f}, 0.9)",
-            AggregateFunction.P95 => $"quantile_cont({f}, 0.95)",
-            _ => $"quantile_cont({f}, 0.99)",
-        };
-    }
-
-    private static string RollupMeasure(AggregateMeasure m)
-    {
-        if (m.Field is null)
-        {
-            return "CAST(sum(n) AS BIGINT)";
-        }
-
-        string C(string suffix) => Sql.Quote(m.Field + suffix);
-        return m.Function switch
-        {
-            AggregateFunction.Count => $"CAST(sum({C("_count")}) AS BIGINT)",
-            AggregateFunction.Sum => $"CAST(sum({C("_sum")}) AS DOUBLE)",
-            AggregateFunction.Avg => $"CAST(sum({C("_sum")}) AS DOUBLE) / nullif(sum({C("_count")}), 0)",
-            AggregateFunction.Min => $"min({C("_min")})",
-            _ => $"max({C("_max")})",
-        };
-    }
-
-    /// <summary>Avatars whose id starts with <paramref name="prefix"/> (any case), by type then id.</summary>
-    public List<AvatarRow> SearchAvatars(string? prefix, string? type, string? plant, int limit, IReadOnlySet<string>? plants)
+    public List<AvatarRow> SearchAvatars(string? prefix, string? type, string? plant, int limit, IReadOnlySet<string>? plants,
+        IReadOnlyDictionary<string, IReadOnlyList<string>>? attributes = null)
     {
         var args = new SqlArgs();
         var c = new List<string>();
+        foreach (var (name, values) in attributes ?? new Dictionary<string, IReadOnlyList<string>>())
+        {
+            c.Add($"EXISTS (SELECT 1 FROM avatar_attributes x WHERE x.avatar_key = avatars.avatar_key AND x.name = {args.Add(name)} "
+                + $"AND x.value IN ({string.Join(", ", values.Select(args.Add))}){(plants is null ? "" : " AND " + PlantCondition("x.plant", plants, args))})");
+        }
+
         if (!string.IsNullOrEmpty(prefix))
         {
             c.Add($"starts_with(lower(id), lower({args.Add(prefix)}))");
@@ -406,6 +253,41 @@ public sealed partial class DuckDbStore
 
         return Read($"SELECT avatar_key, type, id, plant, parent_key, first_seen FROM avatars{WhereClause(c)} ORDER BY type, id LIMIT {Math.Clamp(limit, 1, 10_000)}",
             MapAvatar, [.. args.Values]);
+    }
+
+    /// <summary>
+    /// The current attributes of avatars, by avatar key then name. Under a plant scope, an avatar outside it has
+    /// none, and neither has one an attribute set by a record of a plant outside it: the value tells about that plant.
+    /// </summary>
+    public Dictionary<long, List<AvatarAttributeRow>> AvatarAttributes(IReadOnlyCollection<long> keys, IReadOnlySet<string>? plants)
+    {
+        var found = new Dictionary<long, List<AvatarAttributeRow>>();
+        if (keys.Count == 0)
+        {
+            return found;
+        }
+
+        var args = new SqlArgs();
+        var c = new List<string> { $"x.avatar_key IN (SELECT unnest({args.Add(keys.ToList())}))" };
+        if (plants is not null)
+        {
+            c.Add(PlantCondition("a.plant", plants, args));
+            c.Add(PlantCondition("x.plant", plants, args));
+        }
+
+        var rows = Read($"SELECT x.avatar_key, x.name, x.value, x.set_at, x.source_id FROM avatar_attributes x JOIN avatars a ON a.avatar_key = x.avatar_key{WhereClause(c)} ORDER BY x.avatar_key, x.name",
+            r => (Key: r.GetInt64(0), Row: new AvatarAttributeRow(r.GetString(1), r.GetString(2), Utc(r.GetDateTime(3)), r.GetString(4))), [.. args.Values]);
+        foreach (var (key, row) in rows)
+        {
+            if (!found.TryGetValue(key, out var list))
+            {
+                found[key] = list = [];
+            }
+
+            list.Add(row);
+        }
+
+        return found;
     }
 
     /// <summary>The avatars with this id (one per type that uses it), within the plant scope.</summary>

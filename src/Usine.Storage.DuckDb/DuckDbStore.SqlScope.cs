@@ -6,7 +6,7 @@ namespace Usine.Storage.DuckDb;
 
 /// <summary>
 /// Read-only SQL limited to a set of plants. The query may name, as tables, only the relations that carry a
-/// plant (record tables, rollups, avatars, avatar links) and its own CTEs, by their bare names. On the query's
+/// plant (record tables, rollups, avatars, their attributes and links) and its own CTEs, by their bare names. On the query's
 /// connection, each relation it names is then shadowed by a temporary view of the same name that keeps the
 /// rows of the scope's plants only.
 /// </summary>
@@ -20,11 +20,15 @@ namespace Usine.Storage.DuckDb;
 /// </remarks>
 public sealed partial class DuckDbStore
 {
-    /// <summary>How a readable relation is narrowed: by its plant column, or (links) by the plants of the avatars at both ends.</summary>
+    /// <summary>
+    /// How a readable relation is narrowed: by its plant column, (links) by the plants of the avatars at both ends,
+    /// or (attributes) by the plant of their avatar as well as their own (that of the record that set them).
+    /// </summary>
     private enum ScopeFilter
     {
         Plant,
         Link,
+        Avatar,
     }
 
     private sealed record ScopedRelation(string Name, ScopeFilter Filter);
@@ -60,6 +64,7 @@ public sealed partial class DuckDbStore
         Add("avatars", ScopeFilter.Plant);
         Add("avatar_links", ScopeFilter.Link);
         Add("avatar_link_events", ScopeFilter.Link);
+        Add("avatar_attributes", ScopeFilter.Avatar);
         return relations;
     }
 
@@ -119,16 +124,19 @@ public sealed partial class DuckDbStore
         foreach (var r in used.Values)
         {
             var source = $"{database}.main.{Sql.Quote(r.Name)}";
-            var where = r.Filter == ScopeFilter.Plant
-                ? inScope
-                : $"from_key IN (SELECT avatar_key FROM {database}.main.avatars WHERE {inScope}) "
-                    + $"AND to_key IN (SELECT avatar_key FROM {database}.main.avatars WHERE {inScope})";
+            var scoped = $"SELECT avatar_key FROM {database}.main.avatars WHERE {inScope}";
+            var where = r.Filter switch
+            {
+                ScopeFilter.Plant => inScope,
+                ScopeFilter.Avatar => $"{inScope} AND avatar_key IN ({scoped})",
+                _ => $"from_key IN ({scoped}) AND to_key IN ({scoped})",
+            };
             Exec(conn, $"CREATE TEMP VIEW {Sql.Quote(r.Name)} AS SELECT * FROM {source} WHERE {where}");
         }
     }
 
     private static QueryRefusedException Refused(Dictionary<string, ScopedRelation> readable, string reason) =>
-        new($"{reason}. A plant-scoped key can read only the record tables, rollups, avatars and links of its plants: "
+        new($"{reason}. A plant-scoped key can read only the record tables, rollups, avatars, avatar attributes and links of its plants: "
             + string.Join(", ", readable.Values.Select(r => r.Name).Order(StringComparer.Ordinal)))
         {
             OutOfScope = true,

@@ -86,6 +86,10 @@ public sealed partial class DuckDbStore : IRecordStore
                 parent_key BIGINT NOT NULL, first_seen TIMESTAMP NOT NULL);
             CREATE TABLE IF NOT EXISTS avatar_link_events (
                 from_key BIGINT NOT NULL, kind VARCHAR NOT NULL, to_key BIGINT NOT NULL, linked_at TIMESTAMP NOT NULL, source_id VARCHAR NOT NULL);
+            CREATE TABLE IF NOT EXISTS avatar_attributes (
+                avatar_key BIGINT NOT NULL, name VARCHAR NOT NULL, value VARCHAR NOT NULL, set_at TIMESTAMP NOT NULL, plant VARCHAR NOT NULL,
+                source_id VARCHAR NOT NULL, PRIMARY KEY (avatar_key, name));
+            CREATE OR REPLACE TEMP TABLE stage_avatar_attributes (avatar_key BIGINT, name VARCHAR, value VARCHAR, set_at TIMESTAMP, plant VARCHAR, source_id VARCHAR);
             CREATE OR REPLACE VIEW avatar_links AS
                 SELECT from_key, kind, to_key, linked_at AS valid_from,
                        lead(linked_at) OVER (PARTITION BY from_key, kind ORDER BY linked_at) AS valid_to, source_id
@@ -132,7 +136,7 @@ public sealed partial class DuckDbStore : IRecordStore
         var table = Sql.RecordTable(name);
         var columns = versions.UnionFields();
         var system = """
-            record_id UUID NOT NULL, plant VARCHAR NOT NULL, avatar_key BIGINT, avatar_id VARCHAR, event_time TIMESTAMP NOT NULL,
+            record_id UUID NOT NULL, plant VARCHAR NOT NULL, avatar_key BIGINT, avatar_id VARCHAR, context_key BIGINT, event_time TIMESTAMP NOT NULL,
             model_version INTEGER NOT NULL, source_id VARCHAR NOT NULL, stream_id VARCHAR NOT NULL, raw_position BIGINT NOT NULL, stored_at TIMESTAMP NOT NULL
             """;
         var existing = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -165,12 +169,17 @@ public sealed partial class DuckDbStore : IRecordStore
                     throw new UsineException($"table {table} has column '{c.Name}' of type {type}, but model {name} declares {Sql.TypeOf(c.Type)}; use a new field name");
                 }
             }
+
+            if (!existing.ContainsKey("context_key"))
+            {
+                AddContextKey(table, versions.Latest);
+            }
         }
 
         // The staging table leaves out the columns that are the same for a whole batch (model version, source,
         // stream, storage time): they are filled in by the INSERT, which saves appending them row by row.
         var fieldList = string.Join(", ", columns.Select(c => Sql.Quote(c.Name)));
-        Exec($"CREATE OR REPLACE TABLE {Sql.StageTable(name)} AS SELECT record_id, plant, avatar_key, avatar_id, event_time, raw_position, {fieldList} FROM {table} LIMIT 0");
+        Exec($"CREATE OR REPLACE TABLE {Sql.StageTable(name)} AS SELECT record_id, plant, avatar_key, avatar_id, context_key, event_time, raw_position, {fieldList} FROM {table} LIMIT 0");
 
         var map = new Dictionary<int, int[]>();
         foreach (var v in versions.All)
@@ -204,8 +213,8 @@ public sealed partial class DuckDbStore : IRecordStore
             ColumnToField = map,
             Latest = latest,
             DedupSql = dedup,
-            InsertSql = $"INSERT INTO {table} (record_id, plant, avatar_key, avatar_id, event_time, model_version, source_id, stream_id, raw_position, stored_at, {fieldList}) "
-                + $"SELECT record_id, plant, avatar_key, avatar_id, event_time, {{0}}, {{1}}, {{2}}, raw_position, {{3}}, {fieldList} FROM {stage}",
+            InsertSql = $"INSERT INTO {table} (record_id, plant, avatar_key, avatar_id, context_key, event_time, model_version, source_id, stream_id, raw_position, stored_at, {fieldList}) "
+                + $"SELECT record_id, plant, avatar_key, avatar_id, context_key, event_time, {{0}}, {{1}}, {{2}}, raw_position, {{3}}, {fieldList} FROM {stage}",
             RollupSql = rollups,
             Rollups = rollupDefs,
         };
@@ -301,7 +310,7 @@ public sealed partial class DuckDbStore : IRecordStore
         }
     }
 
-    public async Task<(IReadOnlyList<Avatar> Avatars, IReadOnlyList<AvatarLinkEvent> LastLinks)> LoadReferentialAsync(CancellationToken cancellationToken)
+    public async Task<Referential> LoadReferentialAsync(CancellationToken cancellationToken)
     {
         await _writeLock.WaitAsync(cancellationToken);
         try
@@ -328,7 +337,19 @@ public sealed partial class DuckDbStore : IRecordStore
                 }
             }
 
-            return (avatars, links);
+            var attributes = new List<AvatarAttributeChange>();
+            using (var cmd = Writer.CreateCommand())
+            {
+                cmd.CommandText = "SELECT avatar_key, name, value, set_at, plant, source_id FROM avatar_attributes";
+                using var r = cmd.ExecuteReader();
+                while (r.Read())
+                {
+                    attributes.Add(new AvatarAttributeChange(
+                        r.GetInt64(0), r.GetString(1), r.GetString(2), DateTime.SpecifyKind(r.GetDateTime(3), DateTimeKind.Utc), r.GetString(4), r.GetString(5)));
+                }
+            }
+
+            return new Referential(avatars, links, attributes);
         }
         finally
         {
@@ -463,6 +484,11 @@ public sealed partial class DuckDbStore : IRecordStore
                 }
             }
 
+            if (output.Attributes.Count > 0)
+            {
+                UpsertAttributes(output.Attributes);
+            }
+
             Timings.Add("referential", clock);
             var stored = 0;
             var duplicates = 0;
@@ -538,6 +564,7 @@ public sealed partial class DuckDbStore : IRecordStore
                     .AppendValue(rec.Plant)
                     .AppendValue(rec.AvatarKey == 0 ? null : rec.AvatarKey)
                     .AppendValue(rec.AvatarId)
+                    .AppendValue(rec.ContextKey == 0 ? null : rec.ContextKey)
                     .AppendValue(rec.EventTime)
                     .AppendValue(rec.Position);
                 var map = table.ColumnToField[rec.Model.Version];
@@ -591,6 +618,64 @@ public sealed partial class DuckDbStore : IRecordStore
         Timings.Add("rollups", clock);
         Exec($"DELETE FROM {stage}");
         return (inserted, dropped);
+    }
+
+    /// <summary>
+    /// Adds <c>context_key</c> to a record table written before records kept it, and fills it in as well as the
+    /// referential allows: where a linked avatar (a vehicle) was at the record's time, the parent of a
+    /// parented one (a machine's station), else the plant.
+    /// </summary>
+    private void AddContextKey(string table, DataModel latest)
+    {
+        Exec($"ALTER TABLE {table} ADD COLUMN context_key BIGINT");
+        if (latest.Avatar?.Attach == AvatarAttach.Link)
+        {
+            Exec($"""
+                UPDATE {table} SET context_key = x.to_key FROM (
+                    SELECT r.record_id, l.to_key FROM {table} r
+                    ASOF JOIN avatar_link_events l ON l.from_key = r.avatar_key AND l.kind = 'at' AND r.event_time >= l.linked_at) x
+                WHERE {table}.record_id = x.record_id
+                """);
+        }
+        else if (latest.Avatar?.Attach == AvatarAttach.Parent)
+        {
+            Exec($"UPDATE {table} SET context_key = a.parent_key FROM avatars a WHERE a.avatar_key = {table}.avatar_key AND a.parent_key <> 0");
+        }
+
+        Exec($"UPDATE {table} SET context_key = p.avatar_key FROM avatars p WHERE p.type = 'plant' AND p.id = {table}.plant AND {table}.context_key IS NULL");
+    }
+
+    /// <summary>
+    /// Writes attribute changes: per avatar and name, the change of the batch that wins, then only where it
+    /// replaces the stored value by the rule of <see cref="AvatarAttributeChange.Replaces"/>.
+    /// </summary>
+    private void UpsertAttributes(IReadOnlyList<AvatarAttributeChange> changes)
+    {
+        var winners = new Dictionary<(long, string), AvatarAttributeChange>();
+        foreach (var c in changes)
+        {
+            var k = (c.AvatarKey, c.Name);
+            if (!winners.TryGetValue(k, out var w) || AvatarAttributeChange.Replaces(c.Value, c.At, w.Value, w.At))
+            {
+                winners[k] = c;
+            }
+        }
+
+        using (var app = Writer.CreateAppender("stage_avatar_attributes"))
+        {
+            foreach (var c in winners.Values)
+            {
+                app.CreateRow().AppendValue(c.AvatarKey).AppendValue(c.Name).AppendValue(c.Value).AppendValue(c.At).AppendValue(c.Plant).AppendValue(c.SourceId).EndRow();
+            }
+        }
+
+        Exec("""
+            INSERT INTO avatar_attributes SELECT avatar_key, name, value, set_at, plant, source_id FROM stage_avatar_attributes
+            ON CONFLICT (avatar_key, name) DO UPDATE SET value = EXCLUDED.value, set_at = EXCLUDED.set_at, plant = EXCLUDED.plant, source_id = EXCLUDED.source_id
+            WHERE EXCLUDED.value <> avatar_attributes.value
+              AND (EXCLUDED.set_at > avatar_attributes.set_at OR (EXCLUDED.set_at = avatar_attributes.set_at AND EXCLUDED.value > avatar_attributes.value))
+            """);
+        Exec("DELETE FROM stage_avatar_attributes");
     }
 
     private DateTime Now() => _options.Time.GetUtcNow().UtcDateTime;

@@ -63,16 +63,21 @@ public sealed record RecordQuery
 
 public sealed record RecordPage(IReadOnlyList<IReadOnlyDictionary<string, object?>> Records, string? Next);
 
-/// <summary>Time buckets of an aggregate: a fixed length, or calendar months.</summary>
+/// <summary>Time buckets of an aggregate: a fixed length, calendar months, or the shifts of each plant.</summary>
 public sealed record AggregateBucket(string Name, TimeSpan? Length)
 {
+    /// <summary>One bucket per shift worked: its start, its name and its plant, by the plant's shift pattern.</summary>
+    public static readonly AggregateBucket Shift = new("shift", null);
+
     public static readonly IReadOnlyList<AggregateBucket> All =
     [
         new("1m", TimeSpan.FromMinutes(1)), new("5m", TimeSpan.FromMinutes(5)), new("15m", TimeSpan.FromMinutes(15)),
-        new("1h", TimeSpan.FromHours(1)), new("1d", TimeSpan.FromDays(1)), new("1w", TimeSpan.FromDays(7)), new("1mo", null),
+        new("1h", TimeSpan.FromHours(1)), new("1d", TimeSpan.FromDays(1)), new("1w", TimeSpan.FromDays(7)), new("1mo", null), Shift,
     ];
 
-    public bool IsMonth => Length is null;
+    public bool IsShift => Name == Shift.Name;
+
+    public bool IsMonth => Length is null && !IsShift;
 }
 
 public enum AggregateFunction
@@ -131,7 +136,7 @@ public sealed class ExploreSchema
     public static readonly IReadOnlyList<(string Name, FieldType Type)> SystemColumns =
     [
         ("record_id", FieldType.String), ("plant", FieldType.String), ("avatar_key", FieldType.Int), ("avatar_id", FieldType.String),
-        ("event_time", FieldType.Timestamp), ("model_version", FieldType.Int), ("source_id", FieldType.String),
+        ("context_key", FieldType.Int), ("event_time", FieldType.Timestamp), ("model_version", FieldType.Int), ("source_id", FieldType.String),
         ("stream_id", FieldType.String), ("raw_position", FieldType.Int), ("stored_at", FieldType.Timestamp),
     ];
 

@@ -39,7 +39,7 @@ public sealed class InspectionTests
         app.MapGet("/api/avatars/{id}", (string id, string? type) => type is null
             ? FakeUsineServer.Json("""{"error":"several avatars are named S3: station, machine; choose one with ?type="}""", StatusCodes.Status409Conflict)
             : FakeUsineServer.Json("""
-                {"key":42,"type":"station","id":"S3","plant":"flins","firstSeen":"2026-11-26T09:00:00Z",
+                {"key":42,"type":"station","id":"S3","plant":"flins","firstSeen":"2026-11-26T09:00:00Z","attributes":{"supplier":"Atlas","bays":"2"},
                  "parent":{"type":"line","id":"L1"},
                  "ancestors":[{"type":"line","id":"L1"},{"type":"shop","id":"assembly"},{"type":"plant","id":"flins"}],
                  "children":[{"type":"machine","id":"nutrunner-3"}],
@@ -149,6 +149,7 @@ public sealed class InspectionTests
         Assert.Matches(new Regex(@"at\s+│\s+vehicle VF1RFB00X12345678\s+│\s+2026-11-26 10:00:00Z\s+│\s+now"), result.Output);
         Assert.Contains("nutrunner-3", result.Output, StringComparison.Ordinal);
         Assert.Contains("torque=12.5, status=OK", result.Output, StringComparison.Ordinal);
+        Assert.Contains("bays=2, supplier=Atlas", result.Output, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -32,6 +32,9 @@ internal sealed class AvatarsShowCommand(CliEnvironment environment) : ClientCom
             ("first seen", Output.Time(avatar.FirstSeen)),
             ("path", path),
             ("parent", avatar.Parent is { } parent ? Name(parent) : "none"),
+            ("attributes", avatar.Attributes is { Count: > 0 } attributes
+                ? string.Join(", ", attributes.OrderBy(pair => pair.Key, StringComparer.Ordinal).Select(pair => $"{pair.Key}={pair.Value}"))
+                : "none"),
             ("records", avatar.Records is { Count: > 0 } records
                 ? string.Join(", ", records.OrderBy(pair => pair.Key, StringComparer.Ordinal).Select(pair => $"{pair.Key} {Output.Count(pair.Value)}"))
                 : "none"),

@@ -156,6 +156,7 @@ internal sealed record AvatarDetail(
     string Id,
     string? Plant,
     DateTimeOffset? FirstSeen,
+    IReadOnlyDictionary<string, string>? Attributes,
     AvatarRef? Parent,
     IReadOnlyList<AvatarRef>? Ancestors,
     IReadOnlyList<AvatarRef>? Children,

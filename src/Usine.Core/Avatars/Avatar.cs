@@ -20,6 +20,21 @@ public sealed record Avatar(long Key, string Type, string Id, string Plant, long
 public sealed record AvatarLinkEvent(long FromKey, string Kind, long ToKey, DateTime At, string SourceId);
 
 /// <summary>
+/// The value an attribute of an avatar takes from <paramref name="At"/> (the event time of the record that set it) on;
+/// <paramref name="Plant"/> and <paramref name="SourceId"/> are the record's.
+/// </summary>
+public sealed record AvatarAttributeChange(long AvatarKey, string Name, string Value, DateTime At, string Plant, string SourceId)
+{
+    /// <summary>
+    /// Whether a value seen at <paramref name="at"/> replaces the one in effect: it must differ and come from a
+    /// record at least as recent as the one that set it (at the same instant, the greater value wins, so that the
+    /// outcome does not depend on the order records arrive in). The store applies the same rule.
+    /// </summary>
+    public static bool Replaces(string value, DateTime at, string current, DateTime currentAt) =>
+        !string.Equals(value, current, StringComparison.Ordinal) && (at > currentAt || (at == currentAt && string.CompareOrdinal(value, current) > 0));
+}
+
+/// <summary>
 /// The avatars known to a running pipeline: resolves (type, id) to a surrogate key, creating the avatar on
 /// first sight. Created avatars are reported so that the store persists them in the same commit as the
 /// records that named them.
@@ -28,6 +43,7 @@ public sealed class AvatarRegistry
 {
     private readonly ConcurrentDictionary<(string Type, string Id), long> _keys = new();
     private readonly ConcurrentDictionary<(long From, string Kind), (long To, DateTime At)> _lastLink = new();
+    private readonly ConcurrentDictionary<(long Avatar, string Name), (string Value, DateTime At)> _attributes = new();
     private long _nextKey;
     private int _version;
 
@@ -37,10 +53,16 @@ public sealed class AvatarRegistry
     public int Version => Volatile.Read(ref _version);
 
     /// <summary>Replaces what the registry knows with what the store holds.</summary>
-    public void Load(IEnumerable<Avatar> avatars, IEnumerable<AvatarLinkEvent> lastLinks)
+    public void Load(IEnumerable<Avatar> avatars, IEnumerable<AvatarLinkEvent> lastLinks, IEnumerable<AvatarAttributeChange>? attributes = null)
     {
         _keys.Clear();
         _lastLink.Clear();
+        _attributes.Clear();
+        foreach (var a in attributes ?? [])
+        {
+            _attributes[(a.AvatarKey, a.Name)] = (a.Value, a.At);
+        }
+
         long max = 0;
         foreach (var a in avatars)
         {
@@ -92,6 +114,23 @@ public sealed class AvatarRegistry
         }
 
         events.Add(new AvatarLinkEvent(from, kind, to, at, sourceId));
+    }
+
+    /// <summary>
+    /// Records that an attribute of <paramref name="avatar"/> has <paramref name="value"/> at <paramref name="at"/>;
+    /// adds a change only when the value replaces the one in effect (<see cref="AvatarAttributeChange.Replaces"/>),
+    /// so that a value repeated by every record costs a lookup, not a write.
+    /// </summary>
+    public void SetAttribute(long avatar, string name, string value, DateTime at, string plant, string sourceId, List<AvatarAttributeChange> changes)
+    {
+        var k = (avatar, name);
+        if (_attributes.TryGetValue(k, out var current) && !AvatarAttributeChange.Replaces(value, at, current.Value, current.At))
+        {
+            return;
+        }
+
+        _attributes[k] = (value, at);
+        changes.Add(new AvatarAttributeChange(avatar, name, value, at, plant, sourceId));
     }
 
     /// <summary>Forgets avatars whose creating commit failed, so that the next batch creates them again.</summary>

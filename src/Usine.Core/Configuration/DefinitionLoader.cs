@@ -14,10 +14,10 @@ namespace Usine.Configuration;
 /// </summary>
 public static partial class DefinitionLoader
 {
-    private static readonly string[] TopKeys = ["models", "sources", "alerts", "auth", "include"];
+    private static readonly string[] TopKeys = ["models", "sources", "alerts", "auth", "shifts", "include"];
     private static readonly string[] ModelKeys = ["name", "version", "description", "time", "key", "avatar", "fields", "rollups", "sequence"];
     private static readonly string[] FieldKeys = ["type", "unit", "required", "min", "max", "enum", "pattern", "description"];
-    private static readonly string[] AvatarKeys = ["type", "id", "attach"];
+    private static readonly string[] AvatarKeys = ["type", "id", "attach", "attributes"];
     private static readonly string[] RollupKeys = ["name", "bucket", "by", "measures"];
     private static readonly string[] SourceKeys = ["id", "plant", "kind", "format", "model", "map", "context", "topic", "path", "pattern", "expect", "maxPayloadBytes", "delimiter", "settings", "description"];
     private static readonly string[] ContextKeys = ["shop", "line", "station"];
@@ -166,6 +166,11 @@ public static partial class DefinitionLoader
             if (ctx.Opt(root, "auth") is { } auth)
             {
                 ReadAuth(ctx, auth, defs, dir);
+            }
+
+            if (ctx.Opt(root, "shifts") is { } shifts)
+            {
+                ReadShifts(ctx, shifts, defs);
             }
         }
     }
@@ -336,7 +341,8 @@ public static partial class DefinitionLoader
                 attach = ctx.Enum<AvatarAttach>(att, "attach");
             }
 
-            avatar = new AvatarBinding { Type = type, Id = id, Attach = attach };
+            var attributes = ctx.Opt(am, "attributes") is { } attrs ? ReadAvatarAttributes(ctx, attrs, name, fieldNames) : [];
+            avatar = new AvatarBinding { Type = type, Id = id, Attach = attach, Attributes = attributes };
         }
 
         var rollups = new List<RollupDefinition>();
@@ -411,7 +417,7 @@ public static partial class DefinitionLoader
     }
 
     /// <summary>Columns every record table has besides the model's fields.</summary>
-    public static readonly string[] SystemColumns = ["record_id", "plant", "avatar_key", "avatar_id", "event_time", "model_version", "source_id", "stream_id", "raw_position", "stored_at"];
+    public static readonly string[] SystemColumns = ["record_id", "plant", "avatar_key", "avatar_id", "context_key", "event_time", "model_version", "source_id", "stream_id", "raw_position", "stored_at"];
 
     private static FieldDefinition ReadField(Ctx ctx, string name, YamlNode node)
     {

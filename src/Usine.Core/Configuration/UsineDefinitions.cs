@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Usine.Calendar;
 using Usine.Models;
 using Usine.Operations;
 using Usine.Sources;
@@ -30,6 +31,9 @@ public sealed class UsineDefinitions
 
     /// <summary>Where the <c>auth</c> section was read, so that a second one can name the first.</summary>
     public string? AuthOrigin { get; set; }
+
+    /// <summary>The shift patterns of the <c>shifts</c> section; empty when it has none.</summary>
+    public ShiftCalendar Shifts { get; } = new();
 
     public void AddModel(DataModel model)
     {

@@ -334,9 +334,9 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
 
     private async Task ReloadReferentialAsync(CancellationToken ct)
     {
-        var (avatars, links) = await _store.LoadReferentialAsync(ct);
-        _avatars.Load(avatars, links);
-        _logger.ReferentialLoaded(avatars.Count);
+        var referential = await _store.LoadReferentialAsync(ct);
+        _avatars.Load(referential.Avatars, referential.LastLinks, referential.Attributes);
+        _logger.ReferentialLoaded(referential.Avatars.Count);
     }
 
     /// <summary>

@@ -47,7 +47,13 @@ public sealed record AvatarBinding
     /// "at" link), or <see cref="AvatarAttach.None"/>. Default: link for vehicle and part, parent otherwise.
     /// </summary>
     public required AvatarAttach Attach { get; init; }
+
+    /// <summary>Attributes the records give their avatar, such as a vehicle's model or colour; the latest by event time is kept.</summary>
+    public IReadOnlyList<AvatarAttribute> Attributes { get; init; } = [];
 }
+
+/// <summary>An attribute of an avatar: its name, and a template over the record's fields and context for its value.</summary>
+public sealed record AvatarAttribute(string Name, Template Value);
 
 public enum AvatarAttach
 {

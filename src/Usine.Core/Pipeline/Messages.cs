@@ -73,6 +73,12 @@ public sealed class Record
 
     public string? AvatarId { get; init; }
 
+    /// <summary>
+    /// Surrogate key of the deepest level of the plant hierarchy the record was contextualized at (its station,
+    /// line, shop, or else its plant), so that aggregates can group records by any level above it.
+    /// </summary>
+    public long ContextKey { get; init; }
+
     /// <summary>Values aligned with <see cref="DataModel.Fields"/> of <see cref="Model"/>.</summary>
     public required FieldValue[] Values { get; init; }
 }

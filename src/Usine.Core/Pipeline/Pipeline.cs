@@ -300,6 +300,15 @@ public sealed class SourcePipeline : ITemplateScope
             return;
         }
 
+        // An attribute without a value in this record keeps the one it has.
+        foreach (var attribute in _model.Avatar?.Attributes ?? [])
+        {
+            if (attribute.Value.Render(this, out _) is { } value)
+            {
+                avatars.SetAttribute(avatarKey, attribute.Name, value, eventTime, plant, _source.Id, output.Attributes);
+            }
+        }
+
         output.Records.Add(new Record
         {
             Model = _model,
@@ -310,6 +319,7 @@ public sealed class SourcePipeline : ITemplateScope
             EventTime = eventTime,
             AvatarKey = avatarKey,
             AvatarId = avatarId,
+            ContextKey = parentKey,
             Values = _values,
         });
     }

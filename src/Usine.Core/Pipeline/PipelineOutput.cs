@@ -9,6 +9,7 @@ public sealed class PipelineOutput
     public List<DeadLetter> DeadLetters { get; } = [];
     public List<Avatar> NewAvatars { get; } = [];
     public List<AvatarLinkEvent> Links { get; } = [];
+    public List<AvatarAttributeChange> Attributes { get; } = [];
 
     /// <summary>Records dropped because an earlier message of the same batch had the same natural key.</summary>
     public int DuplicatesInBatch { get; set; }
@@ -19,6 +20,7 @@ public sealed class PipelineOutput
         DeadLetters.Clear();
         NewAvatars.Clear();
         Links.Clear();
+        Attributes.Clear();
         DuplicatesInBatch = 0;
     }
 }

@@ -37,7 +37,7 @@ internal static class AggregateEndpoints
                 Source = mode,
             }, Explore.Plants(http), ct);
             return new JsonRows([new("source", result.Source)], "buckets", result.Buckets, []);
-        }).WithSummary("Aggregates per time bucket and group, from a rollup when one covers the request");
+        }).WithSummary("Aggregates per time bucket or shift and group (fields, hierarchy levels, shift names), from a rollup when one covers the request");
         return app;
     }
 

@@ -21,8 +21,18 @@ internal static class AvatarEndpoints
             }
 
             Explore.EnsurePlant(http, plant);
-            return TypedResults.Ok(p.Store.SearchAvatars(q, type, plant, n, Explore.Plants(http)).Select(Short));
-        }).WithSummary("Search avatars by id prefix (any case), type and plant");
+            var plants = Explore.Plants(http);
+            var found = p.Store.SearchAvatars(q, type, plant, n, plants, AttributeFilter(http, p));
+            var attributes = p.Store.AvatarAttributes([.. found.Select(a => a.Key)], plants);
+            return TypedResults.Ok(found.Select(a => new
+            {
+                type = a.Type,
+                id = a.Id,
+                plant = a.Plant,
+                firstSeen = a.FirstSeen,
+                attributes = Attributes(attributes.GetValueOrDefault(a.Key)),
+            }));
+        }).WithSummary("Search avatars by id prefix (any case), type, plant and attributes (attr.NAME=VALUE)");
 
         // Ids without slashes (VINs, serials) or with them escaped (%2F) match these routes; ids with plain
         // slashes (stations: flins/assembly/L1/ST040) reach the catch-all below, which reads the suffix.
@@ -43,6 +53,39 @@ internal static class AvatarEndpoints
         }).WithSummary("One avatar: hierarchy, links, record counts and recent records");
         return app;
     }
+
+    /// <summary>
+    /// The <c>attr.NAME=VALUE</c> parameters of a search: every name must hold, with one of its values when it is
+    /// repeated. A name no model declares is refused, so that a typo does not answer an empty list.
+    /// </summary>
+    private static Dictionary<string, IReadOnlyList<string>> AttributeFilter(HttpContext http, UsinePlatform p)
+    {
+        var filter = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        HashSet<string>? declared = null;
+        foreach (var (key, values) in http.Request.Query)
+        {
+            if (!key.StartsWith("attr.", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var name = key["attr.".Length..];
+            declared ??= p.Definitions.Models.Values.SelectMany(v => v.All).SelectMany(m => m.Avatar?.Attributes ?? []).Select(a => a.Name)
+                .ToHashSet(StringComparer.Ordinal);
+            if (!declared.Contains(name))
+            {
+                throw new ArgumentException($"{key}: no model gives avatars an attribute '{name}' "
+                    + $"(attributes: {(declared.Count == 0 ? "none; declare them under avatar: attributes in a model" : string.Join(", ", declared.Order(StringComparer.Ordinal)))})");
+            }
+
+            filter[name] = [.. values.OfType<string>()];
+        }
+
+        return filter;
+    }
+
+    private static Dictionary<string, string> Attributes(List<AvatarAttributeRow>? rows) =>
+        (rows ?? []).ToDictionary(x => x.Name, x => x.Value, StringComparer.Ordinal);
 
     private static bool Exists(UsinePlatform p, string id) => p.Store.FindAvatars(id, null).Count > 0;
 
@@ -142,6 +185,7 @@ internal static class AvatarEndpoints
             id = a.Id,
             plant = a.Plant,
             firstSeen = a.FirstSeen,
+            attributes = Attributes(p.Store.AvatarAttributes([a.Key], plants).GetValueOrDefault(a.Key)),
             parent = ancestors.Count > 0 ? new { type = ancestors[^1].Type, id = ancestors[^1].Id } : null,
             ancestors = ancestors.Select(x => new { type = x.Type, id = x.Id }),
             children = p.Store.Children(a.Key, 200, plants).Select(x => new { type = x.Type, id = x.Id }),

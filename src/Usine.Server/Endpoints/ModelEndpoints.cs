@@ -54,7 +54,9 @@ internal static class ModelEndpoints
         description = m.Description,
         time = m.TimeField,
         key = m.Key,
-        avatar = m.Avatar is { } a ? new { type = a.Type, id = a.Id.Text, attach = a.Attach.ToString().ToLowerInvariant() } : null,
+        avatar = m.Avatar is { } a
+            ? new { type = a.Type, id = a.Id.Text, attach = a.Attach.ToString().ToLowerInvariant(), attributes = a.Attributes.ToDictionary(x => x.Name, x => x.Value.Text) }
+            : null,
         fields = m.Fields.Select(f => new
         {
             name = f.Name,

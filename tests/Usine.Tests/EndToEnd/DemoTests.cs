@@ -98,6 +98,14 @@ public sealed class DemoTests : IDisposable
             Assert.All(status.GetProperty("sources").EnumerateArray().Where(s => s.GetProperty("kind").GetString() == "mqtt"),
                 s => Assert.Equal("running", s.GetProperty("state").GetString()));
 
+            // The demo's plants work shifts, and its machines carry their state as an attribute.
+            var shifts = JsonDocument.Parse(await http.GetStringAsync("/api/models/screwing/aggregate?bucket=shift")).RootElement;
+            Assert.Contains(shifts.GetProperty("buckets").EnumerateArray(), b => b.GetProperty("shift").GetString() is "morning" or "afternoon" or "night" or "day" or "evening");
+            var machines = JsonDocument.Parse(await http.GetStringAsync("/api/avatars?type=machine&limit=1000")).RootElement;
+            var state = machines.EnumerateArray().Select(m => m.GetProperty("attributes")).First(a => a.TryGetProperty("state", out _)).GetProperty("state").GetString();
+            var inState = JsonDocument.Parse(await http.GetStringAsync($"/api/avatars?type=machine&attr.state={state}")).RootElement;
+            Assert.NotEmpty(inState.EnumerateArray());
+
             // The README's tour runs against this demo: every command in it must work as written.
             var tour = TourCommands();
             Assert.True(tour.Count >= 10, $"the README's tour has {tour.Count} usine commands; was it moved?");

@@ -4,6 +4,9 @@ namespace Usine.Tests.Pipeline;
 
 public sealed class DefinitionLoaderTests
 {
+    private const string Avatar = "models:\n  - name: m\n    time: ts\n    key: [vin, ts]\n    avatar: { type: vehicle, id: \"{vin}\",\n      ";
+    private const string Fields = "    fields:\n      vin: string\n      ts: timestamp\n      colour: string\n";
+
     [Theory]
     [InlineData("models:\n  - name: m\n    time: ts\n    fields:\n      ts: { type: timestamp }\n      x: { type: float }\n", 6, "type 'float' is not one of string, int, double, bool, timestamp")]
     [InlineData("models:\n  - name: m\n    time: t\n    fields:\n      ts: { type: timestamp }\n", 3, "time field 't' is not a field of model 'm'")]
@@ -15,6 +18,13 @@ public sealed class DefinitionLoaderTests
     [InlineData("models:\n  - name: m\n    time: ts\n    fields:\n      ts: { type: timestamp }\nsources:\n  - id: s\n    plant: p\n    kind: http\n    model: nope\n", 7, "names model 'nope', which is not defined")]
     [InlineData("models:\n  - name: m\n    time: ts\n    fields:\n      ts: { type: timestamp }\n      x: { type: double, unit: Nm }\nsources:\n  - id: s\n    plant: p\n    kind: http\n    model: m\n    map: { x: { path: $.x, unit: kWh } }\n", 8, "cannot convert energy 'kWh' to torque 'Nm'")]
     [InlineData("models:\n  - name: m\n    time: ts\n    fields:\n      ts: { type: timestamp }\n      plant: { type: string }\n", 6, "field name 'plant' is taken")]
+    [InlineData(Avatar + "attributes: [colour, trim] }\n" + Fields, 6, "avatar attribute 'trim' is not a field of model 'm'; write { NAME: \"{field}\" } to name it otherwise")]
+    [InlineData(Avatar + "attributes: { paint: \"{color}\" } }\n" + Fields, 6, "avatar attribute 'paint' uses '{color}', which is neither a field of model 'm' nor plant, shop, line, station or source")]
+    [InlineData(Avatar + "attributes: { Paint: \"{colour}\" } }\n" + Fields, 6, "avatar attribute name 'Paint' must be lower case letters")]
+    [InlineData(Avatar + "attributes: { paint: \"{colour\" } }\n" + Fields, 6, "has '{' without '}'")]
+    [InlineData(Avatar + "attributes: colour }\n" + Fields, 6, "avatar attributes (a list of fields, or name: template lines) must be a mapping")]
+    [InlineData(Avatar + "attributes: [colour, colour] }\n" + Fields, 6, "avatar attribute 'colour' is given twice")]
+    [InlineData(Avatar + "atributes: [colour] }\n" + Fields, 6, "unknown key 'atributes' in avatar (expected one of: type, id, attach, attributes)")]
     public void An_invalid_definition_fails_naming_the_file_the_line_and_the_problem(string yaml, int line, string problem)
     {
         var ex = Assert.Throws<DefinitionException>(() => DefinitionLoader.LoadText(yaml, "plant.yaml"));
@@ -38,10 +48,25 @@ public sealed class DefinitionLoaderTests
     }
 
     [Fact]
+    public void Avatar_attributes_are_fields_by_name_or_templates_over_fields_and_context()
+    {
+        var fields = DefinitionLoader.LoadText(Avatar + "attributes: [colour] }\n" + Fields).Models["m"].Latest.Avatar!.Attributes;
+        Assert.Equal([("colour", "{colour}")], fields.Select(a => (a.Name, a.Value.Text)));
+
+        var templates = DefinitionLoader.LoadText(Avatar + "attributes: { paint: \"{colour}\", built_in: \"{plant}/{line}\", maker: Renault } }\n" + Fields)
+            .Models["m"].Latest.Avatar!.Attributes;
+        Assert.Equal([("paint", "{colour}"), ("built_in", "{plant}/{line}"), ("maker", "Renault")], templates.Select(a => (a.Name, a.Value.Text)));
+        Assert.Empty(DefinitionLoader.LoadText(Avatar + "attach: none }\n" + Fields).Models["m"].Latest.Avatar!.Attributes);
+    }
+
+    [Fact]
     public void The_demo_definitions_load()
     {
         var defs = DefinitionLoader.LoadFile(Path.Combine(RepoRoot.Path, "samples", "demo", "usine.yaml"));
         Assert.Equal(["energy", "machine_state", "process_value", "screwing"], defs.Models.Keys.Order());
         Assert.True(defs.Sources.Count >= 5);
+        Assert.Equal("Europe/Madrid", defs.Shifts.For("valladolid")!.TimeZone.Id);
+        Assert.Equal("Europe/Paris", defs.Shifts.For("flins")!.TimeZone.Id);
+        Assert.Equal(["state"], defs.Models["machine_state"].Latest.Avatar!.Attributes.Select(a => a.Name));
     }
 }

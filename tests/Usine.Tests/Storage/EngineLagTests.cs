@@ -86,7 +86,7 @@ public sealed class EngineLagTests : IAsyncLifetime
 
         public Task<long?> GetCheckpointAsync(string streamId, CancellationToken cancellationToken) => inner.GetCheckpointAsync(streamId, cancellationToken);
 
-        public Task<(IReadOnlyList<Avatar> Avatars, IReadOnlyList<AvatarLinkEvent> LastLinks)> LoadReferentialAsync(CancellationToken cancellationToken) =>
+        public Task<Referential> LoadReferentialAsync(CancellationToken cancellationToken) =>
             inner.LoadReferentialAsync(cancellationToken);
 
         public async Task<CommitResult> CommitAsync(CommitBatch batch, CancellationToken cancellationToken)

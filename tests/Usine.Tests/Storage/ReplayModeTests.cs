@@ -137,7 +137,7 @@ public sealed class ReplayModeTests : IAsyncLifetime
 
         public Task<long?> GetCheckpointAsync(string streamId, CancellationToken cancellationToken) => inner.GetCheckpointAsync(streamId, cancellationToken);
 
-        public Task<(IReadOnlyList<Usine.Avatars.Avatar> Avatars, IReadOnlyList<Usine.Avatars.AvatarLinkEvent> LastLinks)> LoadReferentialAsync(CancellationToken cancellationToken) =>
+        public Task<Referential> LoadReferentialAsync(CancellationToken cancellationToken) =>
             inner.LoadReferentialAsync(cancellationToken);
 
         public async Task<CommitResult> CommitAsync(CommitBatch batch, CancellationToken cancellationToken)

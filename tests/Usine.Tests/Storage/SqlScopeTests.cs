@@ -23,7 +23,10 @@ public sealed class SqlScopeTests : IAsyncLifetime
     private static readonly HashSet<string> Flins = new(StringComparer.Ordinal) { "flins" };
 
     private readonly string _dir = Directory.CreateTempSubdirectory("usine-sqlscope-").FullName;
-    private readonly UsineDefinitions _definitions = DefinitionLoader.LoadText(TestDefinitions.Yaml + DouaiSource, "test.yaml");
+    /// <summary>The test definitions, where each record also gives its vehicle the station it was last seen at.</summary>
+    private readonly UsineDefinitions _definitions = DefinitionLoader.LoadText(
+        (TestDefinitions.Yaml + DouaiSource).Replace("""avatar: { type: vehicle, id: "{vin}" }""", """avatar: { type: vehicle, id: "{vin}", attributes: { last_station: "{station}" } }""", StringComparison.Ordinal),
+        "test.yaml");
     private DuckDbStore _store = null!;
     private IngestEngine _engine = null!;
 
@@ -155,6 +158,17 @@ public sealed class SqlScopeTests : IAsyncLifetime
             + "WHERE f.plant = 'flins' AND t.plant = 'flins' ORDER BY ALL", null);
         Assert.Equal(2, expected.Count);
         Assert.Equal(expected, keys);
+    }
+
+    [Fact]
+    public async Task A_scoped_query_of_avatar_attributes_returns_only_those_of_avatars_of_its_plants()
+    {
+        const string sql = "SELECT a.id, x.value FROM avatar_attributes x JOIN avatars a USING (avatar_key) ORDER BY ALL";
+
+        // The first vehicle is a flins avatar, but its last station was set by its douai record: that tells about douai.
+        Assert.Equal([$"{TestDefinitions.Vin1}|ST060", $"{TestDefinitions.Vin2}|ST050", $"{Vin3}|ST040"], await Rows(sql, null));
+        Assert.Equal([$"{TestDefinitions.Vin2}|ST050"], await Rows(sql, Flins));
+        Assert.Equal(["1"], await Rows("SELECT count(*) FROM avatar_attributes", Flins));
     }
 
     [Fact]
@@ -295,8 +309,8 @@ public sealed class SqlScopeTests : IAsyncLifetime
         var message = await Refused("SELECT * FROM raw_messages");
 
         Assert.Equal(
-            "'raw_messages' cannot be read with a plant-scoped key. A plant-scoped key can read only the record tables, rollups, avatars and links of its plants: "
-            + "avatar_link_events, avatar_links, avatars, m_screwing, r_screwing_1h, v_screwing_1h",
+            "'raw_messages' cannot be read with a plant-scoped key. A plant-scoped key can read only the record tables, rollups, avatars, avatar attributes and links of its plants: "
+            + "avatar_attributes, avatar_link_events, avatar_links, avatars, m_screwing, r_screwing_1h, v_screwing_1h",
             message);
     }
 
