@@ -65,6 +65,7 @@ public sealed class UiTests(BrowserFixture browser) : IAsyncLifetime
         await Expect(timeline.Nth(1)).ToContainTextAsync("ST040");
         await Expect(timeline.Nth(1)).ToContainTextAsync("torque 12.5 Nm");
         await Expect(_page.Locator("#breadcrumbs")).ToContainTextAsync("plant flins");
+        await Expect(_page.Locator("dd.attribute")).ToContainTextAsync("OK since 2026-11-26 08:15:00Z");
         await Expect(_page.Locator("figure.chart polyline")).ToHaveCountAsync(1);
         await ShotAsync("avatar");
 

@@ -19,7 +19,7 @@ internal sealed class WebHarness : IAsyncDisposable
             version: 1
             time: ts
             key: [vin, station, ts]
-            avatar: { type: vehicle, id: "{vin}" }
+            avatar: { type: vehicle, id: "{vin}", attributes: [status] }
             fields:
               vin:     { type: string, required: true, pattern: "^[A-HJ-NPR-Z0-9]{17}$" }
               station: { type: string, required: true }
