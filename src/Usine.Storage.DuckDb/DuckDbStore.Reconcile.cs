@@ -83,65 +83,87 @@ public sealed partial class DuckDbStore
     /// what the record and dead-letter tables hold; imported files against their line and declared counts;
     /// and the model's sequence field, whose gaps are messages that never arrived.
     /// </summary>
-    public ReconcileReport Reconcile(SourceDefinition source, DateTime from, DateTime to, long pending)
+    public ReconcileReport Reconcile(SourceDefinition source, DateTime from, DateTime to, long pending) =>
+        ReconcileAll([source], from, to)[source.Id] with { Pending = pending };
+
+    /// <summary>
+    /// Reconciles many sources over [from, to) in one pass: a query per table for all of them rather than a few
+    /// per source, which is what a check of every source every few minutes needs at thousands of sources. Every
+    /// read sees one snapshot, so batches committing meanwhile never show as a mismatch.
+    /// </summary>
+    public Dictionary<string, ReconcileReport> ReconcileAll(IReadOnlyCollection<SourceDefinition> sources, DateTime from, DateTime to)
     {
-        var model = Defs.ModelOf(source);
-        var table = Sql.RecordTable(model.Name);
-        using var conn = OpenReader();
-
-        // One snapshot for every read: batches committing meanwhile must not fall between the counters and the tables.
-        Read(conn, "BEGIN TRANSACTION", [], _ => { });
-        var hours = new SortedDictionary<DateTime, long[]>();
-        long[] Row(DateTime h) => hours.TryGetValue(h, out var r) ? r : hours[h] = new long[7];
-
-        Read(conn, "SELECT hour, landed, stored, replayed, duplicates, rejected FROM source_hours WHERE source_id = $1 AND hour >= $2 AND hour < $3",
-            [source.Id, Hour(from), to], r =>
-            {
-                var row = Row(Utc(r.GetDateTime(0)));
-                for (var i = 0; i < 5; i++)
-                {
-                    row[i] = r.GetInt64(i + 1);
-                }
-            });
-        Read(conn, $"SELECT time_bucket(INTERVAL 1 HOUR, stored_at), count(*) FROM {table} WHERE source_id = $1 AND stored_at >= $2 AND stored_at < $3 GROUP BY 1",
-            [source.Id, Hour(from), to], r => Row(Utc(r.GetDateTime(0)))[5] = r.GetInt64(1));
-        Read(conn, "SELECT time_bucket(INTERVAL 1 HOUR, created_at), count(*) FROM dead_letters WHERE source_id = $1 AND created_at >= $2 AND created_at < $3 GROUP BY 1",
-            [source.Id, Hour(from), to], r => Row(Utc(r.GetDateTime(0)))[6] = r.GetInt64(1));
-
-        var mismatches = new List<string>();
-        var result = new List<ReconcileHour>();
-        foreach (var (hour, c) in hours)
+        var reports = new Dictionary<string, ReconcileReport>(StringComparer.Ordinal);
+        if (sources.Count == 0)
         {
-            var problems = new List<string>();
-            var outcomes = c[1] - c[2] + c[3] + c[4];
-            if (c[0] != outcomes)
-            {
-                problems.Add($"{c[0]} landed but {outcomes} accounted for (stored - replayed + duplicates + rejected)");
-            }
-
-            if (c[5] != c[1])
-            {
-                problems.Add($"{c[1]} records stored but {c[5]} in table {table}");
-            }
-
-            if (c[6] != c[4])
-            {
-                problems.Add($"{c[4]} messages rejected but {c[6]} dead letters");
-            }
-
-            mismatches.AddRange(problems.Select(p => $"{hour:yyyy-MM-dd HH}:00: {p}"));
-            result.Add(new ReconcileHour(hour, c[0], c[1], c[2], c[3], c[4], c[5], c[6], problems));
+            return reports;
         }
 
-        var files = new List<FileReconciliation>();
-        Read(conn, "SELECT stream_id, name, declared_count, line_count, coalesce(landed, 0), finished_at FROM streams WHERE source_id = $1 AND kind = 'file' AND created_at >= $2 AND created_at < $3 ORDER BY created_at",
-            [source.Id, from, to], r =>
+        using var conn = OpenReader();
+        Read(conn, "BEGIN TRANSACTION", [], _ => { });
+        var ids = sources.Select(s => s.Id).ToList();
+        var idList = string.Join(", ", ids.Select(Sql.Literal));
+        var hours = ids.ToDictionary(id => id, _ => new SortedDictionary<DateTime, long[]>(), StringComparer.Ordinal);
+        long[] Row(string id, DateTime h) => hours[id].TryGetValue(h, out var r) ? r : hours[id][h] = new long[7];
+
+        Read(conn, $"SELECT source_id, hour, landed, stored, replayed, duplicates, rejected FROM source_hours WHERE source_id IN ({idList}) AND hour >= $1 AND hour < $2",
+            [Hour(from), to], r =>
             {
-                long? declared = r.IsDBNull(2) ? null : r.GetInt64(2);
-                long? lines = r.IsDBNull(3) ? null : r.GetInt64(3);
-                var landed = r.GetInt64(4);
-                DateTime? finished = r.IsDBNull(5) ? null : Utc(r.GetDateTime(5));
-                var name = r.IsDBNull(1) ? null : r.GetString(1);
+                var row = Row(r.GetString(0), Utc(r.GetDateTime(1)));
+                for (var i = 0; i < 5; i++)
+                {
+                    row[i] = r.GetInt64(i + 2);
+                }
+            });
+        foreach (var byModel in sources.GroupBy(s => Defs.ModelOf(s).Name))
+        {
+            var inModel = string.Join(", ", byModel.Select(s => Sql.Literal(s.Id)));
+            Read(conn, $"SELECT source_id, time_bucket(INTERVAL 1 HOUR, stored_at), count(*) FROM {Sql.RecordTable(byModel.Key)} WHERE source_id IN ({inModel}) AND stored_at >= $1 AND stored_at < $2 GROUP BY 1, 2",
+                [Hour(from), to], r => Row(r.GetString(0), Utc(r.GetDateTime(1)))[5] = r.GetInt64(2));
+        }
+
+        Read(conn, $"SELECT source_id, time_bucket(INTERVAL 1 HOUR, created_at), count(*) FROM dead_letters WHERE source_id IN ({idList}) AND created_at >= $1 AND created_at < $2 GROUP BY 1, 2",
+            [Hour(from), to], r => Row(r.GetString(0), Utc(r.GetDateTime(1)))[6] = r.GetInt64(2));
+
+        var mismatches = ids.ToDictionary(id => id, _ => new List<string>(), StringComparer.Ordinal);
+        var hourReports = ids.ToDictionary(id => id, _ => new List<ReconcileHour>(), StringComparer.Ordinal);
+        foreach (var source in sources)
+        {
+            var table = Sql.RecordTable(Defs.ModelOf(source).Name);
+            foreach (var (hour, c) in hours[source.Id])
+            {
+                var problems = new List<string>();
+                var outcomes = c[1] - c[2] + c[3] + c[4];
+                if (c[0] != outcomes)
+                {
+                    problems.Add($"{c[0]} landed but {outcomes} accounted for (stored - replayed + duplicates + rejected)");
+                }
+
+                if (c[5] != c[1])
+                {
+                    problems.Add($"{c[1]} records stored but {c[5]} in table {table}");
+                }
+
+                if (c[6] != c[4])
+                {
+                    problems.Add($"{c[4]} messages rejected but {c[6]} dead letters");
+                }
+
+                mismatches[source.Id].AddRange(problems.Select(p => $"{hour:yyyy-MM-dd HH}:00: {p}"));
+                hourReports[source.Id].Add(new ReconcileHour(hour, c[0], c[1], c[2], c[3], c[4], c[5], c[6], problems));
+            }
+        }
+
+        var files = ids.ToDictionary(id => id, _ => new List<FileReconciliation>(), StringComparer.Ordinal);
+        Read(conn, $"SELECT source_id, stream_id, name, declared_count, line_count, coalesce(landed, 0), finished_at FROM streams WHERE source_id IN ({idList}) AND kind = 'file' AND created_at >= $1 AND created_at < $2 ORDER BY created_at",
+            [from, to], r =>
+            {
+                var id = r.GetString(0);
+                long? declared = r.IsDBNull(3) ? null : r.GetInt64(3);
+                long? lines = r.IsDBNull(4) ? null : r.GetInt64(4);
+                var landed = r.GetInt64(5);
+                DateTime? finished = r.IsDBNull(6) ? null : Utc(r.GetDateTime(6));
+                var name = r.IsDBNull(2) ? null : r.GetString(2);
                 var problems = new List<string>();
                 if (declared is { } d && lines is { } l && d != l)
                 {
@@ -153,38 +175,51 @@ public sealed partial class DuckDbStore
                     problems.Add($"has {n} lines but {landed} landed");
                 }
 
-                mismatches.AddRange(problems.Select(p => $"file {name ?? r.GetString(0)}: {p}"));
-                files.Add(new FileReconciliation(r.GetString(0), name, declared, lines, landed, finished, problems));
+                mismatches[id].AddRange(problems.Select(p => $"file {name ?? r.GetString(1)}: {p}"));
+                files[id].Add(new FileReconciliation(r.GetString(1), name, declared, lines, landed, finished, problems));
             });
 
-        var gaps = new List<SequenceGap>();
-        if (model.Sequence is { } seq)
+        var gaps = ids.ToDictionary(id => id, _ => new List<SequenceGap>(), StringComparer.Ordinal);
+        foreach (var byModel in sources.Where(s => Defs.ModelOf(s).Sequence is not null).GroupBy(s => Defs.ModelOf(s).Name))
         {
+            var model = Defs.ModelOf(byModel.First());
+            var seq = model.Sequence!;
             var scope = seq.By.Count > 0
                 ? "concat_ws('/', plant, " + string.Join(", ", seq.By.Select(b => $"CAST({Sql.Quote(b)} AS VARCHAR)")) + ")"
                 : model.Avatar is not null ? "coalesce(avatar_id, plant)" : "plant";
             var f = Sql.Quote(seq.Field);
+            var inModel = string.Join(", ", byModel.Select(s => Sql.Literal(s.Id)));
             Read(conn, $"""
-                SELECT scope, prev, s, prev_time, t FROM (
-                    SELECT {scope} AS scope, {f} AS s, event_time AS t,
+                SELECT source_id, scope, prev, s, prev_time, t FROM (
+                    SELECT source_id, {scope} AS scope, {f} AS s, event_time AS t,
                            lag({f}) OVER w AS prev, lag(event_time) OVER w AS prev_time
-                    FROM {table} WHERE source_id = $1 AND event_time >= $2 AND event_time < $3 AND {f} IS NOT NULL
-                    WINDOW w AS (PARTITION BY {scope} ORDER BY {f}))
-                WHERE s - prev > 1 ORDER BY t LIMIT {GapLimit}
-                """, [source.Id, from, to], r =>
+                    FROM {Sql.RecordTable(model.Name)} WHERE source_id IN ({inModel}) AND event_time >= $1 AND event_time < $2 AND {f} IS NOT NULL
+                    WINDOW w AS (PARTITION BY source_id, {scope} ORDER BY {f}))
+                WHERE s - prev > 1
+                QUALIFY row_number() OVER (PARTITION BY source_id ORDER BY t) <= {GapLimit}
+                ORDER BY source_id, t
+                """, [from, to], r =>
                 {
-                    var after = r.GetInt64(1);
-                    var before = r.GetInt64(2);
-                    gaps.Add(new SequenceGap(r.GetString(0), after, before, before - after - 1, Utc(r.GetDateTime(3)), Utc(r.GetDateTime(4))));
+                    var after = r.GetInt64(2);
+                    var before = r.GetInt64(3);
+                    gaps[r.GetString(0)].Add(new SequenceGap(r.GetString(1), after, before, before - after - 1, Utc(r.GetDateTime(4)), Utc(r.GetDateTime(5))));
                 });
-            if (gaps.Count > 0)
-            {
-                mismatches.Add($"{gaps.Sum(g => g.Missing)} messages missing from sequence '{seq.Field}' in {gaps.Count} gap(s){(gaps.Count == GapLimit ? " (first " + GapLimit + " gaps)" : "")}");
-            }
         }
 
         Read(conn, "COMMIT", [], _ => { });
-        return new ReconcileReport(source.Id, from, to, result, files, gaps, pending, mismatches);
+        foreach (var source in sources)
+        {
+            var g = gaps[source.Id];
+            if (g.Count > 0)
+            {
+                var field = Defs.ModelOf(source).Sequence!.Field;
+                mismatches[source.Id].Add($"{g.Sum(x => x.Missing)} messages missing from sequence '{field}' in {g.Count} gap(s){(g.Count == GapLimit ? " (first " + GapLimit + " gaps)" : "")}");
+            }
+
+            reports[source.Id] = new ReconcileReport(source.Id, from, to, hourReports[source.Id], files[source.Id], g, 0, mismatches[source.Id]);
+        }
+
+        return reports;
     }
 
     private Usine.Configuration.UsineDefinitions Defs => _definitions ?? throw new InvalidOperationException("the store is not initialized");

@@ -159,6 +159,46 @@ public sealed class ReconcileTests : IAsyncLifetime
         Assert.Contains("2 messages missing from sequence 'seq' in 1 gap(s)", r.GetProperty("mismatches").EnumerateArray().Select(m => m.GetString()));
     }
 
+    [Fact]
+    public async Task One_pass_over_every_source_finds_what_each_source_alone_finds()
+    {
+        // Three kinds of mismatch at once: records deleted from line1, a file short of its count in csv-line1
+        // (none here, it stays consistent), and a sequence gap in cycles.
+        await Import("line1", "a.ndjson", Lines(
+            TestDefinitions.Screwing(TestDefinitions.Vin1, "ST010", "2026-11-26T10:00:00Z", 12),
+            TestDefinitions.Screwing(TestDefinitions.Vin2, "ST010", "2026-11-26T10:01:00Z", 14)), expectedCount: 3);
+        using (var conn = _platform.Store.OpenReader())
+        using (var cmd = conn.CreateCommand())
+        {
+            cmd.CommandText = "DELETE FROM m_screwing WHERE vin = '" + TestDefinitions.Vin2 + "'";
+            Assert.Equal(1, cmd.ExecuteNonQuery());
+        }
+
+        var body = "[" + string.Join(',', Enumerable.Range(1, 9).Where(i => i != 4).Select(i =>
+            $"{{\"machine\":\"M1\",\"seq\":{i},\"ts\":\"2026-11-26T{DateTime.UtcNow:HH}:{i:00}:00Z\"}}")) + "]";
+        Assert.Equal(HttpStatusCode.OK, (await _http.PostAsync("/api/sources/cycles/messages", new StringContent(body, Encoding.UTF8, "application/json"))).StatusCode);
+
+        var from = DateTime.UtcNow.AddDays(-1);
+        var to = DateTime.UtcNow.AddHours(1);
+        var sources = _platform.Definitions.Sources.Values.ToList();
+        var all = _platform.Store.ReconcileAll(sources, from, to);
+        Assert.Equal(sources.Select(s => s.Id).Order(StringComparer.Ordinal), all.Keys.Order(StringComparer.Ordinal));
+        foreach (var source in sources)
+        {
+            var alone = _platform.Store.Reconcile(source, from, to, 0);
+            Assert.Equal(alone.Mismatches, all[source.Id].Mismatches);
+            Assert.Equal(alone.Hours.Select(h => (h.Hour, h.Landed, h.Stored, h.RecordsFound, h.DeadLettersFound)),
+                all[source.Id].Hours.Select(h => (h.Hour, h.Landed, h.Stored, h.RecordsFound, h.DeadLettersFound)));
+            Assert.Equal(alone.Gaps, all[source.Id].Gaps);
+            Assert.Equal(alone.Files.Select(f => (f.Stream, f.Lines, f.Landed)), all[source.Id].Files.Select(f => (f.Stream, f.Lines, f.Landed)));
+        }
+
+        Assert.Contains(all["line1"].Mismatches, m => m.EndsWith("2 records stored but 1 in table m_screwing", StringComparison.Ordinal));
+        Assert.Contains(all["line1"].Mismatches, m => m.EndsWith("declares 3 lines but has 2", StringComparison.Ordinal));
+        Assert.Contains("1 messages missing from sequence 'seq' in 1 gap(s)", all["cycles"].Mismatches);
+        Assert.Empty(all["csv-line1"].Mismatches);
+    }
+
     [Theory]
     [InlineData("/api/reconcile", 400, "source is missing")]
     [InlineData("/api/reconcile?source=nope", 404, "unknown source 'nope'")]
