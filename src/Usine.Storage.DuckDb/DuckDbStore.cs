@@ -315,14 +315,18 @@ public sealed partial class DuckDbStore : IRecordStore
         await _writeLock.WaitAsync(cancellationToken);
         try
         {
-            var avatars = new List<Avatar>();
+            // Types, plants, link kinds and source ids repeat across millions of rows: one string each, not one per row
+            // (at 4 million avatars that is hundreds of megabytes the engine would otherwise keep).
+            var names = new Dictionary<string, string>(StringComparer.Ordinal);
+            string Shared(string s) => names.TryGetValue(s, out var known) ? known : names[s] = s;
+            var avatars = new List<Avatar>((int)Math.Min(int.MaxValue / 2, Scalar<long>("SELECT count(*) FROM avatars")));
             using (var cmd = Writer.CreateCommand())
             {
                 cmd.CommandText = "SELECT avatar_key, type, id, plant, parent_key, first_seen FROM avatars";
                 using var r = cmd.ExecuteReader();
                 while (r.Read())
                 {
-                    avatars.Add(new Avatar(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), DateTime.SpecifyKind(r.GetDateTime(5), DateTimeKind.Utc)));
+                    avatars.Add(new Avatar(r.GetInt64(0), Shared(r.GetString(1)), r.GetString(2), Shared(r.GetString(3)), r.GetInt64(4), DateTime.SpecifyKind(r.GetDateTime(5), DateTimeKind.Utc)));
                 }
             }
 
@@ -333,7 +337,7 @@ public sealed partial class DuckDbStore : IRecordStore
                 using var r = cmd.ExecuteReader();
                 while (r.Read())
                 {
-                    links.Add(new AvatarLinkEvent(r.GetInt64(0), r.GetString(1), r.GetInt64(2), DateTime.SpecifyKind(r.GetDateTime(3), DateTimeKind.Utc), r.GetString(4)));
+                    links.Add(new AvatarLinkEvent(r.GetInt64(0), Shared(r.GetString(1)), r.GetInt64(2), DateTime.SpecifyKind(r.GetDateTime(3), DateTimeKind.Utc), Shared(r.GetString(4))));
                 }
             }
 
@@ -345,7 +349,7 @@ public sealed partial class DuckDbStore : IRecordStore
                 while (r.Read())
                 {
                     attributes.Add(new AvatarAttributeChange(
-                        r.GetInt64(0), r.GetString(1), r.GetString(2), DateTime.SpecifyKind(r.GetDateTime(3), DateTimeKind.Utc), r.GetString(4), r.GetString(5)));
+                        r.GetInt64(0), Shared(r.GetString(1)), r.GetString(2), DateTime.SpecifyKind(r.GetDateTime(3), DateTimeKind.Utc), Shared(r.GetString(4)), Shared(r.GetString(5))));
                 }
             }
 
