@@ -47,74 +47,20 @@ internal static class Hosting
     {
         if (settings.Mqtt is { } broker)
         {
-            var work = settings.Work ?? Path.Combine(Path.GetTempPath(), "usine-bench-mqtt-" + Guid.NewGuid().ToString("N")[..8]);
-            Directory.CreateDirectory(work);
-            try
-            {
-                var mqtt = await MqttBench.RunAsync(new Uri(broker), settings.Messages, work, Console.Out.WriteLine, cancellationToken);
-                Console.Out.WriteLine();
-                Console.Out.WriteLine(MqttBench.Format(mqtt));
-                return 0;
-            }
-            catch (UsineException ex)
-            {
-                return Fail(1, ex.Message);
-            }
-            finally
-            {
-                if (!settings.Keep)
-                {
-                    Directory.Delete(work, recursive: true);
-                }
-            }
+            return await InWorkDirectoryAsync(settings, "mqtt", async work =>
+                MqttBench.Format(await MqttBench.RunAsync(new Uri(broker), settings.Messages, work, Console.Out.WriteLine, cancellationToken)));
         }
 
         if (settings.Explore)
         {
-            var work = settings.Work ?? Path.Combine(Path.GetTempPath(), "usine-bench-explore-" + Guid.NewGuid().ToString("N")[..8]);
-            Directory.CreateDirectory(work);
-            try
-            {
-                var explore = await ExploreBench.RunAsync(settings.Messages, work, !settings.ArrivalOnly, Console.Out.WriteLine, cancellationToken);
-                Console.Out.WriteLine();
-                Console.Out.WriteLine(ExploreBench.Format(explore));
-                return 0;
-            }
-            catch (UsineException ex)
-            {
-                return Fail(1, ex.Message);
-            }
-            finally
-            {
-                if (!settings.Keep)
-                {
-                    Directory.Delete(work, recursive: true);
-                }
-            }
+            return await InWorkDirectoryAsync(settings, "explore", async work =>
+                ExploreBench.Format(await ExploreBench.RunAsync(settings.Messages, work, !settings.ArrivalOnly, Console.Out.WriteLine, cancellationToken)));
         }
 
         if (settings.Archive is { } sources)
         {
-            var work = settings.Work ?? Path.Combine(Path.GetTempPath(), "usine-bench-archive-" + Guid.NewGuid().ToString("N")[..8]);
-            Directory.CreateDirectory(work);
-            try
-            {
-                var archive = await ArchiveBench.RunAsync(settings.Messages, sources, work, Console.Out.WriteLine, cancellationToken);
-                Console.Out.WriteLine();
-                Console.Out.WriteLine(ArchiveBench.Format(archive));
-                return 0;
-            }
-            catch (UsineException ex)
-            {
-                return Fail(1, ex.Message);
-            }
-            finally
-            {
-                if (!settings.Keep)
-                {
-                    Directory.Delete(work, recursive: true);
-                }
-            }
+            return await InWorkDirectoryAsync(settings, "archive", async work =>
+                ArchiveBench.Format(await ArchiveBench.RunAsync(settings.Messages, sources, work, Console.Out.WriteLine, cancellationToken)));
         }
 
         var report = await BenchRunner.RunAsync(new BenchOptions { Messages = settings.Messages, WorkDirectory = settings.Work, Keep = settings.Keep, Bare = settings.Bare },
@@ -122,6 +68,34 @@ internal static class Hosting
         Console.Out.WriteLine();
         Console.Out.WriteLine(BenchRunner.Format(report));
         return 0;
+    }
+
+    /// <summary>
+    /// Runs a benchmark scenario in <c>--work</c> (or a new temporary directory), prints its report, and deletes the
+    /// directory afterwards unless <c>--keep</c>.
+    /// </summary>
+    private static async Task<int> InWorkDirectoryAsync(BenchSettings settings, string scenario, Func<string, Task<string>> run)
+    {
+        var work = settings.Work ?? Path.Combine(Path.GetTempPath(), $"usine-bench-{scenario}-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(work);
+        try
+        {
+            var report = await run(work);
+            Console.Out.WriteLine();
+            Console.Out.WriteLine(report);
+            return 0;
+        }
+        catch (UsineException ex)
+        {
+            return Fail(1, ex.Message);
+        }
+        finally
+        {
+            if (!settings.Keep)
+            {
+                Directory.Delete(work, recursive: true);
+            }
+        }
     }
 
     private static async Task<int> Run(Func<Task> run)

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using Usine.Server.Security;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Server.Endpoints;
@@ -30,19 +31,15 @@ internal static class Explore
     /// The sources whose data a plant-scoped caller may see: those with a fixed plant in its scope. A source whose
     /// plant comes from each message spans plants, so only an unscoped caller sees it. Null when unscoped.
     /// </summary>
-    public static IReadOnlySet<string>? ReadableSources(HttpContext http, UsinePlatform p) => Plants(http) is not { } plants
-        ? null
-        : p.Definitions.Sources.Values.Where(s => s.Plant.Constant is { } plant && plants.Contains(plant)).Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
+    public static IReadOnlySet<string>? ReadableSources(HttpContext http, UsinePlatform p) => PlantScopes.ReadableSources(Plants(http), p.Definitions);
 
     /// <summary>The part of a dead-letter filter that keeps a plant-scoped caller to its plants (nothing for an unscoped one).</summary>
-    public static DeadLetterFilter Scoped(HttpContext http, UsinePlatform p, DeadLetterFilter filter) =>
-        Plants(http) is { } plants ? filter with { Plants = plants, Sources = ReadableSources(http, p) } : filter;
+    public static DeadLetterFilter Scoped(HttpContext http, UsinePlatform p, DeadLetterFilter filter) => PlantScopes.Scoped(Plants(http), p.Definitions, filter);
 
     /// <summary>Refuses a dead letter outside the caller's scope: its plant, or its source's when its plant is not known.</summary>
     public static void EnsureDeadLetter(HttpContext http, UsinePlatform p, long id)
     {
-        if (Plants(http) is { } plants && p.Store.DeadLetterOwner(id) is var (source, plant)
-            && !(plant is not null ? plants.Contains(plant) : ReadableSources(http, p)!.Contains(source)))
+        if (Plants(http) is { } plants && !PlantScopes.MayReadDeadLetter(plants, p, id))
         {
             throw new OutOfScopeException($"dead letter {id} is outside the plants this key or token may read ({Describe(plants)})");
         }

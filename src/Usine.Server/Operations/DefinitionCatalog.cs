@@ -23,6 +23,7 @@ public sealed class DefinitionRejectedException(int status, string message) : Ex
 /// </summary>
 public sealed class DefinitionCatalog(UsinePlatform platform)
 {
+    private const string BodyName = "<body>";
     private readonly SemaphoreSlim _lock = new(1, 1);
 
     /// <summary>Where the API's definitions live.</summary>
@@ -53,7 +54,7 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
     /// <summary>Adds a model, or a new version of one, from its YAML or JSON definition.</summary>
     public async Task<DataModel> AddModelAsync(string body, string actor, CancellationToken ct)
     {
-        var parsed = Parse("models", body, file => DefinitionLoader.LoadText(File.ReadAllText(file), file));
+        var parsed = Parse("models", body, BodyName, () => DefinitionLoader.LoadText(Wrap("models", body), BodyName));
         var model = parsed.Models.Values.Single().Latest;
         await _lock.WaitAsync(ct);
         try
@@ -160,7 +161,7 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         try
         {
             var files = Files(platform.Options).Where(f => f != exclude).Append(temp);
-            var defs = Parse(section, body, _ => DefinitionLoader.LoadFiles(files), temp);
+            var defs = Parse(section, body, temp, () => DefinitionLoader.LoadFiles(files));
             if (expectSource is not null && !defs.Sources.Values.Any(s => s.Id == expectSource && s.Origin?.StartsWith(temp, StringComparison.Ordinal) == true))
             {
                 throw new DefinitionRejectedException(400, $"the body defines another source than '{expectSource}': its id must be the one in the address");
@@ -177,45 +178,28 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         return DefinitionLoader.LoadFiles(Files(platform.Options));
     }
 
-    /// <summary>Loads the body wrapped as one item of <paramref name="section"/>, turning loader errors into messages about the body.</summary>
-    private static UsineDefinitions Parse(string section, string body, Func<string, UsineDefinitions> load, string? path = null)
+    /// <summary>
+    /// Loads definitions that hold the body, wrapped as one item of <paramref name="section"/> in <paramref name="file"/>,
+    /// turning the loader's errors into messages about the body's own lines.
+    /// </summary>
+    private static UsineDefinitions Parse(string section, string body, string file, Func<UsineDefinitions> load)
     {
         if (string.IsNullOrWhiteSpace(body))
         {
             throw new DefinitionRejectedException(400, $"the body is empty: send one {section[..^1]} definition in YAML or JSON");
         }
 
-        string? temp = null;
         try
         {
-            if (path is null)
-            {
-                temp = Path.Combine(Path.GetTempPath(), "usine-definition-" + Guid.NewGuid().ToString("N") + ".yaml");
-                File.WriteAllText(temp, Wrap(section, body));
-            }
-
-            var defs = load(path ?? temp!);
-            if (section == "models" && defs.Models.Count == 0)
-            {
-                throw new DefinitionRejectedException(400, "the body defines no model");
-            }
-
-            return defs;
+            var defs = load();
+            return section == "models" && defs.Models.Count == 0 ? throw new DefinitionRejectedException(400, "the body defines no model") : defs;
         }
         catch (DefinitionException ex)
         {
             // The body was wrapped under one line ("models:" or "sources:"): its line n is line n + 1 of the file.
-            var file = path ?? temp!;
             var message = Regex.Replace(ex.Message, Regex.Escape(file) + @":(\d+)", m =>
                 "body line " + (long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) - 1).ToString(CultureInfo.InvariantCulture));
             throw new DefinitionRejectedException(400, message.Replace(file, "the body", StringComparison.Ordinal));
-        }
-        finally
-        {
-            if (temp is not null)
-            {
-                File.Delete(temp);
-            }
         }
     }
 

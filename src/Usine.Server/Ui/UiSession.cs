@@ -31,24 +31,18 @@ internal sealed class UiSession(AuthenticationStateProvider authentication)
     public bool SignedIn => Caller.Name != LocalHandler.Name;
 
     /// <summary>Whether the data of <paramref name="source"/> is in this person's plants (a source without a fixed plant needs every plant).</summary>
-    public bool MayRead(SourceDefinition source) => Plants is null || (source.Plant.Constant is { } plant && Plants.Contains(plant));
+    public bool MayRead(SourceDefinition source) => PlantScopes.MayRead(Plants, source);
 
     /// <summary>The sources whose dead letters and records this person may see; null for every source.</summary>
-    public IReadOnlySet<string>? ReadableSources(UsinePlatform platform) => Plants is null
-        ? null
-        : platform.Definitions.Sources.Values.Where(MayRead).Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
+    public IReadOnlySet<string>? ReadableSources(UsinePlatform platform) => PlantScopes.ReadableSources(Plants, platform.Definitions);
 
     public bool MayRead(string plant) => Caller.MayRead(plant);
 
     /// <summary>Keeps a dead-letter filter to this person's plants.</summary>
-    public DeadLetterFilter Scoped(DeadLetterFilter filter, UsinePlatform platform) =>
-        Plants is { } plants ? filter with { Plants = plants, Sources = ReadableSources(platform) } : filter;
+    public DeadLetterFilter Scoped(DeadLetterFilter filter, UsinePlatform platform) => PlantScopes.Scoped(Plants, platform.Definitions, filter);
 
     /// <summary>Whether this person may see dead letter <paramref name="id"/>: its plant, or its source's when its plant is not known.</summary>
-    public bool MayReadDeadLetter(long id, UsinePlatform platform) =>
-        Plants is not { } plants
-        || (platform.Store.DeadLetterOwner(id) is var (source, plant)
-            && (plant is not null ? plants.Contains(plant) : ReadableSources(platform)!.Contains(source)));
+    public bool MayReadDeadLetter(long id, UsinePlatform platform) => PlantScopes.MayReadDeadLetter(Plants, platform, id);
 
     private Caller Load()
     {
