@@ -310,50 +310,49 @@ public sealed partial class DuckDbStore : IRecordStore
         }
     }
 
-    public async Task<Referential> LoadReferentialAsync(CancellationToken cancellationToken)
+    public async Task LoadReferentialAsync(AvatarRegistry.Loader into, CancellationToken cancellationToken)
     {
         await _writeLock.WaitAsync(cancellationToken);
         try
         {
-            // Types, plants, link kinds and source ids repeat across millions of rows: one string each, not one per row
-            // (at 4 million avatars that is hundreds of megabytes the engine would otherwise keep).
-            var names = new Dictionary<string, string>(StringComparer.Ordinal);
-            string Shared(string s) => names.TryGetValue(s, out var known) ? known : names[s] = s;
-            var avatars = new List<Avatar>((int)Math.Min(int.MaxValue / 2, Scalar<long>("SELECT count(*) FROM avatars")));
+            // Streamed row by row into the registry's compact tables: at 4 million avatars, a list of avatar
+            // objects first would cost more memory than the registry itself.
             using (var cmd = Writer.CreateCommand())
             {
-                cmd.CommandText = "SELECT avatar_key, type, id, plant, parent_key, first_seen FROM avatars";
+                cmd.UseStreamingMode = true;
+                cmd.CommandText = "SELECT avatar_key, type, id FROM avatars";
                 using var r = cmd.ExecuteReader();
+                var types = new Dictionary<string, string>(StringComparer.Ordinal);
                 while (r.Read())
                 {
-                    avatars.Add(new Avatar(r.GetInt64(0), Shared(r.GetString(1)), r.GetString(2), Shared(r.GetString(3)), r.GetInt64(4), DateTime.SpecifyKind(r.GetDateTime(5), DateTimeKind.Utc)));
+                    var type = r.GetString(1);
+                    into.Avatar(r.GetInt64(0), types.TryGetValue(type, out var known) ? known : types[type] = type, r.GetString(2));
                 }
             }
 
-            var links = new List<AvatarLinkEvent>();
             using (var cmd = Writer.CreateCommand())
             {
-                cmd.CommandText = "SELECT from_key, kind, arg_max(to_key, linked_at), max(linked_at), arg_max(source_id, linked_at) FROM avatar_link_events GROUP BY from_key, kind";
+                cmd.UseStreamingMode = true;
+                cmd.CommandText = "SELECT from_key, kind, arg_max(to_key, linked_at), max(linked_at) FROM avatar_link_events GROUP BY from_key, kind";
                 using var r = cmd.ExecuteReader();
+                var kinds = new Dictionary<string, string>(StringComparer.Ordinal);
                 while (r.Read())
                 {
-                    links.Add(new AvatarLinkEvent(r.GetInt64(0), Shared(r.GetString(1)), r.GetInt64(2), DateTime.SpecifyKind(r.GetDateTime(3), DateTimeKind.Utc), Shared(r.GetString(4))));
+                    var kind = r.GetString(1);
+                    into.LastLink(r.GetInt64(0), kinds.TryGetValue(kind, out var known) ? known : kinds[kind] = kind, r.GetInt64(2), DateTime.SpecifyKind(r.GetDateTime(3), DateTimeKind.Utc));
                 }
             }
 
-            var attributes = new List<AvatarAttributeChange>();
             using (var cmd = Writer.CreateCommand())
             {
-                cmd.CommandText = "SELECT avatar_key, name, value, set_at, plant, source_id FROM avatar_attributes";
+                cmd.UseStreamingMode = true;
+                cmd.CommandText = "SELECT avatar_key, name, value, set_at FROM avatar_attributes";
                 using var r = cmd.ExecuteReader();
                 while (r.Read())
                 {
-                    attributes.Add(new AvatarAttributeChange(
-                        r.GetInt64(0), Shared(r.GetString(1)), r.GetString(2), DateTime.SpecifyKind(r.GetDateTime(3), DateTimeKind.Utc), Shared(r.GetString(4)), Shared(r.GetString(5))));
+                    into.Attribute(r.GetInt64(0), string.Intern(r.GetString(1)), r.GetString(2), DateTime.SpecifyKind(r.GetDateTime(3), DateTimeKind.Utc));
                 }
             }
-
-            return new Referential(avatars, links, attributes);
         }
         finally
         {
@@ -498,9 +497,14 @@ public sealed partial class DuckDbStore : IRecordStore
             var duplicates = 0;
             if (output.Records.Count > 0)
             {
-                foreach (var group in output.Records.GroupBy(r => r.Model.Name))
+                // A source almost always writes one model: the records go as they are, grouped only otherwise.
+                var model = output.Records[0].Model.Name;
+                var groups = output.Records.TrueForAll(r => ReferenceEquals(r.Model.Name, model) || r.Model.Name == model)
+                    ? [(model, (IReadOnlyList<Record>)output.Records)]
+                    : output.Records.GroupBy(r => r.Model.Name).Select(g => (g.Key, (IReadOnlyList<Record>)[.. g])).ToList();
+                foreach (var (name, records) in groups)
                 {
-                    var (s, d) = StoreRecords(_tables[group.Key], group, batch.StreamId, now);
+                    var (s, d) = StoreRecords(_tables[name], records, batch.StreamId, now);
                     stored += s;
                     duplicates += d;
                 }
@@ -552,7 +556,7 @@ public sealed partial class DuckDbStore : IRecordStore
         }
     }
 
-    private (int Stored, int Duplicates) StoreRecords(ModelTable table, IEnumerable<Record> records, string streamId, DateTime now)
+    private (int Stored, int Duplicates) StoreRecords(ModelTable table, IReadOnlyList<Record> records, string streamId, DateTime now)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var stage = Sql.StageTable(table.Name);
@@ -610,7 +614,7 @@ public sealed partial class DuckDbStore : IRecordStore
         Timings.Add("stage", clock);
         var dropped = ExecCount(string.Format(CultureInfo.InvariantCulture, table.DedupSql, Sql.Timestamp(min), Sql.Timestamp(max)));
         Timings.Add("dedup", clock);
-        var first = records.First();
+        var first = records[0];
         var inserted = ExecCount(string.Format(CultureInfo.InvariantCulture, table.InsertSql,
             first.Model.Version, Sql.Literal(first.SourceId), Sql.Literal(streamId), Sql.Timestamp(now)));
         Timings.Add("insert", clock);

@@ -37,17 +37,29 @@ public sealed record AvatarAttributeChange(long AvatarKey, string Name, string V
 /// <summary>
 /// The avatars known to a running pipeline: resolves (type, id) to a surrogate key, creating the avatar on
 /// first sight. Created avatars are reported so that the store persists them in the same commit as the
-/// records that named them.
+/// records that named them. Thread-safe; sized for millions of avatars (see <see cref="AvatarKeyTable"/>).
 /// </summary>
 public sealed class AvatarRegistry
 {
-    private readonly ConcurrentDictionary<(string Type, string Id), long> _keys = new();
-    private readonly ConcurrentDictionary<(long From, string Kind), (long To, DateTime At)> _lastLink = new();
+    private readonly Lock _lock = new();
+    private AvatarKeyTable _keys = new();
+
+    // The last link of each kind, per avatar: one small dictionary per kind ("at", ...), of numbers only.
+    private Dictionary<string, Dictionary<long, (long To, DateTime At)>> _lastLink = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(long Avatar, string Name), (string Value, DateTime At)> _attributes = new();
     private long _nextKey;
     private int _version;
 
-    public int Count => _keys.Count;
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _keys.Count;
+            }
+        }
+    }
 
     /// <summary>Changes whenever avatars are reloaded or forgotten: caches of keys built on the registry must then be dropped.</summary>
     public int Version => Volatile.Read(ref _version);
@@ -55,62 +67,82 @@ public sealed class AvatarRegistry
     /// <summary>Replaces what the registry knows with what the store holds.</summary>
     public void Load(IEnumerable<Avatar> avatars, IEnumerable<AvatarLinkEvent> lastLinks, IEnumerable<AvatarAttributeChange>? attributes = null)
     {
-        _keys.Clear();
-        _lastLink.Clear();
-        _attributes.Clear();
-        foreach (var a in attributes ?? [])
-        {
-            _attributes[(a.AvatarKey, a.Name)] = (a.Value, a.At);
-        }
-
-        long max = 0;
+        var loader = StartLoad();
         foreach (var a in avatars)
         {
-            _keys[(a.Type, a.Id)] = a.Key;
-            max = Math.Max(max, a.Key);
+            loader.Avatar(a.Key, a.Type, a.Id);
         }
 
         foreach (var l in lastLinks)
         {
-            _lastLink[(l.FromKey, l.Kind)] = (l.ToKey, l.At);
+            loader.LastLink(l.FromKey, l.Kind, l.ToKey, l.At);
         }
 
-        Interlocked.Exchange(ref _nextKey, max);
-        Interlocked.Increment(ref _version);
+        foreach (var a in attributes ?? [])
+        {
+            loader.Attribute(a.AvatarKey, a.Name, a.Value, a.At);
+        }
+
+        loader.Complete();
     }
 
-    public bool TryGet(string type, string id, out long key) => _keys.TryGetValue((type, id), out key);
+    /// <summary>
+    /// Starts replacing what the registry knows, fed row by row as the store reads it, so that millions of avatars
+    /// never exist as objects; the registry keeps answering from what it had until <see cref="Loader.Complete"/>.
+    /// </summary>
+    public Loader StartLoad() => new(this);
+
+    public bool TryGet(string type, string id, out long key)
+    {
+        lock (_lock)
+        {
+            return _keys.TryGet(type, id, out key);
+        }
+    }
 
     /// <summary>The key of the avatar, created (and added to <paramref name="created"/>) if it is new.</summary>
     public long Resolve(string type, string id, string plant, long parentKey, DateTime seen, List<Avatar> created)
     {
-        if (_keys.TryGetValue((type, id), out var key))
+        lock (_lock)
         {
-            return key;
-        }
+            if (_keys.TryGet(type, id, out var key))
+            {
+                return key;
+            }
 
-        key = Interlocked.Increment(ref _nextKey);
-        if (_keys.TryAdd((type, id), key))
-        {
+            key = ++_nextKey;
+            _keys.GetOrAdd(type, id, key);
             created.Add(new Avatar(key, type, id, plant, parentKey, seen));
             return key;
         }
-
-        return _keys[(type, id)];
     }
 
     /// <summary>Records that <paramref name="from"/> is <paramref name="kind"/> <paramref name="to"/> at <paramref name="at"/>; adds an event only when the target changes.</summary>
     public void Link(long from, string kind, long to, DateTime at, string sourceId, List<AvatarLinkEvent> events)
     {
-        var k = (from, kind);
-        if (_lastLink.TryGetValue(k, out var last) && last.To == to && at >= last.At)
+        lock (_lock)
         {
-            return;
-        }
+            if (!_lastLink.TryGetValue(kind, out var links))
+            {
+                _lastLink[kind] = links = [];
+            }
 
-        if (!_lastLink.TryGetValue(k, out last) || at >= last.At)
-        {
-            _lastLink[k] = (to, at);
+            if (links.TryGetValue(from, out var last))
+            {
+                if (last.To == to && at >= last.At)
+                {
+                    return;
+                }
+
+                if (at >= last.At)
+                {
+                    links[from] = (to, at);
+                }
+            }
+            else
+            {
+                links[from] = (to, at);
+            }
         }
 
         events.Add(new AvatarLinkEvent(from, kind, to, at, sourceId));
@@ -136,11 +168,64 @@ public sealed class AvatarRegistry
     /// <summary>Forgets avatars whose creating commit failed, so that the next batch creates them again.</summary>
     public void Forget(IEnumerable<Avatar> avatars)
     {
-        foreach (var a in avatars)
+        lock (_lock)
         {
-            _keys.TryRemove((a.Type, a.Id), out _);
+            foreach (var a in avatars)
+            {
+                _keys.Remove(a.Type, a.Id);
+            }
         }
 
         Interlocked.Increment(ref _version);
+    }
+
+    /// <summary>Fills a new referential row by row and swaps it in at <see cref="Complete"/>.</summary>
+    public sealed class Loader
+    {
+        private readonly AvatarRegistry _registry;
+        private readonly AvatarKeyTable _keys = new();
+        private readonly Dictionary<string, Dictionary<long, (long To, DateTime At)>> _lastLink = new(StringComparer.Ordinal);
+        private readonly List<(long Avatar, string Name, string Value, DateTime At)> _attributes = [];
+        private long _max;
+
+        internal Loader(AvatarRegistry registry) => _registry = registry;
+
+        public int Avatars => _keys.Count;
+
+        public void Avatar(long key, string type, string id)
+        {
+            _keys.GetOrAdd(type, id, key);
+            _max = Math.Max(_max, key);
+        }
+
+        public void LastLink(long from, string kind, long to, DateTime at)
+        {
+            if (!_lastLink.TryGetValue(kind, out var links))
+            {
+                _lastLink[kind] = links = [];
+            }
+
+            links[from] = (to, at);
+        }
+
+        public void Attribute(long avatar, string name, string value, DateTime at) => _attributes.Add((avatar, name, value, at));
+
+        public void Complete()
+        {
+            lock (_registry._lock)
+            {
+                _registry._keys = _keys;
+                _registry._lastLink = _lastLink;
+                _registry._attributes.Clear();
+                foreach (var (avatar, name, value, at) in _attributes)
+                {
+                    _registry._attributes[(avatar, name)] = (value, at);
+                }
+
+                _registry._nextKey = _max;
+            }
+
+            Interlocked.Increment(ref _registry._version);
+        }
     }
 }

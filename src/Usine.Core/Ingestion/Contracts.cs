@@ -105,13 +105,11 @@ public interface IRecordStore : IAsyncDisposable
 
     Task<long?> GetCheckpointAsync(string streamId, CancellationToken cancellationToken);
 
-    Task<Referential> LoadReferentialAsync(CancellationToken cancellationToken);
+    /// <summary>Feeds every avatar, the last link of each kind and current attributes to <paramref name="into"/>.</summary>
+    Task LoadReferentialAsync(AvatarRegistry.Loader into, CancellationToken cancellationToken);
 
     Task<CommitResult> CommitAsync(CommitBatch batch, CancellationToken cancellationToken);
 }
-
-/// <summary>What a pipeline needs to know of the stored referential: every avatar, the last link of each kind, and current attributes.</summary>
-public sealed record Referential(IReadOnlyList<Avatar> Avatars, IReadOnlyList<AvatarLinkEvent> LastLinks, IReadOnlyList<AvatarAttributeChange> Attributes);
 
 /// <summary>One message read back from the raw zone or from the archive, to be replayed through the current pipeline.</summary>
 public sealed record RawZoneMessage(string SourceId, string StreamId, RawMessage Message);

@@ -334,9 +334,10 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
 
     private async Task ReloadReferentialAsync(CancellationToken ct)
     {
-        var referential = await _store.LoadReferentialAsync(ct);
-        _avatars.Load(referential.Avatars, referential.LastLinks, referential.Attributes);
-        _logger.ReferentialLoaded(referential.Avatars.Count);
+        var loader = _avatars.StartLoad();
+        await _store.LoadReferentialAsync(loader, ct);
+        loader.Complete();
+        _logger.ReferentialLoaded(loader.Avatars);
     }
 
     /// <summary>

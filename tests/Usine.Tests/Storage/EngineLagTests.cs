@@ -86,8 +86,8 @@ public sealed class EngineLagTests : IAsyncLifetime
 
         public Task<long?> GetCheckpointAsync(string streamId, CancellationToken cancellationToken) => inner.GetCheckpointAsync(streamId, cancellationToken);
 
-        public Task<Referential> LoadReferentialAsync(CancellationToken cancellationToken) =>
-            inner.LoadReferentialAsync(cancellationToken);
+        public Task LoadReferentialAsync(AvatarRegistry.Loader into, CancellationToken cancellationToken) =>
+            inner.LoadReferentialAsync(into, cancellationToken);
 
         public async Task<CommitResult> CommitAsync(CommitBatch batch, CancellationToken cancellationToken)
         {

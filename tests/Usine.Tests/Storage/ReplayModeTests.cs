@@ -1,4 +1,5 @@
 using System.Text;
+using Usine.Avatars;
 using Usine.Configuration;
 using Usine.Ingestion;
 using Usine.Operations;
@@ -137,8 +138,8 @@ public sealed class ReplayModeTests : IAsyncLifetime
 
         public Task<long?> GetCheckpointAsync(string streamId, CancellationToken cancellationToken) => inner.GetCheckpointAsync(streamId, cancellationToken);
 
-        public Task<Referential> LoadReferentialAsync(CancellationToken cancellationToken) =>
-            inner.LoadReferentialAsync(cancellationToken);
+        public Task LoadReferentialAsync(AvatarRegistry.Loader into, CancellationToken cancellationToken) =>
+            inner.LoadReferentialAsync(into, cancellationToken);
 
         public async Task<CommitResult> CommitAsync(CommitBatch batch, CancellationToken cancellationToken)
         {
