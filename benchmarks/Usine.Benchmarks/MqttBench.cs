@@ -24,7 +24,9 @@ public sealed record MqttBenchReport(long Messages, double PublishSeconds, doubl
 /// </summary>
 public static class MqttBench
 {
-    public static async Task<MqttBenchReport> RunAsync(Uri broker, long messages, string work, Action<string> log, CancellationToken ct)
+    /// <param name="batchSize">The source's <c>batchSize</c>; null for its default.</param>
+    /// <param name="receiveMaximum">The connector's receive maximum; null for its default.</param>
+    public static async Task<MqttBenchReport> RunAsync(Uri broker, long messages, int? batchSize, ushort? receiveMaximum, string work, Action<string> log, CancellationToken ct)
     {
         var files = Path.Combine(work, "workload-mqtt");
         var manifest = await Workload.WorkloadGenerator.GenerateAsync(new Workload.WorkloadOptions { Directory = files, Messages = (long)Math.Ceiling(messages / 0.4) }, ct);
@@ -39,14 +41,17 @@ public static class MqttBench
             Id = "bench-mqtt",
             Kind = SourceKind.Mqtt,
             Topic = $"usine-bench/{run}/#",
-            Settings = new Dictionary<string, string> { ["broker"] = broker.ToString(), ["batchSize"] = "20000", ["clientId"] = "usine-bench-" + run },
+            Settings = batchSize is { } b
+                ? new Dictionary<string, string> { ["broker"] = broker.ToString(), ["clientId"] = "usine-bench-" + run, ["batchSize"] = b.ToString(System.Globalization.CultureInfo.InvariantCulture) }
+                : new Dictionary<string, string> { ["broker"] = broker.ToString(), ["clientId"] = "usine-bench-" + run },
         };
         definitions.Sources[source.Id] = source;
 
         var store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = Path.Combine(work, "usine-mqtt") });
         var engine = new IngestEngine(definitions, store, logger: NullLogger<IngestEngine>.Instance);
         await engine.StartAsync(ct);
-        var options = new MqttConnectorOptions { ReceiveMaximum = 65_000 };
+        var options = receiveMaximum is { } rm ? new MqttConnectorOptions { ReceiveMaximum = rm } : new MqttConnectorOptions();
+        log($"mqtt: batchSize {(batchSize is null ? "default" : batchSize.Value.ToString("N0", System.Globalization.CultureInfo.InvariantCulture))}, receive maximum {options.ReceiveMaximum:N0}");
 
         // The source subscribes once and stops: its persistent session keeps the subscription, and the broker
         // queues what is published meanwhile, as it would during a restart of Usine.
@@ -99,6 +104,8 @@ public static class MqttBench
 
         var ingest = sw.Elapsed.TotalSeconds;
         var peak = sampler.Stop();
+        log($"  engine busy: pipeline {engine.ProcessTime.TotalSeconds:N1} s, commit {engine.CommitTime.TotalSeconds:N1} s of {ingest:N1} s");
+        log("  commit phases (s): " + string.Join(", ", store.Timings.Seconds.OrderByDescending(x => x.Value).Select(x => $"{x.Key} {x.Value:N2}")));
         var stats = engine.Stats["bench-mqtt"];
         await engine.DisposeAsync();
         await store.DisposeAsync();

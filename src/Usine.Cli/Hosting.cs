@@ -48,7 +48,7 @@ internal static class Hosting
         if (settings.Mqtt is { } broker)
         {
             return await InWorkDirectoryAsync(settings, "mqtt", async work =>
-                MqttBench.Format(await MqttBench.RunAsync(new Uri(broker), settings.Messages, work, Console.Out.WriteLine, cancellationToken)));
+                MqttBench.Format(await MqttBench.RunAsync(new Uri(broker), settings.Messages, settings.MqttBatch, (ushort?)settings.ReceiveMaximum, work, Console.Out.WriteLine, cancellationToken)));
         }
 
         if (settings.Explore)

@@ -26,30 +26,14 @@ public sealed partial class DuckDbStore
     /// <summary>Adds a batch's outcome to its source's hour, inside the batch's transaction so the counts are exact.</summary>
     private void CountHour(string sourceId, string streamId, DateTime now, long landed, long stored, long replayed, long duplicates, long rejected)
     {
-        using (var cmd = Writer.CreateCommand())
-        {
-            cmd.CommandText = """
-                INSERT INTO source_hours VALUES ($1, $2, $3, $4, $5, $6, $7)
-                ON CONFLICT (source_id, hour) DO UPDATE SET landed = landed + EXCLUDED.landed, stored = stored + EXCLUDED.stored,
-                    replayed = replayed + EXCLUDED.replayed, duplicates = duplicates + EXCLUDED.duplicates, rejected = rejected + EXCLUDED.rejected
-                """;
-            cmd.Parameters.Add(new DuckDBParameter(sourceId));
-            cmd.Parameters.Add(new DuckDBParameter(Hour(now)));
-            cmd.Parameters.Add(new DuckDBParameter(landed));
-            cmd.Parameters.Add(new DuckDBParameter(stored));
-            cmd.Parameters.Add(new DuckDBParameter(replayed));
-            cmd.Parameters.Add(new DuckDBParameter(duplicates));
-            cmd.Parameters.Add(new DuckDBParameter(rejected));
-            cmd.ExecuteNonQuery();
-        }
-
+        ExecPrepared("""
+            INSERT INTO source_hours VALUES ($1, $2, $3, $4, $5, $6, $7)
+            ON CONFLICT (source_id, hour) DO UPDATE SET landed = landed + EXCLUDED.landed, stored = stored + EXCLUDED.stored,
+                replayed = replayed + EXCLUDED.replayed, duplicates = duplicates + EXCLUDED.duplicates, rejected = rejected + EXCLUDED.rejected
+            """, sourceId, Hour(now), landed, stored, replayed, duplicates, rejected);
         if (landed > 0 && streamId.StartsWith("file:", StringComparison.Ordinal))
         {
-            using var cmd = Writer.CreateCommand();
-            cmd.CommandText = "UPDATE streams SET landed = coalesce(landed, 0) + $2 WHERE stream_id = $1";
-            cmd.Parameters.Add(new DuckDBParameter(streamId));
-            cmd.Parameters.Add(new DuckDBParameter(landed));
-            cmd.ExecuteNonQuery();
+            ExecPrepared("UPDATE streams SET landed = coalesce(landed, 0) + $2 WHERE stream_id = $1", streamId, landed);
         }
     }
 

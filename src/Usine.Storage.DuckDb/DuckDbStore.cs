@@ -33,6 +33,8 @@ public sealed partial class DuckDbStore : IRecordStore
 
     public DuckDbStoreOptions Options => _options;
 
+    private readonly Dictionary<string, DuckDBCommand> _prepared = new(StringComparer.Ordinal);
+
     private DuckDBConnection Writer => _writer ?? throw new InvalidOperationException("the store is not initialized");
 
     /// <summary>A record table: the union of the columns of every version, and per version where its fields go.</summary>
@@ -42,6 +44,9 @@ public sealed partial class DuckDbStore : IRecordStore
         public required IReadOnlyList<FieldDefinition> Columns { get; init; }
         public required Dictionary<int, int[]> ColumnToField { get; init; }
         public required DataModel Latest { get; init; }
+        /// <summary>Whether the natural key holds the event time: the duplicate check then reads only the batch's time range ($1, $2).</summary>
+        public required bool TimeInKey { get; init; }
+
         public required string DedupSql { get; init; }
         public required string InsertSql { get; init; }
         public required List<string> RollupSql { get; init; }
@@ -132,6 +137,7 @@ public sealed partial class DuckDbStore : IRecordStore
 
     private ModelTable EnsureModelTable(ModelVersions versions)
     {
+        ForgetPrepared();
         var name = versions.Name;
         var table = Sql.RecordTable(name);
         var columns = versions.UnionFields();
@@ -194,7 +200,7 @@ public sealed partial class DuckDbStore : IRecordStore
         // Drops staged records that are stored already. When the event time is part of the key, the
         // probe only reads the row groups whose time range overlaps the batch ({0} and {1} are filled in).
         var dedup = timeInKey
-            ? $"DELETE FROM {stage} s WHERE EXISTS (SELECT 1 FROM {table} m WHERE m.event_time BETWEEN {{0}} AND {{1}} AND m.record_id = s.record_id)"
+            ? $"DELETE FROM {stage} s WHERE EXISTS (SELECT 1 FROM {table} m WHERE m.event_time BETWEEN $1 AND $2 AND m.record_id = s.record_id)"
             : $"DELETE FROM {stage} s WHERE EXISTS (SELECT 1 FROM {table} m WHERE m.record_id = s.record_id)";
 
         var rollups = new List<string>();
@@ -214,7 +220,8 @@ public sealed partial class DuckDbStore : IRecordStore
             Latest = latest,
             DedupSql = dedup,
             InsertSql = $"INSERT INTO {table} (record_id, plant, avatar_key, avatar_id, context_key, event_time, model_version, source_id, stream_id, raw_position, stored_at, {fieldList}) "
-                + $"SELECT record_id, plant, avatar_key, avatar_id, context_key, event_time, {{0}}, {{1}}, {{2}}, raw_position, {{3}}, {fieldList} FROM {stage}",
+                + $"SELECT record_id, plant, avatar_key, avatar_id, context_key, event_time, $1, $2, $3, raw_position, $4, {fieldList} FROM {stage}",
+            TimeInKey = timeInKey,
             RollupSql = rollups,
             Rollups = rollupDefs,
         };
@@ -526,13 +533,8 @@ public sealed partial class DuckDbStore : IRecordStore
             // Only new data moves a stream on: a replay of old positions must leave its checkpoint where it is.
             if (live)
             {
-                using var cp = Writer.CreateCommand();
-                cp.CommandText = "INSERT INTO checkpoints VALUES ($1, $2, $3, $4) ON CONFLICT (stream_id) DO UPDATE SET position = greatest(position, EXCLUDED.position), updated_at = EXCLUDED.updated_at";
-                cp.Parameters.Add(new DuckDBParameter(batch.StreamId));
-                cp.Parameters.Add(new DuckDBParameter(batch.Source.Id));
-                cp.Parameters.Add(new DuckDBParameter(batch.Checkpoint));
-                cp.Parameters.Add(new DuckDBParameter(now));
-                cp.ExecuteNonQuery();
+                ExecPrepared("INSERT INTO checkpoints VALUES ($1, $2, $3, $4) ON CONFLICT (stream_id) DO UPDATE SET position = greatest(position, EXCLUDED.position), updated_at = EXCLUDED.updated_at",
+                    batch.StreamId, batch.Source.Id, batch.Checkpoint, now);
             }
 
             Timings.Add("checkpoint", clock);
@@ -612,19 +614,18 @@ public sealed partial class DuckDbStore : IRecordStore
         }
 
         Timings.Add("stage", clock);
-        var dropped = ExecCount(string.Format(CultureInfo.InvariantCulture, table.DedupSql, Sql.Timestamp(min), Sql.Timestamp(max)));
+        var dropped = table.TimeInKey ? ExecPrepared(table.DedupSql, min, max) : ExecPrepared(table.DedupSql);
         Timings.Add("dedup", clock);
         var first = records[0];
-        var inserted = ExecCount(string.Format(CultureInfo.InvariantCulture, table.InsertSql,
-            first.Model.Version, Sql.Literal(first.SourceId), Sql.Literal(streamId), Sql.Timestamp(now)));
+        var inserted = ExecPrepared(table.InsertSql, first.Model.Version, first.SourceId, streamId, now);
         Timings.Add("insert", clock);
         foreach (var rollup in table.RollupSql)
         {
-            Exec(rollup);
+            ExecPrepared(rollup);
         }
 
         Timings.Add("rollups", clock);
-        Exec($"DELETE FROM {stage}");
+        ExecPrepared($"DELETE FROM {stage}");
         return (inserted, dropped);
     }
 
@@ -695,6 +696,39 @@ public sealed partial class DuckDbStore : IRecordStore
         cmd.ExecuteNonQuery();
     }
 
+    /// <summary>
+    /// Runs a statement of the commit path on the writer, prepared the first time and kept: DuckDB parses and plans
+    /// it once, not at every batch (several milliseconds a batch, which weigh at the small batches of a live stream).
+    /// </summary>
+    private int ExecPrepared(string sql, params object[] parameters)
+    {
+        if (!_prepared.TryGetValue(sql, out var cmd))
+        {
+            cmd = Writer.CreateCommand();
+            cmd.CommandText = sql;
+            _prepared[sql] = cmd;
+        }
+
+        cmd.Parameters.Clear();
+        foreach (var p in parameters)
+        {
+            cmd.Parameters.Add(new DuckDBParameter(p));
+        }
+
+        return cmd.ExecuteNonQuery();
+    }
+
+    /// <summary>Drops the prepared statements, before the tables they name change.</summary>
+    private void ForgetPrepared()
+    {
+        foreach (var cmd in _prepared.Values)
+        {
+            cmd.Dispose();
+        }
+
+        _prepared.Clear();
+    }
+
     private int ExecCount(string sql)
     {
         using var cmd = Writer.CreateCommand();
@@ -718,6 +752,7 @@ public sealed partial class DuckDbStore : IRecordStore
         {
             if (_writer is not null)
             {
+                ForgetPrepared();
                 try
                 {
                     Exec("CHECKPOINT");

@@ -82,6 +82,14 @@ internal sealed class BenchSettings : CommandSettings
     [Description("Run the MQTT scenario instead: publish --messages screwing results with QoS 1 to this broker (mqtt://host:port) and ingest them through an MQTT source.")]
     public string? Mqtt { get; init; }
 
+    [CommandOption("--mqtt-batch <N>")]
+    [Description("With --mqtt: the source's batchSize. Default: the source default.")]
+    public int? MqttBatch { get; init; }
+
+    [CommandOption("--receive-maximum <N>")]
+    [Description("With --mqtt: the connector's receive maximum (unacknowledged messages in flight). Default: the connector default.")]
+    public int? ReceiveMaximum { get; init; }
+
     [CommandOption("--bare")]
     [Description("Run the engine and the store alone, without jobs, metrics and alert rules: the difference is what operations cost.")]
     public bool Bare { get; init; }
@@ -106,6 +114,8 @@ internal sealed class BenchSettings : CommandSettings
         Messages < 1 ? ValidationResult.Error("--messages must be 1 or more")
         : Mqtt is not null && !Uri.TryCreate(Mqtt, UriKind.Absolute, out _) ? ValidationResult.Error("--mqtt must be a broker URL such as mqtt://127.0.0.1:1883")
         : Archive is < 1 ? ValidationResult.Error("--archive must be 1 or more sources")
+        : MqttBatch is < 1 ? ValidationResult.Error("--mqtt-batch must be 1 or more")
+        : ReceiveMaximum is < 1 or > ushort.MaxValue ? ValidationResult.Error($"--receive-maximum must be between 1 and {ushort.MaxValue}")
         : ValidationResult.Success();
 }
 
