@@ -14,9 +14,10 @@ public sealed record MqttConnectorOptions
 
     /// <summary>
     /// Most unacknowledged QoS 1 messages the broker may have in flight to the connector (MQTT 5 Receive
-    /// Maximum). This is the memory bound of a connector and the size of its buffer. Default 10000.
+    /// Maximum). This is the memory bound of a connector and the size of its buffer. Default 20000: two batches of
+    /// the default 10000 in flight, about 20 MB of messages of a few hundred bytes.
     /// </summary>
-    public ushort ReceiveMaximum { get; init; } = 10_000;
+    public ushort ReceiveMaximum { get; init; } = 20_000;
 
     /// <summary>
     /// How long the broker keeps the session (subscription, unacknowledged and queued messages) while the
@@ -66,7 +67,7 @@ public sealed record MqttConnectorOptions
 
         if (ReceiveMaximum == 0)
         {
-            throw new ArgumentException($"{nameof(ReceiveMaximum)} must be at least 1; 10000 suits most plants");
+            throw new ArgumentException($"{nameof(ReceiveMaximum)} must be at least 1; 20000 suits most plants");
         }
 
         if (SessionExpiry < TimeSpan.FromSeconds(1) || SessionExpiry.TotalSeconds > uint.MaxValue)

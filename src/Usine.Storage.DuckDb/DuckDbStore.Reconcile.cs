@@ -26,14 +26,20 @@ public sealed partial class DuckDbStore
     /// <summary>Adds a batch's outcome to its source's hour, inside the batch's transaction so the counts are exact.</summary>
     private void CountHour(string sourceId, string streamId, DateTime now, long landed, long stored, long replayed, long duplicates, long rejected)
     {
-        ExecPrepared("""
-            INSERT INTO source_hours VALUES ($1, $2, $3, $4, $5, $6, $7)
-            ON CONFLICT (source_id, hour) DO UPDATE SET landed = landed + EXCLUDED.landed, stored = stored + EXCLUDED.stored,
-                replayed = replayed + EXCLUDED.replayed, duplicates = duplicates + EXCLUDED.duplicates, rejected = rejected + EXCLUDED.rejected
-            """, sourceId, Hour(now), landed, stored, replayed, duplicates, rejected);
+        // An update, and an insert for the first batch of the hour: a third of the time of an INSERT ... ON CONFLICT in
+        // DuckDB (0.4 against 1.3 ms), paid at every commit. Only the writer, under its lock, writes this table.
+        object[] values = [sourceId, Hour(now), landed, stored, replayed, duplicates, rejected];
+        if (ExecWith("""
+            UPDATE source_hours SET landed = landed + $3, stored = stored + $4, replayed = replayed + $5, duplicates = duplicates + $6,
+                rejected = rejected + $7 WHERE source_id = $1 AND hour = $2
+            """, values) == 0)
+        {
+            ExecWith("INSERT INTO source_hours VALUES ($1, $2, $3, $4, $5, $6, $7)", values);
+        }
+
         if (landed > 0 && streamId.StartsWith("file:", StringComparison.Ordinal))
         {
-            ExecPrepared("UPDATE streams SET landed = coalesce(landed, 0) + $2 WHERE stream_id = $1", streamId, landed);
+            ExecWith("UPDATE streams SET landed = coalesce(landed, 0) + $2 WHERE stream_id = $1", streamId, landed);
         }
     }
 

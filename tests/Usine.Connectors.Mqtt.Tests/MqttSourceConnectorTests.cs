@@ -258,7 +258,7 @@ public sealed class MqttSourceConnectorTests(MosquittoFixture mosquitto, ITestOu
         Assert.Contains("batchMilliseconds", unknown.Message, StringComparison.Ordinal);
         Assert.Contains("from 0 to 2", Rejected("a/#", new() { ["qos"] = "3" }).Message, StringComparison.Ordinal);
         Assert.Contains("mqtt://", Rejected("a/#", new() { ["broker"] = "http://x:1" }).Message, StringComparison.Ordinal);
-        Assert.Contains("receive maximum", Rejected("a/#", new() { ["batchSize"] = "20000" }).Message, StringComparison.Ordinal);
+        Assert.Contains("receive maximum", Rejected("a/#", new() { ["batchSize"] = "30000" }).Message, StringComparison.Ordinal);
         Assert.Contains("'#' must be a whole level", Rejected("a/#/b", new()).Message, StringComparison.Ordinal);
         Assert.Contains("'+' must be a whole level", Rejected("a/b+/c", new()).Message, StringComparison.Ordinal);
         Assert.Contains("sharedGroup", Rejected("$share/g/a/#", new()).Message, StringComparison.Ordinal);

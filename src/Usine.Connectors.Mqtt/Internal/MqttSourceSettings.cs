@@ -49,7 +49,7 @@ internal sealed record MqttSourceSettings
             : BrokerAddress.Parse(options.DefaultBroker, "MqttConnectorOptions.DefaultBroker");
 
         var qos = Int(s, "qos", 1, 0, 2, what);
-        var batchSize = Int(s, "batchSize", 2000, 1, 1_000_000, what);
+        var batchSize = Int(s, "batchSize", 10_000, 1, 1_000_000, what);
         if (batchSize > options.ReceiveMaximum)
         {
             throw new ArgumentException(
