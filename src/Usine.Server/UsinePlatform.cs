@@ -264,24 +264,33 @@ public sealed class UsinePlatform : IAsyncDisposable
         };
     }
 
-    /// <summary>Positions of HTTP pushes: one stream per source, numbered on from its checkpoint.</summary>
-    public async Task<PushStream> PushStreamAsync(SourceDefinition source, CancellationToken ct)
+    /// <summary>Positions of HTTP pushes: one stream per source (per source and header line for CSV), numbered on from its checkpoint.</summary>
+    public async Task<PushStream> PushStreamAsync(SourceDefinition source, IReadOnlyList<string>? csvHeader, CancellationToken ct)
     {
+        // CSV pushes with the same header share a stream that records it, so that their lines can be read again
+        // (replay, dead-letter retry); each push may carry another header, hence one stream per header.
+        var id = csvHeader is null
+            ? "http:" + source.Id
+            : $"http:{source.Id}:csv-{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(string.Join('\u001f', csvHeader))))[..12]}";
         PushStream? stream;
         lock (_push)
         {
-            _push.TryGetValue(source.Id, out stream);
+            _push.TryGetValue(id, out stream);
         }
 
         if (stream is null)
         {
-            var id = "http:" + source.Id;
+            if (csvHeader is not null)
+            {
+                await Store.RegisterStreamAsync(id, source.Id, "http", null, csvHeader, ct);
+            }
+
             var checkpoint = await Engine.GetCheckpointAsync(id, ct) ?? 0;
             lock (_push)
             {
-                if (!_push.TryGetValue(source.Id, out stream))
+                if (!_push.TryGetValue(id, out stream))
                 {
-                    _push[source.Id] = stream = new PushStream(id, checkpoint);
+                    _push[id] = stream = new PushStream(id, checkpoint);
                 }
             }
         }

@@ -175,7 +175,7 @@ internal static class SourceEndpoints
                 return Errors.BadRequest("the body holds no message: send a JSON array of objects, or one JSON object per line");
             }
 
-            var stream = await p.PushStreamAsync(source, ct);
+            var stream = await p.PushStreamAsync(source, header, ct);
             var first = stream.Reserve(messages.Count);
             var now = p.Time.GetUtcNow().UtcDateTime;
             var raw = messages.Select((m, i) => new RawMessage(first + i, now, m)).ToArray();

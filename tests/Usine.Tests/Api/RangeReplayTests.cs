@@ -168,12 +168,46 @@ public sealed class RangeReplayTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CSV_pushed_over_HTTP_with_different_header_lines_replays_and_retries()
+    {
+        // Two pushes whose header lines order the columns differently: each header gets its own stream, which keeps it.
+        var first = await ServerHarness.Json(await Server.Http.PostAsync("/api/sources/csv-line1/messages",
+            new StringContent($"vin,station,ts,torque_lbft,status\n{Vin1},ST010,2026-11-26T06:00:00Z,11,OK\n{Vin2},ST010,2026-11-26T06:01:00Z,oops,OK\n")), HttpStatusCode.OK);
+        var second = await ServerHarness.Json(await Server.Http.PostAsync("/api/sources/csv-line1/messages",
+            new StringContent($"status,ts,station,vin,torque_lbft\nOK,2026-11-26T06:02:00Z,ST020,{Vin1},12\n")), HttpStatusCode.OK);
+        Assert.Equal((1, 1), (first.GetProperty("stored").GetInt32(), second.GetProperty("stored").GetInt32()));
+        var streams = await Server.Post("/api/sql", new { sql = "SELECT stream_id, kind, csv_header FROM streams WHERE source_id = 'csv-line1' ORDER BY csv_header" });
+        Assert.Equal(2, streams.GetProperty("rows").GetArrayLength());
+        Assert.All(streams.GetProperty("rows").EnumerateArray(), r =>
+        {
+            Assert.StartsWith("http:csv-line1:csv-", r[0].GetString(), StringComparison.Ordinal);
+            Assert.Equal("http", r[1].GetString());
+        });
+
+        // Read again, every line finds its header: the same two records (duplicates) and the same dead letter.
+        var replay = await Server.Post("/api/replay", new { source = "csv-line1", from = "2026-11-26T09:00:00Z", to = "2026-11-26T11:00:00Z" });
+        Assert.Equal((3L, 0L, 2L, 1L), (replay.GetProperty("read").GetInt64(), replay.GetProperty("stored").GetInt64(),
+            replay.GetProperty("duplicates").GetInt64(), replay.GetProperty("deadLettersUnchanged").GetInt64()));
+        var retry = await Server.Post("/api/deadletters/replay", new { filter = new { source = "csv-line1" } });
+        Assert.Equal(1, retry.GetProperty("failedAgain").GetInt64());
+        Assert.Equal(2, (await Server.Scalar("SELECT attempts FROM dead_letters WHERE source_id = 'csv-line1'")).GetInt32());
+        Assert.Contains("torque", (await Server.Scalar("SELECT reason FROM dead_letters WHERE source_id = 'csv-line1'")).GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_replay_that_cannot_read_its_messages_fails_its_job_and_says_why()
     {
-        // CSV pushed over HTTP carries its header in each push; the stream keeps none to read the lines again.
-        var push = await ServerHarness.Json(await Server.Http.PostAsync("/api/sources/csv-line1/messages",
-            new StringContent($"vin,station,ts,torque_lbft,status\n{Vin1},ST010,2026-11-26T06:00:00Z,11,OK\n")), HttpStatusCode.OK);
-        Assert.Equal(1, push.GetProperty("stored").GetInt32());
+        // CSV lines in a stream that recorded no header line (as pushes did before they kept one) cannot be read again.
+        var header = new[] { "vin", "station", "ts", "torque_lbft", "status" };
+        var line = Encoding.UTF8.GetBytes($"{Vin1},ST010,2026-11-26T06:00:00Z,11,OK");
+        var pushed = await Server.Platform.Engine.IngestAsync(new Usine.Ingestion.IngestBatch
+        {
+            SourceId = "csv-line1",
+            StreamId = "http:csv-line1",
+            Messages = [new Usine.Pipeline.RawMessage(1, _time.GetUtcNow().UtcDateTime, line)],
+            CsvHeader = header,
+        }, CancellationToken.None);
+        Assert.Equal(1, pushed.Stored);
 
         var failed = await Server.Post("/api/replay", new { source = "csv-line1", from = "2026-11-26T09:00:00Z", to = "2026-11-26T11:00:00Z" }, HttpStatusCode.Conflict);
 
