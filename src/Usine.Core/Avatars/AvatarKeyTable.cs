@@ -50,24 +50,9 @@ internal sealed class AvatarKeyTable
 
     public bool TryGet(string type, string id, out long key)
     {
-        key = 0;
         var t = _types.IndexOf(type);
-        if (t < 0)
-        {
-            return false;
-        }
-
-        Span<byte> buffer = stackalloc byte[StackBytes];
-        var bytes = Encode(id, buffer, out var rented);
-        try
-        {
-            key = _keys[Find(t, bytes, Hash(t, bytes))];
-            return key != 0;
-        }
-        finally
-        {
-            Return(rented);
-        }
+        key = t < 0 ? 0 : _keys[SlotOf(t, id)];
+        return key != 0;
     }
 
     /// <summary>Adds the avatar unless (type, id) is known; returns the key it has.</summary>
@@ -116,36 +101,42 @@ internal sealed class AvatarKeyTable
             return false;
         }
 
+        var slot = SlotOf(t, id);
+        if (_keys[slot] == 0)
+        {
+            return false;
+        }
+
+        // Backward-shift deletion: move later entries of the probe run into the hole, so that lookups
+        // never need tombstones.
+        var mask = _keys.Length - 1;
+        var hole = slot;
+        var next = (hole + 1) & mask;
+        while (_keys[next] != 0)
+        {
+            var home = _hashes[next] & mask;
+            if (((next - home) & mask) >= ((next - hole) & mask))
+            {
+                Move(next, hole);
+                hole = next;
+            }
+
+            next = (next + 1) & mask;
+        }
+
+        _keys[hole] = 0;
+        _count--;
+        return true;
+    }
+
+    /// <summary>The slot holding (type, id), or the empty slot where it would go.</summary>
+    private int SlotOf(int type, string id)
+    {
         Span<byte> buffer = stackalloc byte[StackBytes];
         var bytes = Encode(id, buffer, out var rented);
         try
         {
-            var slot = Find(t, bytes, Hash(t, bytes));
-            if (_keys[slot] == 0)
-            {
-                return false;
-            }
-
-            // Backward-shift deletion: move later entries of the probe run into the hole, so that lookups
-            // never need tombstones.
-            var mask = _keys.Length - 1;
-            var hole = slot;
-            var next = (hole + 1) & mask;
-            while (_keys[next] != 0)
-            {
-                var home = _hashes[next] & mask;
-                if (((next - home) & mask) >= ((next - hole) & mask))
-                {
-                    Move(next, hole);
-                    hole = next;
-                }
-
-                next = (next + 1) & mask;
-            }
-
-            _keys[hole] = 0;
-            _count--;
-            return true;
+            return Find(type, bytes, Hash(type, bytes));
         }
         finally
         {
