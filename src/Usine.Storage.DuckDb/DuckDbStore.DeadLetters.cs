@@ -116,6 +116,15 @@ public sealed partial class DuckDbStore
         Read("SELECT source_id, plant FROM dead_letters WHERE id = $1", r => ((string, string?)?)(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1)), id).FirstOrDefault();
 
     /// <summary>How many dead letters match, and how many of them are open and at or over <paramref name="maxAttempts"/>.</summary>
+    /// <summary>How many dead letters the filter selects: open ones, and all.</summary>
+    public (long Open, long Total) CountDeadLetters(DeadLetterFilter filter)
+    {
+        var args = new List<object?>();
+        var where = Where(filter, args);
+        var rows = Read($"SELECT count(*) FILTER (WHERE status = 'open'), count(*) FROM dead_letters{where}", r => (r.GetInt64(0), r.GetInt64(1)), [.. args]);
+        return rows[0];
+    }
+
     public (long Open, long AtLimit) CountReplayable(DeadLetterFilter filter, int maxAttempts)
     {
         var args = new List<object?>();

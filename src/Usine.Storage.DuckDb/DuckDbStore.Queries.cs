@@ -252,16 +252,22 @@ public sealed partial class DuckDbStore
     public long Count(string sql, params object?[] args) => Read(sql, r => r.IsDBNull(0) ? 0 : Convert.ToInt64(r.GetValue(0), CultureInfo.InvariantCulture), args).FirstOrDefault();
 
     /// <summary>Stored records per model.</summary>
-    public Dictionary<string, long> RecordCounts()
+    /// <summary>Records per model, of <paramref name="plants"/> only when given.</summary>
+    public Dictionary<string, long> RecordCounts(IReadOnlySet<string>? plants = null)
     {
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (var name in _tables.Keys)
         {
-            counts[name] = Count($"SELECT count(*) FROM {Sql.RecordTable(name)}");
+            counts[name] = Count($"SELECT count(*) FROM {Sql.RecordTable(name)}{InPlants(plants)}");
         }
 
         return counts;
     }
+
+    /// <summary>A WHERE clause keeping rows to the plants; nothing for every plant.</summary>
+    private static string InPlants(IReadOnlySet<string>? plants) => plants is null
+        ? ""
+        : plants.Count == 0 ? " WHERE FALSE" : $" WHERE plant IN ({string.Join(", ", plants.Order(StringComparer.Ordinal).Select(Sql.Literal))})";
 
     public List<string> Plants() => Read("SELECT id FROM avatars WHERE type = 'plant' ORDER BY id", r => r.GetString(0));
 
@@ -305,7 +311,8 @@ public sealed partial class DuckDbStore
 
     public long TotalDeadLetters() => Count("SELECT count(*) FROM dead_letters");
 
-    public long AvatarTotal() => Count("SELECT count(*) FROM avatars");
+    /// <summary>Avatars, of <paramref name="plants"/> only when given.</summary>
+    public long AvatarTotal(IReadOnlySet<string>? plants = null) => Count("SELECT count(*) FROM avatars" + InPlants(plants));
 
     /// <summary>The avatars with this id (one per type that uses it), or the one of this type.</summary>
     /// <remarks>

@@ -13,14 +13,19 @@ internal static class AlertEndpoints
     public static IEndpointRouteBuilder MapAlerts(this IEndpointRouteBuilder app)
     {
         var alerts = app.MapGroup("/api/alerts");
-        alerts.MapGet("/", (UsinePlatform p) => TypedResults.Ok(new
+        alerts.MapGet("/", (UsinePlatform p, HttpContext http) => TypedResults.Ok(new
         {
-            firing = p.Alerting.Firing,
-            rules = p.Alerting.Rules.Select(Rule),
+            firing = p.Alerting.Firing.Where(a => PlantScopes.MayReadSource(Explore.Plants(http), p.Definitions, a.Source)),
+
+            // A rule shows the sources the caller may read; one that only names other plants' sources is not shown.
+            rules = p.Alerting.Rules
+                .Select(r => r with { Sources = [.. r.Sources.Where(s => PlantScopes.MayReadSource(Explore.Plants(http), p.Definitions, s))] })
+                .Where((r, i) => r.Sources.Count > 0 || p.Alerting.Rules[i].Sources.Count == 0)
+                .Select(Rule),
             notifiers = Notifiers(p),
         })).WithSummary("Alerts firing now, the rules that run and the notifiers' delivery counters");
 
-        alerts.MapGet("/history", IResult (int? limit, string? rule, string? source, UsinePlatform p) =>
+        alerts.MapGet("/history", IResult (int? limit, string? rule, string? source, UsinePlatform p, HttpContext http) =>
         {
             var n = limit ?? 100;
             if (n is < 1 or > 1000)
@@ -28,9 +33,16 @@ internal static class AlertEndpoints
                 return Errors.BadRequest("limit must be between 1 and 1000");
             }
 
+            if (source is not null)
+            {
+                Explore.EnsureSourceInScope(http, p, source);
+            }
+
+            var scope = Explore.Plants(http);
             return TypedResults.Ok(p.Alerting.History
                 .Where(e => rule is null || e.Rule == rule)
                 .Where(e => source is null || e.Source == source)
+                .Where(e => PlantScopes.MayReadSource(scope, p.Definitions, e.Source))
                 .Take(n));
         }).WithSummary("Alerts fired and resolved, newest first");
 
@@ -40,7 +52,7 @@ internal static class AlertEndpoints
             return TypedResults.Ok(new { firing = p.Alerting.Firing });
         }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Evaluate every alert rule now");
 
-        app.MapGet("/api/reconcile", IResult (string? source, string? from, string? to, UsinePlatform p) =>
+        app.MapGet("/api/reconcile", IResult (string? source, string? from, string? to, UsinePlatform p, HttpContext http) =>
         {
             if (string.IsNullOrWhiteSpace(source))
             {
@@ -50,6 +62,12 @@ internal static class AlertEndpoints
             if (!p.Definitions.Sources.TryGetValue(source, out var def))
             {
                 return Errors.NotFound($"unknown source '{source}' (sources: {string.Join(", ", p.Definitions.Sources.Keys.Order(StringComparer.Ordinal))})");
+            }
+
+            Explore.EnsureSourceInScope(http, p, source);
+            if (!PlantScopes.MayRead(Explore.Plants(http), def))
+            {
+                return Errors.Status(StatusCodes.Status403Forbidden, $"source '{source}' takes its plant from each message, so its counts span plants; reconciling it needs a key or token of every plant");
             }
 
             var now = p.Time.GetUtcNow().UtcDateTime;

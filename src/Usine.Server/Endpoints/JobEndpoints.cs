@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Usine.Operations;
+using Usine.Server.Security;
 
 namespace Usine.Server.Endpoints;
 
@@ -13,7 +14,7 @@ internal static class JobEndpoints
     public static IEndpointRouteBuilder MapJobs(this IEndpointRouteBuilder app)
     {
         var jobs = app.MapGroup("/api/jobs");
-        jobs.MapGet("/", IResult (string? kind, string? state, string? source, UsinePlatform p) =>
+        jobs.MapGet("/", IResult (string? kind, string? state, string? source, UsinePlatform p, HttpContext http) =>
         {
             JobKind? k = null;
             if (kind is not null)
@@ -37,16 +38,35 @@ internal static class JobEndpoints
                 st = parsed;
             }
 
+            if (source is not null)
+            {
+                Explore.EnsureSourceInScope(http, p, source);
+            }
+
+            var scope = Explore.Plants(http);
             var list = p.Jobs.List()
                 .Where(j => (k is null || j.Kind == k) && (st is null || j.State == st) && (source is null || string.Equals(j.SourceId, source, StringComparison.Ordinal)))
+                .Where(j => PlantScopes.MayReadSource(scope, p.Definitions, j.SourceId))
                 .Select(j => Summary(j));
             return TypedResults.Ok(list);
         }).WithSummary("Jobs, newest first: a stream per live source and bounded runs");
 
-        jobs.MapGet("/{id}", IResult (string id, UsinePlatform p) =>
-            p.Jobs.Get(id) is { } job
+        jobs.MapGet("/{id}", IResult (string id, UsinePlatform p, HttpContext http) =>
+        {
+            if (p.Jobs.Get(id) is not { } job)
+            {
+                return Errors.NotFound($"no job with id '{id}' (see GET /api/jobs; finished runs are kept for the last 500)");
+            }
+
+            if (job.SourceId is { } source)
+            {
+                Explore.EnsureSourceInScope(http, p, source);
+            }
+
+            return PlantScopes.MayReadSource(Explore.Plants(http), p.Definitions, job.SourceId)
                 ? TypedResults.Ok(Detail(job))
-                : Errors.NotFound($"no job with id '{id}' (see GET /api/jobs; finished runs are kept for the last 500)")).WithSummary("One job with the history of its states");
+                : Errors.Status(StatusCodes.Status403Forbidden, $"job {id} is of source '{job.SourceId}', whose data spans plants; it needs a key or token of every plant");
+        }).WithSummary("One job with the history of its states");
 
         return app;
     }

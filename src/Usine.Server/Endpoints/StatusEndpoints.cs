@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Usine.Operations;
+using Usine.Server.Security;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Server.Endpoints;
@@ -15,26 +16,30 @@ internal static class StatusEndpoints
         app.MapGet("/health", () => TypedResults.Ok(new { status = "ok" })).AllowAnonymous().WithSummary("Liveness: the store is open and the engine runs");
 
         var api = app.MapGroup("/api");
-        api.MapGet("/status", (UsinePlatform p) =>
+        api.MapGet("/status", (UsinePlatform p, HttpContext http) =>
         {
+            // A caller kept to some plants sees their counts, their sources, and the jobs and alerts of those.
+            var scope = Explore.Plants(http);
             var now = p.Time.GetUtcNow().UtcDateTime;
             var pending = p.Engine.OldestPending();
-            var jobs = p.Jobs.List();
+            var jobs = p.Jobs.List().Where(j => PlantScopes.MayReadSource(scope, p.Definitions, j.SourceId)).ToList();
+            var (open, total) = scope is null ? (p.Store.OpenDeadLetters(), p.Store.TotalDeadLetters()) : p.Store.CountDeadLetters(PlantScopes.Scoped(scope, p.Definitions, new DeadLetterFilter()));
             return TypedResults.Ok(new
             {
                 startedAt = p.StartedAt,
                 uptimeSeconds = Math.Round((now - p.StartedAt).TotalSeconds, 1),
                 dataDirectory = Path.GetFullPath(p.Options.DataDirectory),
-                plants = p.Store.Plants(),
-                avatars = p.Store.AvatarTotal(),
-                records = p.Store.RecordCounts(),
-                deadLetters = new { open = p.Store.OpenDeadLetters(), total = p.Store.TotalDeadLetters() },
-                sources = p.Definitions.Sources.Values.OrderBy(s => s.Id, StringComparer.Ordinal).Select(s => SourceEndpoints.Summary(p, s, pending)),
+                plants = p.Store.Plants().Where(plant => scope is null || scope.Contains(plant)),
+                avatars = p.Store.AvatarTotal(scope),
+                records = p.Store.RecordCounts(scope),
+                deadLetters = new { open, total },
+                sources = p.Definitions.Sources.Values.Where(s => PlantScopes.MayRead(scope, s)).OrderBy(s => s.Id, StringComparer.Ordinal).Select(s => SourceEndpoints.Summary(p, s, pending)),
                 jobs = Enum.GetValues<JobState>().ToDictionary(s => s.ToString().ToLowerInvariant(), s => jobs.Count(j => j.State == s && (j.Kind == JobKind.Stream || j.EndedAt is null || j.EndedAt > now.AddHours(-1)))),
                 alertsAvailable = p.Alerts is not null,
-                alerts = (p.Alerts?.Firing ?? []).Select(a => new { rule = a.Rule, severity = a.Severity, source = a.Source, summary = a.Summary, since = a.Since }),
+                alerts = (p.Alerts?.Firing ?? []).Where(a => PlantScopes.MayReadSource(scope, p.Definitions, a.Source))
+                    .Select(a => new { rule = a.Rule, severity = a.Severity, source = a.Source, summary = a.Summary, since = a.Since }),
             });
-        }).WithSummary("The platform at a glance: plants, records, sources, jobs, alerts");
+        }).WithSummary("The platform at a glance: plants, records, sources, jobs, alerts (within the caller's plants)");
 
         api.MapPost("/sql", async Task<IResult> (SqlRequest? body, UsinePlatform p, HttpContext http, CancellationToken ct) =>
         {

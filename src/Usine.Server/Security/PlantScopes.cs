@@ -14,6 +14,13 @@ internal static class PlantScopes
     public static bool MayRead(IReadOnlySet<string>? plants, SourceDefinition source) =>
         plants is null || (source.Plant.Constant is { } plant && plants.Contains(plant));
 
+    /// <summary>
+    /// Whether something about a source (a job, an alert, counts) may be shown: no source is the platform's own; a
+    /// source no longer defined is shown only to callers of every plant.
+    /// </summary>
+    public static bool MayReadSource(IReadOnlySet<string>? plants, UsineDefinitions definitions, string? sourceId) =>
+        plants is null || sourceId is null || (definitions.Sources.TryGetValue(sourceId, out var source) && MayRead(plants, source));
+
     /// <summary>The sources whose data the plants cover; null when every plant may be read.</summary>
     public static IReadOnlySet<string>? ReadableSources(IReadOnlySet<string>? plants, UsineDefinitions definitions) => plants is null
         ? null

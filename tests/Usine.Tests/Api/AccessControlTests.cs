@@ -56,6 +56,9 @@ public sealed class AccessControlTests : IAsyncLifetime
             kind: http
             model: screwing
             map: { vin: "$.VIN", ts: "$.time", torque: "$.result.torque", status: "$.result.status", station: "$.station" }
+        alerts:
+          rules:
+            - { name: quiet, signal: silence, sources: [line1, line2], after: 1h }
         auth:
           keys:
             - { name: admin, hash: "{{ApiKeys.HashText(Keys["admin"])}}", role: admin }
@@ -430,6 +433,50 @@ public sealed class AccessControlTests : IAsyncLifetime
         Assert.False(body.Contains("douai", StringComparison.OrdinalIgnoreCase), $"{what} holds douai: {body}");
         Assert.False(body.Contains(DouaiVin, StringComparison.Ordinal), $"{what} holds a douai vehicle: {body}");
         Assert.False(body.Contains("22.5", StringComparison.Ordinal), $"{what} holds a douai torque: {body}");
+    }
+
+    [Fact]
+    public async Task Status_jobs_alerts_and_reconciliation_keep_to_the_callers_plants()
+    {
+        // A stream job and a silent-source alert for each plant's source.
+        _time.Advance(TimeSpan.FromHours(2));
+        await _platform.Alerting.EvaluateAsync(CancellationToken.None);
+        var all = await Send(Keys["admin"], HttpMethod.Get, "/api/status");
+        Assert.Contains("douai", all.Body, StringComparison.Ordinal);
+        Assert.Contains("\"line2\"", (await Send(Keys["admin"], HttpMethod.Get, "/api/jobs")).Body, StringComparison.Ordinal);
+        Assert.Contains("\"line2\"", (await Send(Keys["admin"], HttpMethod.Get, "/api/alerts")).Body, StringComparison.Ordinal);
+        var douaiJob = _platform.Jobs.List().Single(j => j.SourceId == "line2").Id;
+
+        foreach (var credential in new[] { Keys["flins-viewer"], Token("viewer", plants: ["flins"]) })
+        {
+            foreach (var path in new[] { "/api/status", "/api/jobs", "/api/alerts", "/api/alerts/history", "/api/jobs?source=line1", "/api/reconcile?source=line1" })
+            {
+                var r = await Send(credential, HttpMethod.Get, path);
+                Assert.True(r.Status == HttpStatusCode.OK, $"GET {path}: {(int)r.Status} {r.Body}");
+                AssertNothingOfDouai(r.Body, path);
+                Assert.False(r.Body.Contains("\"line2\"", StringComparison.Ordinal) || r.Body.Contains("any-plant", StringComparison.Ordinal), $"{path} names a source of another plant: {r.Body}");
+            }
+
+            // Counts are flins's own: one record and one open dead letter of the two plants' two and two.
+            using (var status = JsonDocument.Parse((await Send(credential, HttpMethod.Get, "/api/status")).Body))
+            {
+                Assert.Equal(1, status.RootElement.GetProperty("records").GetProperty("screwing").GetInt64());
+                Assert.Equal(1, status.RootElement.GetProperty("deadLetters").GetProperty("open").GetInt64());
+                Assert.Equal(["flins"], status.RootElement.GetProperty("plants").EnumerateArray().Select(p => p.GetString()));
+                Assert.Contains(status.RootElement.GetProperty("alerts").EnumerateArray(), a => a.GetProperty("source").GetString() == "line1");
+            }
+
+            foreach (var path in new[] { "/api/jobs?source=line2", $"/api/jobs/{douaiJob}", "/api/alerts/history?source=line2", "/api/reconcile?source=line2", "/api/reconcile?source=any-plant" })
+            {
+                var r = await Send(credential, HttpMethod.Get, path);
+                Assert.True(r.Status == HttpStatusCode.Forbidden, $"GET {path}: {(int)r.Status} {r.Body}");
+                AssertOnlyAnError(r.Body, path);
+            }
+        }
+
+        using var unscoped = JsonDocument.Parse((await Send(Keys["viewer"], HttpMethod.Get, "/api/status")).Body);
+        Assert.Equal(2, unscoped.RootElement.GetProperty("records").GetProperty("screwing").GetInt64());
+        Assert.Equal(2, unscoped.RootElement.GetProperty("deadLetters").GetProperty("open").GetInt64());
     }
 
     [Fact]
