@@ -86,6 +86,9 @@ public sealed class SignInTests(BrowserFixture browser) : IAsyncLifetime
         // The overview counts one plant; the douai vehicle is not found, by search or by address.
         await _page.GotoAsync("/");
         await Expect(_page.Locator("#total-plants")).ToHaveTextAsync("1");
+        await Expect(_page.Locator("#sources")).ToContainTextAsync("line1");
+        await Expect(_page.Locator("#sources")).Not.ToContainTextAsync("line2");
+        await Expect(_page.Locator("#sources")).Not.ToContainTextAsync("douai");
         await _page.Locator("#avatar-search").PressSequentiallyAsync("vf1ddd");
         await Expect(_page.Locator(".suggestions li")).ToHaveCountAsync(0);
         await _page.GotoAsync($"/avatars/vehicle/{DouaiVin}");
