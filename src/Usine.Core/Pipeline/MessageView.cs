@@ -131,6 +131,15 @@ public sealed class MessageView
         SetTopic(topic);
     }
 
+    /// <summary>A message that could not be decoded: only its topic can be read.</summary>
+    internal void SetUndecoded(string? topic)
+    {
+        _root = default;
+        _csvCells = null;
+        _csvHeader = null;
+        SetTopic(topic);
+    }
+
     private void SetTopic(string? topic)
     {
         if (!ReferenceEquals(topic, Topic))

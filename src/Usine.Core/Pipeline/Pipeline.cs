@@ -667,15 +667,16 @@ public sealed class SourcePipeline : ITemplateScope
             Topic = msg.Topic,
             Payload = msg.Payload[..keep].ToArray(),
             PayloadBytes = msg.Length,
-            Plant = PlantOf(stage),
+            Plant = PlantOf(stage, msg.Topic),
         };
     }
 
     /// <summary>
     /// The plant of a failed message, so that access by plant covers dead letters too: the source's own plant,
-    /// or its template read from the message once it was decoded; null when the message could not be read.
+    /// or its template read from the message once it was decoded, or from the topic alone when the message could
+    /// not be decoded; null when it cannot be told.
     /// </summary>
-    private string? PlantOf(DeadLetterStage stage)
+    private string? PlantOf(DeadLetterStage stage, string? topic)
     {
         if (_source.Plant.Constant is { } plant)
         {
@@ -684,7 +685,13 @@ public sealed class SourcePipeline : ITemplateScope
 
         if (stage == DeadLetterStage.Decode)
         {
-            return null;
+            if (!_source.Plant.ReadsTopicOnly)
+            {
+                return null;
+            }
+
+            _view.SetUndecoded(topic);
+            return _source.Plant.Render(this, out _) is { Length: > 0 } fromTopic ? fromTopic : null;
         }
 
         try

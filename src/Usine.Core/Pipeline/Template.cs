@@ -48,6 +48,9 @@ public sealed class Template
 
     public bool IsConstant => Constant is not null;
 
+    /// <summary>Whether the template reads nothing of the payload (literals and topic levels only): it can be told before the message is decoded.</summary>
+    public bool ReadsTopicOnly => _parts.All(p => p.Kind is PartKind.Literal or PartKind.Topic or PartKind.TopicSegment);
+
     /// <summary>Names of fields and context levels the template reads.</summary>
     public IEnumerable<string> Names => _parts.Where(p => p.Kind == PartKind.Name).Select(p => p.Literal!);
 

@@ -98,6 +98,28 @@ public sealed class PipelineTests
     }
 
     [Fact]
+    public void A_message_that_cannot_be_decoded_keeps_the_plant_its_topic_names()
+    {
+        // From the topic, the plant is known even when the payload is not JSON; from the payload, it is not.
+        foreach (var (template, expected) in new[] { ("\"{topic.1}\"", "douai"), ("\"{$.plant}\"", (string?)null) })
+        {
+            var defs = Usine.Configuration.DefinitionLoader.LoadText(TestDefinitions.Yaml.Replace("    plant: flins\n    kind: http", $"    plant: {template}\n    kind: http", StringComparison.Ordinal), "t.yaml");
+            var pipeline = new SourcePipeline(defs.Sources["line1"], defs);
+            var output = new PipelineOutput();
+            var good = TestDefinitions.Screwing(TestDefinitions.Vin1, "ST040", "2026-11-26T08:15:00Z", 12).Replace("{", "{\"plant\":\"douai\",", StringComparison.Ordinal);
+            var at = new DateTime(2026, 11, 26, 9, 0, 0, DateTimeKind.Utc);
+            pipeline.Process(
+                [new RawMessage(1, at, System.Text.Encoding.UTF8.GetBytes(good), "plants/douai/screwing"), new RawMessage(2, at, "{not json"u8.ToArray(), "plants/douai/screwing")],
+                "test", new AvatarRegistry(), output);
+
+            Assert.Equal("douai", Assert.Single(output.Records).Plant);
+            var letter = Assert.Single(output.DeadLetters);
+            Assert.Equal(DeadLetterStage.Decode, letter.Stage);
+            Assert.Equal(expected, letter.Plant);
+        }
+    }
+
+    [Fact]
     public void The_same_natural_key_in_two_plants_is_two_records()
     {
         var defs = Usine.Configuration.DefinitionLoader.LoadText(TestDefinitions.Yaml.Replace("    plant: flins\n    kind: http", "    plant: \"{$.plant}\"\n    kind: http", StringComparison.Ordinal), "t.yaml");
