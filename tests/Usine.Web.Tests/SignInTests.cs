@@ -14,6 +14,7 @@ public sealed class SignInTests(BrowserFixture browser) : IAsyncLifetime
     private const string DouaiVin = "VF1DDDDD000000001";
     private static readonly string FlinsViewer = ApiKeys.New();
     private static readonly string Operator = ApiKeys.New();
+    private static readonly string ShiftKey = ApiKeys.New();
 
     private static readonly string More = $$"""
           - id: line2
@@ -26,6 +27,7 @@ public sealed class SignInTests(BrowserFixture browser) : IAsyncLifetime
           keys:
             - { name: flins-viewer, hash: "{{ApiKeys.HashText(FlinsViewer)}}", role: viewer, plants: [flins] }
             - { name: ops, hash: "{{ApiKeys.HashText(Operator)}}", role: operator }
+            - { name: shift-key, hash: "{{ApiKeys.HashText(ShiftKey)}}", role: viewer, expires: 2026-11-26T12:00:00Z }
         """;
 
     private WebHarness _server = null!;
@@ -119,6 +121,26 @@ public sealed class SignInTests(BrowserFixture browser) : IAsyncLifetime
 
         var audit = _server.Platform.Store.Audit(null, null, 10);
         Assert.Equal("key:ops (web)", Assert.Single(audit).Actor);
+    }
+
+    [Fact]
+    public async Task A_session_whose_key_expires_is_sent_back_to_sign_in_at_its_next_page()
+    {
+        await _page.GotoAsync("/");
+        await _page.Locator("#credential").FillAsync(ShiftKey);
+        await _page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Expect(_page.Locator("#signed-in-as")).ToHaveTextAsync("key:shift-key");
+        await _page.GetByRole(AriaRole.Link, new() { Name = "Dead letters", Exact = true }).ClickAsync();
+        await Expect(_page).ToHaveURLAsync(new Regex("/deadletters$"));
+
+        // The key expires while the page is open: the next page, reached inside the same circuit, asks to sign in.
+        _server.Time.SetUtcNow(new DateTimeOffset(2026, 11, 26, 12, 0, 1, TimeSpan.Zero));
+        await _page.GetByRole(AriaRole.Link, new() { Name = "Models", Exact = true }).ClickAsync();
+        await Expect(_page).ToHaveURLAsync(new Regex("/login\\?returnUrl=%2Fmodels$"));
+        await _page.Locator("#credential").FillAsync(ShiftKey);
+        await _page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Expect(_page.Locator(".error")).ToContainTextAsync("the API key 'shift-key' expired at 2026-11-26T12:00:00Z");
+        await ShotAsync("session-expired");
     }
 
     private async Task ShotAsync(string name, [System.Runtime.CompilerServices.CallerMemberName] string test = "") =>

@@ -42,7 +42,9 @@ internal static class LoginEndpoints
             if (credential.StartsWith(ApiKeys.Prefix, StringComparison.Ordinal) || http.RequestServices.GetService<JwtValidation>() is not { } jwt)
             {
                 (caller, error) = UsineAuth.CheckKey(auth, credential, p.Time.GetUtcNow());
-                keyName = ApiKeys.Find(auth.Keys, credential)?.Name;
+                var key = ApiKeys.Find(auth.Keys, credential);
+                keyName = key?.Name;
+                caller = caller is null ? null : caller with { Expires = key?.Expires };
             }
             else
             {
@@ -54,6 +56,7 @@ internal static class LoginEndpoints
                 else
                 {
                     (caller, error) = jwt.Map(new System.Security.Claims.ClaimsPrincipal(result.ClaimsIdentity));
+                    caller = caller is null ? null : caller with { Expires = new DateTimeOffset(result.SecurityToken.ValidTo, TimeSpan.Zero) };
 
                     // The session ends when the token does.
                     props.ExpiresUtc = result.SecurityToken.ValidTo;

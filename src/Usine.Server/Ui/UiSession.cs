@@ -24,6 +24,12 @@ internal sealed class UiSession(AuthenticationStateProvider authentication)
     /// <summary>The name audit entries record for this person's actions.</summary>
     public string Actor => Caller.Name == LocalHandler.Name ? LocalActor : Caller.Name + " (web)";
 
+    /// <summary>
+    /// Whether the key or token this person signed in with has expired: a circuit outlives the request that opened
+    /// it, so the layout asks at each navigation and sends the person back through the sign-in.
+    /// </summary>
+    public bool Expired(DateTimeOffset now) => Caller.Expires is { } expires && expires <= now;
+
     /// <summary>Whether this person may replay, edit and discard dead letters.</summary>
     public bool CanOperate => Caller.Role >= Role.Operator;
 
