@@ -17,7 +17,7 @@ public sealed class ApiTests : IAsyncLifetime
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("usine-api-").FullName;
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 26, 10, 0, 0, TimeSpan.Zero));
-    private WebApplication _app = null!;
+    private ServerHarness _server = null!;
     private HttpClient _http = null!;
 
     private const string ExtraSource = """
@@ -33,24 +33,13 @@ public sealed class ApiTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var config = Path.Combine(_dir, "usine.yaml");
-        await File.WriteAllTextAsync(config, TestDefinitions.Yaml + "\n" + ExtraSource);
-        var platform = await UsinePlatform.StartAsync(new UsineServerOptions
-        {
-            ConfigPath = config,
-            DataDirectory = Path.Combine(_dir, "data"),
-            MaxPushBytes = 4096,
-            MemoryLimit = "256MB",
-            DropPollInterval = TimeSpan.FromSeconds(1),
-        }, NullLoggerFactory.Instance, time: _time);
-        (_app, _http) = await ServerHarness.ServeAsync(platform);
+        _server = await ServerHarness.StartAsync(_dir, TestDefinitions.Yaml + "\n" + ExtraSource, _time, o => o with { StartConnectors = true, ArchiveTimeOfDay = TimeSpan.FromMinutes(30), MaxPushBytes = 4096, DropPollInterval = TimeSpan.FromSeconds(1) }, actor: null);
+        _http = _server.Http;
     }
 
     public async Task DisposeAsync()
     {
-        _http.Dispose();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        await _server.DisposeAsync();
         Directory.Delete(_dir, recursive: true);
     }
 

@@ -18,30 +18,19 @@ public sealed class ArchiveApiTests : IAsyncLifetime
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("usine-archive-api-").FullName;
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 26, 10, 0, 0, TimeSpan.Zero));
-    private WebApplication _app = null!;
+    private ServerHarness _server = null!;
     private HttpClient _http = null!;
     private UsinePlatform _platform = null!;
 
     public async Task InitializeAsync()
     {
-        var config = Path.Combine(_dir, "usine.yaml");
-        await File.WriteAllTextAsync(config, TestDefinitions.Yaml);
-        _platform = await UsinePlatform.StartAsync(new UsineServerOptions
-        {
-            ConfigPath = config,
-            DataDirectory = Path.Combine(_dir, "data"),
-            ArchiveDirectory = Path.Combine(_dir, "cold"),
-            MemoryLimit = "256MB",
-            StartConnectors = false,
-        }, NullLoggerFactory.Instance, time: _time);
-        (_app, _http) = await ServerHarness.ServeAsync(_platform);
+        _server = await ServerHarness.StartAsync(_dir, TestDefinitions.Yaml, _time, o => o with { ArchiveDirectory = Path.Combine(_dir, "cold"), ArchiveTimeOfDay = TimeSpan.FromMinutes(30) }, actor: null);
+        (_http, _platform) = (_server.Http, _server.Platform);
     }
 
     public async Task DisposeAsync()
     {
-        _http.Dispose();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        await _server.DisposeAsync();
         Directory.Delete(_dir, recursive: true);
     }
 

@@ -33,7 +33,7 @@ public sealed class DeadLetterLifecycleTests : IAsyncLifetime
     {
         await _server!.DisposeAsync();
         _server = null;
-        _server = await ServerHarness.StartAsync(_dir, yaml, _time, maxReplayAttempts);
+        _server = await ServerHarness.StartAsync(_dir, yaml, _time, o => o with { MaxReplayAttempts = maxReplayAttempts });
     }
 
     private async Task<long> OnlyDeadLetterId(string source = "line1")

@@ -19,7 +19,7 @@ public sealed class ExploreApiTests : IAsyncLifetime
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("usine-explore-").FullName;
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 26, 10, 0, 0, TimeSpan.Zero));
-    private WebApplication _app = null!;
+    private ServerHarness _server = null!;
     private UsinePlatform _platform = null!;
     private HttpClient _http = null!;
 
@@ -34,22 +34,13 @@ public sealed class ExploreApiTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var config = Path.Combine(_dir, "usine.yaml");
-        await File.WriteAllTextAsync(config, TestDefinitions.Yaml + "\n" + SecondPlant);
-        _platform = await UsinePlatform.StartAsync(new UsineServerOptions
-        {
-            ConfigPath = config,
-            DataDirectory = Path.Combine(_dir, "data"),
-            MemoryLimit = "256MB",
-        }, NullLoggerFactory.Instance, time: _time);
-        (_app, _http) = await ServerHarness.ServeAsync(_platform);
+        _server = await ServerHarness.StartAsync(_dir, TestDefinitions.Yaml + "\n" + SecondPlant, _time, o => o with { StartConnectors = true, ArchiveTimeOfDay = TimeSpan.FromMinutes(30) }, actor: null);
+        (_http, _platform) = (_server.Http, _server.Platform);
     }
 
     public async Task DisposeAsync()
     {
-        _http.Dispose();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        await _server.DisposeAsync();
         Directory.Delete(_dir, recursive: true);
     }
 

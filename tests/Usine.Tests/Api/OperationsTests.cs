@@ -24,7 +24,7 @@ public sealed class OperationsTests : IAsyncLifetime
     private readonly string _dir = Directory.CreateTempSubdirectory("usine-ops-").FullName;
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 26, 10, 0, 0, TimeSpan.Zero));
     private UsinePlatform _platform = null!;
-    private WebApplication _app = null!;
+    private ServerHarness _server = null!;
     private HttpClient _http = null!;
 
     private static readonly string Yaml = TestDefinitions.Yaml
@@ -43,27 +43,14 @@ public sealed class OperationsTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var config = Path.Combine(_dir, "usine.yaml");
-        await File.WriteAllTextAsync(config, Yaml);
-        _platform = await UsinePlatform.StartAsync(new UsineServerOptions
-        {
-            ConfigPath = config,
-            DataDirectory = Path.Combine(_dir, "data"),
-            MemoryLimit = "256MB",
-            StartConnectors = false,
-            IdleAfter = TimeSpan.FromMinutes(2),
-
-            // The status's alert section is checked with an alert view of the test's own.
-            EvaluateAlerts = false,
-        }, NullLoggerFactory.Instance, time: _time);
-        (_app, _http) = await ServerHarness.ServeAsync(_platform);
+        // The status's alert section is checked with an alert view of the test's own.
+        _server = await ServerHarness.StartAsync(_dir, Yaml, _time, o => o with { IdleAfter = TimeSpan.FromMinutes(2), ArchiveTimeOfDay = TimeSpan.FromMinutes(30), EvaluateAlerts = false }, actor: null);
+        (_http, _platform) = (_server.Http, _server.Platform);
     }
 
     public async Task DisposeAsync()
     {
-        _http.Dispose();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        await _server.DisposeAsync();
         Directory.Delete(_dir, recursive: true);
     }
 

@@ -31,23 +31,33 @@ internal sealed class ServerHarness : IAsyncDisposable
 
     public HttpClient Http { get; }
 
-    public static async Task<ServerHarness> StartAsync(string dir, string yaml, FakeTimeProvider time, int maxReplayAttempts = 5)
+    /// <summary>
+    /// Starts the platform on <paramref name="yaml"/> in <paramref name="dir"/> and serves it. By default connectors
+    /// stay stopped and the archive runs only when a test asks; <paramref name="options"/> changes any setting.
+    /// Requests carry <paramref name="actor"/> as the person behind them, unless it is null.
+    /// </summary>
+    public static async Task<ServerHarness> StartAsync(string dir, string yaml, TimeProvider? time,
+        Func<UsineServerOptions, UsineServerOptions>? options = null, string? actor = "marie")
     {
         var config = Path.Combine(dir, "usine.yaml");
         await File.WriteAllTextAsync(config, yaml);
-        var platform = await UsinePlatform.StartAsync(new UsineServerOptions
+        var settings = new UsineServerOptions
         {
             ConfigPath = config,
             DataDirectory = Path.Combine(dir, "data"),
             MemoryLimit = "256MB",
             StartConnectors = false,
-            MaxReplayAttempts = maxReplayAttempts,
 
             // The archive runs when a test asks, not when the fake clock passes 00:30.
             ArchiveTimeOfDay = null,
-        }, NullLoggerFactory.Instance, time: time);
+        };
+        var platform = await UsinePlatform.StartAsync(options?.Invoke(settings) ?? settings, NullLoggerFactory.Instance, time: time);
         var (app, http) = await ServeAsync(platform);
-        http.DefaultRequestHeaders.Add("X-Usine-Actor", "marie");
+        if (actor is not null)
+        {
+            http.DefaultRequestHeaders.Add("X-Usine-Actor", actor);
+        }
+
         return new ServerHarness(app, platform, http);
     }
 

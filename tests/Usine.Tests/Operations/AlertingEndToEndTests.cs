@@ -24,7 +24,7 @@ public sealed class AlertingEndToEndTests : IAsyncLifetime
     private readonly string _dir = Directory.CreateTempSubdirectory("usine-alerts-").FullName;
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 26, 22, 0, 0, TimeSpan.Zero));
     private WebhookReceiver _hook = null!;
-    private WebApplication _app = null!;
+    private ServerHarness _server = null!;
     private HttpClient _http = null!;
 
     public async Task InitializeAsync()
@@ -43,26 +43,14 @@ public sealed class AlertingEndToEndTests : IAsyncLifetime
                 - { name: line-silent, signal: silence, source: line1, severity: critical, notify: [night] }
             """;
         Assert.Contains("expect: { every: 30s }", yaml, StringComparison.Ordinal);
-        var config = Path.Combine(_dir, "usine.yaml");
-        await File.WriteAllTextAsync(config, yaml);
-        var platform = await UsinePlatform.StartAsync(new UsineServerOptions
-        {
-            ConfigPath = config,
-            DataDirectory = Path.Combine(_dir, "data"),
-            MemoryLimit = "256MB",
-            StartConnectors = false,
-
-            // Evaluations are asked for explicitly, so that the test knows when each one happened.
-            EvaluateAlerts = false,
-        }, NullLoggerFactory.Instance, time: _time);
-        (_app, _http) = await ServerHarness.ServeAsync(platform);
+        // Evaluations are asked for explicitly, so that the test knows when each one happened.
+        _server = await ServerHarness.StartAsync(_dir, yaml, _time, o => o with { ArchiveTimeOfDay = TimeSpan.FromMinutes(30), EvaluateAlerts = false }, actor: null);
+        _http = _server.Http;
     }
 
     public async Task DisposeAsync()
     {
-        _http.Dispose();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        await _server.DisposeAsync();
         await _hook.DisposeAsync();
         Directory.Delete(_dir, recursive: true);
     }

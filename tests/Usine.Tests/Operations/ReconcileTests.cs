@@ -16,7 +16,7 @@ namespace Usine.Tests.Operations;
 public sealed class ReconcileTests : IAsyncLifetime
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("usine-reconcile-").FullName;
-    private WebApplication _app = null!;
+    private ServerHarness _server = null!;
     private HttpClient _http = null!;
     private UsinePlatform _platform = null!;
 
@@ -45,24 +45,13 @@ public sealed class ReconcileTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var yaml = TestDefinitions.Yaml.Replace("sources:\n", MachineModel.TrimStart('\r', '\n') + "\nsources:\n", StringComparison.Ordinal) + MachineSource;
-        var config = Path.Combine(_dir, "usine.yaml");
-        await File.WriteAllTextAsync(config, yaml);
-        _platform = await UsinePlatform.StartAsync(new UsineServerOptions
-        {
-            ConfigPath = config,
-            DataDirectory = Path.Combine(_dir, "data"),
-            MemoryLimit = "256MB",
-            StartConnectors = false,
-            EvaluateAlerts = false,
-        }, NullLoggerFactory.Instance);
-        (_app, _http) = await ServerHarness.ServeAsync(_platform);
+        _server = await ServerHarness.StartAsync(_dir, yaml, null, o => o with { ArchiveTimeOfDay = TimeSpan.FromMinutes(30), EvaluateAlerts = false }, actor: null);
+        (_http, _platform) = (_server.Http, _server.Platform);
     }
 
     public async Task DisposeAsync()
     {
-        _http.Dispose();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        await _server.DisposeAsync();
         Directory.Delete(_dir, recursive: true);
     }
 
