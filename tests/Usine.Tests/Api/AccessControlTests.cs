@@ -38,7 +38,7 @@ public sealed class AccessControlTests : IAsyncLifetime
 
     private readonly string _dir = Directory.CreateTempSubdirectory("usine-auth-").FullName;
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 26, 10, 0, 0, TimeSpan.Zero));
-    private WebApplication _app = null!;
+    private ServerHarness _server = null!;
     private UsinePlatform _platform = null!;
     private HttpClient _http = null!;
     private long _flinsLetter, _douaiLetter;
@@ -77,17 +77,8 @@ public sealed class AccessControlTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var config = Path.Combine(_dir, "usine.yaml");
-        await File.WriteAllTextAsync(config, Yaml);
-        _platform = await UsinePlatform.StartAsync(new UsineServerOptions
-        {
-            ConfigPath = config,
-            DataDirectory = Path.Combine(_dir, "data"),
-            MemoryLimit = "256MB",
-            StartConnectors = false,
-            ArchiveTimeOfDay = null,
-        }, NullLoggerFactory.Instance, time: _time);
-        (_app, _http) = await ServerHarness.ServeAsync(_platform);
+        _server = await ServerHarness.StartAsync(_dir, Yaml, _time, actor: null);
+        (_http, _platform) = (_server.Http, _server.Platform);
 
         // Both plants get records, avatars and one dead letter each (a torque over the model's maximum).
         await Push("line1", TestDefinitions.Screwing(FlinsVin, "ST010", "2026-11-26T08:00:00Z", 12.5), TestDefinitions.Screwing(FlinsVin, "ST020", "2026-11-26T08:05:00Z", 999));
@@ -100,9 +91,7 @@ public sealed class AccessControlTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        _http.Dispose();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        await _server.DisposeAsync();
         Directory.Delete(_dir, recursive: true);
     }
 
