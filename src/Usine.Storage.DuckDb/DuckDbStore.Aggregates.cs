@@ -60,15 +60,22 @@ public sealed partial class DuckDbStore
             }
         }
 
+        // Filters on derived groups (@shift, @line...) apply after the shift calendar and the hierarchy are joined;
+        // the others go to the table read.
+        var derived = q.Filter.Where.Where(w => w.Column.StartsWith('@')).ToList();
+        q = q with { Filter = q.Filter with { Where = [.. q.Filter.Where.Where(w => !w.Column.StartsWith('@'))] } };
         var groups = q.By.Select(b => ParseGroup(b, schema)).ToList();
+        var levelFilter = derived.Any(w => w.Column != "@shift");
+        var shiftFilter = derived.Any(w => w.Column == "@shift");
         if (q.Bucket.IsShift && groups.FirstOrDefault(g => g.Kind == GroupKind.Field && g.Name == "shift") is not null)
         {
             throw new ArgumentException("by: 'shift' is a field of model '" + q.Model + "', and with bucket=shift every bucket has a 'shift' already (the shift's name); group by another field");
         }
 
-        var rollup = q.Source == AggregateSource.Records ? null : t.Latest.Rollups.FirstOrDefault(r => Covers(r, q, schema, groups));
+        // A rollup keeps no context, so a filter on a hierarchy level reads the records.
+        var rollup = q.Source == AggregateSource.Records || levelFilter ? null : t.Latest.Rollups.FirstOrDefault(r => Covers(r, q, schema, groups));
         ShiftStarts? shifts = null;
-        if (q.Bucket.IsShift || groups.Any(g => g.Kind == GroupKind.Shift))
+        if (q.Bucket.IsShift || shiftFilter || groups.Any(g => g.Kind == GroupKind.Shift))
         {
             var calendar = ShiftsFor(q);
             if (ShiftRange(q, t, rollup, plants, cancellationToken) is not { } range)
@@ -102,11 +109,13 @@ public sealed partial class DuckDbStore
             from += $" ASOF JOIN s ON r._pattern = s._pattern AND r.{time} >= s._start";
         }
 
-        if (groups.Any(g => g.Kind == GroupKind.Level))
+        if (levelFilter || groups.Any(g => g.Kind == GroupKind.Level))
         {
             ctes.AddRange(HierarchyLevels(plants, args));
             from += " LEFT JOIN h ON h._ctx = r.context_key";
         }
+
+        var outer = derived.Select(w => Condition(w.Column == "@shift" ? "s._shift" : "h._" + w.Column[1..], w, args)).ToList();
 
         var select = new List<string>();
         var order = new List<string> { "bucket" };
@@ -142,7 +151,7 @@ public sealed partial class DuckDbStore
 
         select.AddRange(q.Measures.Select(m => (rollup is null ? RecordMeasure(m) : RollupMeasure(m)) + " AS " + Sql.Quote(m.Name)));
         var with = ctes.Count == 0 ? "" : "WITH " + string.Join(", ", ctes) + " ";
-        var sql = $"{with}SELECT {string.Join(", ", select)} FROM {from} GROUP BY ALL ORDER BY {string.Join(", ", order.Distinct())}";
+        var sql = $"{with}SELECT {string.Join(", ", select)} FROM {from}{WhereClause(outer)} GROUP BY ALL ORDER BY {string.Join(", ", order.Distinct())}";
         var rows = ReadRows(sql, args, cancellationToken);
         return Task.FromResult(new AggregateResult(rollup is null ? "records" : "rollup:" + rollup.Name, rows));
     }

@@ -89,6 +89,11 @@ public sealed partial class DuckDbStore
 
         foreach (var w in f.Where)
         {
+            if (w.Column.StartsWith('@'))
+            {
+                throw new ArgumentException($"where: {w.Column} is derived from the shift calendar or the plant hierarchy, which aggregates read (GET /api/models/MODEL/aggregate); records and exports are filtered by their own fields");
+            }
+
             c.Add(Condition(Sql.Quote(w.Column), w, args));
         }
 

@@ -181,6 +181,13 @@ public sealed class ExploreSchema
             + $"columns: {string.Join(", ", SystemColumns.Skip(1).Select(c => c.Name))})");
     }
 
+    /// <summary>Groups that aggregates derive from outside the record, which a <c>where</c> of an aggregate may also name.</summary>
+    public static readonly string[] DerivedColumns = ["@shift", "@shop", "@line", "@station"];
+
+    private static FieldType DerivedType(string column) => DerivedColumns.Contains(column)
+        ? FieldType.String
+        : throw new ArgumentException($"where: '{column}' is not one of {string.Join(", ", DerivedColumns)}");
+
     /// <summary>Parses <c>FIELD:OP:VALUE</c>; <c>in</c> takes values separated by <c>|</c>.</summary>
     public ColumnFilter ParseWhere(string spec)
     {
@@ -192,7 +199,7 @@ public sealed class ExploreSchema
         }
 
         var column = spec[..first];
-        var type = TypeOf(column, "where");
+        var type = column.StartsWith('@') ? DerivedType(column) : TypeOf(column, "where");
         var opText = spec[(first + 1)..second];
         if (!Enum.TryParse<FilterOp>(opText, ignoreCase: true, out var op) || !opText.All(char.IsAsciiLetter))
         {

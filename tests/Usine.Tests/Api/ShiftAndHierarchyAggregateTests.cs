@@ -181,6 +181,15 @@ public sealed class ShiftAndHierarchyAggregateTests : IAsyncLifetime
         var byShift = await Server.Get("/api/models/screwing/aggregate?bucket=1d&plant=flins&by=@shift");
         Assert.Equal(["2026-11-26T00:00Z afternoon 24", "2026-11-26T00:00Z morning 24", "2026-11-26T00:00Z night 24"], Rows(byShift, "@shift", "count"));
 
+        // Kept to a shift without grouping by it: the night's figures, from the rollup, the same as from the records.
+        var night = $"bucket=1d&plant=flins&measures={measures}&by=station&where=@shift:eq:night";
+        var nightRollup = await Server.Get("/api/models/screwing/aggregate?" + night);
+        Assert.Equal("rollup:1h", nightRollup.GetProperty("source").GetString());
+        SameBuckets(nightRollup, await Server.Get("/api/models/screwing/aggregate?source=records&" + night), night);
+        Assert.Equal(24, Rows(nightRollup, "station", "count").Sum(r => int.Parse(r.Split(' ')[^1], System.Globalization.CultureInfo.InvariantCulture)));
+        var twoShifts = await Server.Get("/api/models/screwing/aggregate?bucket=1d&plant=flins&where=@shift:in:morning|night");
+        Assert.Equal(["2026-11-26T00:00Z 48"], Rows(twoShifts, "count"));
+
         // Douai's shifts start on the half hour, inside the rollup's hours: the records serve them, and a
         // request for the rollup alone is refused.
         var douai = await Server.Get("/api/models/screwing/aggregate?bucket=shift&plant=douai&measures=count");
@@ -249,6 +258,18 @@ public sealed class ShiftAndHierarchyAggregateTests : IAsyncLifetime
 
         var refused = await Server.Get("/api/models/screwing/aggregate?bucket=1d&by=@line&source=rollup", HttpStatusCode.BadRequest);
         Assert.StartsWith("source: no rollup of model 'screwing' covers this request", refused.GetProperty("error").GetString(), StringComparison.Ordinal);
+
+        // Kept to levels of the hierarchy without grouping by them; records and exports have no such column.
+        var l1 = await Server.Get("/api/models/screwing/aggregate?bucket=1d&by=plant&where=@line:like:%25/assembly/L1");
+        Assert.Equal("records", l1.GetProperty("source").GetString());
+        Assert.Equal(["2026-11-26T00:00Z douai 2", "2026-11-26T00:00Z flins 6"], Rows(l1, "plant", "count"));
+        var assembly = await Server.Get("/api/models/screwing/aggregate?bucket=1d&where=@shop:eq:flins/assembly&where=@station:ne:flins/assembly/L1/ST010");
+        Assert.Equal(["2026-11-26T00:00Z 3"], Rows(assembly, "count"));
+        Assert.Equal(["2026-11-26T00:00Z 2"], Rows(await Server.Get("/api/models/screwing/aggregate?bucket=1d&where=@shop:eq:flins/body"), "count"));
+        var records = await Server.Get("/api/models/screwing/records?where=@line:eq:flins/body/L2", HttpStatusCode.BadRequest);
+        Assert.StartsWith("where: @line is derived from the shift calendar or the plant hierarchy", records.GetProperty("error").GetString(), StringComparison.Ordinal);
+        var bay = await Server.Get("/api/models/screwing/aggregate?where=@bay:eq:B1", HttpStatusCode.BadRequest);
+        Assert.StartsWith("where: '@bay' is not one of @shift, @shop, @line, @station", bay.GetProperty("error").GetString(), StringComparison.Ordinal);
         var unknown = await Server.Get("/api/models/screwing/aggregate?by=@bay", HttpStatusCode.BadRequest);
         Assert.StartsWith("by: '@bay' is not one of @shop, @line, @station", unknown.GetProperty("error").GetString(), StringComparison.Ordinal);
 
