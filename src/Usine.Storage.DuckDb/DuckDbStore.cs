@@ -44,9 +44,6 @@ public sealed partial class DuckDbStore : IRecordStore
         public required IReadOnlyList<FieldDefinition> Columns { get; init; }
         public required Dictionary<int, int[]> ColumnToField { get; init; }
         public required DataModel Latest { get; init; }
-        /// <summary>Whether the natural key holds the event time: the duplicate check then reads only the batch's time range ($1, $2).</summary>
-        public required bool TimeInKey { get; init; }
-
         public required string DedupSql { get; init; }
         public required string InsertSql { get; init; }
         public required List<string> RollupSql { get; init; }
@@ -200,7 +197,7 @@ public sealed partial class DuckDbStore : IRecordStore
         // Drops staged records that are stored already. When the event time is part of the key, the
         // probe only reads the row groups whose time range overlaps the batch ({0} and {1} are filled in).
         var dedup = timeInKey
-            ? $"DELETE FROM {stage} s WHERE EXISTS (SELECT 1 FROM {table} m WHERE m.event_time BETWEEN $1 AND $2 AND m.record_id = s.record_id)"
+            ? $"DELETE FROM {stage} s WHERE EXISTS (SELECT 1 FROM {table} m WHERE m.event_time BETWEEN {{0}} AND {{1}} AND m.record_id = s.record_id)"
             : $"DELETE FROM {stage} s WHERE EXISTS (SELECT 1 FROM {table} m WHERE m.record_id = s.record_id)";
 
         var rollups = new List<string>();
@@ -221,7 +218,6 @@ public sealed partial class DuckDbStore : IRecordStore
             DedupSql = dedup,
             InsertSql = $"INSERT INTO {table} (record_id, plant, avatar_key, avatar_id, context_key, event_time, model_version, source_id, stream_id, raw_position, stored_at, {fieldList}) "
                 + $"SELECT record_id, plant, avatar_key, avatar_id, context_key, event_time, $1, $2, $3, raw_position, $4, {fieldList} FROM {stage}",
-            TimeInKey = timeInKey,
             RollupSql = rollups,
             Rollups = rollupDefs,
         };
@@ -617,7 +613,8 @@ public sealed partial class DuckDbStore : IRecordStore
         }
 
         Timings.Add("stage", clock);
-        var dropped = table.TimeInKey ? ExecWith(table.DedupSql, min, max) : ExecWith(table.DedupSql);
+        // The time range goes in as literals, which DuckDB turns into the row-group filter of the scan.
+        var dropped = ExecCount(string.Format(CultureInfo.InvariantCulture, table.DedupSql, Sql.Timestamp(min), Sql.Timestamp(max)));
         Timings.Add("dedup", clock);
         var first = records[0];
         var inserted = ExecWith(table.InsertSql, first.Model.Version, first.SourceId, streamId, now);
