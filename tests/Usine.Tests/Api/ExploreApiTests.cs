@@ -284,6 +284,11 @@ public sealed class ExploreApiTests : IAsyncLifetime
         Assert.Equal(["flins/assembly/L1/ST040", "flins/assembly/L1/ST050"], stations.EnumerateArray().Select(a => a.GetProperty("id").GetString()));
         Assert.Equal(0, (await Get("/api/avatars?q=vf1&plant=douai")).GetArrayLength());
 
+        // The prefix is text, not a pattern: % and _ match themselves.
+        Assert.Equal(0, (await Get("/api/avatars?q=vf1_")).GetArrayLength());
+        Assert.Equal(0, (await Get("/api/avatars?q=%25")).GetArrayLength());
+        Assert.Equal(0, (await Get("/api/avatars?q=flins%5C")).GetArrayLength());
+
         var children = await Get("/api/avatars/flins/assembly/L1/children");
         Assert.Equal(["flins/assembly/L1/ST040", "flins/assembly/L1/ST050"], children.EnumerateArray().Select(a => a.GetProperty("id").GetString()));
         var escaped = await Get("/api/avatars/" + Uri.EscapeDataString("flins/assembly/L1") + "/children");
