@@ -72,8 +72,9 @@ public sealed partial class DuckDbStore
             throw new ArgumentException("by: 'shift' is a field of model '" + q.Model + "', and with bucket=shift every bucket has a 'shift' already (the shift's name); group by another field");
         }
 
-        // A rollup keeps no context, so a filter on a hierarchy level reads the records.
-        var rollup = q.Source == AggregateSource.Records || levelFilter ? null : t.Latest.Rollups.FirstOrDefault(r => Covers(r, q, schema, groups));
+        // A filter on a hierarchy level needs a rollup that keeps that level, or the records.
+        var rollup = q.Source == AggregateSource.Records ? null
+            : t.Latest.Rollups.FirstOrDefault(r => Covers(r, q, schema, groups) && derived.All(w => w.Column == "@shift" || KeepsLevel(r, w)));
         ShiftStarts? shifts = null;
         if (q.Bucket.IsShift || shiftFilter || groups.Any(g => g.Kind == GroupKind.Shift))
         {
@@ -109,13 +110,14 @@ public sealed partial class DuckDbStore
             from += $" ASOF JOIN s ON r._pattern = s._pattern AND r.{time} >= s._start";
         }
 
-        if (levelFilter || groups.Any(g => g.Kind == GroupKind.Level))
+        // From the records, levels come from the hierarchy; a rollup keeps them as text, '' for none.
+        if (rollup is null && (levelFilter || groups.Any(g => g.Kind == GroupKind.Level)))
         {
             ctes.AddRange(HierarchyLevels(plants, args));
             from += " LEFT JOIN h ON h._ctx = r.context_key";
         }
 
-        var outer = derived.Select(w => Condition(w.Column == "@shift" ? "s._shift" : "h._" + w.Column[1..], w, args)).ToList();
+        var outer = derived.Select(w => Condition(w.Column == "@shift" ? "s._shift" : rollup is null ? "h._" + w.Column[1..] : "r." + Sql.Quote(w.Column), w, args)).ToList();
 
         var select = new List<string>();
         var order = new List<string> { "bucket" };
@@ -140,7 +142,8 @@ public sealed partial class DuckDbStore
             var expression = g.Kind switch
             {
                 GroupKind.Plant => "r.plant",
-                GroupKind.Level => "h._" + g.Column,
+                GroupKind.Level when rollup is null => "h._" + g.Column,
+                GroupKind.Level => $"nullif(r.{Sql.Quote("@" + g.Column)}, '')",
                 GroupKind.Shift => "s._shift",
                 _ when rollup is null => $"coalesce(CAST(r.{Sql.Quote(g.Column)} AS VARCHAR), '')",
                 _ => "r." + Sql.Quote(g.Column),
@@ -276,22 +279,13 @@ public sealed partial class DuckDbStore
     }
 
     /// <summary>
-    /// <c>levels</c> (the shops, lines and stations of the plant scope) and <c>h</c>, which gives every one of them
-    /// the ids of the levels at and above it. A context key that is a plant has no row: its levels are null.
+    /// <c>h</c>: for every shop, line and station of the plant scope, the ids of the levels at and above it (from
+    /// <c>avatar_levels</c>). A context key that is a plant has no row: its levels are null.
     /// </summary>
     private static IEnumerable<string> HierarchyLevels(IReadOnlySet<string>? plants, SqlArgs args)
     {
-        var scope = plants is null ? "" : " AND " + PlantCondition("plant", plants, args);
-        yield return $"levels AS (SELECT avatar_key, type, id, parent_key FROM avatars WHERE type IN ('shop', 'line', 'station'){scope})";
-
-        // Context levels nest in this order, each optional: a station's parent is its line, shop or plant.
-        yield return """
-            h AS (SELECT a.avatar_key AS _ctx,
-                CASE 'station' WHEN a.type THEN a.id END AS _station,
-                CASE 'line' WHEN a.type THEN a.id WHEN p1.type THEN p1.id END AS _line,
-                CASE 'shop' WHEN a.type THEN a.id WHEN p1.type THEN p1.id WHEN p2.type THEN p2.id END AS _shop
-              FROM levels a LEFT JOIN levels p1 ON p1.avatar_key = a.parent_key LEFT JOIN levels p2 ON p2.avatar_key = p1.parent_key)
-            """;
+        var scope = plants is null ? "" : " WHERE " + PlantCondition("plant", plants, args);
+        yield return $"h AS (SELECT context_key AS _ctx, station AS _station, line AS _line, shop AS _shop FROM avatar_levels{scope})";
     }
 
     /// <summary>The WHERE conditions on the records, or on a rollup (whose group columns hold text).</summary>
@@ -314,6 +308,10 @@ public sealed partial class DuckDbStore
         ? $"time_bucket(INTERVAL {(long)len.TotalSeconds} SECOND, {column})"
         : $"date_trunc('month', {column})";
 
+    /// <summary>Whether a rollup answers a filter on a hierarchy level: it keeps the level, and the filter is equality on names.</summary>
+    private static bool KeepsLevel(RollupDefinition r, ColumnFilter w) =>
+        r.By.Contains(w.Column) && w.Op is FilterOp.Eq or FilterOp.In && w.Values.All(v => v is string { Length: > 0 });
+
     private static bool Covers(RollupDefinition r, AggregateQuery q, ExploreSchema schema, List<AggregateGroup> groups)
     {
         // Shifts are checked once their starts are known; months are whole days.
@@ -330,9 +328,10 @@ public sealed partial class DuckDbStore
             return false;
         }
 
-        // A rollup keeps no context: the hierarchy levels come from the records only.
+        // A rollup keeps the groups and the levels of the hierarchy it names in its 'by'.
         var kept = new HashSet<string>(r.By, StringComparer.Ordinal) { "plant" };
-        if (!groups.All(g => g.Kind is GroupKind.Plant or GroupKind.Shift || (g.Kind == GroupKind.Field && kept.Contains(g.Column))))
+        if (!groups.All(g => g.Kind is GroupKind.Plant or GroupKind.Shift || (g.Kind == GroupKind.Field && kept.Contains(g.Column))
+            || (g.Kind == GroupKind.Level && kept.Contains("@" + g.Column))))
         {
             return false;
         }

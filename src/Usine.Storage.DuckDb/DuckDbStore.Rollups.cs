@@ -28,7 +28,6 @@ public sealed partial class DuckDbStore
         }
 
         var records = Sql.RecordTable(model);
-        var stage = Sql.StageTable(model);
         return WriteAsync<IReadOnlyList<RollupRebuild>>(now =>
         {
             var done = new List<RollupRebuild>();
@@ -50,14 +49,8 @@ public sealed partial class DuckDbStore
                 }
 
                 var before = ExecCount($"DELETE FROM {rollup} WHERE bucket >= {Sql.Timestamp(start)} AND bucket < {Sql.Timestamp(end)}");
-                var rebuild = insert.Replace($"FROM {stage} GROUP BY ALL",
-                    $"FROM (SELECT * FROM {records} WHERE event_time >= {Sql.Timestamp(start)} AND event_time < {Sql.Timestamp(end)}) GROUP BY ALL", StringComparison.Ordinal);
-                if (rebuild == insert)
-                {
-                    throw new InvalidOperationException($"the rollup statement of {rollup} has an unexpected shape");
-                }
-
-                var after = ExecCount(rebuild);
+                var after = ExecCount(string.Format(CultureInfo.InvariantCulture, insert,
+                    $"(SELECT * FROM {records} WHERE event_time >= {Sql.Timestamp(start)} AND event_time < {Sql.Timestamp(end)})"));
                 done.Add(new RollupRebuild(definition.Name, rollup, start, end, before, after));
             }
 

@@ -505,6 +505,9 @@ public static partial class DefinitionLoader
         };
     }
 
+    /// <summary>Levels of the plant hierarchy a rollup may group by, as aggregates name them.</summary>
+    private static readonly string[] HierarchyLevels = ["@shop", "@line", "@station"];
+
     private static RollupDefinition ReadRollup(Ctx ctx, YamlNode node, string model, List<FieldDefinition> fields)
     {
         var map = ctx.Map(node, "a rollup");
@@ -523,9 +526,9 @@ public static partial class DefinitionLoader
             foreach (var b in ctx.Seq(bn, "by"))
             {
                 var f = ctx.Str(b, "by");
-                if (f != "plant" && fields.All(x => x.Name != f))
+                if (f != "plant" && !HierarchyLevels.Contains(f) && fields.All(x => x.Name != f))
                 {
-                    throw ctx.Error(b, $"rollup groups by '{f}', which is not a field of model '{model}' (or 'plant')");
+                    throw ctx.Error(b, $"rollup groups by '{f}', which is not a field of model '{model}' (or 'plant', or a level of the plant hierarchy: {string.Join(", ", HierarchyLevels)})");
                 }
 
                 by.Add(f);

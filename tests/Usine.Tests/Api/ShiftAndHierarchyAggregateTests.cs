@@ -16,7 +16,10 @@ public sealed class ShiftAndHierarchyAggregateTests : IAsyncLifetime
     /// Flins works three shifts on the hour, douai two on the half hour (Paris time both). Besides line1 (flins
     /// assembly L1), line2 is douai's assembly L1, body is flins' body shop line L2, and loose gives no context.
     /// </summary>
-    private const string Yaml = TestDefinitions.Yaml + $$"""
+    private static readonly string Yaml = TestDefinitions.Yaml.Replace(
+        "      - { bucket: 1h, by: [station], measures: { torque: [count, avg, min, max] } }\n",
+        "      - { bucket: 1h, by: [station], measures: { torque: [count, avg, min, max] } }\n      - { name: lines_1d, bucket: 1d, by: [\"@line\", \"@shop\"], measures: { torque: [count, sum] } }\n",
+        StringComparison.Ordinal) + $$"""
 
           - id: line2
             plant: douai
@@ -256,8 +259,38 @@ public sealed class ShiftAndHierarchyAggregateTests : IAsyncLifetime
             ["2026-11-26T04:30Z douai early douai/assembly/L1 2", "2026-11-26T05:00Z flins morning flins/assembly/L1 6", "2026-11-26T05:00Z flins morning flins/body/L2 2", "2026-11-26T05:00Z flins morning - 1"],
             Rows(shifts, "plant", "shift", "@line", "count"));
 
-        var refused = await Server.Get("/api/models/screwing/aggregate?bucket=1d&by=@line&source=rollup", HttpStatusCode.BadRequest);
+        var refused = await Server.Get("/api/models/screwing/aggregate?bucket=1d&by=@station&source=rollup", HttpStatusCode.BadRequest);
         Assert.StartsWith("source: no rollup of model 'screwing' covers this request", refused.GetProperty("error").GetString(), StringComparison.Ordinal);
+
+        // A rollup that keeps lines and shops serves them, grouped by or kept to, with the records' figures.
+        foreach (var query in new[]
+        {
+            "bucket=1d&measures=count,torque:sum&by=@line",
+            "bucket=1d&measures=count,torque:sum,torque:avg&by=plant,@shop",
+            "bucket=1d&measures=count&by=@line&where=@shop:eq:flins/assembly",
+            "bucket=1w&measures=torque:count&where=@line:in:flins/assembly/L1|flins/body/L2",
+        })
+        {
+            var rollup = await Server.Get("/api/models/screwing/aggregate?" + query);
+            Assert.True(rollup.GetProperty("source").GetString() == "rollup:lines_1d", $"{query} was served from {rollup.GetProperty("source")}");
+            SameBuckets(rollup, await Server.Get("/api/models/screwing/aggregate?source=records&" + query), query);
+        }
+
+        Assert.Equal(["2026-11-23T00:00Z 8"], Rows(await Server.Get("/api/models/screwing/aggregate?bucket=1w&where=@line:in:flins/assembly/L1|flins/body/L2"), "count"));
+
+        // Emptied by hand, the level rollup is rebuilt from the records with the same levels.
+        var before = await Server.Get("/api/models/screwing/aggregate?bucket=1d&measures=count,torque:sum&by=@line");
+        using (var conn = Server.Platform.Store.OpenReader())
+        using (var cmd = conn.CreateCommand())
+        {
+            cmd.CommandText = "DELETE FROM r_screwing_lines_1d";
+            Assert.Equal(4, cmd.ExecuteNonQuery());
+        }
+
+        Assert.Empty((await Server.Get("/api/models/screwing/aggregate?bucket=1d&measures=count,torque:sum&by=@line")).GetProperty("buckets").EnumerateArray());
+        var rebuilt = await Server.Post("/api/rollups/rebuild", new { model = "screwing", from = "2026-11-26T00:00:00Z", to = "2026-11-27T00:00:00Z" });
+        Assert.Contains(rebuilt.GetProperty("rollups").EnumerateArray(), r => r.GetProperty("rollup").GetString() == "lines_1d" && r.GetProperty("rowsAfter").GetInt64() == 4);
+        Assert.Equal(before.GetRawText(), (await Server.Get("/api/models/screwing/aggregate?bucket=1d&measures=count,torque:sum&by=@line")).GetRawText());
 
         // Kept to levels of the hierarchy without grouping by them; records and exports have no such column.
         var l1 = await Server.Get("/api/models/screwing/aggregate?bucket=1d&by=plant&where=@line:like:%25/assembly/L1");
