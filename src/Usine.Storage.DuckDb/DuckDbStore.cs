@@ -228,6 +228,33 @@ public sealed partial class DuckDbStore : IRecordStore
         };
     }
 
+    /// <summary>
+    /// Adds the levels of new shops, lines and stations from their parent's row, top level first so that a line
+    /// and its stations may arrive in the same batch; nothing is read from <c>avatars</c>, which holds millions.
+    /// </summary>
+    private void AddLevels(IReadOnlyList<Avatar> created)
+    {
+        foreach (var type in new[] { AvatarTypes.Shop, AvatarTypes.Line, AvatarTypes.Station })
+        {
+            var level = created.Where(a => a.Type == type).ToList();
+            if (level.Count == 0)
+            {
+                continue;
+            }
+
+            var values = string.Join(", ", level.Select(a => string.Create(CultureInfo.InvariantCulture,
+                $"({a.Key}, {Sql.Literal(a.Id)}, {Sql.Literal(a.Plant)}, {a.ParentKey})")));
+            Exec($"""
+                INSERT INTO avatar_levels
+                SELECT a.k, a.plant,
+                    {(type == AvatarTypes.Shop ? "a.id" : "p.shop")},
+                    {(type == AvatarTypes.Line ? "a.id" : type == AvatarTypes.Station ? "p.line" : "NULL")},
+                    {(type == AvatarTypes.Station ? "a.id" : "NULL")}
+                FROM (VALUES {values}) a(k, id, plant, parent) LEFT JOIN avatar_levels p ON p.context_key = a.parent
+                """);
+        }
+    }
+
     /// <summary>Adds the levels of the shops, lines and stations that <paramref name="condition"/> selects (on <c>avatars a</c>).</summary>
     private static string LevelsInsert(string condition) => $"""
         INSERT INTO avatar_levels
@@ -498,11 +525,7 @@ public sealed partial class DuckDbStore : IRecordStore
                 }
             }
 
-            var levels = output.NewAvatars.Where(a => a.Type is AvatarTypes.Shop or AvatarTypes.Line or AvatarTypes.Station).Select(a => a.Key).ToList();
-            if (levels.Count > 0)
-            {
-                Exec(LevelsInsert($"a.avatar_key IN ({string.Join(", ", levels.Select(k => k.ToString(CultureInfo.InvariantCulture)))})"));
-            }
+            AddLevels(output.NewAvatars);
 
             if (output.Links.Count > 0 && !live)
             {

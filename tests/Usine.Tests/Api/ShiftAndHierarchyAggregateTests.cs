@@ -240,6 +240,20 @@ public sealed class ShiftAndHierarchyAggregateTests : IAsyncLifetime
     {
         await PushHierarchy();
 
+        // The levels kept as avatars were created, batch by batch, are those the hierarchy of the avatars gives.
+        const string walked = """
+            SELECT a.avatar_key, a.plant,
+                CASE 'shop' WHEN a.type THEN a.id WHEN p1.type THEN p1.id WHEN p2.type THEN p2.id END,
+                CASE 'line' WHEN a.type THEN a.id WHEN p1.type THEN p1.id END,
+                CASE 'station' WHEN a.type THEN a.id END
+            FROM avatars a LEFT JOIN avatars p1 ON p1.avatar_key = a.parent_key LEFT JOIN avatars p2 ON p2.avatar_key = p1.parent_key
+            WHERE a.type IN ('shop', 'line', 'station')
+            """;
+        Assert.Equal(0, (await Server.Scalar($"SELECT count(*) FROM (SELECT * FROM avatar_levels EXCEPT {walked})")).GetInt64());
+        Assert.Equal(0, (await Server.Scalar($"SELECT count(*) FROM ({walked} EXCEPT SELECT * FROM avatar_levels)")).GetInt64());
+        Assert.Equal((await Server.Scalar("SELECT count(*) FROM avatars WHERE type IN ('shop', 'line', 'station')")).GetInt64(),
+            (await Server.Scalar("SELECT count(*) FROM avatar_levels")).GetInt64());
+
         Assert.Equal(ByStation, await Levels("@station"));
         Assert.Equal(["douai/assembly/L1 2 80", "flins/assembly/L1 6 75", "flins/body/L2 2 40", "- 1 30"], await Levels("@line"));
         Assert.Equal(["douai/assembly 2 80", "flins/assembly 6 75", "flins/body 2 40", "- 1 30"], await Levels("@shop"));
