@@ -41,6 +41,12 @@ public sealed record AvatarAttributeChange(long AvatarKey, string Name, string V
 /// </summary>
 public sealed class AvatarRegistry
 {
+    /// <summary>The longest avatar id, in UTF-8 bytes: a longer one is bad data, and the pipeline makes its message a dead letter.</summary>
+    public const int MaxIdBytes = 4096;
+
+    /// <summary>Whether <paramref name="id"/> is short enough to be an avatar id (<see cref="MaxIdBytes"/>).</summary>
+    public static bool FitsId(string id) => id.Length * 3 <= MaxIdBytes || System.Text.Encoding.UTF8.GetByteCount(id) <= MaxIdBytes;
+
     private readonly Lock _lock = new();
     private AvatarKeyTable _keys = new();
 

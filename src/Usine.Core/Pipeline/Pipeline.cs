@@ -253,6 +253,13 @@ public sealed class SourcePipeline : ITemplateScope
             return;
         }
 
+        if (!AvatarRegistry.FitsId(plant))
+        {
+            output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Contextualize,
+                $"plant '{_source.Plant.Text}' is {Encoding.UTF8.GetByteCount(plant)} bytes long; an avatar id is at most {AvatarRegistry.MaxIdBytes} bytes", null));
+            return;
+        }
+
         var newAvatars = output.NewAvatars;
         long parentKey;
         if (_levels.TryGetValue((0, plant), out var plantLevel))
@@ -282,6 +289,13 @@ public sealed class SourcePipeline : ITemplateScope
             {
                 output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Contextualize,
                     $"avatar id '{binding.Id.Text}' has no value: {missing} is empty or missing", null));
+                return;
+            }
+
+            if (!AvatarRegistry.FitsId(avatarId))
+            {
+                output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Contextualize,
+                    $"avatar id '{binding.Id.Text}' is {Encoding.UTF8.GetByteCount(avatarId)} bytes long; an avatar id is at most {AvatarRegistry.MaxIdBytes} bytes", null));
                 return;
             }
 
@@ -346,6 +360,13 @@ public sealed class SourcePipeline : ITemplateScope
         }
 
         path = string.Concat(path, "/", value);
+        if (!AvatarRegistry.FitsId(path))
+        {
+            output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Contextualize,
+                $"{name} '{template.Text}' makes an id of {Encoding.UTF8.GetByteCount(path)} bytes; an avatar id is at most {AvatarRegistry.MaxIdBytes} bytes", null));
+            return false;
+        }
+
         var key = avatars.Resolve(type, path, plant, parentKey, seen, output.NewAvatars);
         _levels[(parentKey, value)] = (key, path);
         parentKey = key;

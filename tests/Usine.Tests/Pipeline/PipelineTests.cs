@@ -120,6 +120,28 @@ public sealed class PipelineTests
     }
 
     [Fact]
+    public void An_avatar_id_too_long_to_be_one_makes_a_dead_letter_and_the_batch_goes_on()
+    {
+        // A plant read from the message and a station path, each over the limit, between two good messages.
+        var defs = Usine.Configuration.DefinitionLoader.LoadText(TestDefinitions.Yaml.Replace("    plant: flins\n    kind: http", "    plant: \"{$.plant}\"\n    kind: http", StringComparison.Ordinal), "t.yaml");
+        var pipeline = new SourcePipeline(defs.Sources["line1"], defs);
+        var output = new PipelineOutput();
+        string In(string plant, string station, string time) =>
+            TestDefinitions.Screwing(TestDefinitions.Vin1, station, time, 12).Replace("{", $"{{\"plant\":\"{plant}\",", StringComparison.Ordinal);
+        pipeline.Process(TestDefinitions.Messages(
+            In("flins", "ST040", "2026-11-26T08:15:00Z"),
+            In(new string('p', AvatarRegistry.MaxIdBytes + 1), "ST040", "2026-11-26T08:16:00Z"),
+            In("flins", new string('S', AvatarRegistry.MaxIdBytes), "2026-11-26T08:17:00Z"),
+            In("flins", "ST050", "2026-11-26T08:18:00Z")), "test", new AvatarRegistry(), output);
+
+        Assert.Equal(2, output.Records.Count);
+        Assert.Equal(2, output.DeadLetters.Count);
+        Assert.All(output.DeadLetters, d => Assert.Equal(DeadLetterStage.Contextualize, d.Stage));
+        Assert.Equal("plant '{$.plant}' is 4097 bytes long; an avatar id is at most 4096 bytes", output.DeadLetters[0].Reason);
+        Assert.StartsWith("station '{station}' makes an id of ", output.DeadLetters[1].Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_same_natural_key_in_two_plants_is_two_records()
     {
         var defs = Usine.Configuration.DefinitionLoader.LoadText(TestDefinitions.Yaml.Replace("    plant: flins\n    kind: http", "    plant: \"{$.plant}\"\n    kind: http", StringComparison.Ordinal), "t.yaml");
