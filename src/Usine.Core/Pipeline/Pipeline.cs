@@ -510,13 +510,13 @@ public sealed class SourcePipeline : ITemplateScope
 
         if (f.EnumSet is { } allowed && v.Kind == ValueKind.String && !allowed.Contains(v.String!))
         {
-            _problems.Add($"field '{f.Name}' = \"{v.String}\" is not one of {string.Join(", ", f.Enum!)}");
+            _problems.Add($"field '{f.Name}' = \"{Shown(v.String!)}\" is not one of {string.Join(", ", f.Enum!)}");
             return;
         }
 
         if (f.PatternRegex is { } re && v.Kind == ValueKind.String && !re.IsMatch(v.String!))
         {
-            _problems.Add($"field '{f.Name}' = \"{v.String}\" does not match {f.Pattern}");
+            _problems.Add($"field '{f.Name}' = \"{Shown(v.String!)}\" does not match {f.Pattern}");
             return;
         }
 
@@ -662,6 +662,9 @@ public sealed class SourcePipeline : ITemplateScope
         XxHash128.Hash(_hashBuffer.AsSpan(0, len), hash);
         return new Guid(hash);
     }
+
+    /// <summary>A value as a reason quotes it: whole up to 60 characters, like <see cref="Scalar.Describe"/>; the payload keeps the rest.</summary>
+    private static string Shown(string value) => value.Length > 60 ? string.Concat(value.AsSpan(0, 57), "...") : value;
 
     private void EnsureHashRoom(int needed)
     {

@@ -139,6 +139,11 @@ public sealed class PipelineTests
         Assert.All(output.DeadLetters, d => Assert.Equal(DeadLetterStage.Contextualize, d.Stage));
         Assert.Equal("plant '{$.plant}' is 4097 bytes long; an avatar id is at most 4096 bytes", output.DeadLetters[0].Reason);
         Assert.StartsWith("station '{station}' makes an id of ", output.DeadLetters[1].Reason, StringComparison.Ordinal);
+
+        // A reason quotes a long value in part; the payload keeps it whole.
+        var vin = Run("line1", TestDefinitions.Messages(TestDefinitions.Screwing(new string('V', 5000), "ST040", "2026-11-26T08:15:00Z", 12))).DeadLetters.Single();
+        Assert.Equal($"field 'vin' = \"{new string('V', 57)}...\" does not match ^[A-HJ-NPR-Z0-9]{{17}}$", vin.Reason);
+        Assert.True(vin.PayloadBytes > 5000);
     }
 
     [Fact]
