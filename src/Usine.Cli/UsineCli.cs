@@ -73,6 +73,10 @@ public static class UsineCli
             .WithDescription("Export a model's records, filtered, as CSV, NDJSON or Parquet; the server streams them into the file.")
             .WithExample("export", "screwing", "--out", "nok.parquet", "--where", "status:eq:NOK", "--from", "2026-11-26T00:00:00Z")
             .WithExample("export", "energy", "--out", "douai-energy.csv", "--plant", "douai");
+        config.AddCommand<AggregateCommand>("aggregate")
+            .WithDescription("Aggregate a model's records per time bucket and group on the server, from a rollup when one covers the request.")
+            .WithExample("aggregate", "screwing", "--bucket", "1d", "--by", "@line", "--measures", "count,torque:p90", "--plant", "flins")
+            .WithExample("aggregate", "screwing", "--bucket", "shift", "--where", "@shift:eq:night", "--format", "csv");
         config.AddCommand<SqlCommand>("sql")
             .WithDescription("Run one read-only SQL query on the server and print the rows.")
             .WithExample("sql", "\"SELECT station, count(*) AS n FROM m_screwing GROUP BY station\"")

@@ -15,6 +15,10 @@ internal sealed partial class UsineClient
             System.Net.Http.Json.JsonContent.Create(new { model, from, to }), cancellationToken);
 
     /// <summary>Streams an export to <paramref name="destination"/> as it arrives; returns the bytes written.</summary>
+    /// <summary>A model's aggregates: <c>GET /api/models/{model}/aggregate</c> with the given parameters.</summary>
+    public Task<AggregateInfo> AggregateAsync(string model, IEnumerable<(string Name, string? Value)> query, CancellationToken cancellationToken) =>
+        GetAsync<AggregateInfo>(Path("api/models", model) + "/aggregate" + Query([.. query]), cancellationToken);
+
     public async Task<long> ExportAsync(string model, IEnumerable<(string Name, string? Value)> query, Stream destination, CancellationToken cancellationToken)
     {
         var builder = new System.Text.StringBuilder(Path("api/models", model, "export"));
@@ -77,3 +81,5 @@ internal sealed record ReconcileInfo(
 internal sealed record RollupRebuildInfo(string Rollup, string? Table, DateTimeOffset From, DateTimeOffset To, long RowsBefore, long RowsAfter);
 
 internal sealed record RollupRebuildResult(string Model, IReadOnlyList<RollupRebuildInfo> Rollups);
+
+internal sealed record AggregateInfo(string Source, IReadOnlyList<Dictionary<string, System.Text.Json.JsonElement>> Buckets);

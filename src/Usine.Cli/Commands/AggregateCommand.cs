@@ -1,0 +1,105 @@
+using System.ComponentModel;
+using System.Text.Json;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using Usine.Cli.Internal;
+
+namespace Usine.Cli.Commands;
+
+internal sealed class AggregateSettings : ClientSettings
+{
+    [CommandArgument(0, "<MODEL>")]
+    [Description("The model whose records are aggregated, as listed by usine models list.")]
+    public string Model { get; init; } = "";
+
+    [CommandOption("-b|--bucket <BUCKET>")]
+    [Description("1m, 5m, 15m, 1h, 1d, 1w, 1mo or shift. Default: the server's (1h).")]
+    public string? Bucket { get; init; }
+
+    [CommandOption("-m|--measures <MEASURES>")]
+    [Description("Comma-separated: count, or FIELD:FUNCTION with count, sum, avg, min, max, p50, p90, p95, p99. Default: count.")]
+    public string? Measures { get; init; }
+
+    [CommandOption("--by <GROUPS>")]
+    [Description("Comma-separated groups: plant, fields, @shop, @line, @station or @shift.")]
+    public string? By { get; init; }
+
+    [CommandOption("--from <TIME>")]
+    [Description("Records from this event time (ISO 8601).")]
+    public string? From { get; init; }
+
+    [CommandOption("--to <TIME>")]
+    [Description("Records before this event time (ISO 8601).")]
+    public string? To { get; init; }
+
+    [CommandOption("--plant <PLANT>")]
+    [Description("Only this plant's records.")]
+    public string? Plant { get; init; }
+
+    [CommandOption("-w|--where <FIELD:OP:VALUE>")]
+    [Description("A filter such as status:eq:NOK, torque:gt:50 or @shift:eq:night (eq, ne, lt, le, gt, ge, in with | between values, like); repeat for several.")]
+    public string[] Where { get; init; } = [];
+
+    [CommandOption("--source <SOURCE>")]
+    [Description("auto (a rollup when one covers the request), records or rollup. Default: auto.")]
+    public string? Source { get; init; }
+
+    [CommandOption("-f|--format <FORMAT>")]
+    [Description("table (for people), csv (RFC 4180) or json (an array of objects).")]
+    [DefaultValue("table")]
+    public string Format { get; init; } = "table";
+
+    public override ValidationResult Validate() =>
+        string.IsNullOrWhiteSpace(Model) ? ValidationResult.Error("the model is missing; see usine models list")
+        : Format is not ("table" or "csv" or "json") ? ValidationResult.Error($"--format must be table, csv or json, not '{Format}'")
+        : Source is not (null or "auto" or "records" or "rollup") ? ValidationResult.Error($"--source must be auto, records or rollup, not '{Source}'")
+        : ValidationResult.Success();
+}
+
+/// <summary>usine aggregate: a model's records per time bucket and group, computed by the server (from a rollup when one covers it).</summary>
+internal sealed class AggregateCommand(CliEnvironment environment) : ClientCommand<AggregateSettings>(environment)
+{
+    protected override async Task<int> RunAsync(UsineClient client, AggregateSettings settings, CancellationToken cancellationToken)
+    {
+        List<(string, string?)> query =
+        [
+            ("bucket", settings.Bucket), ("measures", settings.Measures), ("by", settings.By), ("from", settings.From), ("to", settings.To),
+            ("plant", settings.Plant), ("source", settings.Source), .. settings.Where.Select(w => ("where", (string?)w)),
+        ];
+        var result = await client.AggregateAsync(settings.Model, query, cancellationToken);
+
+        // Every bucket has the same properties, in the order the server gives them: the first one names the columns.
+        var columns = result.Buckets.Count == 0 ? ["bucket"] : result.Buckets[0].Select(p => p.Key).ToList();
+        var rows = result.Buckets.Select(b => (IReadOnlyList<JsonElement>)[.. columns.Select(c => b.TryGetValue(c, out var v) ? v : default)]).ToList();
+        switch (settings.Format)
+        {
+            case "csv":
+                Output.WriteCsv(Environment.Out, new SqlResult([.. columns.Select(c => new SqlColumn(c, null))], rows, false, 0));
+                break;
+            case "json":
+                Output.WriteJsonRows(Environment.Out, new SqlResult([.. columns.Select(c => new SqlColumn(c, null))], rows, false, 0));
+                break;
+            default:
+                var table = Output.Table([.. columns]);
+                for (var i = 0; i < columns.Count; i++)
+                {
+                    if (rows.Count > 0 && rows.All(r => r[i].ValueKind is JsonValueKind.Number or JsonValueKind.Null))
+                    {
+                        table.Columns[i].RightAligned();
+                    }
+                }
+
+                foreach (var row in rows)
+                {
+                    table.Row([.. row.Select(Output.Scalar)]);
+                }
+
+                Environment.Console.Write(table);
+                var count = rows.Count == 1 ? "1 bucket" : $"{Output.Count(rows.Count)} buckets";
+                Environment.Console.Write(new Text($"{count}, from {result.Source}\n", new Style(decoration: Decoration.Dim)));
+                break;
+        }
+
+        return ExitCodes.Ok;
+    }
+}
