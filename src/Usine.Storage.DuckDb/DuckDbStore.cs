@@ -33,8 +33,6 @@ public sealed partial class DuckDbStore : IRecordStore
 
     public DuckDbStoreOptions Options => _options;
 
-    private readonly Dictionary<string, DuckDBCommand> _commands = new(StringComparer.Ordinal);
-
     private DuckDBConnection Writer => _writer ?? throw new InvalidOperationException("the store is not initialized");
 
     /// <summary>A record table: the union of the columns of every version, and per version where its fields go.</summary>
@@ -105,9 +103,13 @@ public sealed partial class DuckDbStore : IRecordStore
         Exec("CREATE INDEX IF NOT EXISTS avatars_id ON avatars (id)");
 
         // The shop, line and station of every context avatar (a row per shop, line and station), which aggregates and
-        // rollups by level join records to. A store written before the table existed gets it filled here.
-        Exec("CREATE TABLE IF NOT EXISTS avatar_levels (context_key BIGINT NOT NULL, plant VARCHAR NOT NULL, shop VARCHAR, line VARCHAR, station VARCHAR)");
-        Exec(LevelsInsert("NOT EXISTS (SELECT 1 FROM avatar_levels x WHERE x.context_key = a.avatar_key)"));
+        // rollups by level join records to. Commits keep it (AddLevels); a store written before it existed gets it
+        // filled once, here.
+        if (Scalar<long>("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = 'avatar_levels'") == 0)
+        {
+            Exec("CREATE TABLE avatar_levels (context_key BIGINT NOT NULL, plant VARCHAR NOT NULL, shop VARCHAR, line VARCHAR, station VARCHAR)");
+            Exec(LevelsFromAvatars);
+        }
 
         InitializeReconciliation();
         foreach (var versions in definitions.Models.Values)
@@ -139,7 +141,6 @@ public sealed partial class DuckDbStore : IRecordStore
 
     private ModelTable EnsureModelTable(ModelVersions versions)
     {
-        ForgetCommands();
         var name = versions.Name;
         var table = Sql.RecordTable(name);
         var columns = versions.UnionFields();
@@ -234,6 +235,12 @@ public sealed partial class DuckDbStore : IRecordStore
     /// </summary>
     private void AddLevels(IReadOnlyList<Avatar> created)
     {
+        // Most batches create vehicles and parts only.
+        if (!created.Any(a => a.Type is AvatarTypes.Shop or AvatarTypes.Line or AvatarTypes.Station))
+        {
+            return;
+        }
+
         foreach (var type in new[] { AvatarTypes.Shop, AvatarTypes.Line, AvatarTypes.Station })
         {
             var level = created.Where(a => a.Type == type).ToList();
@@ -255,15 +262,15 @@ public sealed partial class DuckDbStore : IRecordStore
         }
     }
 
-    /// <summary>Adds the levels of the shops, lines and stations that <paramref name="condition"/> selects (on <c>avatars a</c>).</summary>
-    private static string LevelsInsert(string condition) => $"""
+    /// <summary>The levels of every shop, line and station of the avatars table, for a store written before avatar_levels existed.</summary>
+    private const string LevelsFromAvatars = """
         INSERT INTO avatar_levels
         SELECT a.avatar_key, a.plant,
             CASE 'shop' WHEN a.type THEN a.id WHEN p1.type THEN p1.id WHEN p2.type THEN p2.id END,
             CASE 'line' WHEN a.type THEN a.id WHEN p1.type THEN p1.id END,
             CASE 'station' WHEN a.type THEN a.id END
         FROM avatars a LEFT JOIN avatars p1 ON p1.avatar_key = a.parent_key LEFT JOIN avatars p2 ON p2.avatar_key = p1.parent_key
-        WHERE a.type IN ('shop', 'line', 'station') AND {condition}
+        WHERE a.type IN ('shop', 'line', 'station')
         """;
 
     private string EnsureRollup(string model, string stage, RollupDefinition r)
@@ -746,37 +753,17 @@ public sealed partial class DuckDbStore : IRecordStore
         cmd.ExecuteNonQuery();
     }
 
-    /// <summary>
-    /// Runs a statement of the commit path on the writer with parameters, one command kept per statement. DuckDB.NET
-    /// 1.5 still parses and plans it at every execution (about 0.15 ms for a simple statement).
-    /// </summary>
+    /// <summary>Runs a statement on the writer with parameters, and says how many rows it changed.</summary>
     private int ExecWith(string sql, params object[] parameters)
     {
-        if (!_commands.TryGetValue(sql, out var cmd))
-        {
-            cmd = Writer.CreateCommand();
-            cmd.CommandText = sql;
-            _commands[sql] = cmd;
-        }
-
-        cmd.Parameters.Clear();
+        using var cmd = Writer.CreateCommand();
+        cmd.CommandText = sql;
         foreach (var p in parameters)
         {
             cmd.Parameters.Add(new DuckDBParameter(p));
         }
 
         return cmd.ExecuteNonQuery();
-    }
-
-    /// <summary>Drops the kept commands, before the tables they name change.</summary>
-    private void ForgetCommands()
-    {
-        foreach (var cmd in _commands.Values)
-        {
-            cmd.Dispose();
-        }
-
-        _commands.Clear();
     }
 
     private int ExecCount(string sql)
@@ -802,7 +789,6 @@ public sealed partial class DuckDbStore : IRecordStore
         {
             if (_writer is not null)
             {
-                ForgetCommands();
                 try
                 {
                     Exec("CHECKPOINT");

@@ -6,7 +6,7 @@ using Usine.Cli.Internal;
 
 namespace Usine.Cli.Commands;
 
-internal sealed class AggregateSettings : ClientSettings
+internal sealed class AggregateSettings : RecordFilterSettings
 {
     [CommandArgument(0, "<MODEL>")]
     [Description("The model whose records are aggregated, as listed by usine models list.")]
@@ -23,22 +23,6 @@ internal sealed class AggregateSettings : ClientSettings
     [CommandOption("--by <GROUPS>")]
     [Description("Comma-separated groups: plant, fields, @shop, @line, @station or @shift.")]
     public string? By { get; init; }
-
-    [CommandOption("--from <TIME>")]
-    [Description("Records from this event time (ISO 8601).")]
-    public string? From { get; init; }
-
-    [CommandOption("--to <TIME>")]
-    [Description("Records before this event time (ISO 8601).")]
-    public string? To { get; init; }
-
-    [CommandOption("--plant <PLANT>")]
-    [Description("Only this plant's records.")]
-    public string? Plant { get; init; }
-
-    [CommandOption("-w|--where <FIELD:OP:VALUE>")]
-    [Description("A filter such as status:eq:NOK, torque:gt:50 or @shift:eq:night (eq, ne, lt, le, gt, ge, in with | between values, like); repeat for several.")]
-    public string[] Where { get; init; } = [];
 
     [CommandOption("--source <SOURCE>")]
     [Description("auto (a rollup when one covers the request), records or rollup. Default: auto.")]
@@ -62,10 +46,7 @@ internal sealed class AggregateCommand(CliEnvironment environment) : ClientComma
     protected override async Task<int> RunAsync(UsineClient client, AggregateSettings settings, CancellationToken cancellationToken)
     {
         List<(string, string?)> query =
-        [
-            ("bucket", settings.Bucket), ("measures", settings.Measures), ("by", settings.By), ("from", settings.From), ("to", settings.To),
-            ("plant", settings.Plant), ("source", settings.Source), .. settings.Where.Select(w => ("where", (string?)w)),
-        ];
+            [("bucket", settings.Bucket), ("measures", settings.Measures), ("by", settings.By), ("source", settings.Source), .. settings.FilterQuery()];
         var result = await client.AggregateAsync(settings.Model, query, cancellationToken);
 
         // Every bucket has the same properties, in the order the server gives them: the first one names the columns.

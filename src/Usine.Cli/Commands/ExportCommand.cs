@@ -5,7 +5,31 @@ using Usine.Cli.Internal;
 
 namespace Usine.Cli.Commands;
 
-internal sealed class ExportSettings : ClientSettings
+/// <summary>The record filters the export and aggregate commands share, as the API takes them.</summary>
+internal abstract class RecordFilterSettings : ClientSettings
+{
+    [CommandOption("--from <TIME>")]
+    [Description("Records from this event time (ISO 8601).")]
+    public string? From { get; init; }
+
+    [CommandOption("--to <TIME>")]
+    [Description("Records before this event time (ISO 8601).")]
+    public string? To { get; init; }
+
+    [CommandOption("--plant <PLANT>")]
+    [Description("Only this plant's records.")]
+    public string? Plant { get; init; }
+
+    [CommandOption("-w|--where <FIELD:OP:VALUE>")]
+    [Description("A filter such as status:eq:NOK or torque:gt:50 (eq, ne, lt, le, gt, ge, in with | between values, like); repeat for several. Aggregates also take @shift, @shop, @line and @station.")]
+    public string[] Where { get; init; } = [];
+
+    /// <summary>The filters as query parameters; those not given are left out.</summary>
+    public IEnumerable<(string Name, string? Value)> FilterQuery() =>
+        [("from", From), ("to", To), ("plant", Plant), .. Where.Select(w => ("where", (string?)w))];
+}
+
+internal sealed class ExportSettings : RecordFilterSettings
 {
     [CommandArgument(0, "<MODEL>")]
     [Description("The model whose records are exported, as listed by usine models list.")]
@@ -19,25 +43,9 @@ internal sealed class ExportSettings : ClientSettings
     [Description("csv, ndjson or parquet. Default: from the file's extension, else csv.")]
     public string? Format { get; init; }
 
-    [CommandOption("--from <TIME>")]
-    [Description("Records from this event time (ISO 8601).")]
-    public string? From { get; init; }
-
-    [CommandOption("--to <TIME>")]
-    [Description("Records before this event time (ISO 8601).")]
-    public string? To { get; init; }
-
-    [CommandOption("--plant <PLANT>")]
-    [Description("Only this plant's records.")]
-    public string? Plant { get; init; }
-
     [CommandOption("--avatar <ID>")]
     [Description("Only the records of this avatar (a VIN, a machine).")]
     public string? Avatar { get; init; }
-
-    [CommandOption("-w|--where <FIELD:OP:VALUE>")]
-    [Description("A filter such as status:eq:NOK or torque:gt:50 (eq, ne, lt, le, gt, ge, in with | between values, like); repeat for several.")]
-    public string[] Where { get; init; } = [];
 
     public string ResolvedFormat => Format ?? System.IO.Path.GetExtension(Out ?? "").ToLowerInvariant() switch
     {
@@ -64,11 +72,7 @@ internal sealed class ExportCommand(CliEnvironment environment) : ClientCommand<
 {
     protected override async Task<int> RunAsync(UsineClient client, ExportSettings settings, CancellationToken cancellationToken)
     {
-        List<(string, string?)> query =
-        [
-            ("format", settings.ResolvedFormat), ("from", settings.From), ("to", settings.To), ("plant", settings.Plant), ("avatar", settings.Avatar),
-            .. settings.Where.Select(w => ("where", (string?)w)),
-        ];
+        List<(string, string?)> query = [("format", settings.ResolvedFormat), ("avatar", settings.Avatar), .. settings.FilterQuery()];
         // Written beside the target and renamed at the end: a failed export never leaves half a file under its name.
         var target = Path.GetFullPath(settings.Out!);
         var partial = target + ".partial";

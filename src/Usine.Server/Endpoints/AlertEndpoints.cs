@@ -13,17 +13,20 @@ internal static class AlertEndpoints
     public static IEndpointRouteBuilder MapAlerts(this IEndpointRouteBuilder app)
     {
         var alerts = app.MapGroup("/api/alerts");
-        alerts.MapGet("/", (UsinePlatform p, HttpContext http) => TypedResults.Ok(new
+        alerts.MapGet("/", (UsinePlatform p, HttpContext http) =>
         {
-            firing = p.Alerting.Firing.Where(a => PlantScopes.MayReadSource(Explore.Plants(http), p.Definitions, a.Source)),
+            var scope = Explore.Plants(http);
+            bool Readable(string? source) => PlantScopes.MayReadSource(scope, p.Definitions, source);
+            return TypedResults.Ok(new
+            {
+                firing = p.Alerting.Firing.Where(a => Readable(a.Source)),
 
-            // A rule shows the sources the caller may read; one that only names other plants' sources is not shown.
-            rules = p.Alerting.Rules
-                .Select(r => r with { Sources = [.. r.Sources.Where(s => PlantScopes.MayReadSource(Explore.Plants(http), p.Definitions, s))] })
-                .Where((r, i) => r.Sources.Count > 0 || p.Alerting.Rules[i].Sources.Count == 0)
-                .Select(Rule),
-            notifiers = Notifiers(p),
-        })).WithSummary("Alerts firing now, the rules that run and the notifiers' delivery counters");
+                // A rule shows the sources the caller may read; one that only names other plants' sources is not shown.
+                rules = p.Alerting.Rules.Where(r => r.Sources.Count == 0 || r.Sources.Any(Readable))
+                    .Select(r => Rule(r with { Sources = [.. r.Sources.Where(Readable)] })),
+                notifiers = Notifiers(p),
+            });
+        }).WithSummary("Alerts firing now, the rules that run and the notifiers' delivery counters");
 
         alerts.MapGet("/history", IResult (int? limit, string? rule, string? source, UsinePlatform p, HttpContext http) =>
         {

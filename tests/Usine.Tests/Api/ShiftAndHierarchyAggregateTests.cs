@@ -254,6 +254,19 @@ public sealed class ShiftAndHierarchyAggregateTests : IAsyncLifetime
         Assert.Equal((await Server.Scalar("SELECT count(*) FROM avatars WHERE type IN ('shop', 'line', 'station')")).GetInt64(),
             (await Server.Scalar("SELECT count(*) FROM avatar_levels")).GetInt64());
 
+        // A store written before the table existed gets the same levels at start.
+        using (var conn = Server.Platform.Store.OpenReader())
+        using (var cmd = conn.CreateCommand())
+        {
+            cmd.CommandText = "DROP TABLE avatar_levels";
+            cmd.ExecuteNonQuery();
+        }
+
+        await _server!.DisposeAsync();
+        _server = await ServerHarness.StartAsync(_dir, Yaml, _time);
+        Assert.Equal(0, (await Server.Scalar($"SELECT count(*) FROM (SELECT * FROM avatar_levels EXCEPT {walked})")).GetInt64());
+        Assert.Equal(0, (await Server.Scalar($"SELECT count(*) FROM ({walked} EXCEPT SELECT * FROM avatar_levels)")).GetInt64());
+
         Assert.Equal(ByStation, await Levels("@station"));
         Assert.Equal(["douai/assembly/L1 2 80", "flins/assembly/L1 6 75", "flins/body/L2 2 40", "- 1 30"], await Levels("@line"));
         Assert.Equal(["douai/assembly 2 80", "flins/assembly 6 75", "flins/body 2 40", "- 1 30"], await Levels("@shop"));
