@@ -74,6 +74,17 @@ public sealed class ReconcileTests : IAsyncLifetime
         return JsonDocument.Parse(body).RootElement;
     }
 
+    /// <summary>
+    /// An event time in the hour before the current one: always inside the reconcile window, whatever the
+    /// date and the minute the test runs at.
+    /// </summary>
+    private static string LastHour(int minute)
+    {
+        var now = DateTime.UtcNow;
+        var hour = new DateTime(now.Year, now.Month, now.Day, now.Hour, 0, 0, DateTimeKind.Utc).AddHours(-1);
+        return hour.AddMinutes(minute).ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     private static string Lines(params string[] lines) => string.Join('\n', lines) + "\n";
 
     [Fact]
@@ -134,7 +145,7 @@ public sealed class ReconcileTests : IAsyncLifetime
     public async Task A_gap_in_a_machine_sequence_is_reported_with_what_is_missing()
     {
         static string Cycle(string machine, int seq, int minute) =>
-            $"{{\"machine\":\"{machine}\",\"seq\":{seq},\"ts\":\"2026-11-26T{DateTime.UtcNow:HH}:{minute:00}:00Z\",\"seconds\":61.5}}";
+            $"{{\"machine\":\"{machine}\",\"seq\":{seq},\"ts\":\"{LastHour(minute)}\",\"seconds\":61.5}}";
         var body = "[" + string.Join(',', Cycle("M1", 1, 1), Cycle("M1", 2, 2), Cycle("M1", 3, 3), Cycle("M1", 6, 6), Cycle("M2", 1, 1), Cycle("M2", 2, 2)) + "]";
         var push = await _http.PostAsync("/api/sources/cycles/messages", new StringContent(body, Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.OK, push.StatusCode);
@@ -164,7 +175,7 @@ public sealed class ReconcileTests : IAsyncLifetime
         }
 
         var body = "[" + string.Join(',', Enumerable.Range(1, 9).Where(i => i != 4).Select(i =>
-            $"{{\"machine\":\"M1\",\"seq\":{i},\"ts\":\"2026-11-26T{DateTime.UtcNow:HH}:{i:00}:00Z\"}}")) + "]";
+            $"{{\"machine\":\"M1\",\"seq\":{i},\"ts\":\"{LastHour(i)}\"}}")) + "]";
         Assert.Equal(HttpStatusCode.OK, (await _http.PostAsync("/api/sources/cycles/messages", new StringContent(body, Encoding.UTF8, "application/json"))).StatusCode);
 
         var from = DateTime.UtcNow.AddDays(-1);
