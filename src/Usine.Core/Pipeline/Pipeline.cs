@@ -3,6 +3,7 @@ using System.Globalization;
 using System.IO.Hashing;
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Usine.Avatars;
 using Usine.Configuration;
 using Usine.Models;
@@ -17,6 +18,9 @@ namespace Usine.Pipeline;
 /// </summary>
 public sealed class SourcePipeline : ITemplateScope
 {
+    // Two objects with the same key are refused rather than letting the last one win without a word.
+    private static readonly JsonDocumentOptions StrictJson = new() { AllowDuplicateProperties = false };
+
     private readonly SourceDefinition _source;
     private readonly DataModel _model;
     private readonly FieldMapping[] _mappings;
@@ -37,6 +41,10 @@ public sealed class SourcePipeline : ITemplateScope
     private string? _plant;
     private int _contextDepth;
     private Dictionary<string, int>? _csvHeader;
+
+    // Where the message being processed is, so that an unexpected exception becomes a dead letter at that stage.
+    private DeadLetterStage _stage;
+    private Guid? _claimedId;
 
     // Hierarchy levels seen by this pipeline: (parent key, level value) → key, so that a known station costs
     // one lookup of a short string instead of building its path and looking that up in the registry.
@@ -120,6 +128,8 @@ public sealed class SourcePipeline : ITemplateScope
         }
 
         JsonDocument? doc = null;
+        _stage = DeadLetterStage.Decode;
+        _claimedId = null;
         try
         {
             if (!Decode(msg, streamId, output, ref doc))
@@ -129,6 +139,18 @@ public sealed class SourcePipeline : ITemplateScope
 
             Build(msg, streamId, avatars, output);
         }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // One message never takes its batch down: whatever a decoder, a mapping, a pattern or a custom step
+            // throws on it, it becomes a dead letter at the stage it reached and the rest of the batch goes on.
+            // Avatars it created stay: the registry already holds them and the commit stores them.
+            if (_claimedId is { } id)
+            {
+                _batchIds.Remove(id);
+            }
+
+            output.DeadLetters.Add(Dead(msg, streamId, _stage, $"unexpected error ({ex.GetType().Name}): {ex.Message}", ex));
+        }
         finally
         {
             doc?.Dispose();
@@ -137,12 +159,26 @@ public sealed class SourcePipeline : ITemplateScope
 
     private bool Decode(in RawMessage msg, string streamId, PipelineOutput output, ref JsonDocument? doc)
     {
+        // A byte-order mark is how some editors and PLC gateways start UTF-8 text, not part of the message.
+        var payload = msg.Payload;
+        if (payload.Span.StartsWith(Utf8Bom))
+        {
+            payload = payload[Utf8Bom.Length..];
+        }
+
+        // Checked before anything reads text: a lenient decoder would store U+FFFD in place of the bad bytes.
+        if (!System.Text.Unicode.Utf8.IsValid(payload.Span))
+        {
+            output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Decode, InvalidUtf8Reason(payload.Span), null));
+            return false;
+        }
+
         if (_source.Format == PayloadFormat.Csv)
         {
             string[] cells;
             try
             {
-                var text = Encoding.UTF8.GetString(msg.Payload.Span);
+                var text = Encoding.UTF8.GetString(payload.Span);
                 cells = Csv.ParseRecord(text.AsSpan().TrimEnd("\r\n"), _source.CsvDelimiter);
             }
             catch (FormatException ex)
@@ -164,7 +200,7 @@ public sealed class SourcePipeline : ITemplateScope
 
         try
         {
-            doc = JsonDocument.Parse(msg.Payload);
+            doc = JsonDocument.Parse(payload, StrictJson);
         }
         catch (JsonException ex)
         {
@@ -179,8 +215,98 @@ public sealed class SourcePipeline : ITemplateScope
             return false;
         }
 
+        if (MayHoldLoneSurrogate(payload.Span) && LoneSurrogatePath(doc.RootElement, "$") is { } where)
+        {
+            output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Decode,
+                $"invalid JSON: the text at {where} holds an unpaired surrogate escape (\\uD800-\\uDFFF without its pair), which is no Unicode character", null));
+            return false;
+        }
+
         _view.SetJson(doc.RootElement, msg.Topic);
         return true;
+    }
+
+    private static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];
+
+    private static string InvalidUtf8Reason(ReadOnlySpan<byte> payload)
+    {
+        var offset = 0;
+        while (offset < payload.Length && System.Text.Rune.DecodeFromUtf8(payload[offset..], out _, out var consumed) == System.Buffers.OperationStatus.Done)
+        {
+            offset += consumed;
+        }
+
+        var b = offset < payload.Length ? payload[offset] : (byte)0;
+        return $"payload is not valid UTF-8: byte 0x{b:X2} at offset {offset} starts no character (send text as UTF-8, or binary values base64-encoded)";
+    }
+
+    /// <summary>Whether the payload has an escape in the surrogate range (\uD800-\uDFFF); only then is the walk below needed.</summary>
+    private static bool MayHoldLoneSurrogate(ReadOnlySpan<byte> payload)
+    {
+        int i;
+        while ((i = payload.IndexOf("\\u"u8)) >= 0)
+        {
+            if (i + 3 < payload.Length && payload[i + 2] is (byte)'d' or (byte)'D' && payload[i + 3] is >= (byte)'8' and <= (byte)'9' or >= (byte)'a' and <= (byte)'f' or >= (byte)'A' and <= (byte)'F')
+            {
+                return true;
+            }
+
+            payload = payload[(i + 2)..];
+        }
+
+        return false;
+    }
+
+    /// <summary>The path of the first property name or string that cannot be read as text, or null.</summary>
+    private static string? LoneSurrogatePath(JsonElement e, string path)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var p in e.EnumerateObject())
+                {
+                    string name;
+                    try
+                    {
+                        name = p.Name;
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        return path + " (a property name)";
+                    }
+
+                    if (LoneSurrogatePath(p.Value, path + "." + name) is { } inner)
+                    {
+                        return inner;
+                    }
+                }
+
+                return null;
+            case JsonValueKind.Array:
+                var i = 0;
+                foreach (var item in e.EnumerateArray())
+                {
+                    if (LoneSurrogatePath(item, $"{path}[{i++}]") is { } inner)
+                    {
+                        return inner;
+                    }
+                }
+
+                return null;
+            case JsonValueKind.String:
+                try
+                {
+                    _ = e.GetString();
+                    return null;
+                }
+                catch (InvalidOperationException)
+                {
+                    return path;
+                }
+
+            default:
+                return null;
+        }
     }
 
     private void Build(in RawMessage msg, string streamId, AvatarRegistry avatars, PipelineOutput output)
@@ -190,6 +316,7 @@ public sealed class SourcePipeline : ITemplateScope
         _plant = null;
         _contextDepth = 0;
         Array.Clear(_converted);
+        _stage = DeadLetterStage.Map;
 
         // Map: every field's raw value first, so that templates and expressions can read any other field.
         for (var i = 0; i < n; i++)
@@ -207,6 +334,7 @@ public sealed class SourcePipeline : ITemplateScope
         }
 
         // Validate: type, required, range, enum, pattern. Every problem is reported, not just the first.
+        _stage = DeadLetterStage.Validate;
         _problems.Clear();
         for (var i = 0; i < n; i++)
         {
@@ -224,6 +352,7 @@ public sealed class SourcePipeline : ITemplateScope
             return;
         }
 
+        _stage = DeadLetterStage.Step;
         foreach (var step in _steps)
         {
             string? rejected;
@@ -245,6 +374,7 @@ public sealed class SourcePipeline : ITemplateScope
         }
 
         // Contextualize: the plant hierarchy, then the avatar the record is about.
+        _stage = DeadLetterStage.Contextualize;
         var eventTime = _values[_timeIndex].Timestamp;
         var plant = PlantOrNull(out var missing);
         if (plant is null)
@@ -314,6 +444,8 @@ public sealed class SourcePipeline : ITemplateScope
             return;
         }
 
+        _claimedId = id;
+
         // An attribute without a value in this record keeps the one it has.
         foreach (var attribute in _model.Avatar?.Attributes ?? [])
         {
@@ -336,6 +468,7 @@ public sealed class SourcePipeline : ITemplateScope
             ContextKey = parentKey,
             Values = _values,
         });
+        _claimedId = null;
     }
 
     private bool Level(Template? template, string type, string name, in RawMessage msg, string streamId, PipelineOutput output,
@@ -440,7 +573,15 @@ public sealed class SourcePipeline : ITemplateScope
                     return;
                 }
 
-                v = FieldValue.FromString(_view.Text(s)!);
+                var text = _view.Text(s)!;
+                if (text.Contains('\0', StringComparison.Ordinal))
+                {
+                    // Text reaches the store as C strings, which would end at the NUL: refused rather than cut.
+                    _problems.Add($"field '{f.Name}' holds a NUL character (U+0000) at index {text.IndexOf('\0', StringComparison.Ordinal)}, which text fields cannot store");
+                    return;
+                }
+
+                v = FieldValue.FromString(text);
                 break;
             case FieldType.Double:
                 if (!TryNumber(s, out var d))
@@ -449,9 +590,20 @@ public sealed class SourcePipeline : ITemplateScope
                     return;
                 }
 
+                if (!double.IsFinite(d))
+                {
+                    _problems.Add($"field '{f.Name}' = {s.Describe()} is not a finite number (beyond ±1.8e308, or NaN)");
+                    return;
+                }
+
                 if (_converters[i] is { } conv)
                 {
                     d = conv(d);
+                    if (!double.IsFinite(d))
+                    {
+                        _problems.Add($"field '{f.Name}' = {s.Describe()} converted to {f.Unit} is not a finite number");
+                        return;
+                    }
                 }
 
                 v = FieldValue.FromDouble(d);
@@ -514,10 +666,25 @@ public sealed class SourcePipeline : ITemplateScope
             return;
         }
 
-        if (f.PatternRegex is { } re && v.Kind == ValueKind.String && !re.IsMatch(v.String!))
+        if (f.PatternRegex is { } re && v.Kind == ValueKind.String)
         {
-            _problems.Add($"field '{f.Name}' = \"{Shown(v.String!)}\" does not match {f.Pattern}");
-            return;
+            bool matches;
+            try
+            {
+                matches = re.IsMatch(v.String!);
+            }
+            catch (RegexMatchTimeoutException)
+            {
+                _problems.Add($"field '{f.Name}' = \"{Shown(v.String!)}\": pattern {f.Pattern} took over {re.MatchTimeout.TotalMilliseconds:0} ms on this value "
+                    + "(lookarounds and backreferences make a pattern slow; write it without them)");
+                return;
+            }
+
+            if (!matches)
+            {
+                _problems.Add($"field '{f.Name}' = \"{Shown(v.String!)}\" does not match {f.Pattern}");
+                return;
+            }
         }
 
         _values[i] = v;
@@ -541,8 +708,7 @@ public sealed class SourcePipeline : ITemplateScope
         }
 
         return s.Kind == ScalarKind.String
-            && double.TryParse(s.AsText(), NumberStyles.Float, CultureInfo.InvariantCulture, out d)
-            && double.IsFinite(d);
+            && double.TryParse(s.AsText(), NumberStyles.Float, CultureInfo.InvariantCulture, out d);
     }
 
     private static bool TryInteger(in Scalar s, out long l)
@@ -722,8 +888,9 @@ public sealed class SourcePipeline : ITemplateScope
         {
             return PlantOrNull(out _) is { Length: > 0 } p ? p : null;
         }
-        catch (Exception ex) when (ex is FormatException or InvalidOperationException or ArgumentException)
+        catch (Exception)
         {
+            // The plant of a message that failed is a courtesy for access by plant; it never fails the batch.
             return null;
         }
     }

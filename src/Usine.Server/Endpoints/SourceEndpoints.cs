@@ -192,7 +192,7 @@ internal static class SourceEndpoints
     {
         var list = new List<ReadOnlyMemory<byte>>();
         var span = body.AsSpan();
-        var start = 0;
+        var start = span.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]) ? 3 : 0;
         while (start < span.Length && span[start] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n')
         {
             start++;
@@ -202,10 +202,11 @@ internal static class SourceEndpoints
         {
             try
             {
-                using var doc = System.Text.Json.JsonDocument.Parse(body);
+                using var doc = System.Text.Json.JsonDocument.Parse(body.AsMemory(start));
                 foreach (var e in doc.RootElement.EnumerateArray())
                 {
-                    list.Add(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(e));
+                    // Each element exactly as sent: serializing it again would rewrite its escapes and numbers.
+                    list.Add(System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(e).ToArray());
                 }
             }
             catch (System.Text.Json.JsonException ex)
@@ -218,7 +219,7 @@ internal static class SourceEndpoints
 
         IReadOnlyList<string>? header = null;
         var mem = body.AsMemory();
-        var pos = 0;
+        var pos = start > 0 && span[0] == 0xEF ? 3 : 0;
         while (pos < body.Length)
         {
             var nl = Array.IndexOf(body, (byte)'\n', pos);

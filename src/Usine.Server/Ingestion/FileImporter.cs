@@ -196,7 +196,7 @@ public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvid
                 throw new InvalidDataException("the CSV file is empty: it needs a header line");
             }
 
-            header = Csv.ParseRecord(Encoding.UTF8.GetString(headerLine.Value.Bytes.Span).TrimEnd('\r'), source.CsvDelimiter);
+            header = Csv.ParseRecord(Encoding.UTF8.GetString(headerLine.Value.Bytes.Span).TrimStart('\uFEFF').TrimEnd('\r'), source.CsvDelimiter);
             await store.RegisterStreamAsync(streamId, source.Id, "file", name, header, ct);
             var record = new ArrayBufferWriter<byte>();
             long recordStart = 0;
@@ -247,7 +247,8 @@ public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvid
                     await foreach (var element in JsonSerializer.DeserializeAsyncEnumerable<JsonElement>(s, cancellationToken: ct))
                     {
                         index++;
-                        Add(index, JsonSerializer.SerializeToUtf8Bytes(element), 0);
+                        // The element exactly as written: serializing it again would rewrite its escapes and numbers.
+                        Add(index, System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(element).ToArray(), 0);
                         if (batch.Count >= BatchSize)
                         {
                             await Flush();

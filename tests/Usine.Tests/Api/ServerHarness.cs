@@ -37,7 +37,7 @@ internal sealed class ServerHarness : IAsyncDisposable
     /// Requests carry <paramref name="actor"/> as the person behind them, unless it is null.
     /// </summary>
     public static async Task<ServerHarness> StartAsync(string dir, string yaml, TimeProvider? time,
-        Func<UsineServerOptions, UsineServerOptions>? options = null, string? actor = "marie")
+        Func<UsineServerOptions, UsineServerOptions>? options = null, string? actor = "marie", IEnumerable<Usine.Pipeline.IPipelineStep>? steps = null)
     {
         var config = Path.Combine(dir, "usine.yaml");
         await File.WriteAllTextAsync(config, yaml);
@@ -51,7 +51,7 @@ internal sealed class ServerHarness : IAsyncDisposable
             // The archive runs when a test asks, not when the fake clock passes 00:30.
             ArchiveTimeOfDay = null,
         };
-        var platform = await UsinePlatform.StartAsync(options?.Invoke(settings) ?? settings, NullLoggerFactory.Instance, time: time);
+        var platform = await UsinePlatform.StartAsync(options?.Invoke(settings) ?? settings, NullLoggerFactory.Instance, steps, time: time);
         var (app, http) = await ServeAsync(platform);
         if (actor is not null)
         {
