@@ -9,7 +9,7 @@ namespace Usine.Cli.Commands;
 internal sealed class ArchiveRunSettings : ClientSettings
 {
     [CommandOption("--include-today")]
-    [Description("Also archive what was received today (UTC) until now, not only the days that ended; a later run archives the rest of the day again.")]
+    [Description("Also archive what was received today (UTC) until now, not only the days that ended; a later run archives what arrives after.")]
     public bool IncludeToday { get; init; }
 }
 
