@@ -7,7 +7,10 @@ public sealed class ArchiveTests
 {
     private static Task<FakeUsineServer> StartServerAsync(string verify) => FakeUsineServer.StartAsync(app =>
     {
-        app.MapPost("/api/archive/run", () => FakeUsineServer.Json("""
+        app.MapPost("/api/archive/run", (bool? includeToday) => FakeUsineServer.Json(includeToday == true ? """
+            {"archiveJob":"archive-5","retentionJob":null,"cutoff":"2026-11-26T10:00:15Z","files":1,"rows":3,"bytes":900,
+             "rawRowsDeleted":0,"rawRowsKept":0,"partitionsDeleted":0,"problems":[],"elapsedMs":12}
+            """ : """
             {"archiveJob":"archive-3","retentionJob":"archive-4","cutoff":"2026-11-26T00:00:00Z","files":4,"rows":1234567,"bytes":52428800,
              "rawRowsDeleted":1000000,"rawRowsKept":12,"partitionsDeleted":0,"problems":[],"elapsedMs":5300.2}
             """));
@@ -37,6 +40,20 @@ public sealed class ArchiveTests
         Assert.Contains("12 (not archived yet)", result.Output, StringComparison.Ordinal);
         Assert.Contains("archive-3, archive-4", result.Output, StringComparison.Ordinal);
         Assert.Equal("POST", server.Requests.Single().Method);
+        Assert.Empty(server.Requests.Single().Query);
+    }
+
+    [Fact]
+    public async Task Archive_run_include_today_asks_for_the_day_not_yet_ended_too()
+    {
+        await using var server = await StartServerAsync(Intact);
+
+        var result = await CliRunner.RunAsync(["archive", "run", "--include-today", "--server", server.Url]);
+
+        Assert.Equal(("", 0), (result.Error, result.ExitCode));
+        Assert.Equal("true", server.Requests.Single().Query["includeToday"]);
+        Assert.Matches(@"archived before\s+2026-11-26 10:00:15Z\n", result.Output);
+        Assert.Matches(@"rows archived\s+3\n", result.Output);
     }
 
     [Fact]

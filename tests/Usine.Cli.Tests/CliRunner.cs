@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Time.Testing;
-using Spectre.Console;
 using Usine.Cli.Internal;
 
 namespace Usine.Cli.Tests;
@@ -18,23 +17,10 @@ internal static class CliRunner
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        // Built as the process builds it: not interactive is standard output redirected (a pipe, a file), the
+        // case scripts and logs see; interactive is a terminal.
+        var environment = CliEnvironment.Create(output, error, terminal: interactive, name => environmentVariables?.GetValueOrDefault(name)) with
         {
-            // A terminal gets the live progress display, which needs ANSI cursor movement.
-            Ansi = interactive ? AnsiSupport.Yes : AnsiSupport.No,
-            ColorSystem = ColorSystemSupport.NoColors,
-            Interactive = interactive ? InteractionSupport.Yes : InteractionSupport.No,
-            Out = new AnsiConsoleOutput(output),
-        });
-        // Wide enough that tables never wrap a cell, so assertions can look for whole values.
-        console.Profile.Width = 200;
-        var environment = new CliEnvironment
-        {
-            Console = console,
-            Out = output,
-            Error = error,
-            Interactive = interactive,
-            GetEnvironmentVariable = name => environmentVariables?.GetValueOrDefault(name),
             UserName = "tester",
             Time = time ?? new FakeTimeProvider(DateTimeOffset.Parse("2026-11-26T10:00:15Z", System.Globalization.CultureInfo.InvariantCulture)),
         };

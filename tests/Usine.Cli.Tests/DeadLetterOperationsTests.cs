@@ -192,8 +192,8 @@ public sealed class DeadLetterOperationsTests
         var audit = await CliRunner.RunAsync(["audit", "list", "--action", "replay.range", "--since", "2026-11-26T00:00:00Z", "--server", server.Url], Environment);
 
         Assert.Equal((0, 0), (groups.ExitCode, audit.ExitCode));
-        Assert.Matches(@"1,234\s+│\s+1,200\s+│\s+30\s+│\s+4\s+│\s+flins-screwing\s+│\s+validate", groups.Output);
-        Assert.Matches(@"marie\s+│\s+replay\.range\s+│\s+source:flins-screwing\s+│\s+ok", audit.Output);
+        Assert.Matches(@"1,234\s{2,}1,200\s{2,}30\s{2,}4\s{2,}flins-screwing\s{2,}validate", groups.Output);
+        Assert.Matches(@"marie\s{2,}replay\.range\s{2,}source:flins-screwing\s{2,}ok", audit.Output);
         var requests = server.Requests.ToArray();
         Assert.Equal("open", requests[0].Query["status"]);
         Assert.Equal("replay.range", requests[1].Query["action"]);

@@ -59,8 +59,8 @@ public sealed class JobsTests
         Assert.Equal("import", request.Query["kind"]);
         Assert.Equal("running", request.Query["state"]);
         Assert.Equal("douai-energy", request.Query["source"]);
-        Assert.Matches(new Regex(@"import-3\s+│\s+import\s+│\s+douai-energy\s+│\s+running\s+│\s+15s ago\s+│\s+250 / 1,000 \(25%\)\s+│\s+250\s+│\s+249\s+│\s+1\s+│"), result.Output);
-        Assert.Matches(new Regex(@"stream:flins-screwing\s+│\s+stream\s+│\s+flins-screwing\s+│\s+degraded\s+│\s+10s ago\s+│\s+-\s+│\s+1,012\s+│\s+1,000\s+│\s+12\s+│\s+connection to mqtt://broker:1883 lost"), result.Output);
+        Assert.Matches(new Regex(@"import-3\s{2,}import\s{2,}douai-energy\s{2,}running\s{2,}15s ago\s{2,}250 / 1,000 \(25%\)\s{2,}250\s{2,}249\s{2,}1"), result.Output);
+        Assert.Matches(new Regex(@"stream:flins-screwing\s{2,}stream\s{2,}flins-screwing\s{2,}degraded\s{2,}10s ago\s{2,}-\s{2,}1,012\s{2,}1,000\s{2,}12\s{2,}connection to mqtt://broker:1883 lost"), result.Output);
     }
 
     [Fact]
@@ -75,8 +75,8 @@ public sealed class JobsTests
         Assert.Equal("/api/jobs/stream:flins-screwing", Uri.UnescapeDataString(Assert.Single(server.Requests).Path));
         Assert.Contains("degraded for 10s (since 2026-11-26 10:00:05Z)", result.Output, StringComparison.Ordinal);
         Assert.Contains("connection to mqtt://broker:1883 lost (2026-11-26 10:00:05Z)", result.Output, StringComparison.Ordinal);
-        Assert.Matches(new Regex(@"2026-11-26 08:00:01Z\s+│\s+idle\s+│\s+running\s+│\s+connected to mqtt://broker:1883"), result.Output);
-        Assert.Matches(new Regex(@"2026-11-26 10:00:05Z\s+│\s+running\s+│\s+degraded\s+│\s+connection to mqtt://broker:1883 lost"), result.Output);
+        Assert.Matches(new Regex(@"2026-11-26 08:00:01Z\s{2,}idle\s{2,}running\s{2,}connected to mqtt://broker:1883"), result.Output);
+        Assert.Matches(new Regex(@"2026-11-26 10:00:05Z\s{2,}running\s{2,}degraded\s{2,}connection to mqtt://broker:1883 lost"), result.Output);
     }
 
     [Fact]
@@ -101,8 +101,8 @@ public sealed class JobsTests
         Assert.Equal(0, result.ExitCode);
         Assert.Matches(new Regex(@"jobs\s+1 degraded, 2 stopped"), result.Output);
         Assert.Contains("Alerts firing: 1", result.Output, StringComparison.Ordinal);
-        Assert.Matches(new Regex(@"2026-11-26 09:55:00Z\s+│\s+critical\s+│\s+source-silent\s+│\s+flins-screwing\s+│\s+no message for 5 min"), result.Output);
-        Assert.Matches(new Regex(@"flins-screwing\s+│\s+mqtt\s+│\s+screwing\s+│\s+reconnecting\s+│\s+1,012\s+│\s+1,000\s+│\s+12\s+│\s+3s ago\s+│\s+degraded\s+│\s+16.87\s+│\s+2.5 s\s+│\s+7\s+│"), result.Output);
+        Assert.Matches(new Regex(@"2026-11-26 09:55:00Z\s{2,}critical\s{2,}source-silent\s{2,}flins-screwing\s{2,}no message for 5 min"), result.Output);
+        Assert.Matches(new Regex(@"flins-screwing\s{2,}mqtt\s{2,}screwing\s{2,}reconnecting\s{2,}1,012\s{2,}1,000\s{2,}12\s{2,}3s ago\s{2,}degraded\s{2,}16.87\s{2,}2.5 s\s{2,}7"), result.Output);
     }
 
     [Fact]
@@ -118,6 +118,6 @@ public sealed class JobsTests
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("Alerts firing: none (this server evaluates no alert rules).", result.Output, StringComparison.Ordinal);
         Assert.DoesNotMatch(new Regex(@"^jobs\s", RegexOptions.Multiline), result.Output);
-        Assert.Matches(new Regex(@"douai-energy\s+│.*│\s+never\s+│\s+-\s+│\s+0\s+│\s+0\s+│\s+0\s+│"), result.Output);
+        Assert.Matches(new Regex(@"douai-energy.*\s{2,}never\s{2,}-\s{2,}0\s{2,}0\s{2,}0"), result.Output);
     }
 }

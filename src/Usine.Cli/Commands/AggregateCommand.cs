@@ -29,13 +29,13 @@ internal sealed class AggregateSettings : RecordFilterSettings
     public string? Source { get; init; }
 
     [CommandOption("-f|--format <FORMAT>")]
-    [Description("table (for people), csv (RFC 4180) or json (an array of objects).")]
-    [DefaultValue("table")]
-    public string Format { get; init; } = "table";
+    [Description(FormattedSettings.FormatDescription)]
+    [DefaultValue(DataOutput.Table)]
+    public string Format { get; init; } = DataOutput.Table;
 
     public override ValidationResult Validate() =>
         string.IsNullOrWhiteSpace(Model) ? ValidationResult.Error("the model is missing; see usine models list")
-        : Format is not ("table" or "csv" or "json") ? ValidationResult.Error($"--format must be table, csv or json, not '{Format}'")
+        : DataOutput.Problem(Format) is { } problem ? ValidationResult.Error(problem)
         : Source is not (null or "auto" or "records" or "rollup") ? ValidationResult.Error($"--source must be auto, records or rollup, not '{Source}'")
         : ValidationResult.Success();
 }
@@ -61,23 +61,17 @@ internal sealed class AggregateCommand(CliEnvironment environment) : ClientComma
                 Output.WriteJsonRows(Environment.Out, new SqlResult([.. columns.Select(c => new SqlColumn(c, null))], rows, false, 0));
                 break;
             default:
-                var table = Output.Table([.. columns]);
-                for (var i = 0; i < columns.Count; i++)
-                {
-                    if (rows.Count > 0 && rows.All(r => r[i].ValueKind is JsonValueKind.Number or JsonValueKind.Null))
-                    {
-                        table.Columns[i].RightAligned();
-                    }
-                }
+                var table = new TableView([.. columns])
+                    .RightAlign([.. Enumerable.Range(0, columns.Count).Where(i => rows.Count > 0 && rows.All(r => r[i].ValueKind is JsonValueKind.Number or JsonValueKind.Null))]);
 
                 foreach (var row in rows)
                 {
                     table.Row([.. row.Select(Output.Scalar)]);
                 }
 
-                Environment.Console.Write(table);
+                Environment.Print(table);
                 var count = rows.Count == 1 ? "1 bucket" : $"{Output.Count(rows.Count)} buckets";
-                Environment.Console.Write(new Text($"{count}, from {result.Source}\n", new Style(decoration: Decoration.Dim)));
+                Environment.PrintLine($"{count}, from {result.Source}", dim: true);
                 break;
         }
 

@@ -6,7 +6,14 @@ using Usine.Cli.Internal;
 
 namespace Usine.Cli.Commands;
 
-internal sealed class ArchiveListSettings : ClientSettings
+internal sealed class ArchiveRunSettings : ClientSettings
+{
+    [CommandOption("--include-today")]
+    [Description("Also archive what was received today (UTC) until now, not only the days that ended; a later run archives what arrives after.")]
+    public bool IncludeToday { get; init; }
+}
+
+internal sealed class ArchiveListSettings : FormattedSettings
 {
     [CommandOption("--source <ID>")]
     [Description("Only the archive of this source.")]
@@ -14,12 +21,12 @@ internal sealed class ArchiveListSettings : ClientSettings
 }
 
 /// <summary>usine archive run: archive what is due and apply retention now.</summary>
-internal sealed class ArchiveRunCommand(CliEnvironment environment) : ClientCommand<ClientSettings>(environment)
+internal sealed class ArchiveRunCommand(CliEnvironment environment) : ClientCommand<ArchiveRunSettings>(environment)
 {
-    protected override async Task<int> RunAsync(UsineClient client, ClientSettings settings, CancellationToken cancellationToken)
+    protected override async Task<int> RunAsync(UsineClient client, ArchiveRunSettings settings, CancellationToken cancellationToken)
     {
-        var run = await client.RunArchiveAsync(cancellationToken);
-        Environment.Console.Write(Output.Details(
+        var run = await client.RunArchiveAsync(settings.IncludeToday, cancellationToken);
+        Environment.PrintDetails(
         [
             ("archived before", Output.Time(run.Cutoff)),
             ("files written", Output.Count(run.Files)),
@@ -30,7 +37,7 @@ internal sealed class ArchiveRunCommand(CliEnvironment environment) : ClientComm
             ("partitions deleted", Output.Count(run.PartitionsDeleted)),
             ("jobs", string.Join(", ", new[] { run.ArchiveJob, run.RetentionJob }.OfType<string>())),
             ("took", Output.Duration(TimeSpan.FromMilliseconds(run.ElapsedMs))),
-        ]));
+        ]);
         var problems = run.Problems ?? [];
         foreach (var p in problems)
         {
@@ -46,24 +53,30 @@ internal sealed class ArchiveListCommand(CliEnvironment environment) : ClientCom
 {
     protected override async Task<int> RunAsync(UsineClient client, ArchiveListSettings settings, CancellationToken cancellationToken)
     {
-        var archive = await client.GetArchiveAsync(settings.Source, cancellationToken);
-        var days = archive.Days ?? [];
-        if (days.Count == 0)
+        var answer = await client.GetArchiveAsync(settings.Source, cancellationToken);
+        var daysJson = DataOutput.Items(answer.Json, "days");
+        if (Environment.TryWrite(settings.Format, daysJson, daysJson, typeof(ArchiveDay)))
         {
-            Environment.Console.Write(new Text(settings.Source is null ? "The archive is empty.\n" : $"Nothing of source {settings.Source} is archived.\n"));
             return ExitCodes.Ok;
         }
 
-        var table = Output.Table("plant", "source", "day", "files", "rows", "size", "first received", "last received").RightAlign(3, 4, 5);
+        var archive = answer.Value;
+        var days = archive.Days ?? [];
+        if (days.Count == 0)
+        {
+            Environment.PrintLine(settings.Source is null ? "The archive is empty." : $"Nothing of source {settings.Source} is archived.");
+            return ExitCodes.Ok;
+        }
+
+        var table = new TableView("plant", "source", "day", "files", "rows", "size", "first received", "last received").RightAlign(3, 4, 5);
         foreach (var d in days)
         {
             table.Row(d.Plant, d.Source, d.Day, d.Files.ToString(CultureInfo.InvariantCulture), Output.Count(d.Rows), Output.Bytes(d.Bytes),
                 Output.Time(d.MinReceivedAt), Output.Time(d.MaxReceivedAt));
         }
 
-        Environment.Console.Write(table);
-        Environment.Console.Write(new Text(
-            $"{Output.Count(archive.Files)} files, {Output.Count(archive.Rows)} messages, {Output.Bytes(archive.Bytes)} in {archive.Root}\n"));
+        Environment.Print(table);
+        Environment.PrintLine($"{Output.Count(archive.Files)} files, {Output.Count(archive.Rows)} messages, {Output.Bytes(archive.Bytes)} in {archive.Root}");
         return ExitCodes.Ok;
     }
 }
@@ -78,21 +91,21 @@ internal sealed class ArchiveVerifyCommand(CliEnvironment environment) : ClientC
         var unlisted = v.Unlisted ?? [];
         if (problems.Count > 0)
         {
-            var table = Output.Table("file", "problem", "detail");
+            var table = new TableView("file", "problem", "detail");
             foreach (var p in problems)
             {
                 table.Row(p.Path, p.Problem, p.Detail);
             }
 
-            Environment.Console.Write(table);
+            Environment.Print(table);
         }
 
         foreach (var u in unlisted)
         {
-            Environment.Console.Write(new Text($"not in the manifest: {u}\n"));
+            Environment.PrintLine($"not in the manifest: {u}");
         }
 
-        Environment.Console.Write(new Text($"{Output.Count(v.Intact)} of {Output.Count(v.Checked)} files intact ({Output.Bytes(v.Bytes)})\n"));
+        Environment.PrintLine($"{Output.Count(v.Intact)} of {Output.Count(v.Checked)} files intact ({Output.Bytes(v.Bytes)})");
         if (problems.Count > 0)
         {
             await Environment.Error.WriteLineAsync($"error: {problems.Count} archive files are missing or altered");

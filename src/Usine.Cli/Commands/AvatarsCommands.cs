@@ -5,7 +5,7 @@ using Usine.Cli.Internal;
 
 namespace Usine.Cli.Commands;
 
-internal sealed class AvatarsShowSettings : ClientSettings
+internal sealed class AvatarsShowSettings : FormattedSettings
 {
     [CommandArgument(0, "<ID>")]
     [Description("The avatar's id: a VIN, a serial number, a station name...")]
@@ -21,10 +21,15 @@ internal sealed class AvatarsShowCommand(CliEnvironment environment) : ClientCom
 {
     protected override async Task<int> RunAsync(UsineClient client, AvatarsShowSettings settings, CancellationToken cancellationToken)
     {
-        var avatar = await client.GetAvatarAsync(settings.Id, settings.Type, cancellationToken);
-        var console = Environment.Console;
+        var answer = await client.GetAvatarAsync(settings.Id, settings.Type, cancellationToken);
+        if (Environment.TryWrite(settings.Format, answer.Json, answer.Json, typeof(AvatarDetail)))
+        {
+            return ExitCodes.Ok;
+        }
+
+        var avatar = answer.Value;
         var path = string.Join(" › ", PlantFirst(avatar).Append(new AvatarRef(avatar.Type, avatar.Id)).Select(Name));
-        console.Write(Output.Details(
+        Environment.PrintDetails(
         [
             ("avatar", Name(new AvatarRef(avatar.Type, avatar.Id))),
             ("key", avatar.Key?.ToString(System.Globalization.CultureInfo.InvariantCulture)),
@@ -38,52 +43,52 @@ internal sealed class AvatarsShowCommand(CliEnvironment environment) : ClientCom
             ("records", avatar.Records is { Count: > 0 } records
                 ? string.Join(", ", records.OrderBy(pair => pair.Key, StringComparer.Ordinal).Select(pair => $"{pair.Key} {Output.Count(pair.Value)}"))
                 : "none"),
-        ]));
+        ]);
 
         if (avatar.Children is { Count: > 0 } children)
         {
-            var table = Output.Table("child type", "child id");
+            var table = new TableView("child type", "child id");
             foreach (var child in children)
             {
                 table.Row(child.Type, child.Id);
             }
 
-            console.Write(table);
+            Environment.Print(table);
         }
         else
         {
-            console.Write(new Text("No children.\n"));
+            Environment.PrintLine("No children.");
         }
 
         if (avatar.Links is { Count: > 0 } links)
         {
-            var table = Output.Table("link", "target", "from", "until");
+            var table = new TableView("link", "target", "from", "until");
             foreach (var link in links)
             {
                 table.Row(link.Kind, $"{link.Type} {link.Id}", Output.Time(link.From), link.Until is null ? "now" : Output.Time(link.Until));
             }
 
-            console.Write(table);
+            Environment.Print(table);
         }
         else
         {
-            console.Write(new Text("No links.\n"));
+            Environment.PrintLine("No links.");
         }
 
         if (avatar.Recent is { Count: > 0 } recent)
         {
-            var table = Output.Table("model", "time", "values");
+            var table = new TableView("model", "time", "values");
             foreach (var record in recent)
             {
                 var values = record.Values is { } v ? string.Join(", ", v.Select(pair => $"{pair.Key}={Output.Scalar(pair.Value)}")) : "";
                 table.Row(record.Model, Output.Time(record.Time), values);
             }
 
-            console.Write(table);
+            Environment.Print(table);
         }
         else
         {
-            console.Write(new Text("No recent records.\n"));
+            Environment.PrintLine("No recent records.");
         }
 
         return ExitCodes.Ok;

@@ -12,6 +12,21 @@ internal class ClientSettings : CommandSettings
     public string? Server { get; init; }
 }
 
+/// <summary>Settings of the commands that print what the server knows: a list or one thing.</summary>
+internal class FormattedSettings : ClientSettings
+{
+    public const string FormatDescription =
+        "table (for people: borders on a terminal, plain aligned text in a pipe or a file), csv (RFC 4180 with a header line) or json (the API's data).";
+
+    [CommandOption("-f|--format <FORMAT>")]
+    [Description(FormatDescription)]
+    [DefaultValue(DataOutput.Table)]
+    public string Format { get; init; } = DataOutput.Table;
+
+    public override Spectre.Console.ValidationResult Validate() =>
+        DataOutput.Problem(Format) is { } problem ? Spectre.Console.ValidationResult.Error(problem) : Spectre.Console.ValidationResult.Success();
+}
+
 /// <summary>
 /// A command that talks to a running server. It turns every failure into one line on standard error and
 /// the exit code DESIGN promises, so the commands themselves only describe the happy path.

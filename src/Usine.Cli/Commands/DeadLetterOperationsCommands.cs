@@ -17,8 +17,15 @@ internal sealed class DeadLettersGroupsSettings : DeadLetterFilterSettings
     [Description("The most groups to list, largest first. Default: the server's (100).")]
     public int? Limit { get; init; }
 
+    [CommandOption("-f|--format <FORMAT>")]
+    [Description(FormattedSettings.FormatDescription)]
+    [DefaultValue(DataOutput.Table)]
+    public string Format { get; init; } = DataOutput.Table;
+
     public override ValidationResult Validate() =>
-        Limit is < 1 ? ValidationResult.Error("--limit must be 1 or more") : ValidationResult.Success();
+        Limit is < 1 ? ValidationResult.Error("--limit must be 1 or more")
+        : DataOutput.Problem(Format) is { } problem ? ValidationResult.Error(problem)
+        : ValidationResult.Success();
 }
 
 /// <summary>Settings of the commands that act on one dead letter by id, or on every one a filter matches.</summary>
@@ -99,21 +106,27 @@ internal sealed class DeadLettersGroupsCommand(CliEnvironment environment) : Cli
 {
     protected override async Task<int> RunAsync(UsineClient client, DeadLettersGroupsSettings settings, CancellationToken cancellationToken)
     {
-        var groups = await client.GetDeadLetterGroupsAsync(settings.Filter(settings.Status), settings.Limit, cancellationToken);
-        if (groups.Count == 0)
+        var answer = await client.GetDeadLetterGroupsAsync(settings.Filter(settings.Status), settings.Limit, cancellationToken);
+        if (Environment.TryWrite(settings.Format, answer.Json, answer.Json, typeof(DeadLetterGroup)))
         {
-            Environment.Console.Write(new Text("No dead letters match.\n"));
             return ExitCodes.Ok;
         }
 
-        var table = Output.Table("count", "open", "replayed", "discarded", "source", "stage", "last received", "reason").RightAlign(0, 1, 2, 3);
+        var groups = answer.Value;
+        if (groups.Count == 0)
+        {
+            Environment.PrintLine("No dead letters match.");
+            return ExitCodes.Ok;
+        }
+
+        var table = new TableView("count", "open", "replayed", "discarded", "source", "stage", "last received", "reason").RightAlign(0, 1, 2, 3);
         foreach (var g in groups)
         {
             table.Row(Output.Count(g.Count), Output.Count(g.Open), Output.Count(g.Replayed), Output.Count(g.Discarded), g.Source, g.Stage,
                 Output.Time(g.LastReceivedAt), g.Reason);
         }
 
-        Environment.Console.Write(table);
+        Environment.Print(table);
         return ExitCodes.Ok;
     }
 }

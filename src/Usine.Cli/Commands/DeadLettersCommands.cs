@@ -41,11 +41,18 @@ internal sealed class DeadLettersListSettings : DeadLetterFilterSettings
     [Description("The most rows to list. Default: the server's (100).")]
     public int? Limit { get; init; }
 
+    [CommandOption("-f|--format <FORMAT>")]
+    [Description(FormattedSettings.FormatDescription)]
+    [DefaultValue(DataOutput.Table)]
+    public string Format { get; init; } = DataOutput.Table;
+
     public override ValidationResult Validate() =>
-        Limit is < 1 ? ValidationResult.Error("--limit must be 1 or more") : ValidationResult.Success();
+        Limit is < 1 ? ValidationResult.Error("--limit must be 1 or more")
+        : DataOutput.Problem(Format) is { } problem ? ValidationResult.Error(problem)
+        : ValidationResult.Success();
 }
 
-internal sealed class DeadLettersShowSettings : ClientSettings
+internal sealed class DeadLettersShowSettings : FormattedSettings
 {
     [CommandArgument(0, "<ID>")]
     [Description("The dead letter's id, as listed by usine deadletters list.")]
@@ -57,14 +64,20 @@ internal sealed class DeadLettersListCommand(CliEnvironment environment) : Clien
 {
     protected override async Task<int> RunAsync(UsineClient client, DeadLettersListSettings settings, CancellationToken cancellationToken)
     {
-        var deadLetters = await client.GetDeadLettersAsync(settings.Filter(settings.Status), settings.Limit, cancellationToken);
-        if (deadLetters.Count == 0)
+        var answer = await client.GetDeadLettersAsync(settings.Filter(settings.Status), settings.Limit, cancellationToken);
+        if (Environment.TryWrite(settings.Format, answer.Json, answer.Json, typeof(DeadLetter)))
         {
-            Environment.Console.Write(new Text("No dead letters match.\n"));
             return ExitCodes.Ok;
         }
 
-        var table = Output.Table("id", "received", "source", "stage", "status", "attempts", "model", "reason").RightAlign(5);
+        var deadLetters = answer.Value;
+        if (deadLetters.Count == 0)
+        {
+            Environment.PrintLine("No dead letters match.");
+            return ExitCodes.Ok;
+        }
+
+        var table = new TableView("id", "received", "source", "stage", "status", "attempts", "model", "reason").RightAlign(5);
         foreach (var letter in deadLetters)
         {
             table.Row(
@@ -72,7 +85,7 @@ internal sealed class DeadLettersListCommand(CliEnvironment environment) : Clien
                 letter.Attempts.ToString(System.Globalization.CultureInfo.InvariantCulture), Model(letter), letter.Reason);
         }
 
-        Environment.Console.Write(table);
+        Environment.Print(table);
         return ExitCodes.Ok;
     }
 
@@ -85,8 +98,14 @@ internal sealed class DeadLettersShowCommand(CliEnvironment environment) : Clien
 {
     protected override async Task<int> RunAsync(UsineClient client, DeadLettersShowSettings settings, CancellationToken cancellationToken)
     {
-        var letter = await client.GetDeadLetterAsync(settings.Id, cancellationToken);
-        Environment.Console.Write(Output.Details(
+        var answer = await client.GetDeadLetterAsync(settings.Id, cancellationToken);
+        if (Environment.TryWrite(settings.Format, answer.Json, answer.Json, typeof(DeadLetter)))
+        {
+            return ExitCodes.Ok;
+        }
+
+        var letter = answer.Value;
+        Environment.PrintDetails(
         [
             ("dead letter", letter.Id),
             ("source", letter.Source),
@@ -103,7 +122,7 @@ internal sealed class DeadLettersShowCommand(CliEnvironment environment) : Clien
             ("reason", letter.Reason),
             ("edited", letter.EditedAt is null ? null : Output.Time(letter.EditedAt)),
             ("discarded because", letter.DiscardReason),
-        ]));
+        ]);
 
         // The payload goes out raw, not through the console renderer, so long lines are not wrapped and it
         // can be copied back into a file as it was received.

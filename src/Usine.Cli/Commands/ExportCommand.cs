@@ -79,13 +79,15 @@ internal sealed class ExportCommand(CliEnvironment environment) : ClientCommand<
         try
         {
             long bytes;
+            var rows = new ExportRows(settings.ResolvedFormat);
             await using (var file = File.Create(partial))
             {
-                bytes = await client.ExportAsync(settings.Model, query, file, cancellationToken);
+                bytes = await client.ExportAsync(settings.Model, query, file, rows, cancellationToken);
             }
 
+            var count = rows.Count(partial);
             File.Move(partial, target, overwrite: true);
-            Environment.Console.Write(new Text($"Exported {settings.Model} as {settings.ResolvedFormat} to {settings.Out} ({Output.Bytes(bytes)}).\n"));
+            Environment.PrintLine($"Exported {settings.Model} as {settings.ResolvedFormat} to {settings.Out}: {Output.Count(count)} {(count == 1 ? "row" : "rows")}, {Output.Bytes(bytes)}.");
             return ExitCodes.Ok;
         }
         finally

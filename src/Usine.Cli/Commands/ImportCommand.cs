@@ -115,14 +115,13 @@ internal sealed class ImportCommand(CliEnvironment environment) : ClientCommand<
 
     private void Print(ImportResult result, string fileName, string source)
     {
-        var console = Environment.Console;
         var elapsed = TimeSpan.FromMilliseconds(result.ElapsedMs);
         var rate = result.ElapsedMs > 0 ? $"{Output.Count((long)(result.Messages / elapsed.TotalSeconds))} msg/s" : "-";
-        console.Write(new Text(
+        Environment.PrintLine(
             result.AlreadyImported
-                ? $"{fileName} was already imported into {source}: nothing was stored twice.\n"
-                : $"Imported {fileName} into {source}{(result.Format is { } format ? $" as {format}" : "")}.\n"));
-        console.Write(Output.Details(
+                ? $"{fileName} was already imported into {source}: nothing was stored twice."
+                : $"Imported {fileName} into {source}{(result.Format is { } format ? $" as {format}" : "")}.");
+        Environment.PrintDetails(
         [
             ("messages", Output.Count(result.Messages)),
             ("skipped", Output.Count(result.Skipped)),
@@ -132,10 +131,10 @@ internal sealed class ImportCommand(CliEnvironment environment) : ClientCommand<
             ("elapsed", Output.Duration(elapsed)),
             ("rate", rate),
             ("job", result.Job),
-        ]));
+        ]);
         if (result.DeadLetters > 0)
         {
-            console.Write(new Text($"See the rejected messages with: usine deadletters list --source {source}\n"));
+            Environment.PrintLine($"See the rejected messages with: usine deadletters list --source {source}");
         }
     }
 }

@@ -1,11 +1,10 @@
 using System.ComponentModel;
-using Spectre.Console;
 using Spectre.Console.Cli;
 using Usine.Cli.Internal;
 
 namespace Usine.Cli.Commands;
 
-internal sealed class JobsListSettings : ClientSettings
+internal sealed class JobsListSettings : FormattedSettings
 {
     [CommandOption("--kind <KIND>")]
     [Description("Only jobs of this kind: stream, import, replay, backfill or archive.")]
@@ -20,7 +19,7 @@ internal sealed class JobsListSettings : ClientSettings
     public string? Source { get; init; }
 }
 
-internal sealed class JobsShowSettings : ClientSettings
+internal sealed class JobsShowSettings : FormattedSettings
 {
     [CommandArgument(0, "<ID>")]
     [Description("The job's id, as listed by usine jobs list (stream:SOURCE for a live source).")]
@@ -32,15 +31,21 @@ internal sealed class JobsListCommand(CliEnvironment environment) : ClientComman
 {
     protected override async Task<int> RunAsync(UsineClient client, JobsListSettings settings, CancellationToken cancellationToken)
     {
-        var jobs = await client.GetJobsAsync(settings.Kind, settings.State, settings.Source, cancellationToken);
+        var answer = await client.GetJobsAsync(settings.Kind, settings.State, settings.Source, cancellationToken);
+        if (Environment.TryWrite(settings.Format, answer.Json, answer.Json, typeof(JobInfo)))
+        {
+            return ExitCodes.Ok;
+        }
+
+        var jobs = answer.Value;
         if (jobs.Count == 0)
         {
-            Environment.Console.Write(new Text("No jobs match.\n"));
+            Environment.PrintLine("No jobs match.");
             return ExitCodes.Ok;
         }
 
         var now = Environment.Time.GetUtcNow();
-        var table = Output.Table("job", "kind", "source", "state", "since", "progress", "received", "stored", "rejected", "last error")
+        var table = new TableView("job", "kind", "source", "state", "since", "progress", "received", "stored", "rejected", "last error")
             .RightAlign(5, 6, 7, 8);
         foreach (var job in jobs)
         {
@@ -49,7 +54,7 @@ internal sealed class JobsListCommand(CliEnvironment environment) : ClientComman
                 Output.Count(job.Received), Output.Count(job.Stored), Output.Count(job.Rejected), job.LastError ?? "");
         }
 
-        Environment.Console.Write(table);
+        Environment.Print(table);
         return ExitCodes.Ok;
     }
 }
@@ -59,10 +64,16 @@ internal sealed class JobsShowCommand(CliEnvironment environment) : ClientComman
 {
     protected override async Task<int> RunAsync(UsineClient client, JobsShowSettings settings, CancellationToken cancellationToken)
     {
-        var detail = await client.GetJobAsync(settings.Id, cancellationToken);
+        var answer = await client.GetJobAsync(settings.Id, cancellationToken);
+        if (Environment.TryWrite(settings.Format, answer.Json, DataOutput.Part(answer.Json, "job"), typeof(JobInfo)))
+        {
+            return ExitCodes.Ok;
+        }
+
+        var detail = answer.Value;
         var job = detail.Job;
         var now = Environment.Time.GetUtcNow();
-        Environment.Console.Write(Output.Details(
+        Environment.PrintDetails(
         [
             ("job", job.Id),
             ("kind", job.Kind),
@@ -78,22 +89,22 @@ internal sealed class JobsShowCommand(CliEnvironment environment) : ClientComman
             ("rejected", Output.Count(job.Rejected)),
             ("last data", job.LastActivityAt is null ? "never" : $"{Output.Ago(job.LastActivityAt, now)} ({Output.Time(job.LastActivityAt)})"),
             ("last error", job.LastError is null ? null : $"{job.LastError} ({Output.Time(job.LastErrorAt)})"),
-        ]));
+        ]);
 
         var history = detail.History ?? [];
         if (history.Count == 0)
         {
-            Environment.Console.Write(new Text("No state changes yet.\n"));
+            Environment.PrintLine("No state changes yet.");
             return ExitCodes.Ok;
         }
 
-        var table = Output.Table("at", "from", "to", "reason");
+        var table = new TableView("at", "from", "to", "reason");
         foreach (var change in history)
         {
             table.Row(Output.Time(change.At), change.From, change.To, change.Reason ?? "");
         }
 
-        Environment.Console.Write(table);
+        Environment.Print(table);
         return ExitCodes.Ok;
     }
 }

@@ -5,9 +5,9 @@ using Usine.Cli.Internal;
 
 namespace Usine.Cli.Commands;
 
-internal sealed class ModelsListSettings : ClientSettings;
+internal sealed class ModelsListSettings : FormattedSettings;
 
-internal sealed class ModelsShowSettings : ClientSettings
+internal sealed class ModelsShowSettings : FormattedSettings
 {
     [CommandArgument(0, "<NAME>")]
     [Description("The model's name.")]
@@ -18,7 +18,7 @@ internal sealed class ModelsShowSettings : ClientSettings
     public int? Version { get; init; }
 
     public override ValidationResult Validate() =>
-        Version is < 1 ? ValidationResult.Error("--version must be 1 or more") : ValidationResult.Success();
+        Version is < 1 ? ValidationResult.Error("--version must be 1 or more") : base.Validate();
 }
 
 /// <summary>usine models list: every model, newest version first.</summary>
@@ -26,20 +26,26 @@ internal sealed class ModelsListCommand(CliEnvironment environment) : ClientComm
 {
     protected override async Task<int> RunAsync(UsineClient client, ModelsListSettings settings, CancellationToken cancellationToken)
     {
-        var models = await client.GetModelsAsync(cancellationToken);
-        if (models.Count == 0)
+        var answer = await client.GetModelsAsync(cancellationToken);
+        if (Environment.TryWrite(settings.Format, answer.Json, answer.Json, typeof(ModelSummary)))
         {
-            Environment.Console.Write(new Text("No models are defined.\n"));
             return ExitCodes.Ok;
         }
 
-        var table = Output.Table("model", "version", "versions", "fields", "description").RightAlign(1, 3);
+        var models = answer.Value;
+        if (models.Count == 0)
+        {
+            Environment.PrintLine("No models are defined.");
+            return ExitCodes.Ok;
+        }
+
+        var table = new TableView("model", "version", "versions", "fields", "description").RightAlign(1, 3);
         foreach (var model in models)
         {
             table.Row(model.Name, $"v{model.Version}", Versions(model.Versions), model.Fields.ToString(System.Globalization.CultureInfo.InvariantCulture), model.Description);
         }
 
-        Environment.Console.Write(table);
+        Environment.Print(table);
         return ExitCodes.Ok;
     }
 
@@ -52,12 +58,17 @@ internal sealed class ModelsShowCommand(CliEnvironment environment) : ClientComm
 {
     protected override async Task<int> RunAsync(UsineClient client, ModelsShowSettings settings, CancellationToken cancellationToken)
     {
-        var model = await client.GetModelAsync(settings.Name, settings.Version, cancellationToken);
-        var console = Environment.Console;
+        var answer = await client.GetModelAsync(settings.Name, settings.Version, cancellationToken);
+        if (Environment.TryWrite(settings.Format, answer.Json, answer.Json, typeof(ModelDetail)))
+        {
+            return ExitCodes.Ok;
+        }
+
+        var model = answer.Value;
         var avatar = model.Avatar is { } binding
             ? $"{binding.Type} {binding.Id}{(binding.Attach is { } attach ? $" (attach {attach})" : "")}"
             : "none";
-        console.Write(Output.Details(
+        Environment.PrintDetails(
         [
             ("model", $"{model.Name} v{model.Version}"),
             ("versions", ModelsListCommand.Versions(model.Versions)),
@@ -67,19 +78,19 @@ internal sealed class ModelsShowCommand(CliEnvironment environment) : ClientComm
             ("avatar", avatar),
             ("table", model.Table),
             ("defined in", model.Origin),
-        ]));
+        ]);
 
-        var fields = Output.Table("field", "type", "unit", "required", "range", "enum / pattern", "description");
+        var fields = new TableView("field", "type", "unit", "required", "range", "enum / pattern", "description");
         foreach (var field in model.Fields ?? [])
         {
             fields.Row(field.Name, field.Type, field.Unit, field.Required ? "yes" : "", Range(field.Min, field.Max), Allowed(field), field.Description);
         }
 
-        console.Write(fields);
+        Environment.Print(fields);
 
         if (model.Rollups is { Count: > 0 } rollups)
         {
-            var table = Output.Table("rollup", "bucket", "by", "measures");
+            var table = new TableView("rollup", "bucket", "by", "measures");
             foreach (var rollup in rollups)
             {
                 var measures = rollup.Measures is { } m
@@ -88,11 +99,11 @@ internal sealed class ModelsShowCommand(CliEnvironment environment) : ClientComm
                 table.Row(rollup.Name, rollup.Bucket, rollup.By is { } by ? string.Join(", ", by) : "", measures);
             }
 
-            console.Write(table);
+            Environment.Print(table);
         }
         else
         {
-            console.Write(new Text("No rollups.\n"));
+            Environment.PrintLine("No rollups.");
         }
 
         return ExitCodes.Ok;
@@ -118,7 +129,7 @@ internal sealed class ModelsAddCommand(CliEnvironment environment) : ClientComma
     protected override async Task<int> RunAsync(UsineClient client, DefinitionFileSettings settings, CancellationToken cancellationToken)
     {
         var model = await client.AddModelAsync(settings.Read(), cancellationToken);
-        Environment.Console.Write(new Spectre.Console.Text($"model {model.Name} version {model.Version} is defined (versions: {ModelsListCommand.Versions(model.Versions)}); its table is m_{model.Name}\n"));
+        Environment.PrintLine($"model {model.Name} version {model.Version} is defined (versions: {ModelsListCommand.Versions(model.Versions)}); its table is m_{model.Name}");
         return ExitCodes.Ok;
     }
 }

@@ -34,9 +34,8 @@ internal sealed class ReconcileCommand(CliEnvironment environment) : ClientComma
     protected override async Task<int> RunAsync(UsineClient client, ReconcileSettings settings, CancellationToken cancellationToken)
     {
         var r = await client.ReconcileAsync(settings.Source!, settings.From, settings.To, cancellationToken);
-        var console = Environment.Console;
         var t = r.Totals;
-        console.Write(Output.Details(
+        Environment.PrintDetails(
         [
             ("source", r.Source),
             ("range", $"{Output.Time(r.From)} to {Output.Time(r.To)}"),
@@ -46,12 +45,12 @@ internal sealed class ReconcileCommand(CliEnvironment environment) : ClientComma
             ("rejected", t is null ? "-" : Output.Count(t.Rejected)),
             ("pending", t is null ? "-" : Output.Count(t.Pending)),
             ("result", r.Consistent ? "consistent" : $"{r.Mismatches?.Count ?? 0} mismatch(es)"),
-        ]));
+        ]);
 
         var hours = r.Hours ?? [];
         if (hours.Count > 0)
         {
-            var table = Output.Table("hour", "landed", "stored", "replayed", "duplicates", "rejected", "records found", "dead letters found", "problems")
+            var table = new TableView("hour", "landed", "stored", "replayed", "duplicates", "rejected", "records found", "dead letters found", "problems")
                 .RightAlign(1, 2, 3, 4, 5, 6, 7);
             foreach (var h in hours)
             {
@@ -60,39 +59,39 @@ internal sealed class ReconcileCommand(CliEnvironment environment) : ClientComma
                     h.Problems is { Count: > 0 } p ? string.Join("; ", p) : "");
             }
 
-            console.Write(table);
+            Environment.Print(table);
         }
         else
         {
-            console.Write(new Text("Nothing landed for this source in the range.\n"));
+            Environment.PrintLine("Nothing landed for this source in the range.");
         }
 
         if (r.Files is { Count: > 0 } files)
         {
-            var table = Output.Table("file", "declared", "lines", "landed", "problems").RightAlign(1, 2, 3);
+            var table = new TableView("file", "declared", "lines", "landed", "problems").RightAlign(1, 2, 3);
             foreach (var f in files)
             {
                 table.Row(f.Name ?? f.Stream, f.Declared is { } d ? Output.Count(d) : "-", f.Lines is { } l ? Output.Count(l) : "reading",
                     Output.Count(f.Landed), f.Problems is { Count: > 0 } p ? string.Join("; ", p) : "");
             }
 
-            console.Write(table);
+            Environment.Print(table);
         }
 
         if (r.Gaps is { Count: > 0 } gaps)
         {
-            var table = Output.Table("scope", "after", "before", "missing", "between").RightAlign(1, 2, 3);
+            var table = new TableView("scope", "after", "before", "missing", "between").RightAlign(1, 2, 3);
             foreach (var g in gaps)
             {
                 table.Row(g.Scope, Output.Count(g.After), Output.Count(g.Before), Output.Count(g.Missing), $"{Output.Time(g.AfterTime)} and {Output.Time(g.BeforeTime)}");
             }
 
-            console.Write(table);
+            Environment.Print(table);
         }
 
         foreach (var m in r.Mismatches ?? [])
         {
-            console.Write(new Text("mismatch: " + m + "\n"));
+            Environment.PrintLine("mismatch: " + m);
         }
 
         return r.Consistent ? ExitCodes.Ok : ExitCodes.Failure;

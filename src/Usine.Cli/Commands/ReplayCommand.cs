@@ -36,7 +36,7 @@ internal sealed class ReplayCommand(CliEnvironment environment) : ClientCommand<
     protected override async Task<int> RunAsync(UsineClient client, ReplaySettings settings, CancellationToken cancellationToken)
     {
         var r = await client.ReplayRangeAsync(settings.Source!, settings.From!, settings.To!, settings.FromArchive, cancellationToken);
-        Environment.Console.Write(Output.Details(
+        Environment.PrintDetails(
         [
             ("source", r.Source),
             ("range", $"{Output.Time(r.From)} to {Output.Time(r.To)} ({r.Origin})"),
@@ -47,12 +47,12 @@ internal sealed class ReplayCommand(CliEnvironment environment) : ClientCommand<
             ("failed", Output.Count(r.Failed)),
             ("dead letters", $"{Output.Count(r.DeadLettersNew)} new, {Output.Count(r.DeadLettersUnchanged)} unchanged, {Output.Count(r.DeadLettersUpdated)} updated, {Output.Count(r.Replayed)} replayed"),
             ("took", Output.Duration(TimeSpan.FromMilliseconds(r.ElapsedMs))),
-        ]));
+        ]);
         return ExitCodes.Ok;
     }
 }
 
-internal sealed class AuditListSettings : ClientSettings
+internal sealed class AuditListSettings : FormattedSettings
 {
     [CommandOption("--action <ACTION>")]
     [Description("Only entries of this action: deadletter.replay, deadletters.replay, deadletter.edit, deadletter.discard, deadletters.discard, replay.range.")]
@@ -67,7 +67,7 @@ internal sealed class AuditListSettings : ClientSettings
     public int? Limit { get; init; }
 
     public override ValidationResult Validate() =>
-        Limit is < 1 ? ValidationResult.Error("--limit must be 1 or more") : ValidationResult.Success();
+        Limit is < 1 ? ValidationResult.Error("--limit must be 1 or more") : base.Validate();
 }
 
 /// <summary>usine audit list: who replayed, edited or discarded what, and when.</summary>
@@ -75,20 +75,26 @@ internal sealed class AuditListCommand(CliEnvironment environment) : ClientComma
 {
     protected override async Task<int> RunAsync(UsineClient client, AuditListSettings settings, CancellationToken cancellationToken)
     {
-        var entries = await client.GetAuditAsync(settings.Action, settings.Since, settings.Limit, cancellationToken);
-        if (entries.Count == 0)
+        var answer = await client.GetAuditAsync(settings.Action, settings.Since, settings.Limit, cancellationToken);
+        if (Environment.TryWrite(settings.Format, answer.Json, answer.Json, typeof(AuditEntry)))
         {
-            Environment.Console.Write(new Text("No audit entries match.\n"));
             return ExitCodes.Ok;
         }
 
-        var table = Output.Table("id", "at", "actor", "action", "target", "result", "detail").RightAlign(0);
+        var entries = answer.Value;
+        if (entries.Count == 0)
+        {
+            Environment.PrintLine("No audit entries match.");
+            return ExitCodes.Ok;
+        }
+
+        var table = new TableView("id", "at", "actor", "action", "target", "result", "detail").RightAlign(0);
         foreach (var e in entries)
         {
             table.Row(e.Id.ToString(CultureInfo.InvariantCulture), Output.Time(e.At), e.Actor, e.Action, e.Target, e.Result, e.Detail?.GetRawText());
         }
 
-        Environment.Console.Write(table);
+        Environment.Print(table);
         return ExitCodes.Ok;
     }
 }

@@ -31,13 +31,13 @@ internal sealed class RollupsRebuildCommand(CliEnvironment environment) : Client
     protected override async Task<int> RunAsync(UsineClient client, RollupsRebuildSettings settings, CancellationToken cancellationToken)
     {
         var result = await client.RebuildRollupsAsync(settings.Model!, settings.From!, settings.To!, cancellationToken);
-        var table = Output.Table("rollup", "table", "from", "to", "rows before", "rows after").RightAlign(4, 5);
+        var table = new TableView("rollup", "table", "from", "to", "rows before", "rows after").RightAlign(4, 5);
         foreach (var r in result.Rollups)
         {
             table.Row(r.Rollup, r.Table, Output.Time(r.From), Output.Time(r.To), Output.Count(r.RowsBefore), Output.Count(r.RowsAfter));
         }
 
-        Environment.Console.Write(table);
+        Environment.Print(table);
         return ExitCodes.Ok;
     }
 }

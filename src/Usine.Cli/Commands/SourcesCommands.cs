@@ -6,9 +6,9 @@ using Usine.Cli.Internal;
 
 namespace Usine.Cli.Commands;
 
-internal sealed class SourcesListSettings : ClientSettings;
+internal sealed class SourcesListSettings : FormattedSettings;
 
-internal sealed class SourcesShowSettings : ClientSettings
+internal sealed class SourcesShowSettings : FormattedSettings
 {
     [CommandArgument(0, "<ID>")]
     [Description("The source's id.")]
@@ -20,15 +20,21 @@ internal sealed class SourcesListCommand(CliEnvironment environment) : ClientCom
 {
     protected override async Task<int> RunAsync(UsineClient client, SourcesListSettings settings, CancellationToken cancellationToken)
     {
-        var sources = await client.GetSourcesAsync(cancellationToken);
+        var answer = await client.GetSourcesAsync(cancellationToken);
+        if (Environment.TryWrite(settings.Format, answer.Json, answer.Json, typeof(SourceInfo)))
+        {
+            return ExitCodes.Ok;
+        }
+
+        var sources = answer.Value;
         if (sources.Count == 0)
         {
-            Environment.Console.Write(new Text("No sources are defined.\n"));
+            Environment.PrintLine("No sources are defined.");
             return ExitCodes.Ok;
         }
 
         var now = Environment.Time.GetUtcNow();
-        var table = Output.Table("source", "plant", "kind", "format", "model", "state", "received", "stored", "dead letters", "last seen")
+        var table = new TableView("source", "plant", "kind", "format", "model", "state", "received", "stored", "dead letters", "last seen")
             .RightAlign(6, 7, 8);
         foreach (var source in sources)
         {
@@ -38,7 +44,7 @@ internal sealed class SourcesListCommand(CliEnvironment environment) : ClientCom
                 Output.Ago(source.LastSeen, now));
         }
 
-        Environment.Console.Write(table);
+        Environment.Print(table);
         return ExitCodes.Ok;
     }
 }
@@ -48,7 +54,13 @@ internal sealed class SourcesShowCommand(CliEnvironment environment) : ClientCom
 {
     protected override async Task<int> RunAsync(UsineClient client, SourcesShowSettings settings, CancellationToken cancellationToken)
     {
-        var source = await client.GetSourceAsync(settings.Id, cancellationToken);
+        var answer = await client.GetSourceAsync(settings.Id, cancellationToken);
+        if (Environment.TryWrite(settings.Format, answer.Json, answer.Json, typeof(SourceInfo)))
+        {
+            return ExitCodes.Ok;
+        }
+
+        var source = answer.Value;
         var now = Environment.Time.GetUtcNow();
         List<(string, string?)> lines =
         [
@@ -81,7 +93,7 @@ internal sealed class SourcesShowCommand(CliEnvironment environment) : ClientCom
             }
         }
 
-        Environment.Console.Write(Output.Details(lines));
+        Environment.PrintDetails(lines);
         return ExitCodes.Ok;
     }
 }
@@ -121,7 +133,7 @@ internal sealed class SourcesPutCommand(CliEnvironment environment) : ClientComm
         var text = settings.Read();
         var id = IdOf(text) ?? throw CliException.Usage($"{settings.File} has no 'id': a source definition names its id");
         var source = await client.PutSourceAsync(id, text, cancellationToken);
-        Environment.Console.Write(new Text($"source {source.Id} ({source.Kind}, model {source.Model}, plant {source.Plant}) is defined and {source.State}\n"));
+        Environment.PrintLine($"source {source.Id} ({source.Kind}, model {source.Model}, plant {source.Plant}) is defined and {source.State}");
         return ExitCodes.Ok;
     }
 
@@ -152,7 +164,7 @@ internal sealed class SourcesRemoveCommand(CliEnvironment environment) : ClientC
     protected override async Task<int> RunAsync(UsineClient client, SourcesRemoveSettings settings, CancellationToken cancellationToken)
     {
         var removed = await client.RemoveSourceAsync(settings.Id, cancellationToken);
-        Environment.Console.Write(new Text($"source {removed.Removed} is removed; its records, dead letters and raw messages stay\n"));
+        Environment.PrintLine($"source {removed.Removed} is removed; its records, dead letters and raw messages stay");
         return ExitCodes.Ok;
     }
 }

@@ -6,7 +6,7 @@ using Usine.Cli.Internal;
 
 namespace Usine.Cli.Commands;
 
-internal sealed class SqlSettings : ClientSettings
+internal sealed class SqlSettings : FormattedSettings
 {
     /// <summary>The most rows the server returns for one statement (docs/api.md).</summary>
     public const int MaxLimit = 100_000;
@@ -14,11 +14,6 @@ internal sealed class SqlSettings : ClientSettings
     [CommandArgument(0, "<QUERY>")]
     [Description("One read-only SQL statement (SELECT, WITH, ...). Quote it for the shell.")]
     public string Query { get; init; } = "";
-
-    [CommandOption("-f|--format <FORMAT>")]
-    [Description("table (for people), csv (RFC 4180) or json (an array of objects).")]
-    [DefaultValue("table")]
-    public string Format { get; init; } = "table";
 
     [CommandOption("-l|--limit <N>")]
     [Description("The most rows to return, at most 100000. Default: the server's (1000).")]
@@ -31,14 +26,9 @@ internal sealed class SqlSettings : ClientSettings
             return ValidationResult.Error("the query is empty; give a SELECT statement");
         }
 
-        if (Format is not ("table" or "csv" or "json"))
-        {
-            return ValidationResult.Error($"--format must be table, csv or json, not '{Format}'");
-        }
-
         return Limit is < 1 or > MaxLimit
             ? ValidationResult.Error($"--limit must be between 1 and {MaxLimit.ToString("N0", CultureInfo.InvariantCulture)}")
-            : ValidationResult.Success();
+            : base.Validate();
     }
 }
 
@@ -71,7 +61,7 @@ internal sealed class SqlCommand(CliEnvironment environment) : ClientCommand<Sql
         }
         else if (truncated is not null)
         {
-            Environment.Console.Write(new Text($"Warning: {truncated}.\n", new Style(Color.Yellow)));
+            Environment.PrintLine($"Warning: {truncated}.");
         }
 
         return ExitCodes.Ok;
@@ -79,28 +69,21 @@ internal sealed class SqlCommand(CliEnvironment environment) : ClientCommand<Sql
 
     private void PrintTable(SqlResult result)
     {
-        var table = Output.Table([.. result.Columns.Select(column => column.Name)]);
-        for (var i = 0; i < result.Columns.Count; i++)
-        {
-            if (IsNumeric(result.Columns[i].Type))
-            {
-                table.Columns[i].RightAligned();
-            }
-        }
+        var table = new TableView([.. result.Columns.Select(column => column.Name)])
+            .RightAlign([.. Enumerable.Range(0, result.Columns.Count).Where(i => IsNumeric(result.Columns[i].Type))]);
 
         foreach (var row in result.Rows)
         {
             table.Row([.. row.Select(Output.Scalar)]);
         }
 
-        var console = Environment.Console;
         if (result.Columns.Count > 0)
         {
-            console.Write(table);
+            Environment.Print(table);
         }
 
         var rows = result.Rows.Count == 1 ? "1 row" : $"{Output.Count(result.Rows.Count)} rows";
-        console.Write(new Text($"{rows} in {Output.Duration(TimeSpan.FromMilliseconds(result.ElapsedMs))}\n", new Style(decoration: Decoration.Dim)));
+        Environment.PrintLine($"{rows} in {Output.Duration(TimeSpan.FromMilliseconds(result.ElapsedMs))}", dim: true);
     }
 
     private static bool IsNumeric(string? type) =>

@@ -1,22 +1,27 @@
-using Spectre.Console;
 using Usine.Cli.Internal;
 
 namespace Usine.Cli.Commands;
 
-internal sealed class StatusSettings : ClientSettings;
+internal sealed class StatusSettings : FormattedSettings;
 
 /// <summary>usine status: the platform at a glance, then one line per source.</summary>
 internal sealed class StatusCommand(CliEnvironment environment) : ClientCommand<StatusSettings>(environment)
 {
     protected override async Task<int> RunAsync(UsineClient client, StatusSettings settings, CancellationToken cancellationToken)
     {
-        var status = await client.GetStatusAsync(cancellationToken);
-        var console = Environment.Console;
+        var answer = await client.GetStatusAsync(cancellationToken);
+        // json is the whole status; csv the table of sources, the one part that has rows.
+        if (Environment.TryWrite(settings.Format, answer.Json, DataOutput.Items(answer.Json, "sources"), typeof(SourceInfo)))
+        {
+            return ExitCodes.Ok;
+        }
+
+        var status = answer.Value;
         var records = status.Records is { Count: > 0 } counts
             ? string.Join(", ", counts.OrderBy(pair => pair.Key, StringComparer.Ordinal).Select(pair => $"{pair.Key} {Output.Count(pair.Value)}"))
             : "none";
         var deadLetters = status.DeadLetters is { } dead ? $"{Output.Count(dead.Open)} open ({Output.Count(dead.Total)} in all)" : "-";
-        console.Write(Output.Details(
+        Environment.PrintDetails(
         [
             ("server", client.Server.AbsoluteUri.TrimEnd('/')),
             ("up", $"{Output.Duration(TimeSpan.FromSeconds(status.UptimeSeconds))} (since {Output.Time(status.StartedAt)})"),
@@ -26,19 +31,19 @@ internal sealed class StatusCommand(CliEnvironment environment) : ClientCommand<
             ("records", records),
             ("dead letters", deadLetters),
             ("jobs", Jobs(status.Jobs)),
-        ]));
+        ]);
 
         WriteAlerts(status);
 
         var sources = status.Sources ?? [];
         if (sources.Count == 0)
         {
-            console.Write(new Text("No sources are defined.\n"));
+            Environment.PrintLine("No sources are defined.");
             return ExitCodes.Ok;
         }
 
         var now = Environment.Time.GetUtcNow();
-        var table = Output.Table("source", "kind", "model", "state", "received", "stored", "dead letters", "last seen", "job", "msg/s", "lag", "errors 1h")
+        var table = new TableView("source", "kind", "model", "state", "received", "stored", "dead letters", "last seen", "job", "msg/s", "lag", "errors 1h")
             .RightAlign(4, 5, 6, 9, 10, 11);
         foreach (var source in sources)
         {
@@ -49,28 +54,27 @@ internal sealed class StatusCommand(CliEnvironment environment) : ClientCommand<
                 source.LagSeconds > 0 ? Output.Duration(TimeSpan.FromSeconds(source.LagSeconds)) : "0", Output.Count(source.DeadLettersLastHour));
         }
 
-        console.Write(table);
+        Environment.Print(table);
         return ExitCodes.Ok;
     }
 
     private void WriteAlerts(StatusInfo status)
     {
-        var console = Environment.Console;
         var alerts = status.Alerts ?? [];
         if (alerts.Count == 0)
         {
-            console.Write(new Text(status.AlertsAvailable ? "Alerts firing: none.\n" : "Alerts firing: none (this server evaluates no alert rules).\n"));
+            Environment.PrintLine(status.AlertsAvailable ? "Alerts firing: none." : "Alerts firing: none (this server evaluates no alert rules).");
             return;
         }
 
-        console.Write(new Text($"Alerts firing: {alerts.Count}\n"));
-        var table = Output.Table("since", "severity", "rule", "source", "summary");
+        Environment.PrintLine($"Alerts firing: {alerts.Count}");
+        var table = new TableView("since", "severity", "rule", "source", "summary");
         foreach (var alert in alerts.OrderBy(a => a.Since))
         {
             table.Row(Output.Time(alert.Since), alert.Severity, alert.Rule, alert.Source ?? "-", alert.Summary);
         }
 
-        console.Write(table);
+        Environment.Print(table);
     }
 
     /// <summary>"3 running, 1 degraded": the states that have jobs, in the server's order.</summary>

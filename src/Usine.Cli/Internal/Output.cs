@@ -1,8 +1,6 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using Spectre.Console;
-using Spectre.Console.Rendering;
 
 namespace Usine.Cli.Internal;
 
@@ -66,51 +64,6 @@ internal static class Output
         _ => value.GetRawText(),
     };
 
-    public static Table Table(params string[] headers)
-    {
-        var table = new Table().Border(TableBorder.Rounded);
-        foreach (var header in headers)
-        {
-            table.AddColumn(new TableColumn(new Text(header)));
-        }
-
-        return table;
-    }
-
-    /// <summary>Adds a row of plain text cells: values come from the server and must not be read as markup.</summary>
-    public static Table Row(this Table table, params string?[] cells)
-    {
-        table.AddRow(cells.Select(cell => (IRenderable)new Text(cell ?? "")).ToArray());
-        return table;
-    }
-
-    public static Table RightAlign(this Table table, params int[] columns)
-    {
-        foreach (var column in columns)
-        {
-            table.Columns[column].RightAligned();
-        }
-
-        return table;
-    }
-
-    /// <summary>A two-column grid of labels and values, for one thing's details.</summary>
-    public static Grid Details(IEnumerable<(string Label, string? Value)> lines)
-    {
-        var grid = new Grid().AddColumn(new GridColumn().NoWrap().PadRight(2)).AddColumn();
-        foreach (var (label, value) in lines)
-        {
-            if (value is null)
-            {
-                continue;
-            }
-
-            grid.AddRow(new Text(label, new Style(decoration: Decoration.Bold)), new Text(value));
-        }
-
-        return grid;
-    }
-
     /// <summary>RFC 4180: a header line, CRLF line ends, fields quoted when they hold a comma, quote or line break.</summary>
     public static void WriteCsv(TextWriter writer, SqlResult result)
     {
@@ -121,7 +74,7 @@ internal static class Output
         }
     }
 
-    private static void WriteCsvLine(TextWriter writer, IEnumerable<string> fields)
+    internal static void WriteCsvLine(TextWriter writer, IEnumerable<string> fields)
     {
         var first = true;
         foreach (var field in fields)
@@ -194,7 +147,7 @@ internal static class Output
         }
     }
 
-    private static readonly JsonSerializerOptions PrettyOptions = new()
+    internal static readonly JsonSerializerOptions PrettyOptions = new()
     {
         WriteIndented = true,
         // Payloads are shown to people: keep accents and symbols readable instead of \u-escaped.

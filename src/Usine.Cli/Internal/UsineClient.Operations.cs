@@ -2,11 +2,11 @@ namespace Usine.Cli.Internal;
 
 internal sealed partial class UsineClient
 {
-    public Task<AlertsInfo> GetAlertsAsync(CancellationToken cancellationToken) =>
-        GetAsync<AlertsInfo>("api/alerts", cancellationToken);
+    public Task<ApiAnswer<AlertsInfo>> GetAlertsAsync(CancellationToken cancellationToken) =>
+        GetAnswerAsync<AlertsInfo>("api/alerts", cancellationToken);
 
-    public Task<IReadOnlyList<AlertEventInfo>> GetAlertHistoryAsync(int? limit, string? rule, string? source, CancellationToken cancellationToken) =>
-        GetAsync<IReadOnlyList<AlertEventInfo>>(
+    public Task<ApiAnswer<IReadOnlyList<AlertEventInfo>>> GetAlertHistoryAsync(int? limit, string? rule, string? source, CancellationToken cancellationToken) =>
+        GetAnswerAsync<IReadOnlyList<AlertEventInfo>>(
             "api/alerts/history" + Query(("limit", limit?.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("rule", rule), ("source", source)),
             cancellationToken);
 
@@ -14,12 +14,13 @@ internal sealed partial class UsineClient
         SendAsync<RollupRebuildResult>(HttpMethod.Post, "api/rollups/rebuild",
             System.Net.Http.Json.JsonContent.Create(new { model, from, to }), cancellationToken);
 
-    /// <summary>Streams an export to <paramref name="destination"/> as it arrives; returns the bytes written.</summary>
     /// <summary>A model's aggregates: <c>GET /api/models/{model}/aggregate</c> with the given parameters.</summary>
     public Task<AggregateInfo> AggregateAsync(string model, IEnumerable<(string Name, string? Value)> query, CancellationToken cancellationToken) =>
         GetAsync<AggregateInfo>(Path("api/models", model) + "/aggregate" + Query([.. query]), cancellationToken);
 
-    public async Task<long> ExportAsync(string model, IEnumerable<(string Name, string? Value)> query, Stream destination, CancellationToken cancellationToken)
+    /// <summary>Streams an export to <paramref name="destination"/> as it arrives, showing each chunk to <paramref name="rows"/>; returns the bytes written.</summary>
+    public async Task<long> ExportAsync(
+        string model, IEnumerable<(string Name, string? Value)> query, Stream destination, ExportRows rows, CancellationToken cancellationToken)
     {
         var builder = new System.Text.StringBuilder(Path("api/models", model, "export"));
         foreach (var (name, value) in query)
@@ -41,9 +42,17 @@ internal sealed partial class UsineClient
             }
 
             await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
-            var start = destination.CanSeek ? destination.Position : 0;
-            await body.CopyToAsync(destination, cancellationToken);
-            return destination.CanSeek ? destination.Position - start : -1;
+            var buffer = new byte[81920];
+            long bytes = 0;
+            int read;
+            while ((read = await body.ReadAsync(buffer, cancellationToken)) > 0)
+            {
+                await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+                rows.Add(buffer.AsSpan(0, read));
+                bytes += read;
+            }
+
+            return bytes;
         }
         catch (HttpRequestException e) when (e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError)
         {

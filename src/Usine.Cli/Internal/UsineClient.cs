@@ -6,6 +6,9 @@ using System.Text.Json;
 
 namespace Usine.Cli.Internal;
 
+/// <summary>A typed answer of the API, and the same answer as the server sent it.</summary>
+internal sealed record ApiAnswer<T>(T Value, JsonElement Json);
+
 /// <summary>A typed client of the Usine HTTP API (docs/api.md).</summary>
 internal sealed partial class UsineClient : IDisposable
 {
@@ -59,35 +62,35 @@ internal sealed partial class UsineClient : IDisposable
         return uri.AbsoluteUri.EndsWith('/') ? uri : new Uri(uri.AbsoluteUri + "/");
     }
 
-    public Task<StatusInfo> GetStatusAsync(CancellationToken cancellationToken) =>
-        GetAsync<StatusInfo>("api/status", cancellationToken);
+    public Task<ApiAnswer<StatusInfo>> GetStatusAsync(CancellationToken cancellationToken) =>
+        GetAnswerAsync<StatusInfo>("api/status", cancellationToken);
 
     public Task<SqlResult> QueryAsync(string sql, int? limit, CancellationToken cancellationToken) =>
         SendAsync<SqlResult>(HttpMethod.Post, "api/sql", JsonContent.Create(new SqlRequest(sql, limit), options: Json), cancellationToken);
 
-    public Task<IReadOnlyList<ModelSummary>> GetModelsAsync(CancellationToken cancellationToken) =>
-        GetAsync<IReadOnlyList<ModelSummary>>("api/models", cancellationToken);
+    public Task<ApiAnswer<IReadOnlyList<ModelSummary>>> GetModelsAsync(CancellationToken cancellationToken) =>
+        GetAnswerAsync<IReadOnlyList<ModelSummary>>("api/models", cancellationToken);
 
-    public Task<ModelDetail> GetModelAsync(string name, int? version, CancellationToken cancellationToken) =>
-        GetAsync<ModelDetail>(Path("api/models", name) + Query(("version", version?.ToString(CultureInfo.InvariantCulture))), cancellationToken);
+    public Task<ApiAnswer<ModelDetail>> GetModelAsync(string name, int? version, CancellationToken cancellationToken) =>
+        GetAnswerAsync<ModelDetail>(Path("api/models", name) + Query(("version", version?.ToString(CultureInfo.InvariantCulture))), cancellationToken);
 
-    public Task<IReadOnlyList<SourceInfo>> GetSourcesAsync(CancellationToken cancellationToken) =>
-        GetAsync<IReadOnlyList<SourceInfo>>("api/sources", cancellationToken);
+    public Task<ApiAnswer<IReadOnlyList<SourceInfo>>> GetSourcesAsync(CancellationToken cancellationToken) =>
+        GetAnswerAsync<IReadOnlyList<SourceInfo>>("api/sources", cancellationToken);
 
-    public Task<SourceInfo> GetSourceAsync(string id, CancellationToken cancellationToken) =>
-        GetAsync<SourceInfo>(Path("api/sources", id), cancellationToken);
+    public Task<ApiAnswer<SourceInfo>> GetSourceAsync(string id, CancellationToken cancellationToken) =>
+        GetAnswerAsync<SourceInfo>(Path("api/sources", id), cancellationToken);
 
-    public Task<AvatarDetail> GetAvatarAsync(string id, string? type, CancellationToken cancellationToken) =>
-        GetAsync<AvatarDetail>(Path("api/avatars", id) + Query(("type", type)), cancellationToken);
+    public Task<ApiAnswer<AvatarDetail>> GetAvatarAsync(string id, string? type, CancellationToken cancellationToken) =>
+        GetAnswerAsync<AvatarDetail>(Path("api/avatars", id) + Query(("type", type)), cancellationToken);
 
-    public Task<DeadLetter> GetDeadLetterAsync(string id, CancellationToken cancellationToken) =>
-        GetAsync<DeadLetter>(Path("api/deadletters", id), cancellationToken);
+    public Task<ApiAnswer<DeadLetter>> GetDeadLetterAsync(string id, CancellationToken cancellationToken) =>
+        GetAnswerAsync<DeadLetter>(Path("api/deadletters", id), cancellationToken);
 
-    public Task<IReadOnlyList<DeadLetter>> GetDeadLettersAsync(DeadLetterFilter filter, int? limit, CancellationToken cancellationToken) =>
-        GetAsync<IReadOnlyList<DeadLetter>>("api/deadletters" + FilterQuery(filter, limit), cancellationToken);
+    public Task<ApiAnswer<IReadOnlyList<DeadLetter>>> GetDeadLettersAsync(DeadLetterFilter filter, int? limit, CancellationToken cancellationToken) =>
+        GetAnswerAsync<IReadOnlyList<DeadLetter>>("api/deadletters" + FilterQuery(filter, limit), cancellationToken);
 
-    public Task<IReadOnlyList<DeadLetterGroup>> GetDeadLetterGroupsAsync(DeadLetterFilter filter, int? limit, CancellationToken cancellationToken) =>
-        GetAsync<IReadOnlyList<DeadLetterGroup>>("api/deadletters/groups" + FilterQuery(filter, limit), cancellationToken);
+    public Task<ApiAnswer<IReadOnlyList<DeadLetterGroup>>> GetDeadLetterGroupsAsync(DeadLetterFilter filter, int? limit, CancellationToken cancellationToken) =>
+        GetAnswerAsync<IReadOnlyList<DeadLetterGroup>>("api/deadletters/groups" + FilterQuery(filter, limit), cancellationToken);
 
     public Task<DeadLetterReplay> ReplayDeadLetterAsync(string id, bool force, CancellationToken cancellationToken) =>
         SendAsync<DeadLetterReplay>(HttpMethod.Post, Path("api/deadletters", id, "replay"), JsonContent.Create(new { force }, options: Json), cancellationToken, Timeout.InfiniteTimeSpan);
@@ -109,8 +112,8 @@ internal sealed partial class UsineClient : IDisposable
     public Task<RangeReplay> ReplayRangeAsync(string source, string from, string to, bool fromArchive, CancellationToken cancellationToken) =>
         SendAsync<RangeReplay>(HttpMethod.Post, "api/replay", JsonContent.Create(new { source, from, to, fromArchive }, options: Json), cancellationToken, Timeout.InfiniteTimeSpan);
 
-    public Task<IReadOnlyList<AuditEntry>> GetAuditAsync(string? action, string? since, int? limit, CancellationToken cancellationToken) =>
-        GetAsync<IReadOnlyList<AuditEntry>>(
+    public Task<ApiAnswer<IReadOnlyList<AuditEntry>>> GetAuditAsync(string? action, string? since, int? limit, CancellationToken cancellationToken) =>
+        GetAnswerAsync<IReadOnlyList<AuditEntry>>(
             "api/audit" + Query(("action", action), ("since", since), ("limit", limit?.ToString(CultureInfo.InvariantCulture))), cancellationToken);
 
     private static string FilterQuery(DeadLetterFilter f, int? limit) => Query(
@@ -118,20 +121,21 @@ internal sealed partial class UsineClient : IDisposable
         ("limit", limit?.ToString(CultureInfo.InvariantCulture)));
 
     /// <summary>Archiving a day of a large plant takes minutes; the run is bounded, so it gets a deadline of its own.</summary>
-    public Task<ArchiveRun> RunArchiveAsync(CancellationToken cancellationToken) =>
-        SendAsync<ArchiveRun>(HttpMethod.Post, "api/archive/run", content: null, cancellationToken, timeout: TimeSpan.FromHours(2));
+    /// <param name="includeToday">Archive today's messages until now too, not only the days that ended.</param>
+    public Task<ArchiveRun> RunArchiveAsync(bool includeToday, CancellationToken cancellationToken) =>
+        SendAsync<ArchiveRun>(HttpMethod.Post, "api/archive/run" + Query(("includeToday", includeToday ? "true" : null)), content: null, cancellationToken, timeout: TimeSpan.FromHours(2));
 
-    public Task<ArchiveSummary> GetArchiveAsync(string? source, CancellationToken cancellationToken) =>
-        GetAsync<ArchiveSummary>("api/archive" + Query(("source", source)), cancellationToken);
+    public Task<ApiAnswer<ArchiveSummary>> GetArchiveAsync(string? source, CancellationToken cancellationToken) =>
+        GetAnswerAsync<ArchiveSummary>("api/archive" + Query(("source", source)), cancellationToken);
 
     public Task<ArchiveVerification> VerifyArchiveAsync(CancellationToken cancellationToken) =>
         SendAsync<ArchiveVerification>(HttpMethod.Get, "api/archive/verify", content: null, cancellationToken, timeout: TimeSpan.FromHours(2));
 
-    public Task<IReadOnlyList<JobInfo>> GetJobsAsync(string? kind, string? state, string? source, CancellationToken cancellationToken) =>
-        GetAsync<IReadOnlyList<JobInfo>>("api/jobs" + Query(("kind", kind), ("state", state), ("source", source)), cancellationToken);
+    public Task<ApiAnswer<IReadOnlyList<JobInfo>>> GetJobsAsync(string? kind, string? state, string? source, CancellationToken cancellationToken) =>
+        GetAnswerAsync<IReadOnlyList<JobInfo>>("api/jobs" + Query(("kind", kind), ("state", state), ("source", source)), cancellationToken);
 
-    public Task<JobDetail> GetJobAsync(string id, CancellationToken cancellationToken) =>
-        GetAsync<JobDetail>(Path("api/jobs", id), cancellationToken);
+    public Task<ApiAnswer<JobDetail>> GetJobAsync(string id, CancellationToken cancellationToken) =>
+        GetAnswerAsync<JobDetail>(Path("api/jobs", id), cancellationToken);
 
     /// <summary>Posts a file's bytes as they are; <paramref name="content"/> streams them.</summary>
     public Task<ImportResult> ImportAsync(
@@ -159,6 +163,23 @@ internal sealed partial class UsineClient : IDisposable
 
     private Task<T> GetAsync<T>(string path, CancellationToken cancellationToken) =>
         SendAsync<T>(HttpMethod.Get, path, content: null, cancellationToken);
+
+    /// <summary>A GET whose answer is also kept as the server sent it, for --format csv and json.</summary>
+    private async Task<ApiAnswer<T>> GetAnswerAsync<T>(string path, CancellationToken cancellationToken)
+    {
+        var json = await GetAsync<JsonElement>(path, cancellationToken);
+        try
+        {
+            var value = json.Deserialize<T>(Json);
+            return value is null
+                ? throw CliException.Failure($"the server answered GET /{path} with null")
+                : new ApiAnswer<T>(value, json);
+        }
+        catch (JsonException e)
+        {
+            throw CliException.Failure($"the server's answer to GET /{path} is not what this tool expects: {e.Message}");
+        }
+    }
 
     private async Task<T> SendAsync<T>(
         HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken, TimeSpan? timeout = null)

@@ -12,11 +12,11 @@ internal static class ArchiveEndpoints
     {
         var group = app.MapGroup("/api/archive");
 
-        group.MapPost("/run", async Task<IResult> (UsinePlatform p, CancellationToken ct) =>
+        group.MapPost("/run", async Task<IResult> (bool? includeToday, UsinePlatform p, CancellationToken ct) =>
         {
             try
             {
-                var r = await p.Archive.RunAsync(ct);
+                var r = await p.Archive.RunAsync(includeToday ?? false, ct);
                 return TypedResults.Ok(new
                 {
                     archiveJob = r.ArchiveJob,
@@ -36,7 +36,7 @@ internal static class ArchiveEndpoints
             {
                 return Errors.Status(StatusCodes.Status500InternalServerError, "the archive run failed: " + ex.Message + " (see the archive jobs)");
             }
-        }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Archive the raw messages that are due and apply retention now");
+        }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Archive the raw messages that are due (with includeToday=true, also today's until now) and apply retention now");
 
         group.MapGet("/", (string? source, UsinePlatform p) =>
         {

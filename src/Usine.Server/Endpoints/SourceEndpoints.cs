@@ -52,13 +52,49 @@ internal static class SourceEndpoints
         };
     }
 
+    /// <summary>The summary, and the rest of the definition: how fields are mapped and the connector's settings.</summary>
+    private static System.Text.Json.Nodes.JsonObject Detail(UsinePlatform p, SourceDefinition s)
+    {
+        var detail = System.Text.Json.JsonSerializer.SerializeToNode(Summary(p, s), System.Text.Json.JsonSerializerOptions.Web)!.AsObject();
+        var map = new System.Text.Json.Nodes.JsonObject();
+        foreach (var (field, mapping) in s.Map.OrderBy(pair => pair.Key, StringComparer.Ordinal))
+        {
+            map[field] = mapping.FromUnit is { } unit ? $"{mapping.Describe()} (in {unit})" : mapping.Describe();
+        }
+
+        var settings = new System.Text.Json.Nodes.JsonObject();
+        foreach (var (key, value) in s.Settings.OrderBy(pair => pair.Key, StringComparer.Ordinal))
+        {
+            settings[key] = Shown(key, value);
+        }
+
+        detail["map"] = map;
+        detail["settings"] = settings;
+        return detail;
+    }
+
+    /// <summary>A setting as the API shows it: a password, secret or token as "***", a password inside a URL too.</summary>
+    internal static string Shown(string key, string value)
+    {
+        string[] secret = ["password", "secret", "token"];
+        if (secret.Any(word => key.Contains(word, StringComparison.OrdinalIgnoreCase)))
+        {
+            return "***";
+        }
+
+        return Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.UserInfo.Contains(':', StringComparison.Ordinal)
+            ? value.Replace(uri.UserInfo, uri.UserInfo.Split(':')[0] + ":***", StringComparison.Ordinal)
+            : value;
+    }
+
     public static IEndpointRouteBuilder MapSources(this IEndpointRouteBuilder app)
     {
         var sources = app.MapGroup("/api/sources");
         sources.MapGet("/", (UsinePlatform p) => TypedResults.Ok(p.Definitions.Sources.Values.OrderBy(s => s.Id, StringComparer.Ordinal).Select(s => Summary(p, s)))).WithSummary("Every source with its counters");
 
         sources.MapGet("/{id}", IResult (string id, UsinePlatform p) =>
-            p.Definitions.Sources.TryGetValue(id, out var s) ? TypedResults.Ok(Summary(p, s)) : UnknownSource(p, id)).WithSummary("One source with its definition and counters");
+            p.Definitions.Sources.TryGetValue(id, out var s) ? TypedResults.Ok(Detail(p, s)) : UnknownSource(p, id))
+            .WithSummary("One source with its definition (mapping and connector settings, secrets hidden) and counters");
 
         sources.MapPut("/{id}", async Task<IResult> (string id, HttpContext http, UsinePlatform p, CancellationToken ct) =>
         {

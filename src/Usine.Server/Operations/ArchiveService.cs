@@ -49,12 +49,18 @@ public sealed class ArchiveService
     }
 
     /// <summary>Archives what is due, then deletes what retention allows; waits for a run already going.</summary>
-    public async Task<ArchiveRunReport> RunAsync(CancellationToken cancellationToken)
+    public Task<ArchiveRunReport> RunAsync(CancellationToken cancellationToken) => RunAsync(includeToday: false, cancellationToken);
+
+    /// <param name="includeToday">
+    /// Archive everything received until now, the day not yet ended included (a later run adds what arrives
+    /// after to its partition), instead of what <see cref="Cutoff"/> makes due.
+    /// </param>
+    public async Task<ArchiveRunReport> RunAsync(bool includeToday, CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            var report = await RunOnceAsync(cancellationToken);
+            var report = await RunOnceAsync(includeToday, cancellationToken);
             Completed?.Invoke(report);
             return report;
         }
@@ -64,11 +70,11 @@ public sealed class ArchiveService
         }
     }
 
-    private async Task<ArchiveRunReport> RunOnceAsync(CancellationToken cancellationToken)
+    private async Task<ArchiveRunReport> RunOnceAsync(bool includeToday, CancellationToken cancellationToken)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var now = _time.GetUtcNow().UtcDateTime;
-        var cutoff = Cutoff(now);
+        var cutoff = includeToday ? now : Cutoff(now);
         var archive = _jobs.Start(JobKind.Archive, null, $"archive raw messages received before {cutoff:yyyy-MM-dd HH:mm:ss}Z");
         ArchiveRunResult written;
         try

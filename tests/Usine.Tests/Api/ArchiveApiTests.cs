@@ -88,6 +88,24 @@ public sealed class ArchiveApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_run_that_includes_today_archives_the_day_not_yet_ended_and_a_later_run_what_arrived_since()
+    {
+        await PushThree();
+        _time.Advance(TimeSpan.FromSeconds(1));
+
+        var run = await ServerHarness.Json(await _http.PostAsync("/api/archive/run?includeToday=true", null), HttpStatusCode.OK);
+
+        Assert.Equal((1, 3L), (run.GetProperty("files").GetInt32(), run.GetProperty("rows").GetInt64()));
+        Assert.Equal(_time.GetUtcNow().UtcDateTime, run.GetProperty("cutoff").GetDateTime().ToUniversalTime());
+        await PushThree();
+        _time.Advance(TimeSpan.FromMinutes(5));
+        var again = await ServerHarness.Json(await _http.PostAsync("/api/archive/run?includeToday=true", null), HttpStatusCode.OK);
+        Assert.Equal(3, again.GetProperty("rows").GetInt64());
+        var day = Assert.Single((await ServerHarness.Json(await _http.GetAsync("/api/archive"), HttpStatusCode.OK)).GetProperty("days").EnumerateArray());
+        Assert.Equal(("2026-11-26", 6L), (day.GetProperty("day").GetString(), day.GetProperty("rows").GetInt64()));
+    }
+
+    [Fact]
     public async Task The_daily_run_archives_at_half_past_midnight_by_the_platform_clock()
     {
         await PushThree();

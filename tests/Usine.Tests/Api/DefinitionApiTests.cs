@@ -113,6 +113,29 @@ public sealed class DefinitionApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_source_read_alone_shows_its_mapping_and_its_settings_with_secrets_hidden()
+    {
+        Assert.Equal(HttpStatusCode.Created, (await Send(HttpMethod.Post, "/api/models", Energy)).Status);
+        var withSettings = Meters.Replace(
+            "\"map\":",
+            "\"settings\": { \"username\": \"reader\", \"apiToken\": \"abc\", \"endpoint\": \"https://reader:pw@example.com/in\" },\n  \"map\":",
+            StringComparison.Ordinal);
+        var (status, created) = await Send(HttpMethod.Put, "/api/sources/meters", withSettings, "application/json");
+        Assert.True(status == HttpStatusCode.Created, created.ToString());
+
+        var source = await _server.Get("/api/sources/meters");
+
+        Assert.Equal(
+            """{"kwh":"$.v","meter":"$.m","ts":"$.t"}""",
+            source.GetProperty("map").GetRawText());
+        Assert.Equal(
+            """{"apiToken":"***","endpoint":"https://reader:***@example.com/in","username":"reader"}""",
+            source.GetProperty("settings").GetRawText());
+        Assert.Equal(("meters", "energy"), (source.GetProperty("id").GetString(), source.GetProperty("model").GetString()));
+        Assert.DoesNotContain(":pw@", source.GetRawText(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_wrong_definition_is_refused_with_the_line_of_the_body_and_changes_nothing()
     {
         Assert.Equal(HttpStatusCode.Created, (await Send(HttpMethod.Post, "/api/models", Energy)).Status);
