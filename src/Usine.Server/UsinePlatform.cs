@@ -125,6 +125,7 @@ public sealed class UsinePlatform : IAsyncDisposable
             platform.Jobs.Stream(source.Id);
         }
 
+        platform.Catalog.SetAsideAtStart(setAside);
         foreach (var aside in setAside)
         {
             if (aside.SourceId is { } id)

@@ -99,6 +99,11 @@ public sealed partial class DuckDbStore
         var readable = ScopedRelations();
         var refs = new QueryRefs();
         refs.Visit(parsed.GetProperty("statements"));
+        if (refs.Problems.Count > 0)
+        {
+            throw Refused(readable, refs.Problems[0]);
+        }
+
         if (refs.Functions.FirstOrDefault(IsServerFunction) is { } server)
         {
             throw new QueryRefusedException($"{server}() tells about the server (its settings, files, catalog or environment), not about the data, and cannot be called with a plant-scoped key; "
@@ -106,11 +111,6 @@ public sealed partial class DuckDbStore
             {
                 OutOfScope = true,
             };
-        }
-
-        if (refs.Problems.Count > 0)
-        {
-            throw Refused(readable, refs.Problems[0]);
         }
 
         var used = new Dictionary<string, ScopedRelation>(StringComparer.OrdinalIgnoreCase);

@@ -25,6 +25,13 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
 {
     private const string BodyName = "<body>";
     private readonly SemaphoreSlim _lock = new(1, 1);
+    private readonly HashSet<string> _setAside = new(StringComparer.Ordinal);
+
+    /// <summary>Notes the files set aside at start: they are left out when a new definition is checked, until replaced or removed.</summary>
+    internal void SetAsideAtStart(IEnumerable<SetAside> files) => _setAside.UnionWith(files.Select(f => f.File));
+
+    /// <summary>The files the running platform was loaded from: the configuration and the API's definitions but those set aside.</summary>
+    private IEnumerable<string> LoadedFiles() => Files(platform.Options).Where(f => !_setAside.Contains(Path.GetFullPath(f)));
 
     /// <summary>Where the API's definitions live.</summary>
     public static string DirectoryOf(UsineServerOptions options) => Path.Combine(Path.GetFullPath(options.DataDirectory), "definitions");
@@ -169,6 +176,7 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
             {
                 // A stored definition set aside at start: removing it is how it is repaired.
                 File.Delete(target);
+                _setAside.Remove(Path.GetFullPath(target));
                 platform.ClearFailedSource(id);
                 await platform.StopConnectorAsync(id);
                 await AuditAsync(actor, "source.delete", "source:" + id, ct);
@@ -212,7 +220,7 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         await File.WriteAllTextAsync(temp, Wrap(section, body));
         try
         {
-            var files = Files(platform.Options).Where(f => f != exclude).Append(temp);
+            var files = LoadedFiles().Where(f => f != exclude).Append(temp);
             var defs = Parse(section, body, temp, () => DefinitionLoader.LoadFiles(files));
             if (expectSource is not null)
             {
@@ -232,6 +240,7 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
             }
 
             File.Move(temp, target, overwrite: true);
+            _setAside.Remove(Path.GetFullPath(target));
         }
         finally
         {
@@ -239,7 +248,7 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         }
 
         // Read again from the file's final name, so that every origin names it.
-        return DefinitionLoader.LoadFiles(Files(platform.Options));
+        return DefinitionLoader.LoadFiles(LoadedFiles());
     }
 
     /// <summary>
