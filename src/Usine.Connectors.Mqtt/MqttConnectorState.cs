@@ -12,6 +12,13 @@ public enum MqttConnectorState
     /// <summary>The connection was lost; retrying with backoff. Unacknowledged messages stay with the broker.</summary>
     Reconnecting,
 
+    /// <summary>
+    /// Connected, but the batch in hand cannot be committed (the store fails: a full disk, a broken data
+    /// directory); it is retried with backoff and its messages stay unacknowledged with the broker, which
+    /// therefore stops sending more. See <see cref="MqttSourceConnector.LastError"/> for why.
+    /// </summary>
+    Retrying,
+
     /// <summary>Stopped on request.</summary>
     Stopped,
 

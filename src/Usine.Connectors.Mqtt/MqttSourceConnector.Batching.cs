@@ -112,6 +112,7 @@ public sealed partial class MqttSourceConnector
                 var result = await _ingestor.IngestAsync(batch, drain);
                 Interlocked.Add(ref _ingested, batch.Messages.Count);
                 _job?.Record(result);
+                TrySetState(MqttConnectorState.Retrying, MqttConnectorState.Running);
                 return;
             }
             catch (OperationCanceledException) when (drain.IsCancellationRequested)
@@ -123,6 +124,12 @@ public sealed partial class MqttSourceConnector
                 // The same batch, same positions: the store keeps the first commit if one got through.
                 _lastError = ex;
                 Interlocked.Increment(ref _ingestRetries);
+                if (!TrySetState(MqttConnectorState.Running, MqttConnectorState.Retrying) && State == MqttConnectorState.Retrying)
+                {
+                    // Still retrying: the job's last error follows the latest failure.
+                    UpdateJob(MqttConnectorState.Retrying);
+                }
+
                 var delay = Backoff.Delay(attempt, _options.IngestRetryMinBackoff, _options.IngestRetryMaxBackoff);
                 _logger.IngestRetry(ex, _source.Id, batch.Messages.Count, attempt, delay);
                 await Task.Delay(delay, _time, drain);

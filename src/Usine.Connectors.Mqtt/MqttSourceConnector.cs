@@ -65,6 +65,18 @@ public sealed partial class MqttSourceConnector
         });
     }
 
+    /// <summary>
+    /// Checks that a connector can be made for <paramref name="source"/> (its topic, settings and broker), as the
+    /// constructor does, without making one; throws <see cref="ArgumentException"/> saying what to fix.
+    /// </summary>
+    public static void Validate(SourceDefinition source, MqttConnectorOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        MqttSourceSettings.Parse(source, options);
+    }
+
     public string SourceId => _source.Id;
 
     /// <summary>The stream the positions belong to: <c>mqtt:SOURCE</c>.</summary>
@@ -256,6 +268,9 @@ public sealed partial class MqttSourceConnector
             case MqttConnectorState.Connecting or MqttConnectorState.Reconnecting:
                 _job.SetState(JobState.Degraded, error ?? $"connection to {_settings.Broker} lost");
                 break;
+            case MqttConnectorState.Retrying:
+                _job.SetState(JobState.Degraded, $"batches cannot be committed, their messages stay unacknowledged with the broker: {error ?? "no error recorded"}");
+                break;
             case MqttConnectorState.Failed:
                 _job.SetState(JobState.Failed, error ?? "the connector failed");
                 break;
@@ -265,17 +280,33 @@ public sealed partial class MqttSourceConnector
         }
     }
 
+    /// <summary>Moves to <paramref name="state"/> only from <paramref name="expected"/>, so that the batch loop never overwrites what the connection loop decided meanwhile.</summary>
+    private bool TrySetState(MqttConnectorState expected, MqttConnectorState state)
+    {
+        if (Interlocked.CompareExchange(ref _state, (int)state, (int)expected) != (int)expected)
+        {
+            return false;
+        }
+
+        UpdateJob(state);
+        RaiseStateChanged(expected, state);
+        return true;
+    }
+
     private void SetState(MqttConnectorState state)
     {
         var previous = (MqttConnectorState)Interlocked.Exchange(ref _state, (int)state);
 
         // Before the early return: another failed attempt in the same state still refreshes the job's last error.
         UpdateJob(state);
-        if (previous == state)
+        if (previous != state)
         {
-            return;
+            RaiseStateChanged(previous, state);
         }
+    }
 
+    private void RaiseStateChanged(MqttConnectorState previous, MqttConnectorState state)
+    {
         try
         {
             StateChanged?.Invoke(this, new MqttConnectorStateChangedEventArgs(previous, state));

@@ -27,6 +27,8 @@ public sealed class UsinePlatform : IAsyncDisposable
     private readonly Dictionary<string, PushStream> _push = new(StringComparer.Ordinal);
     private readonly List<WebhookNotifier> _webhooks = [];
     private readonly AlertRecorder _alertRecorder;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _failedSources = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _degradedByCommits = new(StringComparer.Ordinal);
 
     private UsinePlatform(UsineServerOptions options, UsineDefinitions definitions, DuckDbStore store, IngestEngine engine, ILoggerFactory loggers, TimeProvider time)
     {
@@ -54,6 +56,8 @@ public sealed class UsinePlatform : IAsyncDisposable
         Metrics = new UsineMetrics(this);
         Tracker = new IngestTracker(Metrics);
         engine.Observer = Tracker;
+        engine.Commits.Failed += OnCommitFailed;
+        engine.Commits.Cleared += OnCommitsCleared;
     }
 
     public UsineServerOptions Options { get; }
@@ -104,7 +108,7 @@ public sealed class UsinePlatform : IAsyncDisposable
         }
 
         options.Validate();
-        var definitions = DefinitionCatalog.Load(options);
+        var (definitions, setAside) = DefinitionCatalog.LoadAtStart(options);
         var store = new DuckDbStore(new DuckDbStoreOptions
         {
             DataDirectory = options.DataDirectory,
@@ -119,6 +123,19 @@ public sealed class UsinePlatform : IAsyncDisposable
         foreach (var source in definitions.Sources.Values.Where(s => s.Kind == SourceKind.Http))
         {
             platform.Jobs.Stream(source.Id);
+        }
+
+        platform.Catalog.SetAsideAtStart(setAside);
+        foreach (var aside in setAside)
+        {
+            if (aside.SourceId is { } id)
+            {
+                platform.FailSource(id, aside.Reason);
+            }
+            else
+            {
+                loggers.CreateLogger<UsinePlatform>().DefinitionSetAside(aside.File, aside.Reason);
+            }
         }
 
         if (options.StartConnectors)
@@ -140,12 +157,102 @@ public sealed class UsinePlatform : IAsyncDisposable
         return platform;
     }
 
+    /// <summary>Starts every source; one that cannot start is failed with its reason, and the others run.</summary>
     private void StartConnectors()
     {
         foreach (var source in Definitions.Sources.Values)
         {
-            StartConnector(source);
+            try
+            {
+                StartConnector(source);
+            }
+            catch (Exception ex) when (ex is ArgumentException or UsineException or InvalidOperationException or FormatException)
+            {
+                FailSource(source.Id, $"source '{source.Id}' ({source.Origin}) cannot start: {ex.Message}");
+            }
         }
+    }
+
+    /// <summary>
+    /// Checks that a source can start, as <see cref="StartConnector"/> will, without starting it: what a definition
+    /// must pass before it is written, so that a definition the API accepted never stops the next start.
+    /// </summary>
+    internal void ValidateConnector(SourceDefinition source)
+    {
+        if (source.Kind == SourceKind.Mqtt)
+        {
+            MqttSourceConnector.Validate(source, new MqttConnectorOptions { DefaultBroker = Options.DefaultMqttBroker });
+        }
+    }
+
+    /// <summary>Sources that could not start (a stored definition that no longer loads, settings a connector refuses), with why.</summary>
+    public IReadOnlyDictionary<string, string> FailedSources => _failedSources;
+
+    /// <summary>Marks a source failed at start: its stream job fails with the reason, which the API, the overview and the job-failed alert show.</summary>
+    internal void FailSource(string sourceId, string reason)
+    {
+        _failedSources[sourceId] = reason;
+        Jobs.Stream(sourceId, JobState.Failed).SetState(JobState.Failed, reason);
+        _loggers.CreateLogger<UsinePlatform>().SourceFailedAtStart(sourceId, reason);
+    }
+
+    /// <summary>Forgets that a source failed at start: it was defined again, or removed.</summary>
+    internal void ClearFailedSource(string sourceId)
+    {
+        if (_failedSources.TryRemove(sourceId, out _))
+        {
+            Jobs.Get("stream:" + sourceId)?.TrySetState(JobState.Failed, JobState.Idle, "defined again");
+        }
+    }
+
+    /// <summary>
+    /// A commit of a source failed: its stream job is degraded with the reason. MQTT connectors say it themselves
+    /// (their state is retrying and they hold the broker's messages), so only the other sources are handled here.
+    /// </summary>
+    private void OnCommitFailed(CommitFailure failure)
+    {
+        if (_mqtt.ContainsKey(failure.SourceId) || Jobs.Get("stream:" + failure.SourceId) is not { State: not (JobState.Stopped or JobState.Failed) } job)
+        {
+            return;
+        }
+
+        _degradedByCommits[failure.SourceId] = 0;
+        job.SetState(JobState.Degraded, $"batches cannot be committed since {failure.Since:u} ({failure.Attempts} failed): {failure.Reason}");
+    }
+
+    private void OnCommitsCleared(string sourceId)
+    {
+        if (_degradedByCommits.TryRemove(sourceId, out _))
+        {
+            Jobs.Get("stream:" + sourceId)?.TrySetState(JobState.Degraded, JobState.Running, "batches are committed again");
+        }
+    }
+
+    /// <summary>
+    /// While commits fail and nobody has tried one for <see cref="UsineServerOptions.StoreProbeAfter"/>, writes a
+    /// probe: once it commits, the store is known to work again and nothing is reported failing any more.
+    /// </summary>
+    public async Task ProbeStoreAsync(CancellationToken ct)
+    {
+        var commits = Engine.Commits;
+        if (commits.Failing.Count == 0 || commits.LastAttemptAt is { } last && Time.GetUtcNow().UtcDateTime - last < Options.StoreProbeAfter)
+        {
+            return;
+        }
+
+        var logger = _loggers.CreateLogger<UsinePlatform>();
+        try
+        {
+            await Store.ProbeWriteAsync(ct);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.StoreProbeFailed(ex);
+            return;
+        }
+
+        logger.StoreRecovered(commits.Failing.Count);
+        commits.Recovered();
     }
 
     /// <summary>Starts what brings a source's data in: an MQTT connector, a drop-folder watcher, or the stream job of HTTP pushes.</summary>
@@ -222,8 +329,9 @@ public sealed class UsinePlatform : IAsyncDisposable
                 try
                 {
                     CheckStreams();
+                    await ProbeStoreAsync(ct);
                 }
-                catch (Exception ex)
+                catch (Exception ex) when (ex is not OperationCanceledException)
                 {
                     // A state a check could not set is set by the next one; the loop must outlive it.
                     _loggers.CreateLogger<UsinePlatform>().StreamCheckFailed(ex);
@@ -246,9 +354,20 @@ public sealed class UsinePlatform : IAsyncDisposable
     /// <summary>The state of a source's connector, for status pages: running, connecting, reconnecting, failed, ready...</summary>
     public (string State, string? LastError) SourceState(SourceDefinition source)
     {
+        if (_failedSources.TryGetValue(source.Id, out var reason))
+        {
+            return ("failed", reason);
+        }
+
         if (_mqtt.TryGetValue(source.Id, out var m))
         {
             return (m.State.ToString().ToLowerInvariant(), m.LastError?.Message);
+        }
+
+        // Pushes and drop folders have nobody holding messages for them: while their commits fail, they are degraded.
+        if (Engine.Commits.Of(source.Id) is { } failure)
+        {
+            return ("degraded", $"batches cannot be committed since {failure.Since:u} ({failure.Attempts} failed): {failure.Reason}");
         }
 
         if (_drops.TryGetValue(source.Id, out var d))

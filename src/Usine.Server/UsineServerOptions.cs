@@ -102,6 +102,14 @@ public sealed record UsineServerOptions
     /// </summary>
     public TimeSpan IdleAfter { get; init; } = TimeSpan.FromMinutes(5);
 
-    /// <summary>How often streams are checked for silence. Default 5 s.</summary>
+    /// <summary>How often streams are checked for silence, and a failing store for recovery. Default 5 s.</summary>
     public TimeSpan JobCheckInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// While commits fail and no batch has been tried for this long (no connector is retrying), the platform
+    /// writes a small probe at each check to learn whether the store commits again; when it does, sources
+    /// and health are no longer failing. Longer than the connectors' longest retry wait, so that their
+    /// retries decide while they run. Default 15 s.
+    /// </summary>
+    public TimeSpan StoreProbeAfter { get; init; } = TimeSpan.FromSeconds(15);
 }

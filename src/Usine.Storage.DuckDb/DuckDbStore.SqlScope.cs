@@ -46,6 +46,28 @@ public sealed partial class DuckDbStore
         "PIVOT", "SHOW_REF", "COLUMN_DATA", "DELIM_GET", "BOUND_TABLE_REF",
     };
 
+    /// <summary>
+    /// Functions that tell about the server rather than the data: its settings (the data and temporary
+    /// directories among them), variables, environment, version, catalog, connections and sequences. A caller kept
+    /// to some plants has no business there. Table functions (duckdb_settings(), pragma_*, read_*) are refused
+    /// with every table function; these are the scalar ones and the catalog macros.
+    /// </summary>
+    private static readonly HashSet<string> ServerFunctions = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "current_setting", "getvariable", "getenv", "version", "current_database", "current_catalog", "current_schema",
+        "current_schemas", "current_user", "current_role", "session_user", "user", "current_query", "current_connection_id",
+        "current_query_id", "current_transaction_id", "txid_current", "in_search_path", "nextval", "currval",
+        "col_description", "obj_description", "shobj_description", "format_pg_type", "which_secret",
+    };
+
+    /// <summary>Whether a function of that name is refused to a plant-scoped query: the list above, and the families of catalog functions.</summary>
+    private static bool IsServerFunction(string name) =>
+        ServerFunctions.Contains(name)
+        || name.StartsWith("duckdb_", StringComparison.OrdinalIgnoreCase)
+        || name.StartsWith("pragma_", StringComparison.OrdinalIgnoreCase)
+        || (name.StartsWith("pg_", StringComparison.OrdinalIgnoreCase) && !name.Equals("pg_typeof", StringComparison.OrdinalIgnoreCase))
+        || (name.StartsWith("has_", StringComparison.OrdinalIgnoreCase) && name.EndsWith("_privilege", StringComparison.OrdinalIgnoreCase));
+
     /// <summary>The relations a plant-scoped query may read, by name as DuckDB resolves it (case-insensitively).</summary>
     private Dictionary<string, ScopedRelation> ScopedRelations()
     {
@@ -80,6 +102,15 @@ public sealed partial class DuckDbStore
         if (refs.Problems.Count > 0)
         {
             throw Refused(readable, refs.Problems[0]);
+        }
+
+        if (refs.Functions.FirstOrDefault(IsServerFunction) is { } server)
+        {
+            throw new QueryRefusedException($"{server}() tells about the server (its settings, files, catalog or environment), not about the data, and cannot be called with a plant-scoped key; "
+                + "query the record tables, rollups and avatars of your plants")
+            {
+                OutOfScope = true,
+            };
         }
 
         var used = new Dictionary<string, ScopedRelation>(StringComparer.OrdinalIgnoreCase);
@@ -174,6 +205,9 @@ public sealed partial class DuckDbStore
 
         public HashSet<string> Ctes { get; } = new(StringComparer.OrdinalIgnoreCase);
 
+        /// <summary>Every function the query calls, anywhere in it (scalar, aggregate, window, macro), in the order met.</summary>
+        public List<string> Functions { get; } = [];
+
         /// <summary>Why the query cannot be scoped, in the order met.</summary>
         public List<string> Problems { get; } = [];
 
@@ -197,6 +231,10 @@ public sealed partial class DuckDbStore
             if (IsTableRef(e))
             {
                 CheckTableRef(e);
+            }
+            else if (e.TryGetProperty("function_name", out var function) && function.ValueKind == JsonValueKind.String)
+            {
+                Functions.Add(function.GetString()!);
             }
 
             if (e.TryGetProperty("cte_map", out var ctes) && ctes.ValueKind == JsonValueKind.Object && ctes.TryGetProperty("map", out var map))

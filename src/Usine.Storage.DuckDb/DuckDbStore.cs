@@ -447,6 +447,10 @@ public sealed partial class DuckDbStore : IRecordStore
         {
             return Commit(batch);
         }
+        catch (Exception ex) when (IsDiskFull(ex))
+        {
+            throw WriteFault(ex);
+        }
         finally
         {
             _writeLock.Release();

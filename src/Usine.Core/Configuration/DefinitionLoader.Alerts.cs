@@ -74,6 +74,11 @@ public static partial class DefinitionLoader
             sources.AddRange(ctx.Seq(many, "sources").Select(s => ctx.Str(s, "sources")));
         }
 
+        if (signal == AlertSignal.StoreFailing && sources.Count > 0)
+        {
+            throw ctx.Error(ctx.Opt(map, "source") ?? ctx.Opt(map, "sources")!, $"rule '{name}' watches the store, which every source shares: it takes no source or sources");
+        }
+
         var rule = new AlertRule
         {
             Name = name,

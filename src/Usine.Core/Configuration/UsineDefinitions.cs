@@ -23,8 +23,14 @@ public sealed class UsineDefinitions
     /// <summary>True when some file had an <c>alerts</c> section (even an empty one, which turns the defaults off).</summary>
     public bool AlertsConfigured { get; set; }
 
-    /// <summary>The rules that run: the configured ones, or the defaults.</summary>
-    public IReadOnlyList<AlertRule> EffectiveAlertRules => AlertsConfigured ? AlertRules : AlertRule.Defaults;
+    /// <summary>
+    /// The rules that run: the configured ones, or the defaults. The store-failing rule runs in any case unless
+    /// a configured rule watches that signal or the <c>alerts</c> section has no rule (alerting off).
+    /// </summary>
+    public IReadOnlyList<AlertRule> EffectiveAlertRules =>
+        !AlertsConfigured ? AlertRule.Defaults
+        : AlertRules.Count == 0 || AlertRules.Any(r => r.Signal == AlertSignal.StoreFailing) ? AlertRules
+        : [.. AlertRules, AlertRule.StoreFailingBuiltIn];
 
     /// <summary>API keys and token issuers from the <c>auth</c> section.</summary>
     public Usine.Security.AuthDefinition Auth { get; } = new();

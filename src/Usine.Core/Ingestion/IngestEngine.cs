@@ -48,6 +48,9 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
 
     public IReadOnlyDictionary<string, SourceStats> Stats => _stats;
 
+    /// <summary>Which sources' latest commits failed, and why: what health, jobs, sources and alerts report.</summary>
+    public CommitHealth Commits { get; } = new();
+
     public int AvatarCount => _avatars.Count;
 
     /// <summary>Time spent running pipelines, and committing, since the start (for benchmarks and metrics).</summary>
@@ -288,12 +291,15 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
                     Notify(source, result, work, committedAt);
                 }
 
+                Commits.Success(batch.SourceId, committedAt);
                 work.Done.TrySetResult(result);
                 Interlocked.Add(ref _commitTicks, _time.GetElapsedTime(started).Ticks);
             }
             catch (Exception ex)
             {
                 _logger.CommitFailed(ex, batch.SourceId, batch.Messages.Count);
+                var failure = ex is UsineException ? ex : new UsineException($"commit failed: {ex.Message}", isTransient: true, ex);
+                Commits.Failure(batch.SourceId, failure.Message, _time.GetUtcNow().UtcDateTime);
                 await _referentialLock.WaitAsync();
                 try
                 {
@@ -309,7 +315,7 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
                     _referentialLock.Release();
                 }
 
-                work.Done.TrySetException(ex is UsineException ? ex : new UsineException($"commit failed: {ex.Message}", isTransient: true, ex));
+                work.Done.TrySetException(failure);
             }
         }
     }

@@ -20,6 +20,9 @@ public enum AlertSignal
 
     /// <summary>Reconciliation found counts that disagree, a file short of its declared count, or a sequence gap.</summary>
     ReconcileMismatch,
+
+    /// <summary>The store cannot commit batches (a full disk, a read-only or broken data directory). Always evaluated, see <see cref="AlertRule.StoreFailingBuiltIn"/>.</summary>
+    StoreFailing,
 }
 
 public enum AlertSeverity
@@ -63,7 +66,7 @@ public sealed record AlertRule
 
     public string? Origin { get; init; }
 
-    /// <summary>The signal as written in YAML: silence, connector-down, dead-letter-rate, lag, job-failed, reconcile-mismatch.</summary>
+    /// <summary>The signal as written in YAML: silence, connector-down, dead-letter-rate, lag, job-failed, reconcile-mismatch, store-failing.</summary>
     public static string SignalName(AlertSignal signal) => signal switch
     {
         AlertSignal.Silence => "silence",
@@ -71,11 +74,20 @@ public sealed record AlertRule
         AlertSignal.DeadLetterRate => "dead-letter-rate",
         AlertSignal.Lag => "lag",
         AlertSignal.JobFailed => "job-failed",
+        AlertSignal.StoreFailing => "store-failing",
         _ => "reconcile-mismatch",
     };
 
     public static AlertSignal? ParseSignal(string text) =>
         Enum.GetValues<AlertSignal>().Where(s => SignalName(s) == text).Select(s => (AlertSignal?)s).FirstOrDefault();
+
+    /// <summary>
+    /// The platform's own alert: nothing is stored while it fires, so it runs whatever the configured rules are,
+    /// unless a rule of signal store-failing replaces it (another name, severity, <c>for</c> or notifiers) or
+    /// alerting is turned off.
+    /// </summary>
+    public static AlertRule StoreFailingBuiltIn { get; } =
+        new() { Name = "store-failing", Signal = AlertSignal.StoreFailing, Severity = AlertSeverity.Critical, Origin = "built-in rule" };
 
     /// <summary>The rules a platform runs when its configuration has no <c>alerts</c> section.</summary>
     public static IReadOnlyList<AlertRule> Defaults { get; } =
@@ -86,7 +98,9 @@ public sealed record AlertRule
         new() { Name = "lag-high", Signal = AlertSignal.Lag, Severity = AlertSeverity.Warning, Above = 60, For = TimeSpan.FromSeconds(30), Origin = "default rules" },
         new() { Name = "job-failed", Signal = AlertSignal.JobFailed, Severity = AlertSeverity.Critical, Origin = "default rules" },
         new() { Name = "reconcile-mismatch", Signal = AlertSignal.ReconcileMismatch, Severity = AlertSeverity.Critical, Origin = "default rules" },
+        StoreFailingBuiltIn,
     ];
+
 }
 
 public enum NotifierKind

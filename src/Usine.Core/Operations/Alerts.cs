@@ -23,6 +23,9 @@ public interface IAlertSignals
 
     /// <summary>Reconciles every source over [from, to) and returns what disagrees.</summary>
     Task<IReadOnlyList<ReconcileIssue>> FindMismatchesAsync(DateTime from, DateTime to, CancellationToken cancellationToken);
+
+    /// <summary>The sources whose latest commit failed (see <see cref="Ingestion.CommitHealth"/>); none by default.</summary>
+    IReadOnlyList<Ingestion.CommitFailure> FailingCommits() => [];
 }
 
 /// <summary>An alert that is firing now.</summary>
@@ -331,6 +334,17 @@ public sealed class AlertEngine : IAlertView
                         var subject = $"{Lower(latest.Kind)}:{latest.SourceId ?? "-"}";
                         yield return (latest.SourceId, subject, $"job {latest.Id} ({Lower(latest.Kind)}{(latest.SourceId is null ? "" : " of source " + latest.SourceId)}) failed: {latest.LastError ?? "no error recorded"}");
                     }
+                }
+
+                break;
+            case AlertSignal.StoreFailing:
+                // One alert for the platform: the reasons, not the sources, which may be of plants a reader may not see.
+                var failing = _signals.FailingCommits();
+                if (failing.Count > 0)
+                {
+                    var since = failing.Min(f => f.Since);
+                    var reasons = string.Join("; ", failing.Select(f => f.Reason).Distinct(StringComparer.Ordinal).Take(3));
+                    yield return (null, "store", $"the store cannot commit since {since:u} ({failing.Count} sources waiting): {reasons}");
                 }
 
                 break;

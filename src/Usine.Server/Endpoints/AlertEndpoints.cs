@@ -64,7 +64,7 @@ internal static class AlertEndpoints
 
             if (!p.Definitions.Sources.TryGetValue(source, out var def))
             {
-                return Errors.NotFound($"unknown source '{source}' (sources: {string.Join(", ", p.Definitions.Sources.Keys.Order(StringComparer.Ordinal))})");
+                return SourceEndpoints.UnknownSource(p, source, http);
             }
 
             Explore.EnsureSourceInScope(http, p, source);

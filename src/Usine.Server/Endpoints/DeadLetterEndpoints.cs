@@ -323,7 +323,7 @@ internal static class DeadLetterEndpoints
 
         if (request.Source is not null && !p.Definitions.Sources.ContainsKey(request.Source) && p.Store.Count("SELECT count(*) FROM dead_letters WHERE source_id = $1", request.Source) == 0)
         {
-            return SourceEndpoints.UnknownSource(p, request.Source);
+            return SourceEndpoints.UnknownSource(p, request.Source, http);
         }
 
         if (Times.Parse("from", request.From, out var from) is { } fromError)

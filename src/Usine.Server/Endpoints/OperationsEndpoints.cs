@@ -23,7 +23,7 @@ internal static class OperationsEndpoints
 
             if (!p.Definitions.Sources.TryGetValue(body.Source, out var source))
             {
-                return SourceEndpoints.UnknownSource(p, body.Source);
+                return SourceEndpoints.UnknownSource(p, body.Source, http);
             }
 
             Explore.EnsureSource(http, p, body.Source);

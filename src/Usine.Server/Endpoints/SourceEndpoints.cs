@@ -90,11 +90,34 @@ internal static class SourceEndpoints
     public static IEndpointRouteBuilder MapSources(this IEndpointRouteBuilder app)
     {
         var sources = app.MapGroup("/api/sources");
-        sources.MapGet("/", (UsinePlatform p) => TypedResults.Ok(p.Definitions.Sources.Values.OrderBy(s => s.Id, StringComparer.Ordinal).Select(s => Summary(p, s)))).WithSummary("Every source with its counters");
+        // A plant-scoped caller sees the sources of its plants only. A source whose plant comes from each message
+        // spans plants (its counters and errors mix them), so only a caller of every plant sees it, as its jobs and
+        // alerts; so do sources whose stored definition no longer loads, whose plant is not known.
+        sources.MapGet("/", (UsinePlatform p, HttpContext http) =>
+        {
+            var scope = Explore.Plants(http);
+            var pending = p.Engine.OldestPending();
+            var defined = p.Definitions.Sources.Values.Where(s => PlantScopes.MayRead(scope, s)).Select(s => (s.Id, Summary: Summary(p, s, pending)));
+            var setAside = scope is not null ? [] : p.FailedSources.Where(f => !p.Definitions.Sources.ContainsKey(f.Key)).Select(f => (Id: f.Key, Summary: SetAsideSummary(p, f.Key, f.Value)));
+            return TypedResults.Ok(defined.Concat(setAside).OrderBy(s => s.Id, StringComparer.Ordinal).Select(s => s.Summary));
+        }).WithSummary("Every source with its counters (within the caller's plants)");
 
-        sources.MapGet("/{id}", IResult (string id, UsinePlatform p) =>
-            p.Definitions.Sources.TryGetValue(id, out var s) ? TypedResults.Ok(Detail(p, s)) : UnknownSource(p, id))
-            .WithSummary("One source with its definition (mapping and connector settings, secrets hidden) and counters");
+        sources.MapGet("/{id}", IResult (string id, UsinePlatform p, HttpContext http) =>
+        {
+            if (!p.Definitions.Sources.TryGetValue(id, out var s))
+            {
+                return Explore.Plants(http) is null && p.FailedSources.TryGetValue(id, out var reason) ? TypedResults.Ok(SetAsideSummary(p, id, reason)) : UnknownSource(p, id, http);
+            }
+
+            if (!PlantScopes.MayRead(Explore.Plants(http), s))
+            {
+                return Errors.Status(StatusCodes.Status403Forbidden, s.Plant.Constant is null
+                    ? $"source '{id}' takes its plant from each message, so what it shows spans plants; it needs a key or token of every plant"
+                    : $"source '{id}' is outside the plants this key or token may read");
+            }
+
+            return TypedResults.Ok(Detail(p, s));
+        }).WithSummary("One source with its definition (mapping and connector settings, secrets hidden) and counters");
 
         sources.MapPut("/{id}", async Task<IResult> (string id, HttpContext http, UsinePlatform p, CancellationToken ct) =>
         {
@@ -106,8 +129,8 @@ internal static class SourceEndpoints
 
         sources.MapDelete("/{id}", async Task<IResult> (string id, HttpContext http, UsinePlatform p, CancellationToken ct) =>
         {
-            var removed = await p.Catalog.RemoveSourceAsync(id, UsineAuth.Actor(http), ct);
-            return TypedResults.Ok(new { removed = removed.Id });
+            await p.Catalog.RemoveSourceAsync(id, UsineAuth.Actor(http), ct);
+            return TypedResults.Ok(new { removed = id });
         }).RequireAuthorization(UsineAuth.AdminPolicy)
             .WithSummary("Remove a source created through the API; its records, dead letters and raw messages stay");
 
@@ -115,7 +138,7 @@ internal static class SourceEndpoints
         {
             if (!p.Definitions.Sources.TryGetValue(id, out var source))
             {
-                return UnknownSource(p, id);
+                return UnknownSource(p, id, http);
             }
 
             Explore.EnsureSource(http, p, id);
@@ -177,7 +200,7 @@ internal static class SourceEndpoints
         {
             if (!p.Definitions.Sources.TryGetValue(id, out var source))
             {
-                return UnknownSource(p, id);
+                return UnknownSource(p, id, http);
             }
 
             Explore.EnsureSource(http, p, id);
@@ -284,6 +307,25 @@ internal static class SourceEndpoints
         return (list, header, null);
     }
 
-    public static IResult UnknownSource(UsinePlatform p, string id) =>
-        Errors.NotFound($"no source with id '{id}' (sources: {string.Join(", ", p.Definitions.Sources.Keys.Order(StringComparer.Ordinal))})");
+    /// <summary>404 for a source id that is not defined, naming the sources the caller may see.</summary>
+    public static IResult UnknownSource(UsinePlatform p, string id, HttpContext http) =>
+        Errors.NotFound($"no source with id '{id}' (sources: {string.Join(", ", p.Definitions.Sources.Values.Where(s => PlantScopes.MayRead(Explore.Plants(http), s)).Select(s => s.Id).Order(StringComparer.Ordinal))})");
+
+    /// <summary>A source whose stored definition no longer loads: failed, with why and how to repair it.</summary>
+    private static object SetAsideSummary(UsinePlatform p, string id, string reason)
+    {
+        var job = p.Jobs.Get("stream:" + id);
+        return new
+        {
+            id,
+            plant = (string?)null,
+            kind = (string?)null,
+            origin = Path.Combine(Operations.DefinitionCatalog.DirectoryOf(p.Options), "sources", id + ".yaml"),
+            definedBy = "api",
+            state = "failed",
+            lastError = reason,
+            job = job?.Id,
+            jobState = job?.State.ToString().ToLowerInvariant(),
+        };
+    }
 }

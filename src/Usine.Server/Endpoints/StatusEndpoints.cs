@@ -13,7 +13,15 @@ internal static class StatusEndpoints
 {
     public static IEndpointRouteBuilder MapStatus(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/health", () => TypedResults.Ok(new { status = "ok" })).AllowAnonymous().WithSummary("Liveness: the store is open and the engine runs");
+        // Degraded is still 200: the process lives and serves reads, and restarting it would not free a disk.
+        // Monitors read "status". The reasons name no source: anyone may ask.
+        app.MapGet("/health", (UsinePlatform p) =>
+        {
+            var failing = p.Engine.Commits.Failing;
+            return failing.Count == 0
+                ? TypedResults.Ok(new { status = "ok", reasons = Array.Empty<string>() })
+                : TypedResults.Ok(new { status = "degraded", reasons = failing.GroupBy(f => f.Reason).Select(g => $"commits fail since {g.Min(f => f.Since):u} ({g.Count()} sources): {g.Key}").ToArray() });
+        }).AllowAnonymous().WithSummary("Health: ok, or degraded while the store cannot commit, with why");
 
         var api = app.MapGroup("/api");
         api.MapGet("/status", (UsinePlatform p, HttpContext http) =>
@@ -28,7 +36,14 @@ internal static class StatusEndpoints
             {
                 startedAt = p.StartedAt,
                 uptimeSeconds = Math.Round((now - p.StartedAt).TotalSeconds, 1),
-                dataDirectory = Path.GetFullPath(p.Options.DataDirectory),
+                // Where the data lives is the server's business, not that of a caller kept to some plants.
+                dataDirectory = scope is null ? Path.GetFullPath(p.Options.DataDirectory) : null,
+                store = new
+                {
+                    status = p.Engine.Commits.Failing.Count == 0 ? "ok" : "degraded",
+                    failing = p.Engine.Commits.Failing.Where(f => PlantScopes.MayReadSource(scope, p.Definitions, f.SourceId))
+                        .Select(f => new { source = f.SourceId, reason = f.Reason, since = f.Since, lastAt = f.LastAt, attempts = f.Attempts }),
+                },
                 plants = p.Store.Plants().Where(plant => scope is null || scope.Contains(plant)),
                 avatars = p.Store.AvatarTotal(scope),
                 records = p.Store.RecordCounts(scope),

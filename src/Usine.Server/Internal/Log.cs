@@ -23,6 +23,18 @@ internal static partial class Log
     [LoggerMessage(3101, LogLevel.Error, "Checking the streams for silence failed; the next check runs on schedule")]
     public static partial void StreamCheckFailed(this ILogger logger, Exception exception);
 
+    [LoggerMessage(3102, LogLevel.Information, "The store commits again: a probe write succeeded, {Sources} sources are no longer failing")]
+    public static partial void StoreRecovered(this ILogger logger, int sources);
+
+    [LoggerMessage(3103, LogLevel.Debug, "The store still cannot commit: the probe write failed")]
+    public static partial void StoreProbeFailed(this ILogger logger, Exception exception);
+
+    [LoggerMessage(3104, LogLevel.Error, "Source {SourceId} cannot start and is failed; the rest of the platform runs: {Reason}")]
+    public static partial void SourceFailedAtStart(this ILogger logger, string sourceId, string reason);
+
+    [LoggerMessage(3105, LogLevel.Error, "The stored definition {File} no longer loads and is set aside; the rest of the platform runs: {Reason}")]
+    public static partial void DefinitionSetAside(this ILogger logger, string file, string reason);
+
     [LoggerMessage(3300, LogLevel.Information, "Archived {Files} files, {Rows} raw messages, {Bytes} bytes received before {Cutoff}")]
     public static partial void ArchiveWritten(this ILogger logger, int files, long rows, long bytes, DateTime cutoff);
 

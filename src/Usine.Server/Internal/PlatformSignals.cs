@@ -11,6 +11,8 @@ internal sealed class PlatformSignals(UsinePlatform platform) : IAlertSignals
         return new SourceSignal(stats?.LastSeen, stats?.Received ?? 0, stats?.DeadLetters ?? 0, platform.Engine.OldestPendingAge(sourceId));
     }
 
+    public IReadOnlyList<Usine.Ingestion.CommitFailure> FailingCommits() => platform.Engine.Commits.Failing;
+
     public Task<IReadOnlyList<ReconcileIssue>> FindMismatchesAsync(DateTime from, DateTime to, CancellationToken cancellationToken)
     {
         // One pass over every source: a query per table, not a few per source.

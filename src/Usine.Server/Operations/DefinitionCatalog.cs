@@ -25,6 +25,13 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
 {
     private const string BodyName = "<body>";
     private readonly SemaphoreSlim _lock = new(1, 1);
+    private readonly HashSet<string> _setAside = new(StringComparer.Ordinal);
+
+    /// <summary>Notes the files set aside at start: they are left out when a new definition is checked, until replaced or removed.</summary>
+    internal void SetAsideAtStart(IEnumerable<SetAside> files) => _setAside.UnionWith(files.Select(f => f.File));
+
+    /// <summary>The files the running platform was loaded from: the configuration and the API's definitions but those set aside.</summary>
+    private IEnumerable<string> LoadedFiles() => Files(platform.Options).Where(f => !_setAside.Contains(Path.GetFullPath(f)));
 
     /// <summary>Where the API's definitions live.</summary>
     public static string DirectoryOf(UsineServerOptions options) => Path.Combine(Path.GetFullPath(options.DataDirectory), "definitions");
@@ -45,8 +52,47 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         return files;
     }
 
-    /// <summary>Loads the configuration file with the API's definitions, as the platform starts.</summary>
+    /// <summary>Loads the configuration file with the API's definitions.</summary>
     public static UsineDefinitions Load(UsineServerOptions options) => DefinitionLoader.LoadFiles(Files(options));
+
+    /// <summary>A definition the API stored that no longer loads (the model it names was taken out of the configuration, say).</summary>
+    /// <param name="File">The definition's file under <c>DATA/definitions</c>.</param>
+    /// <param name="SourceId">The source it defines, for a source; null for a model.</param>
+    /// <param name="Reason">Why it cannot load, and how to repair it.</param>
+    public sealed record SetAside(string File, string? SourceId, string Reason);
+
+    /// <summary>
+    /// Loads the definitions as the platform starts. A mistake in the configuration file stops the start, as it
+    /// should; a definition the API stored that no longer loads is set aside with its reason instead, so that the
+    /// platform runs without it (the source is shown failed) rather than not at all.
+    /// </summary>
+    public static (UsineDefinitions Definitions, IReadOnlyList<SetAside> SetAside) LoadAtStart(UsineServerOptions options)
+    {
+        var files = Files(options);
+        var setAside = new List<SetAside>();
+        var managed = DirectoryOf(options) + Path.DirectorySeparatorChar;
+        while (true)
+        {
+            try
+            {
+                return (DefinitionLoader.LoadFiles(files), setAside);
+            }
+            catch (DefinitionException ex) when (Path.GetFullPath(ex.File) is var file && file.StartsWith(managed, StringComparison.Ordinal) && files.Remove(file))
+            {
+                var isSource = Path.GetFileName(Path.GetDirectoryName(file)) == "sources";
+                var id = isSource ? Path.GetFileNameWithoutExtension(file) : null;
+                var repair = isSource
+                    ? $"; define it again with PUT /api/sources/{id} or remove it with DELETE /api/sources/{id}"
+                    : "; the sources of this model version cannot start until it is defined again";
+                setAside.Add(new SetAside(file, id, $"its stored definition no longer loads: {ex.Message}{repair}"));
+            }
+            catch (DefinitionException ex) when (setAside.Count > 0)
+            {
+                throw new DefinitionException(ex.File, ex.Line,
+                    $"{ex.Problem} (set aside because they no longer load: {string.Join("; ", setAside.Select(a => a.Reason))})");
+            }
+        }
+    }
 
     /// <summary>Whether a definition read from <paramref name="origin"/> (file:line) was added through the API.</summary>
     public bool IsManaged(string? origin) => origin is not null && origin.StartsWith(DirectoryOf(platform.Options) + Path.DirectorySeparatorChar, StringComparison.Ordinal);
@@ -107,6 +153,7 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
                 await platform.StopConnectorAsync(id);
             }
 
+            platform.ClearFailedSource(id);
             platform.Definitions.Sources[id] = source;
             platform.StartConnector(source);
             await AuditAsync(actor, existing is null ? "source.create" : "source.update", "source:" + id, ct);
@@ -118,12 +165,24 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         }
     }
 
-    /// <summary>Removes a source the API added. Its records, dead letters and raw messages stay.</summary>
-    public async Task<SourceDefinition> RemoveSourceAsync(string id, string actor, CancellationToken ct)
+    /// <summary>Removes a source the API added. Its records, dead letters and raw messages stay. Null when what was removed was a definition set aside at start.</summary>
+    public async Task<SourceDefinition?> RemoveSourceAsync(string id, string actor, CancellationToken ct)
     {
         await _lock.WaitAsync(ct);
         try
         {
+            var target = Path.Combine(DirectoryOf(platform.Options), "sources", id + ".yaml");
+            if (!platform.Definitions.Sources.ContainsKey(id) && platform.FailedSources.ContainsKey(id) && File.Exists(target))
+            {
+                // A stored definition set aside at start: removing it is how it is repaired.
+                File.Delete(target);
+                _setAside.Remove(Path.GetFullPath(target));
+                platform.ClearFailedSource(id);
+                await platform.StopConnectorAsync(id);
+                await AuditAsync(actor, "source.delete", "source:" + id, ct);
+                return null;
+            }
+
             var existing = platform.Definitions.Sources.GetValueOrDefault(id)
                 ?? throw new DefinitionRejectedException(404, $"no source '{id}' (sources: {string.Join(", ", platform.Definitions.Sources.Keys.Order(StringComparer.Ordinal))})");
             if (!IsManaged(existing.Origin))
@@ -138,7 +197,8 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
 
             await platform.StopConnectorAsync(id);
             platform.Definitions.Sources.TryRemove(id, out _);
-            File.Delete(Path.Combine(DirectoryOf(platform.Options), "sources", id + ".yaml"));
+            platform.ClearFailedSource(id);
+            File.Delete(target);
             await AuditAsync(actor, "source.delete", "source:" + id, ct);
             return existing;
         }
@@ -160,14 +220,27 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         await File.WriteAllTextAsync(temp, Wrap(section, body));
         try
         {
-            var files = Files(platform.Options).Where(f => f != exclude).Append(temp);
+            var files = LoadedFiles().Where(f => f != exclude).Append(temp);
             var defs = Parse(section, body, temp, () => DefinitionLoader.LoadFiles(files));
-            if (expectSource is not null && !defs.Sources.Values.Any(s => s.Id == expectSource && s.Origin?.StartsWith(temp, StringComparison.Ordinal) == true))
+            if (expectSource is not null)
             {
-                throw new DefinitionRejectedException(400, $"the body defines another source than '{expectSource}': its id must be the one in the address");
+                var source = defs.Sources.Values.FirstOrDefault(s => s.Id == expectSource && s.Origin?.StartsWith(temp, StringComparison.Ordinal) == true)
+                    ?? throw new DefinitionRejectedException(400, $"the body defines another source than '{expectSource}': its id must be the one in the address");
+
+                // Everything a start checks, the connector's own settings included, before the file exists: a
+                // definition written here is one the next start can run.
+                try
+                {
+                    platform.ValidateConnector(source);
+                }
+                catch (ArgumentException ex)
+                {
+                    throw new DefinitionRejectedException(400, ex.Message.Replace(temp, "the body", StringComparison.Ordinal));
+                }
             }
 
             File.Move(temp, target, overwrite: true);
+            _setAside.Remove(Path.GetFullPath(target));
         }
         finally
         {
@@ -175,7 +248,7 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         }
 
         // Read again from the file's final name, so that every origin names it.
-        return DefinitionLoader.LoadFiles(Files(platform.Options));
+        return DefinitionLoader.LoadFiles(LoadedFiles());
     }
 
     /// <summary>

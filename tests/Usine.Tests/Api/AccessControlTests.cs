@@ -425,6 +425,64 @@ public sealed class AccessControlTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_plant_scoped_key_lists_and_reads_only_the_sources_of_its_plants()
+    {
+        static List<string?> Ids(string body)
+        {
+            using var doc = JsonDocument.Parse(body);
+            return [.. doc.RootElement.EnumerateArray().Select(s => s.GetProperty("id").GetString())];
+        }
+
+        Assert.Equal(["any-plant", "csv-line1", "line1", "line2"], Ids((await Send(Keys["viewer"], HttpMethod.Get, "/api/sources")).Body));
+        foreach (var credential in new[] { Keys["flins-viewer"], Token("viewer", plants: ["flins"]) })
+        {
+            var list = await Send(credential, HttpMethod.Get, "/api/sources");
+            Assert.Equal(HttpStatusCode.OK, list.Status);
+            Assert.Equal(["csv-line1", "line1"], Ids(list.Body));
+            AssertNothingOfDouai(list.Body, "/api/sources");
+            Assert.Contains("\"line1\"", (await Send(credential, HttpMethod.Get, "/api/sources/line1")).Body, StringComparison.Ordinal);
+
+            // Another plant's source, or one whose plant comes from each message, is refused without a word of it.
+            foreach (var id in new[] { "line2", "any-plant" })
+            {
+                var r = await Send(credential, HttpMethod.Get, "/api/sources/" + id);
+                Assert.True(r.Status == HttpStatusCode.Forbidden, $"GET /api/sources/{id}: {(int)r.Status} {r.Body}");
+                AssertOnlyAnError(r.Body, id);
+                Assert.DoesNotContain("douai", r.Body, StringComparison.Ordinal);
+            }
+
+            // An unknown id is answered with the sources the caller may see, not the others.
+            var missing = await Send(credential, HttpMethod.Get, "/api/sources/nope");
+            Assert.Equal(HttpStatusCode.NotFound, missing.Status);
+            Assert.Contains("line1", missing.Body, StringComparison.Ordinal);
+            Assert.False(missing.Body.Contains("line2", StringComparison.Ordinal) || missing.Body.Contains("any-plant", StringComparison.Ordinal), missing.Body);
+
+            // Nor does the status page tell where the data lives.
+            using var status = JsonDocument.Parse((await Send(credential, HttpMethod.Get, "/api/status")).Body);
+            Assert.Equal(JsonValueKind.Null, status.RootElement.GetProperty("dataDirectory").ValueKind);
+        }
+    }
+
+    [Fact]
+    public async Task A_plant_scoped_key_cannot_ask_the_sql_console_about_the_server()
+    {
+        foreach (var credential in new[] { Keys["flins-viewer"], Token("viewer", plants: ["flins"]) })
+        {
+            foreach (var sql in new[] { "SELECT current_setting('temp_directory')", "SELECT plant, current_setting('temp_directory') FROM m_screwing", "SELECT version()", "SELECT * FROM duckdb_settings()" })
+            {
+                var r = await Send(credential, HttpMethod.Post, "/api/sql", JsonSerializer.Serialize(new { sql }));
+                Assert.True(r.Status == HttpStatusCode.Forbidden, $"{sql}: {(int)r.Status} {r.Body}");
+                AssertOnlyAnError(r.Body, sql);
+                Assert.DoesNotContain(_dir, r.Body, StringComparison.Ordinal);
+            }
+        }
+
+        var unscoped = await Send(Keys["viewer"], HttpMethod.Post, "/api/sql", JsonSerializer.Serialize(new { sql = "SELECT current_setting('temp_directory')" }));
+        Assert.Equal(HttpStatusCode.OK, unscoped.Status);
+        Assert.Contains(_dir, unscoped.Body, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Status_jobs_alerts_and_reconciliation_keep_to_the_callers_plants()
     {
         // A stream job and a silent-source alert for each plant's source.

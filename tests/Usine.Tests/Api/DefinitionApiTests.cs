@@ -166,4 +166,112 @@ public sealed class DefinitionApiTests : IAsyncLifetime
         Assert.Equal(["csv-line1", "line1"], (await _server.Get("/api/sources")).EnumerateArray().Select(s => s.GetProperty("id").GetString()));
         Assert.Equal(["energy.v1.yaml"], Directory.GetFiles(Path.Combine(_dir, "data", "definitions"), "*", SearchOption.AllDirectories).Select(Path.GetFileName));
     }
+
+    [Fact]
+    public async Task A_source_its_connector_refuses_is_refused_before_its_definition_is_written_and_the_next_start_runs()
+    {
+        var cells = """
+            id: cells
+            plant: flins
+            kind: mqtt
+            topic: "cell/#/x"
+            model: screwing
+            map: { vin: "$.VIN", ts: "$.time", torque: "$.t", station: "$.s" }
+            """;
+        var (status, answer) = await Send(HttpMethod.Put, "/api/sources/cells", cells);
+        Assert.True(status == HttpStatusCode.BadRequest, answer.ToString());
+        Assert.Contains("'#' must be a whole level and the last one", answer.GetProperty("error").GetString(), StringComparison.Ordinal);
+        (status, answer) = await Send(HttpMethod.Put, "/api/sources/cells", cells.Replace("topic: \"cell/#/x\"", "topic: cell/+/x\nsettings: { qos: 7 }", StringComparison.Ordinal));
+        Assert.True(status == HttpStatusCode.BadRequest, answer.ToString());
+        Assert.Contains("setting qos is '7'", answer.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "data", "definitions", "sources")) && Directory.EnumerateFiles(Path.Combine(_dir, "data", "definitions", "sources")).Any(),
+            "a refused definition left a file under DATA/definitions/sources");
+        Assert.Equal(HttpStatusCode.NotFound, (await _server.Http.GetAsync("/api/sources/cells")).StatusCode);
+
+        // The next start, with its connectors, runs as before.
+        await _server.DisposeAsync();
+        _server = await ServerHarness.StartAsync(_dir, TestDefinitions.Yaml, _time, o => o with { StartConnectors = true, DefaultMqttBroker = new Uri("mqtt://127.0.0.1:1") });
+        Assert.Equal(["csv-line1", "line1"], (await _server.Get("/api/sources")).EnumerateArray().Select(s => s.GetProperty("id").GetString()));
+    }
+
+    [Fact]
+    public async Task A_stored_definition_that_can_no_longer_start_fails_its_source_at_boot_while_the_rest_runs_until_it_is_repaired()
+    {
+        // Two definitions stored by the API that no longer start: a topic the connector refuses (written by an older
+        // version), and a source whose model is gone from the configuration.
+        var sources = Path.Combine(_dir, "data", "definitions", "sources");
+        Directory.CreateDirectory(sources);
+        await File.WriteAllTextAsync(Path.Combine(sources, "cells.yaml"), """
+            sources:
+              - id: cells
+                plant: flins
+                kind: mqtt
+                topic: "cell/#/x"
+                model: screwing
+                map: { vin: "$.VIN", ts: "$.time", torque: "$.t", station: "$.s" }
+            """);
+        await File.WriteAllTextAsync(Path.Combine(sources, "meters.yaml"), """
+            sources:
+              - id: meters
+                plant: flins
+                kind: http
+                model: energy
+                map: { meter: "$.m", ts: "$.t", kwh: "$.v" }
+            """);
+        await _server.DisposeAsync();
+        _server = await ServerHarness.StartAsync(_dir, TestDefinitions.Yaml, _time, o => o with { StartConnectors = true, DefaultMqttBroker = new Uri("mqtt://127.0.0.1:1") });
+
+        var cells = await _server.Get("/api/sources/cells");
+        Assert.Equal(("failed", "failed"), (cells.GetProperty("state").GetString(), cells.GetProperty("jobState").GetString()));
+        Assert.Contains("'#' must be a whole level", cells.GetProperty("lastError").GetString(), StringComparison.Ordinal);
+        var meters = await _server.Get("/api/sources/meters");
+        Assert.Equal(("failed", "failed"), (meters.GetProperty("state").GetString(), meters.GetProperty("jobState").GetString()));
+        Assert.Contains("names model 'energy', which is not defined", meters.GetProperty("lastError").GetString(), StringComparison.Ordinal);
+        Assert.Contains("PUT /api/sources/meters", meters.GetProperty("lastError").GetString(), StringComparison.Ordinal);
+        Assert.Equal(["cells", "csv-line1", "line1", "meters"], (await _server.Get("/api/sources")).EnumerateArray().Select(s => s.GetProperty("id").GetString()));
+
+        // The job-failed alert names both.
+        await _server.Platform.Alerting.EvaluateAsync(CancellationToken.None);
+        var firing = (await _server.Get("/api/alerts")).GetProperty("firing").EnumerateArray().Where(a => a.GetProperty("rule").GetString() == "job-failed").ToList();
+        Assert.Equal(["cells", "meters"], firing.Select(a => a.GetProperty("source").GetString()).Order(StringComparer.Ordinal));
+
+        // The rest of the platform runs.
+        Assert.Equal(1, (await _server.Push("line1", TestDefinitions.Screwing(TestDefinitions.Vin1, "ST010", "2026-11-26T08:00:00Z", 12.5))).GetProperty("stored").GetInt32());
+
+        // Repaired through the API: one defined again, the other removed; the next start has no failure.
+        var (status, answer) = await Send(HttpMethod.Put, "/api/sources/cells", """
+            id: cells
+            plant: flins
+            kind: mqtt
+            topic: "cell/+/x"
+            model: screwing
+            map: { vin: "$.VIN", ts: "$.time", torque: "$.t", station: "$.s" }
+            """);
+        Assert.True(status == HttpStatusCode.OK, answer.ToString());
+        Assert.NotEqual("failed", answer.GetProperty("state").GetString());
+        (status, answer) = await Send(HttpMethod.Delete, "/api/sources/meters", "");
+        Assert.True(status == HttpStatusCode.OK, answer.ToString());
+        Assert.False(File.Exists(Path.Combine(sources, "meters.yaml")));
+        Assert.Equal(["cells", "csv-line1", "line1"], (await _server.Get("/api/sources")).EnumerateArray().Select(s => s.GetProperty("id").GetString()));
+        await _server.Platform.Alerting.EvaluateAsync(CancellationToken.None);
+        Assert.DoesNotContain((await _server.Get("/api/alerts")).GetProperty("firing").EnumerateArray(), a => a.GetProperty("rule").GetString() == "job-failed");
+
+        await _server.DisposeAsync();
+        _server = await ServerHarness.StartAsync(_dir, TestDefinitions.Yaml, _time, o => o with { StartConnectors = true, DefaultMqttBroker = new Uri("mqtt://127.0.0.1:1") });
+        Assert.Empty(_server.Platform.FailedSources);
+        Assert.NotEqual("failed", (await _server.Get("/api/sources/cells")).GetProperty("state").GetString());
+    }
+
+    [Fact]
+    public async Task A_mistake_in_the_configuration_file_still_stops_the_start_beside_stored_definitions_that_are_set_aside()
+    {
+        var sources = Path.Combine(_dir, "data", "definitions", "sources");
+        Directory.CreateDirectory(sources);
+        await File.WriteAllTextAsync(Path.Combine(sources, "meters.yaml"), "sources:\n  - id: meters\n    plant: flins\n    kind: http\n    model: energy\n    map: { meter: \"$.m\" }\n");
+        await _server.DisposeAsync();
+        var e = await Assert.ThrowsAsync<Usine.DefinitionException>(() => ServerHarness.StartAsync(_dir, TestDefinitions.Yaml.Replace("model: screwing\n    context: { shop", "model: screwin\n    context: { shop", StringComparison.Ordinal), _time));
+        Assert.Contains("usine.yaml", e.Message, StringComparison.Ordinal);
+        Assert.Contains("names model 'screwin'", e.Message, StringComparison.Ordinal);
+        _server = await ServerHarness.StartAsync(_dir, TestDefinitions.Yaml, _time);
+    }
 }

@@ -303,6 +303,40 @@ public sealed class SqlScopeTests : IAsyncLifetime
         Assert.Contains(reason, message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("SELECT current_setting('temp_directory')", "current_setting")]
+    [InlineData("SELECT CURRENT_SETTING('memory_limit')", "current_setting")]
+    [InlineData("SELECT main.current_setting('temp_directory')", "current_setting")]
+    [InlineData("SELECT ('temp_directory').current_setting()", "current_setting")]
+    [InlineData("SELECT plant FROM m_screwing WHERE starts_with(current_setting('temp_directory'), '/')", "current_setting")]
+    [InlineData("SELECT list_transform(['temp_directory'], x -> current_setting(x))", "current_setting")]
+    [InlineData("SELECT (SELECT current_setting('temp_directory') FROM avatars LIMIT 1)", "current_setting")]
+    [InlineData("SELECT getvariable('x')", "getvariable")]
+    [InlineData("SELECT version()", "version")]
+    [InlineData("SELECT current_database()", "current_database")]
+    [InlineData("SELECT current_schemas(true)", "current_schemas")]
+    [InlineData("SELECT current_query()", "current_query")]
+    [InlineData("SELECT pg_get_viewdef('v_screwing_1h')", "pg_get_viewdef")]
+    [InlineData("SELECT has_table_privilege('raw_messages', 'select')", "has_table_privilege")]
+    [InlineData("SELECT txid_current()", "txid_current")]
+    [InlineData("SELECT nextval('s')", "nextval")]
+    public async Task Functions_that_tell_about_the_server_are_refused_to_a_scoped_query(string sql, string function)
+    {
+        var ex = await Assert.ThrowsAsync<QueryRefusedException>(() => Query(sql, Flins));
+
+        Assert.True(ex.OutOfScope);
+        Assert.StartsWith($"{function}() tells about the server", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(_dir, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Functions_of_the_data_stay_open_to_a_scoped_query_and_server_functions_to_an_unscoped_one()
+    {
+        Assert.Equal(["2|varchar|True"], await Rows("SELECT count(*), pg_typeof(any_value(plant)), now() > TIMESTAMP '2000-01-01' AND current_date > DATE '2000-01-01' FROM m_screwing", Flins));
+        var temp = Assert.Single(await Rows("SELECT current_setting('temp_directory')", null));
+        Assert.StartsWith(_dir, temp, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task The_refusal_lists_what_a_scoped_key_can_read()
     {
