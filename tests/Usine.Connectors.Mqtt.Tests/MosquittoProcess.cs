@@ -24,7 +24,8 @@ internal sealed class MosquittoProcess : IAsyncDisposable
 
     public Uri Url => new($"mqtt://127.0.0.1:{Port}");
 
-    public static Task<MosquittoProcess> StartAsync(ITestOutputHelper output)
+    /// <param name="moreConfig">Lines added to the configuration, such as more listeners (mosquitto reads their files at start).</param>
+    public static Task<MosquittoProcess> StartAsync(ITestOutputHelper output, IEnumerable<string>? moreConfig = null)
     {
         var directory = Directory.CreateTempSubdirectory("usine-mosquitto-").FullName;
         var broker = new MosquittoProcess(FreePort(), directory, output);
@@ -46,6 +47,7 @@ internal sealed class MosquittoProcess : IAsyncDisposable
             lines.Add("user root"); // mosquitto otherwise tries to switch to a 'mosquitto' user
         }
 
+        lines.AddRange(moreConfig ?? []);
         File.WriteAllLines(broker._config, lines);
         broker.Launch();
         return Task.FromResult(broker);
@@ -102,7 +104,7 @@ internal sealed class MosquittoProcess : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

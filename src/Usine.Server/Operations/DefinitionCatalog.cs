@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 using Usine.Configuration;
+using Usine.Connectors.Mqtt;
 using Usine.Models;
 using Usine.Sources;
 using Usine.Storage.DuckDb;
@@ -46,7 +47,11 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
     }
 
     /// <summary>Loads the configuration file with the API's definitions, as the platform starts.</summary>
-    public static UsineDefinitions Load(UsineServerOptions options) => DefinitionLoader.LoadFiles(Files(options));
+    public static UsineDefinitions Load(UsineServerOptions options) => DefinitionLoader.LoadFiles(Files(options), SettingsValidators(options));
+
+    /// <summary>The connectors' checks of source settings, run as definitions are read so that a bad setting is a definition error.</summary>
+    public static ISourceSettingsValidator[] SettingsValidators(UsineServerOptions options) =>
+        [new MqttSettingsValidator(new MqttConnectorOptions { DefaultBroker = options.DefaultMqttBroker })];
 
     /// <summary>Whether a definition read from <paramref name="origin"/> (file:line) was added through the API.</summary>
     public bool IsManaged(string? origin) => origin is not null && origin.StartsWith(DirectoryOf(platform.Options) + Path.DirectorySeparatorChar, StringComparison.Ordinal);
@@ -161,7 +166,7 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         try
         {
             var files = Files(platform.Options).Where(f => f != exclude).Append(temp);
-            var defs = Parse(section, body, temp, () => DefinitionLoader.LoadFiles(files));
+            var defs = Parse(section, body, temp, () => DefinitionLoader.LoadFiles(files, SettingsValidators(platform.Options)));
             if (expectSource is not null && !defs.Sources.Values.Any(s => s.Id == expectSource && s.Origin?.StartsWith(temp, StringComparison.Ordinal) == true))
             {
                 throw new DefinitionRejectedException(400, $"the body defines another source than '{expectSource}': its id must be the one in the address");
@@ -175,7 +180,7 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         }
 
         // Read again from the file's final name, so that every origin names it.
-        return DefinitionLoader.LoadFiles(Files(platform.Options));
+        return DefinitionLoader.LoadFiles(Files(platform.Options), SettingsValidators(platform.Options));
     }
 
     /// <summary>
