@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using Usine.Operations;
 using Usine.Sources;
 
@@ -47,9 +46,9 @@ public sealed class MqttTlsTests(ITestOutputHelper output) : IAsyncLifetime
         Listener("elsewhere", elsewhere);
         Listener("crl", crl);
         _mosquitto = await MosquittoProcess.StartAsync(output, config);
-        foreach (var port in _ports.Values.Append(_mosquitto.Port))
+        foreach (var port in _ports.Values)
         {
-            await WaitForPortAsync(port);
+            await MosquittoProcess.WaitForPortAsync(port);
         }
     }
 
@@ -242,27 +241,5 @@ public sealed class MqttTlsTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal("insecureSkipVerify", Rejected(new() { ["insecureSkipVerify"] = "yes please" }).Setting);
 
         validator.Validate(Source("tls", "a/#", new() { ["caFile"] = "plant-ca.pem", ["certFile"] = "client.pem", ["keyFile"] = "client.key", ["revocation"] = "offline" }));
-    }
-
-    private static async Task WaitForPortAsync(int port)
-    {
-        var deadline = DateTime.UtcNow + TestTimeouts.Default;
-        while (true)
-        {
-            try
-            {
-                using var tcp = new TcpClient();
-                await tcp.ConnectAsync("127.0.0.1", port);
-                return;
-            }
-            catch (SocketException) when (DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(20);
-            }
-            catch (SocketException ex)
-            {
-                throw new TimeoutException($"expected mosquitto to listen on 127.0.0.1:{port} within {TestTimeouts.Default}: {ex.Message}", ex);
-            }
-        }
     }
 }

@@ -147,7 +147,9 @@ internal sealed class BrokerCertificateCheck(MqttTlsSettings tls, BrokerAddress 
 
         if (all.HasFlag(X509ChainStatusFlags.UntrustedRoot))
         {
-            yield return $"untrusted issuer '{elements[^1].Certificate.Subject}': it is not among {trusted}";
+            yield return elements.Count == 1
+                ? $"untrusted issuer '{leaf.Subject}' (the certificate is self-signed): it is not among {trusted}"
+                : $"untrusted issuer '{elements[^1].Certificate.Subject}': it is not among {trusted}";
         }
         else if (all.HasFlag(X509ChainStatusFlags.PartialChain))
         {

@@ -129,7 +129,7 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
     public async Task A_wrong_connector_setting_stops_the_start_with_one_line_naming_the_file_the_line_and_the_key_to_write()
     {
         var bad = Path.Combine(_dir, "bad-setting.yaml");
-        await File.WriteAllTextAsync(bad, TestDefinitions.Yaml + """
+        await File.WriteAllTextAsync(bad, TestDefinitions.Yaml + "\n" + """
               - id: oven-mqtt
                 plant: arlon
                 kind: mqtt
