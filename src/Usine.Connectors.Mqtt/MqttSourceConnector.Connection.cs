@@ -40,6 +40,9 @@ public sealed partial class MqttSourceConnector
             options.WithCredentials(_settings.Username, _settings.Password);
         }
 
+        var certificates = _settings.Tls is { } tls ? new BrokerCertificateCheck(tls, _settings.Broker, _time) : null;
+        certificates?.Apply(options);
+
         var clientOptions = options.Build();
         var subscription = new MqttClientSubscribeOptionsBuilder()
             .WithTopicFilter(f => f.WithTopic(_settings.SubscriptionFilter).WithQualityOfServiceLevel(_settings.Qos))
@@ -54,6 +57,7 @@ public sealed partial class MqttSourceConnector
             _current = connection;
             _connectionLock.Release();
 
+            certificates?.Reset();
             try
             {
                 // Clean start false: a session the broker still holds is resumed, and the messages it kept
@@ -98,8 +102,10 @@ public sealed partial class MqttSourceConnector
                 connection.MarkLost(ex);
                 throw;
             }
-            catch (Exception ex)
+            catch (Exception caught)
             {
+                // A refused certificate surfaces as a bare "authentication failed"; say which check failed and why.
+                var ex = certificates?.Explain(caught) is { } reason ? new UsineException(reason, isTransient: true, caught) : caught;
                 _lastError = ex;
                 failures++;
                 connection.MarkLost(ex);

@@ -144,6 +144,10 @@ public sealed partial class MqttSourceConnector
 
         _nextPosition = (checkpoint ?? 0) + 1;
         _logger.Starting(_source.Id, _settings.Broker.ToString(), _settings.ClientId, _settings.SubscriptionFilter, _nextPosition);
+        if (_settings.Tls is { InsecureSkipVerify: true })
+        {
+            _logger.InsecureSkipVerify(_source.Id, _settings.Broker.ToString());
+        }
 
         using var client = new MqttClientFactory().CreateMqttClient();
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -184,6 +188,7 @@ public sealed partial class MqttSourceConnector
         }
 
         await DisconnectAsync(client);
+        _settings.Tls?.Dispose();
         _logger.Stopped(_source.Id, Received, Acknowledged, Reconnects);
         if (failure is not null)
         {

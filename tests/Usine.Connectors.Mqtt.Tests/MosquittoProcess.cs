@@ -24,7 +24,8 @@ internal sealed class MosquittoProcess : IAsyncDisposable
 
     public Uri Url => new($"mqtt://127.0.0.1:{Port}");
 
-    public static Task<MosquittoProcess> StartAsync(ITestOutputHelper output)
+    /// <param name="moreConfig">Lines added to the configuration, such as more listeners (mosquitto reads their files at start).</param>
+    public static async Task<MosquittoProcess> StartAsync(ITestOutputHelper output, IEnumerable<string>? moreConfig = null)
     {
         var directory = Directory.CreateTempSubdirectory("usine-mosquitto-").FullName;
         var broker = new MosquittoProcess(FreePort(), directory, output);
@@ -46,9 +47,13 @@ internal sealed class MosquittoProcess : IAsyncDisposable
             lines.Add("user root"); // mosquitto otherwise tries to switch to a 'mosquitto' user
         }
 
+        lines.AddRange(moreConfig ?? []);
         File.WriteAllLines(broker._config, lines);
         broker.Launch();
-        return Task.FromResult(broker);
+
+        // A test that starts a connector at once must not see a refused first attempt.
+        await WaitForPortAsync(broker.Port);
+        return broker;
     }
 
     public async Task KillAsync()
@@ -60,10 +65,33 @@ internal sealed class MosquittoProcess : IAsyncDisposable
         _process = null;
     }
 
-    public Task RestartAsync()
+    public async Task RestartAsync()
     {
         Launch();
-        return Task.CompletedTask;
+        await WaitForPortAsync(Port);
+    }
+
+    /// <summary>Completes once something accepts connections on 127.0.0.1:<paramref name="port"/>; the timeout says which port.</summary>
+    public static async Task WaitForPortAsync(int port)
+    {
+        var deadline = DateTime.UtcNow + TestTimeouts.Default;
+        while (true)
+        {
+            try
+            {
+                using var tcp = new TcpClient();
+                await tcp.ConnectAsync(IPAddress.Loopback, port);
+                return;
+            }
+            catch (SocketException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20);
+            }
+            catch (SocketException ex)
+            {
+                throw new TimeoutException($"expected mosquitto to listen on 127.0.0.1:{port} within {TestTimeouts.Default}: {ex.Message}", ex);
+            }
+        }
     }
 
     private void Launch()
@@ -102,7 +130,7 @@ internal sealed class MosquittoProcess : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -251,7 +251,7 @@ public sealed class MqttSourceConnectorTests(MosquittoFixture mosquitto, ITestOu
     {
         var ingestor = new RecordingIngestor();
         ArgumentException Rejected(string topic, Dictionary<string, string> settings) =>
-            Assert.Throws<ArgumentException>(() => Connector(TestSources.Mqtt(mosquitto.Broker, topic, settings), ingestor));
+            Assert.ThrowsAny<ArgumentException>(() => Connector(TestSources.Mqtt(mosquitto.Broker, topic, settings), ingestor));
 
         var unknown = Rejected("a/#", new() { ["qos "] = "1" });
         Assert.Contains("unknown setting 'qos '", unknown.Message, StringComparison.Ordinal);

@@ -45,6 +45,9 @@ internal static partial class Log
     [LoggerMessage(2012, LogLevel.Warning, "MQTT source {SourceId}: reading the checkpoint of {StreamId} failed transiently (attempt {Attempt}); retrying in {Delay}")]
     public static partial void CheckpointRetry(this ILogger logger, Exception exception, string sourceId, string streamId, int attempt, TimeSpan delay);
 
+    [LoggerMessage(2013, LogLevel.Warning, "MQTT source {SourceId}: INSECURE: insecureSkipVerify is set, so the certificate of {Broker} is NOT checked. Anyone on the network path can pose as the broker and read or forge this source's data. Set caFile to the CA that issued the broker's certificate and remove insecureSkipVerify")]
+    public static partial void InsecureSkipVerify(this ILogger logger, string sourceId, string broker);
+
     // Embedded broker: 2040-2059.
     [LoggerMessage(2040, LogLevel.Information, "Embedded MQTT broker listening on {Address}:{Port}")]
     public static partial void BrokerStarted(this ILogger logger, string address, int port);

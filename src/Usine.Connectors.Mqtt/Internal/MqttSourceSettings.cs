@@ -7,7 +7,11 @@ namespace Usine.Connectors.Mqtt.Internal;
 /// <summary>The <c>settings:</c> of an mqtt source, parsed and checked once.</summary>
 internal sealed record MqttSourceSettings
 {
-    public static readonly string[] Keys = ["broker", "clientId", "username", "password", "qos", "sharedGroup", "batchSize", "batchMilliseconds"];
+    public static readonly string[] Keys =
+    [
+        "broker", "clientId", "username", "password", "qos", "sharedGroup", "batchSize", "batchMilliseconds",
+        "caFile", "certFile", "keyFile", "keyPassword", "revocation", "insecureSkipVerify",
+    ];
 
     public required BrokerAddress Broker { get; init; }
     public required string ClientId { get; init; }
@@ -21,6 +25,9 @@ internal sealed record MqttSourceSettings
     public required int BatchSize { get; init; }
     public required TimeSpan BatchWindow { get; init; }
 
+    /// <summary>How the broker's certificate is checked and which certificate the connector shows; null for a plain TCP broker.</summary>
+    public MqttTlsSettings? Tls { get; init; }
+
     public static MqttSourceSettings Parse(SourceDefinition source, MqttConnectorOptions options)
     {
         var what = $"source '{source.Id}'";
@@ -31,7 +38,7 @@ internal sealed record MqttSourceSettings
 
         if (string.IsNullOrWhiteSpace(source.Topic))
         {
-            throw new ArgumentException($"{what} has no topic; give it a topic filter such as plant/+/screwing", nameof(source));
+            throw new SourceSettingException("topic", $"{what} has no topic; give it a topic filter such as plant/+/screwing");
         }
 
         CheckTopicFilter(source.Topic, what);
@@ -40,21 +47,29 @@ internal sealed record MqttSourceSettings
         {
             if (Array.IndexOf(Keys, key) < 0)
             {
-                throw new ArgumentException($"{what}: unknown setting '{key}'; the mqtt settings are {string.Join(", ", Keys)}", nameof(source));
+                throw new SourceSettingException(key, SourceSettings.UnknownKey(what, "mqtt", key, Keys));
             }
         }
 
-        var broker = s.TryGetValue("broker", out var b) && !string.IsNullOrWhiteSpace(b)
-            ? BrokerAddress.Parse(b, $"{what}, setting broker")
-            : BrokerAddress.Parse(options.DefaultBroker, "MqttConnectorOptions.DefaultBroker");
+        BrokerAddress broker;
+        try
+        {
+            broker = s.TryGetValue("broker", out var b) && !string.IsNullOrWhiteSpace(b)
+                ? BrokerAddress.Parse(b, $"{what}, setting broker")
+                : BrokerAddress.Parse(options.DefaultBroker, "MqttConnectorOptions.DefaultBroker");
+        }
+        catch (ArgumentException ex) when (ex is not SourceSettingException)
+        {
+            throw new SourceSettingException("broker", ex.Message);
+        }
 
         var qos = Int(s, "qos", 1, 0, 2, what);
         var batchSize = Int(s, "batchSize", 10_000, 1, 1_000_000, what);
         if (batchSize > options.ReceiveMaximum)
         {
-            throw new ArgumentException(
-                $"{what}: batchSize {batchSize} exceeds the receive maximum {options.ReceiveMaximum}; the broker never has more unacknowledged messages in flight than that, so the batch could only be closed by its time limit. Lower batchSize or raise ReceiveMaximum",
-                nameof(source));
+            throw new SourceSettingException(
+                "batchSize",
+                $"{what}: batchSize {batchSize} exceeds the receive maximum {options.ReceiveMaximum}; the broker never has more unacknowledged messages in flight than that, so the batch could only be closed by its time limit. Lower batchSize or raise ReceiveMaximum");
         }
 
         var batchMs = Int(s, "batchMilliseconds", 50, 1, 60_000, what);
@@ -64,7 +79,7 @@ internal sealed record MqttSourceSettings
         {
             if (g.AsSpan().IndexOfAny("/+#") >= 0)
             {
-                throw new ArgumentException($"{what}: sharedGroup '{g}' must not contain '/', '+' or '#'", nameof(source));
+                throw new SourceSettingException("sharedGroup", $"{what}: sharedGroup '{g}' must not contain '/', '+' or '#'");
             }
 
             sharedGroup = g;
@@ -80,7 +95,7 @@ internal sealed record MqttSourceSettings
         s.TryGetValue("password", out var password);
         if (password is not null && string.IsNullOrEmpty(user))
         {
-            throw new ArgumentException($"{what}: a password is set without a username; set username too", nameof(source));
+            throw new SourceSettingException("password", $"{what}: a password is set without a username; set username too");
         }
 
         return new MqttSourceSettings
@@ -88,11 +103,12 @@ internal sealed record MqttSourceSettings
             Broker = broker,
             ClientId = clientId,
             Username = string.IsNullOrEmpty(user) ? null : user,
-            Password = password,
+            Password = password is null ? null : SourceSettings.ExpandEnvironment(password, "password", what),
             Qos = (MqttQualityOfServiceLevel)qos,
             SubscriptionFilter = sharedGroup is null ? source.Topic : $"$share/{sharedGroup}/{source.Topic}",
             BatchSize = batchSize,
             BatchWindow = TimeSpan.FromMilliseconds(batchMs),
+            Tls = MqttTlsSettings.Parse(source, broker, what),
         };
     }
 
@@ -106,18 +122,18 @@ internal sealed record MqttSourceSettings
             var level = levels[i];
             if (level.Contains('#', StringComparison.Ordinal) && (level.Length != 1 || i != levels.Length - 1))
             {
-                throw new ArgumentException($"{what}: topic filter '{filter}' is invalid: '#' must be a whole level and the last one, as in plant/#");
+                throw new SourceSettingException("topic", $"{what}: topic filter '{filter}' is invalid: '#' must be a whole level and the last one, as in plant/#");
             }
 
             if (level.Contains('+', StringComparison.Ordinal) && level.Length != 1)
             {
-                throw new ArgumentException($"{what}: topic filter '{filter}' is invalid: '+' must be a whole level, as in plant/+/screwing");
+                throw new SourceSettingException("topic", $"{what}: topic filter '{filter}' is invalid: '+' must be a whole level, as in plant/+/screwing");
             }
         }
 
         if (filter.StartsWith("$share/", StringComparison.Ordinal))
         {
-            throw new ArgumentException($"{what}: write the topic without $share/; set the sharedGroup setting for a shared subscription");
+            throw new SourceSettingException("topic", $"{what}: write the topic without $share/; set the sharedGroup setting for a shared subscription");
         }
     }
 
@@ -130,7 +146,7 @@ internal sealed record MqttSourceSettings
 
         if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
         {
-            throw new ArgumentException($"{what}: setting {key} is '{text}'; it must be a whole number from {min} to {max} (default {fallback})");
+            throw new SourceSettingException(key, $"{what}: setting {key} is '{text}'; it must be a whole number from {min} to {max} (default {fallback})");
         }
 
         return value;

@@ -30,22 +30,25 @@ public static partial class DefinitionLoader
     private static partial Regex SourceId();
 
     /// <summary>Loads a file and the files it includes.</summary>
-    public static UsineDefinitions LoadFile(string path)
+    /// <param name="validators">The connectors' checks of source settings; with them, a source whose kind has none may have no settings.</param>
+    public static UsineDefinitions LoadFile(string path, IEnumerable<ISourceSettingsValidator>? validators = null)
     {
         var defs = new UsineDefinitions();
-        LoadInto(defs, path, new HashSet<string>(StringComparer.Ordinal));
+        LoadInto(defs, path, new HashSet<string>(StringComparer.Ordinal), Validators(validators));
         Check(defs);
         return defs;
     }
 
     /// <summary>Loads several files (and what they include) as one set of definitions, checked together.</summary>
-    public static UsineDefinitions LoadFiles(IEnumerable<string> paths)
+    /// <param name="validators">The connectors' checks of source settings; with them, a source whose kind has none may have no settings.</param>
+    public static UsineDefinitions LoadFiles(IEnumerable<string> paths, IEnumerable<ISourceSettingsValidator>? validators = null)
     {
         var defs = new UsineDefinitions();
         var seen = new HashSet<string>(StringComparer.Ordinal);
+        var checks = Validators(validators);
         foreach (var path in paths)
         {
-            LoadInto(defs, path, seen);
+            LoadInto(defs, path, seen, checks);
         }
 
         Check(defs);
@@ -53,22 +56,25 @@ public static partial class DefinitionLoader
     }
 
     /// <summary>Loads definitions from YAML text; <paramref name="name"/> appears in error messages.</summary>
-    public static UsineDefinitions LoadText(string yaml, string name = "<text>")
+    public static UsineDefinitions LoadText(string yaml, string name = "<text>", IEnumerable<ISourceSettingsValidator>? validators = null)
     {
         var defs = new UsineDefinitions();
-        Parse(defs, yaml, name, null, new HashSet<string>(StringComparer.Ordinal));
+        Parse(defs, yaml, name, null, new HashSet<string>(StringComparer.Ordinal), Validators(validators));
         Check(defs);
         return defs;
     }
 
     /// <summary>Adds definitions from more YAML to existing ones (used when models and sources come from several places).</summary>
-    public static void Merge(UsineDefinitions defs, string yaml, string name)
+    public static void Merge(UsineDefinitions defs, string yaml, string name, IEnumerable<ISourceSettingsValidator>? validators = null)
     {
-        Parse(defs, yaml, name, null, new HashSet<string>(StringComparer.Ordinal));
+        Parse(defs, yaml, name, null, new HashSet<string>(StringComparer.Ordinal), Validators(validators));
         Check(defs);
     }
 
-    private static void LoadInto(UsineDefinitions defs, string path, HashSet<string> seen)
+    private static Dictionary<SourceKind, ISourceSettingsValidator>? Validators(IEnumerable<ISourceSettingsValidator>? validators) =>
+        validators?.ToDictionary(v => v.Kind);
+
+    private static void LoadInto(UsineDefinitions defs, string path, HashSet<string> seen, Dictionary<SourceKind, ISourceSettingsValidator>? validators)
     {
         var full = System.IO.Path.GetFullPath(path);
         if (!seen.Add(full))
@@ -81,10 +87,10 @@ public static partial class DefinitionLoader
             throw new DefinitionException(path, 0, "file not found");
         }
 
-        Parse(defs, File.ReadAllText(full), path, System.IO.Path.GetDirectoryName(full), seen);
+        Parse(defs, File.ReadAllText(full), path, System.IO.Path.GetDirectoryName(full), seen, validators);
     }
 
-    private static void Parse(UsineDefinitions defs, string yaml, string file, string? dir, HashSet<string> seen)
+    private static void Parse(UsineDefinitions defs, string yaml, string file, string? dir, HashSet<string> seen, Dictionary<SourceKind, ISourceSettingsValidator>? validators)
     {
         var stream = new YamlStream();
         try
@@ -96,7 +102,7 @@ public static partial class DefinitionLoader
             throw new DefinitionException(file, ex.Start.Line, "invalid YAML: " + FirstLine(ex.Message));
         }
 
-        var ctx = new Ctx(file);
+        var ctx = new Ctx(file, dir, validators);
         foreach (var doc in stream.Documents)
         {
             if (doc.RootNode is YamlScalarNode { Value: null or "" })
@@ -120,7 +126,7 @@ public static partial class DefinitionLoader
 
                     foreach (var m in matches)
                     {
-                        LoadInto(defs, m, seen);
+                        LoadInto(defs, m, seen, validators);
                     }
                 }
             }
@@ -655,16 +661,18 @@ public static partial class DefinitionLoader
         }
 
         var settings = new Dictionary<string, string>(StringComparer.Ordinal);
+        YamlMappingNode? settingsNode = null;
         if (ctx.Opt(map, "settings") is { } sn)
         {
-            foreach (var (k, v) in ctx.Map(sn, "settings").Children)
+            settingsNode = ctx.Map(sn, "settings");
+            foreach (var (k, v) in settingsNode.Children)
             {
                 settings[ctx.Str(k, "a setting")] = ctx.Str(v, "a setting value");
             }
         }
 
         var plantNode = ctx.Req(map, "plant", $"source '{id}' (a plant name, or a template like '{{$.plant}}')");
-        return new SourceDefinition
+        var source = new SourceDefinition
         {
             Id = id,
             Plant = ctx.Template(plantNode),
@@ -683,8 +691,42 @@ public static partial class DefinitionLoader
             Settings = settings,
             Description = ctx.OptStr(map, "description"),
             Origin = ctx.Where(node),
+            Directory = ctx.Dir,
         };
+        CheckSettings(ctx, map, settingsNode, source);
+        return source;
     }
+
+    /// <summary>Runs the connector's check of the source's settings, reporting a problem at the line of the setting it is about.</summary>
+    private static void CheckSettings(Ctx ctx, YamlMappingNode map, YamlMappingNode? settingsNode, SourceDefinition source)
+    {
+        if (ctx.Validators is null)
+        {
+            return;
+        }
+
+        try
+        {
+            if (ctx.Validators.TryGetValue(source.Kind, out var validator))
+            {
+                validator.Validate(source);
+            }
+            else if (settingsNode is not null && settingsNode.Children.Count > 0)
+            {
+                var key = settingsNode.Children.First().Key;
+                throw new SourceSettingException(ctx.Str(key, "a setting"), $"source '{source.Id}': a source of kind {Lower(source.Kind)} takes no settings; remove 'settings'");
+            }
+        }
+        catch (SourceSettingException ex)
+        {
+            // The line of the setting, or of the source's own key (topic...), or of the source.
+            var at = KeyNode(settingsNode, ex.Setting) ?? KeyNode(map, ex.Setting) ?? map;
+            throw ctx.Error(at, ex.Message);
+        }
+    }
+
+    private static YamlNode? KeyNode(YamlMappingNode? map, string? key) =>
+        map is null || key is null ? null : map.Children.Keys.FirstOrDefault(k => k is YamlScalarNode { Value: var v } && v == key);
 
     private static FieldMapping ReadMapping(Ctx ctx, YamlNode node, string field)
     {
@@ -750,8 +792,14 @@ public static partial class DefinitionLoader
         return TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var ts) && ts > TimeSpan.Zero ? ts : null;
     }
 
-    private sealed class Ctx(string file)
+    private sealed class Ctx(string file, string? dir, Dictionary<SourceKind, ISourceSettingsValidator>? validators)
     {
+        /// <summary>The folder of the file being read; null for text.</summary>
+        public string? Dir => dir;
+
+        /// <summary>The connectors' checks of settings; null when the caller gave none.</summary>
+        public Dictionary<SourceKind, ISourceSettingsValidator>? Validators => validators;
+
         public DefinitionException Error(YamlNode node, string problem) => new(file, node.Start.Line, problem);
 
         public string Where(YamlNode node) => $"{file}:{node.Start.Line}";

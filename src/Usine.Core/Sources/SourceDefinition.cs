@@ -73,4 +73,7 @@ public sealed record SourceDefinition
 
     public string? Description { get; init; }
     public string? Origin { get; init; }
+
+    /// <summary>The folder of the file that defines the source; relative file paths in <see cref="Settings"/> are read from it. Null: the current directory.</summary>
+    public string? Directory { get; init; }
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 using Usine.Configuration;
+using Usine.Connectors.Mqtt;
 using Usine.Models;
 using Usine.Sources;
 using Usine.Storage.DuckDb;
@@ -52,8 +53,12 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         return files;
     }
 
-    /// <summary>Loads the configuration file with the API's definitions.</summary>
-    public static UsineDefinitions Load(UsineServerOptions options) => DefinitionLoader.LoadFiles(Files(options));
+    /// <summary>Loads the configuration file with the API's definitions, as the platform starts.</summary>
+    public static UsineDefinitions Load(UsineServerOptions options) => DefinitionLoader.LoadFiles(Files(options), SettingsValidators(options));
+
+    /// <summary>The connectors' checks of source settings, run as definitions are read so that a bad setting is a definition error.</summary>
+    public static ISourceSettingsValidator[] SettingsValidators(UsineServerOptions options) =>
+        [new MqttSettingsValidator(new MqttConnectorOptions { DefaultBroker = options.DefaultMqttBroker })];
 
     /// <summary>A definition the API stored that no longer loads (the model it names was taken out of the configuration, say).</summary>
     /// <param name="File">The definition's file under <c>DATA/definitions</c>.</param>
@@ -75,7 +80,7 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         {
             try
             {
-                return (DefinitionLoader.LoadFiles(files), setAside);
+                return (DefinitionLoader.LoadFiles(files, SettingsValidators(options)), setAside);
             }
             catch (DefinitionException ex) when (Path.GetFullPath(ex.File) is var file && file.StartsWith(managed, StringComparison.Ordinal) && files.Remove(file))
             {
@@ -221,7 +226,7 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         try
         {
             var files = LoadedFiles().Where(f => f != exclude).Append(temp);
-            var defs = Parse(section, body, temp, () => DefinitionLoader.LoadFiles(files));
+            var defs = Parse(section, body, temp, () => DefinitionLoader.LoadFiles(files, SettingsValidators(platform.Options)));
             if (expectSource is not null)
             {
                 var source = defs.Sources.Values.FirstOrDefault(s => s.Id == expectSource && s.Origin?.StartsWith(temp, StringComparison.Ordinal) == true)
@@ -248,7 +253,7 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         }
 
         // Read again from the file's final name, so that every origin names it.
-        return DefinitionLoader.LoadFiles(LoadedFiles());
+        return DefinitionLoader.LoadFiles(LoadedFiles(), SettingsValidators(platform.Options));
     }
 
     /// <summary>

@@ -126,6 +126,30 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_wrong_connector_setting_stops_the_start_with_one_line_naming_the_file_the_line_and_the_key_to_write()
+    {
+        var bad = Path.Combine(_dir, "bad-setting.yaml");
+        await File.WriteAllTextAsync(bad, TestDefinitions.Yaml + "\n" + """
+              - id: oven-mqtt
+                plant: arlon
+                kind: mqtt
+                topic: "arlon/paint/+/oven"
+                model: screwing
+                settings:
+                  broker: mqtts://broker.arlon.local:8883
+                  cafile: plant-ca.pem
+
+            """);
+        var line = Array.IndexOf(File.ReadAllLines(bad), "      cafile: plant-ca.pem") + 1;
+
+        var r = await UsineProcess.RunAsync(TimeSpan.FromMinutes(1), "serve", "--config", bad, "--data", Path.Combine(_dir, "d3"), "--urls", $"http://127.0.0.1:{UsineProcess.FreePort()}");
+
+        Assert.Equal(1, r.ExitCode);
+        var error = Assert.Single(r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        Assert.StartsWith($"error: {bad}:{line}: source 'oven-mqtt': unknown setting 'cafile'; write 'caFile' (the mqtt settings are broker, ", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Importing_into_an_unknown_source_or_a_missing_file_exits_2_with_one_line()
     {
         var (_, http, url) = await StartServerAsync(UsineProcess.FreePort());
