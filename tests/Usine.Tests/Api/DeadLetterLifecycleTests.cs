@@ -108,8 +108,15 @@ public sealed class DeadLetterLifecycleTests : IAsyncLifetime
         Assert.Equal(0, (await Server.Scalar("SELECT count(*) FROM m_screwing")).GetInt64());
         Assert.Equal(1, (await Server.Scalar("SELECT count(*) FROM dead_letters")).GetInt64());
 
-        var audit = await Server.Get("/api/audit?action=deadletter.replay");
-        Assert.Equal($"deadletter:{id}", Assert.Single(audit.EnumerateArray()).GetProperty("target").GetString());
+        var audit = Assert.Single((await Server.Get("/api/audit?action=deadletter.replay")).EnumerateArray());
+        Assert.Equal($"deadletter:{id}", audit.GetProperty("target").GetString());
+        Assert.Equal("failed again at validate: field 'torque' = 250 Nm is above the maximum 240", audit.GetProperty("result").GetString());
+
+        // A group replay where letters fail again says how many.
+        await Server.Push("line1", Screwing(Vin1, "ST040", "2026-11-26T08:16:00Z", 260));
+        await Server.Post("/api/deadletters/replay", new { filter = new { source = "line1" } });
+        var group = Assert.Single((await Server.Get("/api/audit?action=deadletters.replay")).EnumerateArray());
+        Assert.Equal("failed again: 2 of 2 (0 replayed)", group.GetProperty("result").GetString());
     }
 
     [Fact]
