@@ -119,6 +119,9 @@ public sealed class UsinePlatform : IAsyncDisposable
         var engine = new IngestEngine(definitions, store, steps, loggers.CreateLogger<IngestEngine>(), time);
         var platform = new UsinePlatform(options, definitions, store, engine, loggers, time);
         await engine.StartAsync(ct);
+
+        // Before the alert history, whose silences are judged against when each source was last seen.
+        engine.SeedStats(store.SourceTotals());
         platform.Alerting.RestoreHistory(await store.RecentAlertEventsAsync(options.Alerting.HistoryLimit, ct));
         foreach (var source in definitions.Sources.Values.Where(s => s.Kind == SourceKind.Http))
         {

@@ -14,7 +14,8 @@ public sealed partial class DuckDbStore
             Exec("""
                 CREATE TABLE IF NOT EXISTS alert_events (
                     id BIGINT NOT NULL, status VARCHAR NOT NULL, rule VARCHAR NOT NULL, signal VARCHAR NOT NULL, severity VARCHAR NOT NULL,
-                    source_id VARCHAR, summary VARCHAR NOT NULL, since TIMESTAMP NOT NULL, at_time TIMESTAMP NOT NULL)
+                    source_id VARCHAR, summary VARCHAR NOT NULL, since TIMESTAMP NOT NULL, at_time TIMESTAMP NOT NULL);
+                ALTER TABLE alert_events ADD COLUMN IF NOT EXISTS subject VARCHAR;
                 """);
             _alertTableReady = true;
         }
@@ -31,7 +32,7 @@ public sealed partial class DuckDbStore
             foreach (var e in events)
             {
                 app.CreateRow().AppendValue(e.Id).AppendValue(e.Status).AppendValue(e.Rule).AppendValue(e.Signal).AppendValue(e.Severity)
-                    .AppendValue(e.Source).AppendValue(e.Summary).AppendValue(e.Since).AppendValue(e.At).EndRow();
+                    .AppendValue(e.Source).AppendValue(e.Summary).AppendValue(e.Since).AppendValue(e.At).AppendValue(e.Subject).EndRow();
             }
         }
         finally
@@ -55,14 +56,14 @@ public sealed partial class DuckDbStore
 
         using var conn = OpenReader();
         using var cmd = conn.CreateCommand();
-        cmd.CommandText = "SELECT id, status, rule, signal, severity, source_id, summary, since, at_time FROM (SELECT * FROM alert_events ORDER BY id DESC LIMIT $1) ORDER BY id";
+        cmd.CommandText = "SELECT id, status, rule, signal, severity, source_id, summary, since, at_time, subject FROM (SELECT * FROM alert_events ORDER BY id DESC LIMIT $1) ORDER BY id";
         cmd.Parameters.Add(new DuckDBParameter(limit));
         using var r = cmd.ExecuteReader();
         var list = new List<AlertEvent>();
         while (r.Read())
         {
             list.Add(new AlertEvent(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.IsDBNull(5) ? null : r.GetString(5),
-                r.GetString(6), Utc(r.GetDateTime(7)), Utc(r.GetDateTime(8))));
+                r.GetString(6), Utc(r.GetDateTime(7)), Utc(r.GetDateTime(8)), r.IsDBNull(9) ? null : r.GetString(9)));
         }
 
         return list;

@@ -21,6 +21,9 @@ public sealed record DeadLetterFilter
     /// <summary>Text the reason contains, ignoring case.</summary>
     public string? Reason { get; init; }
 
+    /// <summary>The rule broken, exactly as a group names it (<see cref="DeadLetterGroup.Rule"/>).</summary>
+    public string? Rule { get; init; }
+
     /// <summary>Received at or after this time (UTC).</summary>
     public DateTime? From { get; init; }
 
@@ -38,12 +41,15 @@ public sealed record DeadLetterFilter
     public IReadOnlyCollection<string>? Plants { get; init; }
 
     [System.Text.Json.Serialization.JsonIgnore]
-    public bool IsEmpty => Source is null && Stage is null && Status is null && Reason is null && From is null && To is null && Ids is null && Sources is null && Plants is null;
+    public bool IsEmpty => Source is null && Stage is null && Status is null && Reason is null && Rule is null && From is null && To is null && Ids is null && Sources is null && Plants is null;
 }
 
-/// <summary>Dead letters that failed the same way: one source, stage and reason.</summary>
+/// <summary>Dead letters that failed the same way: one source, stage and rule broken, whatever the values.</summary>
+/// <param name="Rule">The reason without the values it quotes: "field 'temp' is above the maximum 220".</param>
+/// <param name="Reason">The full reason of the latest letter of the group.</param>
+/// <param name="Examples">Values of up to three of the group's latest distinct reasons: "228.5 degC", "999 degC".</param>
 public sealed record DeadLetterGroup(
-    string Source, string Stage, string Reason, long Count, long Open, long Replayed, long Discarded,
+    string Source, string Stage, string Rule, string Reason, IReadOnlyList<string> Examples, long Count, long Open, long Replayed, long Discarded,
     int MaxAttempts, DateTime FirstReceivedAt, DateTime LastReceivedAt);
 
 /// <summary>An operation to write to the audit log: who did what to what, with its details as JSON and its outcome.</summary>
@@ -75,6 +81,7 @@ public sealed partial class DuckDbStore
             CREATE OR REPLACE TEMP TABLE replay_ok (stream_id VARCHAR, position BIGINT);
             CREATE OR REPLACE TEMP TABLE replay_links (from_key BIGINT, kind VARCHAR, to_key BIGINT, linked_at TIMESTAMP, source_id VARCHAR);
             """);
+        Exec(Internal.DeadLetterRules.CreateMacro);
         _nextAuditId = Scalar<long>("SELECT coalesce(max(id), 0) FROM audit_log");
     }
 
@@ -88,18 +95,38 @@ public sealed partial class DuckDbStore
         return Read(sql, MapDeadLetter, [.. args]);
     }
 
-    /// <summary>Dead letters matching <paramref name="filter"/> by source, stage and reason, largest group first.</summary>
+    /// <summary>
+    /// Dead letters matching <paramref name="filter"/> by source, stage and rule broken (the reason without its
+    /// values), largest group first, each with the values of its three latest distinct reasons.
+    /// </summary>
     public List<DeadLetterGroup> DeadLetterGroups(DeadLetterFilter filter, int limit)
     {
         var args = new List<object?>();
-        var sql = """
-            SELECT source_id, stage, reason, count(*), count(*) FILTER (WHERE status = 'open'), count(*) FILTER (WHERE status = 'replayed'),
-                   count(*) FILTER (WHERE status = 'discarded'), max(attempts), min(received_at), max(received_at)
-            FROM dead_letters
-            """ + Where(filter, args) + $" GROUP BY source_id, stage, reason ORDER BY count(*) DESC, source_id, stage, reason LIMIT {Math.Clamp(limit, 1, 100_000)}";
-        return Read(sql, r => new DeadLetterGroup(
-            r.GetString(0), r.GetString(1), r.GetString(2), r.GetInt64(3), r.GetInt64(4), r.GetInt64(5), r.GetInt64(6), r.GetInt32(7),
-            Utc(r.GetDateTime(8)), Utc(r.GetDateTime(9))), [.. args]);
+        var sql = $"""
+            WITH d AS (SELECT id, source_id, stage, dead_letter_rule(stage, reason) AS rule, reason, status, attempts, received_at FROM dead_letters{Where(filter, args)}),
+            g AS (SELECT source_id, stage, rule, count(*) AS n, count(*) FILTER (WHERE status = 'open') AS open, count(*) FILTER (WHERE status = 'replayed') AS replayed,
+                         count(*) FILTER (WHERE status = 'discarded') AS discarded, max(attempts) AS attempts, min(received_at) AS first, max(received_at) AS last,
+                         arg_max(reason, id) AS latest
+                  FROM d GROUP BY source_id, stage, rule ORDER BY n DESC, source_id, stage, rule LIMIT {Math.Clamp(limit, 1, 100_000)}),
+            e AS (SELECT source_id, stage, rule, string_agg(reason, chr(31) ORDER BY last_id DESC) AS examples FROM (
+                      SELECT d.source_id, d.stage, d.rule, d.reason, max(d.id) AS last_id
+                      FROM d SEMI JOIN g ON g.source_id = d.source_id AND g.stage = d.stage AND g.rule = d.rule
+                      GROUP BY d.source_id, d.stage, d.rule, d.reason
+                      QUALIFY row_number() OVER (PARTITION BY d.source_id, d.stage, d.rule ORDER BY max(d.id) DESC) <= 3)
+                  GROUP BY source_id, stage, rule)
+            SELECT g.source_id, g.stage, g.rule, g.latest, e.examples, g.n, g.open, g.replayed, g.discarded, g.attempts, g.first, g.last
+            FROM g JOIN e ON e.source_id = g.source_id AND e.stage = g.stage AND e.rule = g.rule
+            ORDER BY g.n DESC, g.source_id, g.stage, g.rule
+            """;
+        return Read(sql, r =>
+        {
+            var stage = r.GetString(1);
+            var examples = r.GetString(4).Split('\u001f').Select(reason => Internal.DeadLetterRules.Values(stage, reason))
+                .OfType<string>().Distinct(StringComparer.Ordinal).ToList();
+            return new DeadLetterGroup(
+                r.GetString(0), stage, r.GetString(2), r.GetString(3), examples, r.GetInt64(5), r.GetInt64(6), r.GetInt64(7), r.GetInt64(8), r.GetInt32(9),
+                Utc(r.GetDateTime(10)), Utc(r.GetDateTime(11)));
+        }, [.. args]);
     }
 
     /// <summary>One dead letter with its payload, its original payload when edited, and why it was discarded.</summary>
@@ -432,6 +459,7 @@ public sealed partial class DuckDbStore
         Add("stage = {0}", f.Stage?.ToLowerInvariant());
         Add("status = {0}", f.Status?.ToLowerInvariant());
         Add("contains(lower(reason), lower({0}))", f.Reason);
+        Add("dead_letter_rule(stage, reason) = {0}", f.Rule);
         Add("received_at >= {0}", f.From);
         Add("received_at < {0}", f.To);
         if (f.Ids is { } ids)

@@ -46,6 +46,31 @@ public sealed partial class DuckDbStore
     private static DateTime Hour(DateTime t) => new(t.Ticks - (t.Ticks % TimeSpan.TicksPerHour), DateTimeKind.Utc);
 
     /// <summary>
+    /// What every source delivered since its first message, from the hourly counters: landed messages, and of
+    /// those the duplicates, the dead letters and the rest, stored; the last commit of a new batch is when the
+    /// source was last seen. Records a replay stored are not counted: the message was counted when it landed.
+    /// </summary>
+    public Dictionary<string, Usine.Ingestion.SourceTotals> SourceTotals()
+    {
+        var totals = new Dictionary<string, Usine.Ingestion.SourceTotals>(StringComparer.Ordinal);
+        using var conn = OpenReader();
+        Read(conn, """
+            SELECT coalesce(h.source_id, c.source_id), coalesce(h.landed, 0), coalesce(h.duplicates, 0), coalesce(h.rejected, 0), c.last_seen
+            FROM (SELECT source_id, sum(landed)::BIGINT AS landed, sum(duplicates)::BIGINT AS duplicates, sum(rejected)::BIGINT AS rejected
+                  FROM source_hours GROUP BY source_id) h
+            FULL OUTER JOIN (SELECT source_id, max(updated_at) AS last_seen FROM checkpoints GROUP BY source_id) c ON c.source_id = h.source_id
+            """, [], r =>
+            {
+                var landed = r.GetInt64(1);
+                var duplicates = r.GetInt64(2);
+                var rejected = r.GetInt64(3);
+                totals[r.GetString(0)] = new Usine.Ingestion.SourceTotals(landed, Math.Max(0, landed - duplicates - rejected), duplicates, rejected,
+                    r.IsDBNull(4) ? null : Utc(r.GetDateTime(4)));
+            });
+        return totals;
+    }
+
+    /// <summary>
     /// Records the end of a file import: the data lines the file had and the count it declared, if any
     /// (a producer's own figure, from the import request or a <c>.count</c> file beside a dropped file).
     /// </summary>

@@ -25,7 +25,8 @@ public sealed class DeadLetterOperationsTests
         app.MapPost("/api/deadletters/{id}/discard", (string id) => FakeUsineServer.Json("""{"id":7,"status":"discarded","reason":"test"}"""));
         app.MapPost("/api/deadletters/discard", () => FakeUsineServer.Json("""{"discarded":4,"reason":"test"}"""));
         app.MapGet("/api/deadletters/groups", () => FakeUsineServer.Json("""
-            [{"source":"flins-screwing","stage":"validate","reason":"field 'torque' = 250 Nm is above the maximum 200","count":1234,"open":1200,"replayed":30,"discarded":4,
+            [{"source":"flins-screwing","stage":"validate","rule":"field 'torque' is above the maximum 200","reason":"field 'torque' = 250 Nm is above the maximum 200",
+              "examples":["250 Nm","999 Nm"],"count":1234,"open":1200,"replayed":30,"discarded":4,
               "maxAttempts":2,"firstReceivedAt":"2026-11-26T06:00:00Z","lastReceivedAt":"2026-11-26T09:59:00Z"}]
             """));
         app.MapPost("/api/replay", async (HttpContext http) =>
@@ -193,6 +194,8 @@ public sealed class DeadLetterOperationsTests
 
         Assert.Equal((0, 0), (groups.ExitCode, audit.ExitCode));
         Assert.Matches(@"1,234\s{2,}1,200\s{2,}30\s{2,}4\s{2,}flins-screwing\s{2,}validate", groups.Output);
+        Assert.Contains("field 'torque' is above the maximum 200", groups.Output, StringComparison.Ordinal);
+        Assert.Contains("250 Nm · 999 Nm", groups.Output, StringComparison.Ordinal);
         Assert.Matches(@"marie\s{2,}replay\.range\s{2,}source:flins-screwing\s{2,}ok", audit.Output);
         var requests = server.Requests.ToArray();
         Assert.Equal("open", requests[0].Query["status"]);

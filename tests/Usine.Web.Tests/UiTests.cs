@@ -121,24 +121,29 @@ public sealed class UiTests(BrowserFixture browser) : IAsyncLifetime
 
         await Expect(_page.Locator("#triage-result")).ToHaveTextAsync("1 sent: 0 replayed (0 records stored), 1 still failing.");
         await Expect(_page.Locator("#letters tbody tr")).ToContainTextAsync("open");
-        await Expect(_page.Locator("#letters tbody tr td").Nth(3)).ToHaveTextAsync("2");
+        await Expect(_page.Locator("#letters tbody tr td").Nth(4)).ToHaveTextAsync("2");
         await ShotAsync("group-replayed");
     }
 
     [Fact]
-    public async Task Discarding_a_group_needs_a_reason_and_leaves_the_other_groups_open()
+    public async Task Dead_letters_that_broke_the_same_rule_are_one_group_and_discarding_it_needs_a_reason_and_leaves_the_other_groups_open()
     {
         await _server.PushAsync("line1", WebHarness.Screwing(WebHarness.Vin2, "ST070", "2026-11-26T08:50:00Z", 900));
         await _page.GotoAsync("/deadletters");
-        await Expect(_page.Locator("#groups tbody tr")).ToHaveCountAsync(3);
-        await _page.Locator("#groups a.group-link", new() { HasText = "500 Nm" }).ClickAsync();
+
+        // 500 Nm and 900 Nm broke the same rule: one group, with both values as examples.
+        await Expect(_page.Locator("#groups tbody tr")).ToHaveCountAsync(2);
+        var torque = _page.Locator("#groups tbody tr", new() { HasText = "field 'torque' is above the maximum 200" });
+        await Expect(torque.Locator("td.examples")).ToHaveTextAsync("900 Nm · 500 Nm");
+        await torque.Locator("a.group-link").ClickAsync();
+        await Expect(_page.Locator("#letters td.reason")).ToHaveTextAsync(["field 'torque' = 900 Nm is above the maximum 200", "field 'torque' = 500 Nm is above the maximum 200"]);
         await Expect(_page.Locator("#discard-group")).ToBeDisabledAsync();
         await _page.Locator("#group-discard-reason").FillAsync("bench calibration run");
         await _page.Locator("#discard-group").ClickAsync();
 
-        await Expect(_page.Locator("#triage-result")).ToHaveTextAsync("Discarded 1 dead letter: bench calibration run.");
-        Assert.Equal(2, _server.Platform.Store.Count("SELECT count(*) FROM dead_letters WHERE status = 'open'"));
-        Assert.Equal(1, _server.Platform.Store.Count("SELECT count(*) FROM dead_letters WHERE status = 'discarded' AND reason LIKE '%500 Nm%'"));
+        await Expect(_page.Locator("#triage-result")).ToHaveTextAsync("Discarded 2 dead letters: bench calibration run.");
+        Assert.Equal(1, _server.Platform.Store.Count("SELECT count(*) FROM dead_letters WHERE status = 'open'"));
+        Assert.Equal(2, _server.Platform.Store.Count("SELECT count(*) FROM dead_letters WHERE status = 'discarded' AND reason LIKE '%above the maximum%'"));
     }
 
     [Fact]

@@ -101,7 +101,7 @@ internal sealed class DeadLettersEditSettings : ClientSettings
             : ValidationResult.Success();
 }
 
-/// <summary>usine deadletters groups: how many dead letters failed the same way, per source, stage and reason.</summary>
+/// <summary>usine deadletters groups: how many dead letters failed the same way, per source, stage and rule broken, with example values.</summary>
 internal sealed class DeadLettersGroupsCommand(CliEnvironment environment) : ClientCommand<DeadLettersGroupsSettings>(environment)
 {
     protected override async Task<int> RunAsync(UsineClient client, DeadLettersGroupsSettings settings, CancellationToken cancellationToken)
@@ -119,11 +119,11 @@ internal sealed class DeadLettersGroupsCommand(CliEnvironment environment) : Cli
             return ExitCodes.Ok;
         }
 
-        var table = new TableView("count", "open", "replayed", "discarded", "source", "stage", "last received", "reason").RightAlign(0, 1, 2, 3);
+        var table = new TableView("count", "open", "replayed", "discarded", "source", "stage", "last received", "rule", "examples").RightAlign(0, 1, 2, 3);
         foreach (var g in groups)
         {
             table.Row(Output.Count(g.Count), Output.Count(g.Open), Output.Count(g.Replayed), Output.Count(g.Discarded), g.Source, g.Stage,
-                Output.Time(g.LastReceivedAt), g.Reason);
+                Output.Time(g.LastReceivedAt), g.Rule ?? g.Reason, string.Join(" · ", g.Examples ?? []));
         }
 
         Environment.Print(table);

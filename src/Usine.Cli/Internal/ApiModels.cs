@@ -202,8 +202,9 @@ internal sealed record DeadLetterFilter(
     public bool IsEmpty => this == new DeadLetterFilter();
 }
 
+/// <summary>Dead letters of one source, stage and rule broken; <see cref="Examples"/> are values of its latest reasons.</summary>
 internal sealed record DeadLetterGroup(
-    string? Source, string? Stage, string? Reason, long Count, long Open, long Replayed, long Discarded, int MaxAttempts,
+    string? Source, string? Stage, string? Rule, string? Reason, IReadOnlyList<string>? Examples, long Count, long Open, long Replayed, long Discarded, int MaxAttempts,
     DateTimeOffset? FirstReceivedAt, DateTimeOffset? LastReceivedAt);
 
 internal sealed record EditRequest(

@@ -51,6 +51,18 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
     /// <summary>Which sources' latest commits failed, and why: what health, jobs, sources and alerts report.</summary>
     public CommitHealth Commits { get; } = new();
 
+    /// <summary>
+    /// Starts the sources' counters from what the store holds, so that a restart does not show a source with
+    /// data as "received 0, last seen never". Call once, before batches flow.
+    /// </summary>
+    public void SeedStats(IReadOnlyDictionary<string, SourceTotals> totals)
+    {
+        foreach (var (id, t) in totals)
+        {
+            _stats.GetOrAdd(id, _ => new SourceStats()).Seed(t);
+        }
+    }
+
     public int AvatarCount => _avatars.Count;
 
     /// <summary>Time spent running pipelines, and committing, since the start (for benchmarks and metrics).</summary>

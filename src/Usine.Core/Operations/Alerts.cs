@@ -38,8 +38,10 @@ public interface IAlertView
 }
 
 /// <summary>An alert fired or resolved: what notifiers receive and the history lists.</summary>
+/// <param name="Summary">For a firing event, what is wrong; for a resolved one, what is right again.</param>
+/// <param name="Subject">What the alert is about within its rule: the source, or for <c>job-failed</c> the job kind and source (<c>import:line1</c>).</param>
 public sealed record AlertEvent(
-    long Id, string Status, string Rule, string Signal, string Severity, string? Source, string Summary, DateTime Since, DateTime At);
+    long Id, string Status, string Rule, string Signal, string Severity, string? Source, string Summary, DateTime Since, DateTime At, string? Subject = null);
 
 /// <summary>Receives alert events. Implementations must not block: the engine hands events over and goes on.</summary>
 public interface IAlertNotifier
@@ -96,6 +98,12 @@ public sealed class AlertEngine : IAlertView
         public DateTime? FiringSince { get; set; }
         public string Summary { get; set; } = "";
         public bool Seen { get; set; }
+
+        /// <summary>Firing when the platform last stopped, and restored at start-up.</summary>
+        public bool Carried { get; init; }
+
+        /// <summary>For a silence: the last message before it (the start, for a source that never sent one).</summary>
+        public DateTime? SilentFrom { get; set; }
     }
 
     public AlertEngine(UsineDefinitions definitions, JobRegistry jobs, IAlertSignals signals, IEnumerable<IAlertNotifier> notifiers,
@@ -121,9 +129,16 @@ public sealed class AlertEngine : IAlertView
     /// </summary>
     public IAlertNotifier? Recorder { get; set; }
 
-    /// <summary>Puts events kept from before a restart back into the history (oldest first), and numbers new events after them.</summary>
+    /// <summary>
+    /// Puts events kept from before a restart back into the history (oldest first), and numbers new events after
+    /// them. An alert whose last event is a firing one was firing when the platform stopped: it is firing again
+    /// now, under its first event, and the evaluations judge it afresh (see <see cref="CanJudge"/>); the next
+    /// event about it is its resolution. One whose rule no longer exists is resolved at once, to every notifier,
+    /// so that a receiver that opened an incident for it can close it.
+    /// </summary>
     public void RestoreHistory(IEnumerable<AlertEvent> events)
     {
+        var last = new Dictionary<string, AlertEvent>(StringComparer.Ordinal);
         foreach (var e in events)
         {
             _history.Enqueue(e);
@@ -131,11 +146,35 @@ public sealed class AlertEngine : IAlertView
             {
                 _nextEventId = e.Id;
             }
+
+            last[e.Rule + "|" + (e.Subject ?? e.Source ?? "-")] = e;
         }
 
         while (_history.Count > _options.HistoryLimit && _history.TryDequeue(out _))
         {
         }
+
+        var now = _time.GetUtcNow().UtcDateTime;
+        foreach (var (key, e) in last.Where(kv => kv.Value.Status == "firing"))
+        {
+            if (Rules.FirstOrDefault(r => r.Name == e.Rule) is not { } rule)
+            {
+                Record(new AlertEvent(Interlocked.Increment(ref _nextEventId), "resolved", e.Rule, e.Signal, e.Severity, e.Source,
+                    $"rule {e.Rule} is no longer defined", e.Since, now, e.Subject), notify: _notifiers);
+                continue;
+            }
+
+            _instances[key] = new Instance(rule, e.Source, e.Subject ?? e.Source ?? "-")
+            {
+                Carried = true,
+                PendingSince = e.Since,
+                FiringSince = e.Since,
+                Summary = e.Summary,
+                SilentFrom = rule.Signal == AlertSignal.Silence && e.Source is { } id ? _signals.Source(id).LastSeen : null,
+            };
+        }
+
+        PublishFiring();
     }
 
     /// <summary>Fired and resolved events, newest first.</summary>
@@ -182,7 +221,7 @@ public sealed class AlertEngine : IAlertView
 
             foreach (var rule in Rules)
             {
-                foreach (var (source, subject, summary) in Conditions(rule, now))
+                foreach (var (source, subject, summary, silentFrom) in Conditions(rule, now))
                 {
                     var key = rule.Name + "|" + subject;
                     if (!_instances.TryGetValue(key, out var inst))
@@ -192,6 +231,7 @@ public sealed class AlertEngine : IAlertView
 
                     inst.Seen = true;
                     inst.Summary = summary;
+                    inst.SilentFrom = silentFrom;
                     if (inst.FiringSince is null && now - inst.PendingSince >= rule.For)
                     {
                         inst.FiringSince = now;
@@ -202,16 +242,21 @@ public sealed class AlertEngine : IAlertView
 
             foreach (var (key, inst) in _instances.Where(kv => !kv.Value.Seen).ToList())
             {
+                if (!CanJudge(inst, now))
+                {
+                    continue;
+                }
+
                 if (inst.FiringSince is not null)
                 {
+                    inst.Summary = Resolution(inst, now);
                     Publish(inst, "resolved", now);
                 }
 
                 _instances.Remove(key);
             }
 
-            Volatile.Write(ref _firing, [.. _instances.Values.Where(i => i.FiringSince is not null)
-                .OrderBy(i => i.FiringSince).Select(i => new FiringAlert(i.Rule.Name, Lower(i.Rule.Severity), i.Source, i.Summary, i.FiringSince!.Value))]);
+            PublishFiring();
         }
         finally
         {
@@ -219,16 +264,95 @@ public sealed class AlertEngine : IAlertView
         }
     }
 
+    private void PublishFiring() =>
+        Volatile.Write(ref _firing, [.. _instances.Values.Where(i => i.FiringSince is not null)
+            .OrderBy(i => i.FiringSince).Select(i => new FiringAlert(i.Rule.Name, Lower(i.Rule.Severity), i.Source, i.Summary, i.FiringSince!.Value))]);
+
+    /// <summary>
+    /// Whether an alert that no evaluation confirmed may be resolved now. Always, except for one carried over a
+    /// restart whose signal the new process cannot see yet: a connector gets the rule's <c>for</c> (at least 30 s)
+    /// to connect or fail, a dead-letter rate a full window of samples, a reconciliation mismatch the first
+    /// reconciliation, a failed job a later job of its kind and source (jobs are not kept across a restart).
+    /// </summary>
+    private bool CanJudge(Instance inst, DateTime now) => !inst.Carried || inst.Rule.Signal switch
+    {
+        AlertSignal.ConnectorDown => now - _startedAt >= (inst.Rule.For > ConnectorGrace ? inst.Rule.For : ConnectorGrace),
+        AlertSignal.DeadLetterRate => now - _startedAt >= (inst.Rule.Window ?? DefaultRateWindow),
+        AlertSignal.ReconcileMismatch => _lastReconcile != DateTime.MinValue,
+        AlertSignal.JobFailed => !inst.Subject.Contains(':', StringComparison.Ordinal) || LatestJob(inst.Subject) is not null,
+        _ => true,
+    };
+
+    private static readonly TimeSpan ConnectorGrace = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan DefaultRateWindow = TimeSpan.FromMinutes(5);
+
+    /// <summary>The latest job of the kind and source a <c>job-failed</c> subject names (<c>import:line1</c>).</summary>
+    private Job? LatestJob(string subject)
+    {
+        var colon = subject.IndexOf(':', StringComparison.Ordinal);
+        if (colon < 0)
+        {
+            return null;
+        }
+
+        var kind = subject[..colon];
+        var source = subject[(colon + 1)..];
+        return _jobs.List().FirstOrDefault(j => Lower(j.Kind) == kind && (j.SourceId ?? "-") == source);
+    }
+
+    /// <summary>The summary of a resolved event: what is right again, never the firing summary repeated.</summary>
+    private string Resolution(Instance inst, DateTime now)
+    {
+        var rule = inst.Rule;
+        var id = inst.Source ?? inst.Subject;
+        var watched = inst.Source is null || SourcesOf(rule).Contains(inst.Source, StringComparer.Ordinal);
+        if (!watched)
+        {
+            return $"source {id} is no longer watched by rule {rule.Name}";
+        }
+
+        switch (rule.Signal)
+        {
+            case AlertSignal.Silence:
+                var seen = _signals.Source(id).LastSeen;
+                return seen is { } t && inst.SilentFrom is { } from && t > from
+                    ? $"source {id} is sending again (silent {Format(t - from)} until {t:HH:mm:ss}Z)"
+                    : seen is { } t2 ? $"source {id} is sending again (last message at {t2:HH:mm:ss}Z)"
+                    : $"source {id} is no longer silent for longer than its limit";
+            case AlertSignal.ConnectorDown:
+                var state = _jobs.Get("stream:" + id)?.State;
+                return $"connector of source {id} is {(state is { } st ? Lower(st) : "gone")} again (down for {Format(now - inst.PendingSince)})";
+            case AlertSignal.DeadLetterRate:
+                return $"dead letters of source {id} are back at or under {100 * (rule.Above ?? 0):0.#}% of its messages over {Format(rule.Window ?? DefaultRateWindow)}";
+            case AlertSignal.Lag:
+                return $"messages of source {id} are stored within {Format(TimeSpan.FromSeconds(rule.Above ?? 0))} of their arrival again";
+            case AlertSignal.JobFailed:
+                var latest = LatestJob(inst.Subject);
+                return latest is null
+                    ? $"the failed job of source {id} is not known since the restart (jobs are not kept across one)"
+                    : $"a later {Lower(latest.Kind)} job{(latest.SourceId is null ? "" : " of source " + latest.SourceId)} did not fail: {latest.Id} is {Lower(latest.State)}";
+            case AlertSignal.ReconcileMismatch:
+                return $"source {id} reconciles again";
+            default:
+                return $"the condition of rule {rule.Name} no longer holds";
+        }
+    }
+
     private void Publish(Instance inst, string status, DateTime now)
     {
         var e = new AlertEvent(Interlocked.Increment(ref _nextEventId), status, inst.Rule.Name, AlertRule.SignalName(inst.Rule.Signal),
-            Lower(inst.Rule.Severity), inst.Source, inst.Summary, inst.FiringSince ?? now, now);
+            Lower(inst.Rule.Severity), inst.Source, inst.Summary, inst.FiringSince ?? now, now, inst.Subject);
+        Record(e, notify: _notifiers.Where(n => inst.Rule.Notify.Count == 0 || inst.Rule.Notify.Contains(n.Name, StringComparer.Ordinal)));
+    }
+
+    private void Record(AlertEvent e, IEnumerable<IAlertNotifier> notify)
+    {
         _history.Enqueue(e);
         while (_history.Count > _options.HistoryLimit && _history.TryDequeue(out _))
         {
         }
 
-        if (status == "firing")
+        if (e.Status == "firing")
         {
             _logger.AlertFired(e.Rule, e.Severity, e.Source ?? "-", e.Summary);
         }
@@ -238,19 +362,16 @@ public sealed class AlertEngine : IAlertView
         }
 
         Recorder?.Enqueue(e);
-        foreach (var n in _notifiers)
+        foreach (var n in notify)
         {
-            if (inst.Rule.Notify.Count == 0 || inst.Rule.Notify.Contains(n.Name, StringComparer.Ordinal))
-            {
-                n.Enqueue(e);
-            }
+            n.Enqueue(e);
         }
     }
 
     private IEnumerable<string> SourcesOf(AlertRule rule) =>
         (rule.Sources.Count > 0 ? rule.Sources : (IEnumerable<string>)_definitions.Sources.Keys.Order(StringComparer.Ordinal)).Where(_definitions.Sources.ContainsKey);
 
-    private IEnumerable<(string? Source, string Subject, string Summary)> Conditions(AlertRule rule, DateTime now)
+    private IEnumerable<(string? Source, string Subject, string Summary, DateTime? SilentFrom)> Conditions(AlertRule rule, DateTime now)
     {
         switch (rule.Signal)
         {
@@ -264,13 +385,28 @@ public sealed class AlertEngine : IAlertView
                         continue;
                     }
 
-                    // A source silent since the start counts from the start: a restart must not hide a dead source.
-                    var last = _signals.Source(id).LastSeen ?? _startedAt;
-                    var silent = now - last;
-                    if (silent > limit)
+                    var seen = _signals.Source(id).LastSeen;
+                    DateTime from;
+                    bool holds;
+                    if (_instances.GetValueOrDefault(rule.Name + "|" + id) is { FiringSince: not null } firing)
+                    {
+                        // Firing, maybe since before a restart: until a message newer than the silence arrives.
+                        from = firing.SilentFrom ?? (firing.Carried ? firing.FiringSince.Value - limit.Value : _startedAt);
+                        holds = seen is null || seen <= from;
+                    }
+                    else
+                    {
+                        // A source silent since the start counts from the start: a restart must not hide a dead source.
+                        // Nor may it raise alerts for all of them: the platform must have been up for the limit
+                        // (time to connect and hear from the source) before it calls a source silent.
+                        from = seen ?? _startedAt;
+                        holds = now - from > limit && now - _startedAt > limit;
+                    }
+
+                    if (holds)
                     {
                         var expected = source.ExpectEvery is { } e ? $" (expected every {Format(e)})" : "";
-                        yield return (id, id, $"source {id} has sent nothing for {Format(silent)}{expected}");
+                        yield return (id, id, $"source {id} has sent nothing for {Format(now - from)}{expected}", from);
                     }
                 }
 
@@ -280,7 +416,7 @@ public sealed class AlertEngine : IAlertView
                 {
                     if (_jobs.Get("stream:" + id) is { State: JobState.Degraded or JobState.Failed } job)
                     {
-                        yield return (id, id, $"connector of source {id} is {Lower(job.State)} since {job.StateSince:u}: {job.LastError ?? "no error recorded"}");
+                        yield return (id, id, $"connector of source {id} is {Lower(job.State)} since {job.StateSince:u}: {job.LastError ?? "no error recorded"}", null);
                     }
                 }
 
@@ -305,7 +441,7 @@ public sealed class AlertEngine : IAlertView
                     var rejected = last.Rejected - start.Rejected;
                     if (received >= rule.MinMessages && received > 0 && (double)rejected / received > rule.Above)
                     {
-                        yield return (id, id, $"{rejected} of {received} messages of source {id} became dead letters in the last {Format(window)} ({100.0 * rejected / received:0.#}%, threshold {100 * rule.Above:0.#}%)");
+                        yield return (id, id, $"{rejected} of {received} messages of source {id} became dead letters in the last {Format(window)} ({100.0 * rejected / received:0.#}%, threshold {100 * rule.Above:0.#}%)", null);
                     }
                 }
 
@@ -316,7 +452,7 @@ public sealed class AlertEngine : IAlertView
                     var lag = _signals.Source(id).Lag;
                     if (lag.TotalSeconds > rule.Above)
                     {
-                        yield return (id, id, $"messages of source {id} wait {Format(lag)} before being stored (threshold {Format(TimeSpan.FromSeconds(rule.Above ?? 0))})");
+                        yield return (id, id, $"messages of source {id} wait {Format(lag)} before being stored (threshold {Format(TimeSpan.FromSeconds(rule.Above ?? 0))})", null);
                     }
                 }
 
@@ -332,7 +468,7 @@ public sealed class AlertEngine : IAlertView
                     if (latest.State == JobState.Failed)
                     {
                         var subject = $"{Lower(latest.Kind)}:{latest.SourceId ?? "-"}";
-                        yield return (latest.SourceId, subject, $"job {latest.Id} ({Lower(latest.Kind)}{(latest.SourceId is null ? "" : " of source " + latest.SourceId)}) failed: {latest.LastError ?? "no error recorded"}");
+                        yield return (latest.SourceId, subject, $"job {latest.Id} ({Lower(latest.Kind)}{(latest.SourceId is null ? "" : " of source " + latest.SourceId)}) failed: {latest.LastError ?? "no error recorded"}", null);
                     }
                 }
 
@@ -352,7 +488,7 @@ public sealed class AlertEngine : IAlertView
                 var sources = rule.Sources.Count > 0 ? rule.Sources.ToHashSet(StringComparer.Ordinal) : null;
                 foreach (var group in _reconcileIssues.Where(i => sources is null || sources.Contains(i.SourceId)).GroupBy(i => i.SourceId))
                 {
-                    yield return (group.Key, group.Key, $"source {group.Key} does not reconcile: {string.Join("; ", group.Select(i => i.Summary).Take(3))}");
+                    yield return (group.Key, group.Key, $"source {group.Key} does not reconcile: {string.Join("; ", group.Select(i => i.Summary).Take(3))}", null);
                 }
 
                 break;
@@ -402,7 +538,8 @@ public sealed class AlertEngine : IAlertView
     private static string Lower<T>(T e) where T : struct, Enum => e.ToString().ToLowerInvariant();
 
     internal static string Format(TimeSpan t) =>
-        t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:00}m"
+        t.TotalDays >= 1 ? $"{(int)t.TotalDays}d{t.Hours:00}h"
+        : t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:00}m"
         : t.TotalMinutes >= 1 ? $"{(int)t.TotalMinutes}m{t.Seconds:00}s"
         : t.TotalSeconds >= 1 ? $"{t.TotalSeconds:0.#}s"
         : $"{t.TotalMilliseconds:0}ms";

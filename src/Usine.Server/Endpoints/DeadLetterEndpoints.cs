@@ -31,9 +31,9 @@ internal static class DeadLetterEndpoints
 
             return await next(ctx);
         });
-        group.MapGet("/", IResult (string? source, string? stage, string? status, string? reason, string? from, string? to, int? limit, UsinePlatform p, HttpContext http) =>
+        group.MapGet("/", IResult (string? source, string? stage, string? status, string? reason, string? rule, string? from, string? to, int? limit, UsinePlatform p, HttpContext http) =>
         {
-            if (Filter(http, p, new FilterRequest(source, stage, status, reason, from, to, null), out var filter) is { } error)
+            if (Filter(http, p, new FilterRequest(source, stage, status, reason, from, to, null, rule), out var filter) is { } error)
             {
                 return error;
             }
@@ -46,9 +46,9 @@ internal static class DeadLetterEndpoints
             return TypedResults.Ok(p.Store.DeadLetters(filter, limit ?? 100).Select(View));
         });
 
-        group.MapGet("/groups", IResult (string? source, string? stage, string? status, string? reason, string? from, string? to, int? limit, UsinePlatform p, HttpContext http) =>
+        group.MapGet("/groups", IResult (string? source, string? stage, string? status, string? reason, string? rule, string? from, string? to, int? limit, UsinePlatform p, HttpContext http) =>
         {
-            if (Filter(http, p, new FilterRequest(source, stage, status, reason, from, to, null), out var filter) is { } error)
+            if (Filter(http, p, new FilterRequest(source, stage, status, reason, from, to, null, rule), out var filter) is { } error)
             {
                 return error;
             }
@@ -173,7 +173,7 @@ internal static class DeadLetterEndpoints
 
             if (filter.IsEmpty)
             {
-                return Errors.BadRequest("say which dead letters to replay: a filter with at least one of source, stage, reason, from, to or ids");
+                return Errors.BadRequest("say which dead letters to replay: a filter with at least one of source, stage, reason, rule, from, to or ids");
             }
 
             if (filter.Status is not (null or "open"))
@@ -202,7 +202,7 @@ internal static class DeadLetterEndpoints
 
             if (filter.IsEmpty)
             {
-                return Errors.BadRequest("say which dead letters to discard: a filter with at least one of source, stage, reason, from, to or ids");
+                return Errors.BadRequest("say which dead letters to discard: a filter with at least one of source, stage, reason, rule, from, to or ids");
             }
 
             if (string.IsNullOrWhiteSpace(body!.Reason))
@@ -347,6 +347,7 @@ internal static class DeadLetterEndpoints
             Stage = request.Stage?.ToLowerInvariant(),
             Status = request.Status?.ToLowerInvariant(),
             Reason = string.IsNullOrEmpty(request.Reason) ? null : request.Reason,
+            Rule = string.IsNullOrEmpty(request.Rule) ? null : request.Rule,
             From = from,
             To = to,
             Ids = request.Ids,
@@ -358,8 +359,11 @@ internal static class DeadLetterEndpoints
     private static DeadLetterView View(DeadLetterRow d) => new(
         d.Id, d.Source, d.Stream, d.Position, d.Stage, d.Reason, d.Status, d.Attempts, d.Model, d.ModelVersion, d.ReceivedAt, d.CreatedAt);
 
-    /// <summary>Which dead letters: every field given must match; <c>reason</c> is text the reason contains, ignoring case.</summary>
-    internal sealed record FilterRequest(string? Source, string? Stage, string? Status, string? Reason, string? From, string? To, long[]? Ids);
+    /// <summary>
+    /// Which dead letters: every field given must match; <c>reason</c> is text the reason contains, ignoring case,
+    /// <c>rule</c> the rule of a group exactly (<see cref="DeadLetterGroup.Rule"/>).
+    /// </summary>
+    internal sealed record FilterRequest(string? Source, string? Stage, string? Status, string? Reason, string? From, string? To, long[]? Ids, string? Rule = null);
 
     internal sealed record ReplayOneRequest(bool Force);
 

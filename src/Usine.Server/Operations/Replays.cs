@@ -69,7 +69,7 @@ public sealed class Replays(UsineDefinitions definitions, IngestEngine engine, D
 
             var result = new DeadLetterReplayResult(r.Read, r.DeadLetters.Replayed, r.DeadLetters.Updated, skippedAtLimit, unknown.Value, r.Stored, r.Duplicates, note, job?.Id);
             detail["outcome"] = result;
-            await store.AppendAuditAsync(new AuditRecord(actor, action, target, Json(detail), "ok"), CancellationToken.None);
+            await store.AppendAuditAsync(new AuditRecord(actor, action, target, Json(detail), AuditResult(result, filter)), CancellationToken.None);
             job?.SetState(JobState.Stopped, $"{result.Replayed} replayed, {result.FailedAgain} failed again, {skippedAtLimit} skipped at the attempt limit");
             logger.DeadLettersReplayed(target, actor, result.Selected, result.Replayed, result.FailedAgain, skippedAtLimit);
             return result;
@@ -80,6 +80,25 @@ public sealed class Replays(UsineDefinitions definitions, IngestEngine engine, D
             await store.AppendAuditAsync(new AuditRecord(actor, action, target, Json(detail), "failed: " + ex.Message), CancellationToken.None);
             throw;
         }
+    }
+
+    /// <summary>
+    /// The audit result of a dead-letter replay: <c>ok</c> when every letter sent went through, else what failed
+    /// again (with the new reason, for one letter), so that the log never calls a failed replay a success.
+    /// </summary>
+    private string AuditResult(DeadLetterReplayResult r, DeadLetterFilter filter)
+    {
+        if (r.FailedAgain == 0)
+        {
+            return "ok";
+        }
+
+        if (filter.Ids is [var id] && store.DeadLetter(id)?.Letter is { } letter)
+        {
+            return $"failed again at {letter.Stage}: {letter.Reason}";
+        }
+
+        return $"failed again: {r.FailedAgain} of {r.Selected} ({r.Replayed} replayed)";
     }
 
     /// <summary>
@@ -122,8 +141,10 @@ public sealed class Replays(UsineDefinitions definitions, IngestEngine engine, D
 
             var result = new RangeReplayResult(source.Id, from, to, origin, job.Id, r.Read, r.Stored, r.Duplicates, r.Failed,
                 r.DeadLetters.New, r.DeadLetters.Unchanged, r.DeadLetters.Updated, r.DeadLetters.Replayed, r.Streams, time.GetElapsedTime(started).TotalMilliseconds);
-            detail["outcome"] = result with { ElapsedMs = 0 };
-            await store.AppendAuditAsync(new AuditRecord(actor, "replay.range", target, Json(detail), "ok"), CancellationToken.None);
+            detail["outcome"] = result;
+            var audited = r.Failed == 0 ? "ok"
+                : $"partly failed: {r.Failed} of {r.Read} messages are dead letters ({r.DeadLetters.New} new, {r.DeadLetters.Unchanged + r.DeadLetters.Updated} already open)";
+            await store.AppendAuditAsync(new AuditRecord(actor, "replay.range", target, Json(detail), audited), CancellationToken.None);
             job.SetState(JobState.Stopped, $"{r.Read} read, {r.Stored} stored, {r.DeadLetters.Replayed} dead letters replayed");
             logger.RangeReplayed(source.Id, from, to, actor, r.Read, r.Stored, r.DeadLetters.Replayed);
             return result;

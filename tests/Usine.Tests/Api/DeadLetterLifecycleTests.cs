@@ -52,12 +52,9 @@ public sealed class DeadLetterLifecycleTests : IAsyncLifetime
         await Server.Push("line1", Screwing(Vin2, "ST040", "2026-11-26T08:21:00Z", 300));
 
         var groups = await Server.Get("/api/deadletters/groups?source=line1");
-        Assert.Equal(3, groups.EnumerateArray().Sum(g => g.GetProperty("count").GetInt64()));
-        var biggest = groups[0];
-        Assert.Equal("validate", biggest.GetProperty("stage").GetString());
-        Assert.Equal(2, biggest.GetProperty("count").GetInt64());
-        Assert.Equal(2, biggest.GetProperty("open").GetInt64());
-        Assert.Contains("= 300 Nm is above the maximum 200", biggest.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        var group = Assert.Single(groups.EnumerateArray());
+        Assert.Equal(("validate", 3L, 3L), (group.GetProperty("stage").GetString(), group.GetProperty("count").GetInt64(), group.GetProperty("open").GetInt64()));
+        Assert.Equal("field 'torque' = 300 Nm is above the maximum 200", group.GetProperty("reason").GetString());
 
         await RestartWith(Widened);
         var result = await Server.Post("/api/deadletters/replay", new { filter = new { source = "line1", reason = "ABOVE THE MAXIMUM" } });
@@ -90,6 +87,53 @@ public sealed class DeadLetterLifecycleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Dead_letters_group_by_the_rule_they_broke_with_example_values_and_each_keeps_its_full_reason()
+    {
+        await Server.Push("line1", string.Join("\n",
+            Screwing(Vin1, "ST040", "2026-11-26T08:15:00Z", 228.5),
+            Screwing(Vin2, "ST040", "2026-11-26T08:16:00Z", 999),
+            Screwing(Vin1, "ST050", "2026-11-26T08:17:00Z", 999),
+            Screwing("VF1-BAD-1", "ST040", "2026-11-26T08:18:00Z", 12),
+            Screwing("VF1-BAD-22", "ST040", "2026-11-26T08:19:00Z", 12),
+            Screwing(Vin1, "ST040", "2026-11-26T08:20:00Z", -5, "MAYBE")));
+        await Server.Http.PostAsync("/api/sources/line1/messages", new StringContent("{\"VIN\": oops", Encoding.UTF8, "application/json"));
+        await Server.Http.PostAsync("/api/sources/line1/messages", new StringContent("{\"VIN\": \"x\", \"time\": oops}", Encoding.UTF8, "application/json"));
+
+        var groups = (await Server.Get("/api/deadletters/groups?source=line1")).EnumerateArray()
+            .ToDictionary(g => g.GetProperty("rule").GetString()!, g => g);
+        Assert.Equal(
+            [
+                "field 'torque' is above the maximum 200",
+                "field 'vin' does not match ^[A-HJ-NPR-Z0-9]{17}$",
+                "field 'torque' is below the minimum 0; field 'status' is not one of OK, NOK",
+            ],
+            groups.Keys.Where(k => k.StartsWith("field", StringComparison.Ordinal)));
+        var above = groups["field 'torque' is above the maximum 200"];
+        Assert.Equal((3L, "validate"), (above.GetProperty("count").GetInt64(), above.GetProperty("stage").GetString()));
+        Assert.Equal(["999 Nm", "228.5 Nm"], above.GetProperty("examples").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(["\"VF1-BAD-22\"", "\"VF1-BAD-1\""], groups["field 'vin' does not match ^[A-HJ-NPR-Z0-9]{17}$"].GetProperty("examples").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(["torque = -5 Nm; status = \"MAYBE\""],
+            groups["field 'torque' is below the minimum 0; field 'status' is not one of OK, NOK"].GetProperty("examples").EnumerateArray().Select(e => e.GetString()));
+
+        // Two malformed payloads that fail at different places are one decode group.
+        var decode = Assert.Single(groups.Values, g => g.GetProperty("stage").GetString() == "decode");
+        Assert.Equal(2, decode.GetProperty("count").GetInt64());
+        Assert.Equal("invalid JSON: 'o' is an invalid start of a value. LineNumber: N | BytePositionInLine: N.", decode.GetProperty("rule").GetString());
+
+        // A group's letters, by its rule: each keeps its own full reason.
+        var rule = Uri.EscapeDataString("field 'torque' is above the maximum 200");
+        var letters = await Server.Get($"/api/deadletters?source=line1&rule={rule}");
+        Assert.Equal(
+            ["field 'torque' = 999 Nm is above the maximum 200", "field 'torque' = 999 Nm is above the maximum 200", "field 'torque' = 228.5 Nm is above the maximum 200"],
+            letters.EnumerateArray().Select(l => l.GetProperty("reason").GetString()));
+
+        // And the group is replayed by its rule after the fix.
+        await RestartWith(Yaml.Replace("min: 0, max: 200", "min: 0, max: 1000", StringComparison.Ordinal));
+        var replayed = await Server.Post("/api/deadletters/replay", new { filter = new { source = "line1", rule = "field 'torque' is above the maximum 200" } });
+        Assert.Equal((3L, 3L), (replayed.GetProperty("selected").GetInt64(), replayed.GetProperty("replayed").GetInt64()));
+    }
+
+    [Fact]
     public async Task A_dead_letter_that_fails_again_stays_open_with_one_more_attempt_and_its_new_reason()
     {
         await Server.Push("line1", Screwing(Vin1, "ST040", "2026-11-26T08:15:00Z", 250));
@@ -108,8 +152,15 @@ public sealed class DeadLetterLifecycleTests : IAsyncLifetime
         Assert.Equal(0, (await Server.Scalar("SELECT count(*) FROM m_screwing")).GetInt64());
         Assert.Equal(1, (await Server.Scalar("SELECT count(*) FROM dead_letters")).GetInt64());
 
-        var audit = await Server.Get("/api/audit?action=deadletter.replay");
-        Assert.Equal($"deadletter:{id}", Assert.Single(audit.EnumerateArray()).GetProperty("target").GetString());
+        var audit = Assert.Single((await Server.Get("/api/audit?action=deadletter.replay")).EnumerateArray());
+        Assert.Equal($"deadletter:{id}", audit.GetProperty("target").GetString());
+        Assert.Equal("failed again at validate: field 'torque' = 250 Nm is above the maximum 240", audit.GetProperty("result").GetString());
+
+        // A group replay where letters fail again says how many.
+        await Server.Push("line1", Screwing(Vin1, "ST040", "2026-11-26T08:16:00Z", 260));
+        await Server.Post("/api/deadletters/replay", new { filter = new { source = "line1" } });
+        var group = Assert.Single((await Server.Get("/api/audit?action=deadletters.replay")).EnumerateArray());
+        Assert.Equal("failed again: 2 of 2 (0 replayed)", group.GetProperty("result").GetString());
     }
 
     [Fact]

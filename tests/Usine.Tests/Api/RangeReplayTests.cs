@@ -144,6 +144,24 @@ public sealed class RangeReplayTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_range_replay_is_audited_with_its_real_duration_and_says_when_messages_failed()
+    {
+        await PushDay();
+
+        // On the real clock, so that the replay takes time to measure.
+        await _server!.DisposeAsync();
+        _server = null;
+        _server = await ServerHarness.StartAsync(_dir, Yaml, time: null);
+        var answer = await Server.Post("/api/replay", Range);
+
+        var audit = Assert.Single((await Server.Get("/api/audit?action=replay.range")).EnumerateArray());
+        var elapsed = audit.GetProperty("detail").GetProperty("outcome").GetProperty("elapsedMs").GetDouble();
+        Assert.True(elapsed > 0, $"expected the audited elapsedMs to be the replay's duration, got {elapsed}");
+        Assert.Equal(answer.GetProperty("elapsedMs").GetDouble(), elapsed);
+        Assert.Equal("partly failed: 2 of 7 messages are dead letters (0 new, 2 already open)", audit.GetProperty("result").GetString());
+    }
+
+    [Fact]
     public async Task A_range_without_raw_messages_answers_404_saying_so()
     {
         await Server.Push("line1", Screwing(Vin1, "ST040", "2026-11-26T08:15:00Z", 12));

@@ -35,7 +35,7 @@ public sealed class AlertEngineTests
 
     private DateTime Now => _time.GetUtcNow().UtcDateTime;
 
-    private (AlertEngine Engine, JobRegistry Jobs) Engine(string alerts)
+    private (AlertEngine Engine, JobRegistry Jobs) Engine(string alerts, Recorder? notified = null)
     {
         var defs = DefinitionLoader.LoadText("""
             models:
@@ -47,7 +47,7 @@ public sealed class AlertEngineTests
               - { id: s2, plant: p, kind: http, model: m }
             """ + "\n" + alerts, "usine.yaml");
         var jobs = new JobRegistry(_time);
-        return (new AlertEngine(defs, jobs, _signals, [_notified], new AlertEngineOptions { EvaluateEvery = TimeSpan.FromSeconds(5) }, _time), jobs);
+        return (new AlertEngine(defs, jobs, _signals, [notified ?? _notified], new AlertEngineOptions { EvaluateEvery = TimeSpan.FromSeconds(5) }, _time), jobs);
     }
 
     [Fact]
@@ -76,6 +76,7 @@ public sealed class AlertEngineTests
         Assert.Empty(engine.Firing);
         Assert.Equal(["firing", "resolved"], _notified.Events.Select(e => e.Status));
         Assert.Equal(["resolved", "firing"], engine.History.Select(e => e.Status));
+        Assert.Equal("source s1 is sending again (silent 56s until 08:00:56Z)", _notified.Events[1].Summary);
     }
 
     [Fact]
@@ -87,6 +88,102 @@ public sealed class AlertEngineTests
         await engine.EvaluateAsync(default);
 
         Assert.Equal("s1", Assert.Single(engine.Firing).Source);
+    }
+
+    [Fact]
+    public async Task After_a_restart_sources_get_their_limit_to_be_heard_from_before_a_silence_fires()
+    {
+        // Last seen an hour before this process started (the store's figure): no alert in the first 45 s.
+        _signals.Sources["s1"] = new SourceSignal(Now - TimeSpan.FromHours(1), 10, 0, TimeSpan.Zero);
+        var (engine, _) = Engine("alerts:\n  rules:\n    - { name: quiet, signal: silence }\n");
+
+        _time.Advance(TimeSpan.FromSeconds(40));
+        await engine.EvaluateAsync(default);
+        Assert.Empty(engine.Firing);
+
+        _time.Advance(TimeSpan.FromSeconds(10));
+        await engine.EvaluateAsync(default);
+        Assert.Equal("source s1 has sent nothing for 1h00m (expected every 30s)", Assert.Single(engine.Firing).Summary);
+    }
+
+    [Fact]
+    public async Task An_alert_firing_when_the_platform_stopped_is_firing_after_the_restart_and_resolves_once_worded_as_a_resolution()
+    {
+        var stoppedSource = Now;
+        _signals.Sources["s1"] = new SourceSignal(stoppedSource, 10, 0, TimeSpan.Zero);
+        var (before, _) = Engine("alerts:\n  rules:\n    - { name: quiet, signal: silence }\n");
+        _time.Advance(TimeSpan.FromMinutes(1));
+        await before.EvaluateAsync(default);
+        var fired = Assert.Single(before.Firing);
+
+        // The platform stops for an hour, then starts again with the kept history; the source is still silent.
+        _time.Advance(TimeSpan.FromHours(1));
+        var after = new Recorder();
+        var (engine, _) = Engine("alerts:\n  rules:\n    - { name: quiet, signal: silence }\n", after);
+        engine.RestoreHistory(before.History.Reverse());
+        Assert.Equal((fired.Rule, fired.Since), (Assert.Single(engine.Firing).Rule, engine.Firing[0].Since));
+
+        await engine.EvaluateAsync(default);
+        Assert.Equal("source s1 has sent nothing for 1h01m (expected every 30s)", Assert.Single(engine.Firing).Summary);
+        Assert.Empty(after.Events);
+
+        _time.Advance(TimeSpan.FromSeconds(3));
+        _signals.Sources["s1"] = new SourceSignal(Now, 11, 0, TimeSpan.Zero);
+        await engine.EvaluateAsync(default);
+
+        Assert.Empty(engine.Firing);
+        var resolved = Assert.Single(after.Events);
+        Assert.Equal(("resolved", fired.Since, 2L), (resolved.Status, resolved.Since, resolved.Id));
+        Assert.Equal("source s1 is sending again (silent 1h01m until 09:01:03Z)", resolved.Summary);
+    }
+
+    [Fact]
+    public async Task An_alert_carried_over_a_restart_whose_condition_ended_meanwhile_is_resolved_at_the_first_evaluation()
+    {
+        var (before, jobs) = Engine("alerts:\n  rules:\n    - { name: down, signal: connector-down, for: 0s }\n    - { name: gone, signal: lag, above: 1s }\n");
+        jobs.Stream("s1", JobState.Running).SetState(JobState.Degraded, "connection refused");
+        await before.EvaluateAsync(default);
+        Assert.Single(before.Firing);
+
+        // Restarted without the lag rule; the connector connects at once.
+        _time.Advance(TimeSpan.FromMinutes(10));
+        var after = new Recorder();
+        var (engine, restarted) = Engine("alerts:\n  rules:\n    - { name: down, signal: connector-down, for: 0s }\n", after);
+        var history = before.History.Reverse().Append(new AlertEvent(99, "firing", "gone", "lag", "warning", "s2", "late", Now, Now)).ToList();
+        engine.RestoreHistory(history);
+        restarted.Stream("s1", JobState.Running);
+
+        // The connector gets 30 s to connect or fail before the carried alert is judged.
+        await engine.EvaluateAsync(default);
+        Assert.Equal("down", Assert.Single(engine.Firing).Rule);
+        Assert.Equal([("resolved", "gone", "rule gone is no longer defined")], after.Events.Select(e => (e.Status, e.Rule, e.Summary)));
+
+        _time.Advance(TimeSpan.FromSeconds(30));
+        await engine.EvaluateAsync(default);
+        Assert.Empty(engine.Firing);
+        Assert.Equal(("resolved", "down"), (after.Events[1].Status, after.Events[1].Rule));
+        Assert.StartsWith("connector of source s1 is running again", after.Events[1].Summary, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_failed_import_carried_over_a_restart_stays_firing_until_an_import_of_the_same_source_succeeds()
+    {
+        var (before, jobs) = Engine("alerts:\n  rules:\n    - { name: failed, signal: job-failed }\n");
+        jobs.Start(JobKind.Import, "s2", "a.csv").SetState(JobState.Failed, "the CSV file is empty");
+        await before.EvaluateAsync(default);
+        Assert.Equal("import:s2", Assert.Single(before.History).Subject);
+
+        var after = new Recorder();
+        var (engine, restarted) = Engine("alerts:\n  rules:\n    - { name: failed, signal: job-failed }\n", after);
+        engine.RestoreHistory(before.History);
+        _time.Advance(TimeSpan.FromMinutes(10));
+        await engine.EvaluateAsync(default);
+        Assert.Single(engine.Firing);
+
+        restarted.Start(JobKind.Import, "s2", "b.csv").SetState(JobState.Stopped);
+        await engine.EvaluateAsync(default);
+        Assert.Empty(engine.Firing);
+        Assert.Equal("resolved", Assert.Single(after.Events).Status);
     }
 
     [Fact]
@@ -136,6 +233,7 @@ public sealed class AlertEngineTests
         await engine.EvaluateAsync(default);
         Assert.Empty(engine.Firing);
         Assert.Equal(["firing", "resolved"], _notified.Events.Select(e => e.Status));
+        Assert.Equal("connector of source s1 is running again (down for 35s)", _notified.Events[1].Summary);
     }
 
     [Fact]
@@ -147,9 +245,11 @@ public sealed class AlertEngineTests
         Assert.Contains("failed: the CSV file is empty", Assert.Single(engine.Firing).Summary, StringComparison.Ordinal);
 
         _time.Advance(TimeSpan.FromSeconds(1));
-        jobs.Start(JobKind.Import, "s2", "b.csv").SetState(JobState.Stopped);
+        var later = jobs.Start(JobKind.Import, "s2", "b.csv");
+        later.SetState(JobState.Stopped);
         await engine.EvaluateAsync(default);
         Assert.Empty(engine.Firing);
+        Assert.Equal(("resolved", $"a later import job of source s2 did not fail: {later.Id} is stopped"), (_notified.Events[1].Status, _notified.Events[1].Summary));
     }
 
     [Fact]

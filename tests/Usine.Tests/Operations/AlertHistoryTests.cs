@@ -43,4 +43,41 @@ public sealed class AlertHistoryTests : IDisposable
             Assert.Equal((3L, "firing"), (latest.GetProperty("id").GetInt64(), latest.GetProperty("status").GetString()));
         }
     }
+
+    [Fact]
+    public async Task After_a_restart_a_source_keeps_its_counters_and_last_seen_and_an_alert_firing_at_the_stop_stays_one_alert()
+    {
+        var pushedAt = _time.GetUtcNow().UtcDateTime;
+        DateTime firedAt;
+        await using (var server = await ServerHarness.StartAsync(_dir, Config, _time))
+        {
+            await server.Push("line1", "[" + Screwing(Vin1, "ST040", "2026-11-26T21:00:00Z", 12) + "," + Screwing(Vin1, "ST050", "2026-11-26T21:00:00Z", 999) + "]");
+            _time.Advance(TimeSpan.FromMinutes(2));
+            var firing = (await server.Post("/api/alerts/evaluate", new { })).GetProperty("firing");
+            firedAt = Assert.Single(firing.EnumerateArray()).GetProperty("since").GetDateTime();
+        }
+
+        _time.Advance(TimeSpan.FromMinutes(10));
+        await using (var server = await ServerHarness.StartAsync(_dir, Config, _time))
+        {
+            var line1 = await server.Get("/api/sources/line1");
+            Assert.Equal((2L, 1L, 1L), (line1.GetProperty("received").GetInt64(), line1.GetProperty("stored").GetInt64(), line1.GetProperty("deadLetters").GetInt64()));
+            Assert.Equal(pushedAt, line1.GetProperty("lastSeen").GetDateTime().ToUniversalTime(), TimeSpan.FromSeconds(1));
+            var status = await server.Get("/api/status");
+            Assert.Equal(2L, status.GetProperty("sources").EnumerateArray().Single(x => x.GetProperty("id").GetString() == "line1").GetProperty("received").GetInt64());
+
+            // Still firing, under its first event: no second "firing", and the evaluation after the restart keeps it.
+            var firing = Assert.Single((await server.Get("/api/alerts")).GetProperty("firing").EnumerateArray());
+            Assert.Equal(firedAt, firing.GetProperty("since").GetDateTime());
+            await server.Post("/api/alerts/evaluate", new { });
+            Assert.Equal(["firing"], (await server.Get("/api/alerts/history")).EnumerateArray().Select(e => e.GetProperty("status").GetString()));
+
+            await server.Push("line1", Screwing(Vin1, "ST040", "2026-11-26T21:10:00Z", 13));
+            await server.Post("/api/alerts/evaluate", new { });
+            var history = await server.Get("/api/alerts/history");
+            Assert.Equal([(2L, "resolved"), (1L, "firing")], history.EnumerateArray().Select(e => (e.GetProperty("id").GetInt64(), e.GetProperty("status").GetString())));
+            Assert.Equal("source line1 is sending again (silent 12m00s until 22:12:00Z)", history[0].GetProperty("summary").GetString());
+            Assert.Equal(3L, (await server.Get("/api/sources/line1")).GetProperty("received").GetInt64());
+        }
+    }
 }
