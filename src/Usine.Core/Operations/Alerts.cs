@@ -333,6 +333,8 @@ public sealed class AlertEngine : IAlertView
                     : $"a later {Lower(latest.Kind)} job{(latest.SourceId is null ? "" : " of source " + latest.SourceId)} did not fail: {latest.Id} is {Lower(latest.State)}";
             case AlertSignal.ReconcileMismatch:
                 return $"source {id} reconciles again";
+            case AlertSignal.StoreFailing:
+                return $"the store commits again (it failed for {Format(now - inst.PendingSince)})";
             default:
                 return $"the condition of rule {rule.Name} no longer holds";
         }
@@ -480,7 +482,7 @@ public sealed class AlertEngine : IAlertView
                 {
                     var since = failing.Min(f => f.Since);
                     var reasons = string.Join("; ", failing.Select(f => f.Reason).Distinct(StringComparer.Ordinal).Take(3));
-                    yield return (null, "store", $"the store cannot commit since {since:u} ({failing.Count} sources waiting): {reasons}");
+                    yield return (null, "store", $"the store cannot commit since {since:u} ({failing.Count} sources waiting): {reasons}", null);
                 }
 
                 break;
