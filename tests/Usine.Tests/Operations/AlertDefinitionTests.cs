@@ -37,6 +37,7 @@ public sealed class AlertDefinitionTests
     [InlineData("alerts:\n  notifiers:\n    - name: hook\n      kind: webhook\n      url: ftp://x\n", 5, "must be an absolute http:// or https:// address")]
     [InlineData("alerts:\n  notifiers:\n    - name: hook\n      kind: webhook\n      url: http://x\n      secret: \"${USINE_TEST_UNSET_SECRET}\"\n", 6, "environment variable USINE_TEST_UNSET_SECRET, which is not set")]
     [InlineData("alerts:\n  rulez: []\n", 2, "unknown key 'rulez' in alerts")]
+    [InlineData("alerts:\n  rules:\n    - name: a\n      signal: store-failing\n      source: s1\n", 5, "rule 'a' watches the store, which every source shares: it takes no source")]
     public void A_bad_alert_definition_fails_at_start_naming_the_file_and_line(string alerts, int lineInAlerts, string problem)
     {
         var ex = Assert.Throws<DefinitionException>(() => DefinitionLoader.LoadText(Base + alerts, "usine.yaml"));
@@ -64,7 +65,7 @@ public sealed class AlertDefinitionTests
         var n = Assert.Single(defs.Notifiers);
         Assert.Equal(("ops", NotifierKind.Webhook, "s3cret", 3, TimeSpan.FromSeconds(5)), (n.Name, n.Kind, n.Secret, n.Attempts, n.Timeout));
         var rules = defs.EffectiveAlertRules;
-        Assert.Equal(["quiet", "rejects", "slow", "down"], rules.Select(r => r.Name));
+        Assert.Equal(["quiet", "rejects", "slow", "down", "store-failing"], rules.Select(r => r.Name));
         Assert.Equal((2.0, AlertSeverity.Critical, "s1"), (rules[0].AfterCadences, rules[0].Severity, rules[0].Sources.Single()));
         Assert.Equal((0.1, TimeSpan.FromMinutes(10), 50), (rules[1].Above, rules[1].Window, rules[1].MinMessages));
         Assert.Equal((120.0, TimeSpan.FromMinutes(1)), (rules[2].Above, rules[2].For));
@@ -73,6 +74,21 @@ public sealed class AlertDefinitionTests
 
         Assert.Equal(AlertRule.Defaults, DefinitionLoader.LoadText(Base, "usine.yaml").EffectiveAlertRules);
         Assert.Empty(DefinitionLoader.LoadText(Base + "alerts:\n", "usine.yaml").EffectiveAlertRules);
+    }
+
+    [Fact]
+    public void The_store_failing_alert_runs_whatever_the_rules_unless_a_rule_of_its_signal_replaces_it_or_alerting_is_off()
+    {
+        var defaults = DefinitionLoader.LoadText(Base, "usine.yaml").EffectiveAlertRules;
+        Assert.Contains(AlertRule.StoreFailingBuiltIn, defaults);
+
+        var others = DefinitionLoader.LoadText(Base + "alerts:\n  rules:\n    - { name: slow, signal: lag }\n", "usine.yaml").EffectiveAlertRules;
+        Assert.Equal(["slow", "store-failing"], others.Select(r => r.Name));
+        Assert.Equal((AlertSignal.StoreFailing, AlertSeverity.Critical), (others[1].Signal, others[1].Severity));
+
+        var own = DefinitionLoader.LoadText(Base + "alerts:\n  rules:\n    - { name: disk, signal: store-failing, severity: warning, for: 1m }\n", "usine.yaml").EffectiveAlertRules;
+        var rule = Assert.Single(own);
+        Assert.Equal(("disk", AlertSeverity.Warning, TimeSpan.FromMinutes(1)), (rule.Name, rule.Severity, rule.For));
     }
 
     [Fact]

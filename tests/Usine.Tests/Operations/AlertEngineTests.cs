@@ -17,7 +17,11 @@ public sealed class AlertEngineTests
         public List<ReconcileIssue> Issues { get; } = [];
         public int Reconciliations { get; private set; }
 
+        public List<Usine.Ingestion.CommitFailure> Failing { get; } = [];
+
         public SourceSignal Source(string sourceId) => Sources.GetValueOrDefault(sourceId);
+
+        public IReadOnlyList<Usine.Ingestion.CommitFailure> FailingCommits() => [.. Failing];
 
         public Task<IReadOnlyList<ReconcileIssue>> FindMismatchesAsync(DateTime from, DateTime to, CancellationToken cancellationToken)
         {
@@ -77,6 +81,29 @@ public sealed class AlertEngineTests
         Assert.Equal(["firing", "resolved"], _notified.Events.Select(e => e.Status));
         Assert.Equal(["resolved", "firing"], engine.History.Select(e => e.Status));
         Assert.Equal("source s1 is sending again (silent 56s until 08:00:56Z)", _notified.Events[1].Summary);
+    }
+
+    [Fact]
+    public async Task A_store_that_cannot_commit_fires_one_alert_for_the_platform_after_its_for_and_resolves_when_commits_succeed()
+    {
+        var (engine, _) = Engine("alerts:\n  rules:\n    - { name: disk, signal: store-failing, for: 10s }\n");
+        var since = Now;
+        _signals.Failing.Add(new Usine.Ingestion.CommitFailure("s1", "the data directory's filesystem is full: No space left on device", since, since, 1));
+        _signals.Failing.Add(new Usine.Ingestion.CommitFailure("s2", "the data directory's filesystem is full: No space left on device", since, since, 3));
+        await engine.EvaluateAsync(default);
+        Assert.Empty(engine.Firing);
+
+        _time.Advance(TimeSpan.FromSeconds(10));
+        await engine.EvaluateAsync(default);
+        var firing = Assert.Single(engine.Firing);
+        Assert.Equal(("disk", "warning", null), (firing.Rule, firing.Severity, firing.Source));
+        Assert.Equal($"the store cannot commit since {since:u} (2 sources waiting): the data directory's filesystem is full: No space left on device", firing.Summary);
+
+        _signals.Failing.Clear();
+        await engine.EvaluateAsync(default);
+        Assert.Empty(engine.Firing);
+        Assert.Equal(["firing", "resolved"], _notified.Events.Select(e => e.Status));
+        Assert.All(_notified.Events, e => Assert.Equal("store-failing", e.Signal));
     }
 
     [Fact]
