@@ -44,6 +44,18 @@ public sealed class FuzzRun
         return run;
     }
 
+    /// <summary>Runs the given files once each, as a crash triage does.</summary>
+    public static FuzzRun Replay(PipelineTarget target, IEnumerable<string> files)
+    {
+        var run = new FuzzRun();
+        foreach (var file in files)
+        {
+            run.Try(target, File.ReadAllBytes(file));
+        }
+
+        return run;
+    }
+
     private void Try(PipelineTarget target, byte[] input)
     {
         Inputs++;
