@@ -128,11 +128,23 @@ internal static class UsineProcess
 
     public static async Task<long> ScalarAsync(HttpClient http, string sql)
     {
+        var v = await FirstCellAsync(http, sql);
+        return v.ValueKind == JsonValueKind.Null ? 0 : v.GetInt64();
+    }
+
+    /// <summary>The first cell of a query's answer as text; null for SQL NULL.</summary>
+    public static async Task<string?> TextAsync(HttpClient http, string sql)
+    {
+        var v = await FirstCellAsync(http, sql);
+        return v.ValueKind == JsonValueKind.Null ? null : v.GetString();
+    }
+
+    private static async Task<JsonElement> FirstCellAsync(HttpClient http, string sql)
+    {
         using var r = await http.PostAsJsonAsync("/api/sql", new { sql });
         var body = await r.Content.ReadAsStringAsync();
         Assert.True(r.IsSuccessStatusCode, $"{sql} answered {(int)r.StatusCode}: {body}");
         using var doc = JsonDocument.Parse(body);
-        var v = doc.RootElement.GetProperty("rows")[0][0];
-        return v.ValueKind == JsonValueKind.Null ? 0 : v.GetInt64();
+        return doc.RootElement.GetProperty("rows")[0][0].Clone();
     }
 }
