@@ -201,7 +201,7 @@ public sealed class ReconcileTests : IAsyncLifetime
 
     [Theory]
     [InlineData("/api/reconcile", 400, "source is missing")]
-    [InlineData("/api/reconcile?source=nope", 404, "unknown source 'nope'")]
+    [InlineData("/api/reconcile?source=nope", 404, "no source with id 'nope'")]
     [InlineData("/api/reconcile?source=line1&from=yesterday", 400, "from 'yesterday' is not a time")]
     [InlineData("/api/reconcile?source=line1&from=-1h&to=-2h", 400, "must be after from")]
     public async Task A_bad_reconcile_request_says_what_to_fix(string url, int status, string message)
