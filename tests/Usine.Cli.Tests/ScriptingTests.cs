@@ -199,7 +199,7 @@ public sealed class ScriptingTests
         { "alerts list", "firing", "rule,severity,source,summary,since", 1, "no message for 10 min" },
         { "alerts history", "", "id,status,rule,severity,source,summary,since,at", 2, "resolved" },
         { "deadletters list", "", "id,source,stream,position,stage,reason,status,attempts,model,modelVersion,receivedAt,createdAt", 1, LongReason },
-        { "deadletters groups", "", "source,stage,reason,count,open,replayed,discarded,maxAttempts,firstReceivedAt,lastReceivedAt", 1, "1234" },
+        { "deadletters groups", "", "source,stage,rule,reason,examples,count,open,replayed,discarded,maxAttempts,firstReceivedAt,lastReceivedAt", 1, "1234" },
         { "deadletters show 8", "", "id,source,stream,position,stage,reason,status,attempts,model,modelVersion,receivedAt,createdAt,payload", 1, "\"meter;kwh\n12;x,y\"" },
         { "audit list", "", "id,at,actor,action,target,detail,result", 1, "marie" },
         { "archive list", "days", "plant,source,day,files,rows,bytes,minReceivedAt,maxReceivedAt", 1, "2026-11-24T23:59:59Z" },

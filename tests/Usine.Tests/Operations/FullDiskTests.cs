@@ -94,8 +94,9 @@ public sealed class FullDiskTests : IAsyncLifetime
 
         await using (var filler = FillDisk())
         {
-            // A push is refused as not durable, saying why.
-            var refused = await _http.PostAsync("/api/sources/line1/messages", new StringContent(Batch(2, 2), Encoding.UTF8, "application/json"));
+            // A push is refused as not durable, saying why. Enough messages that their log entry cannot fit in what
+            // is left of the log file's last page, which a full filesystem still lets the store write into.
+            var refused = await _http.PostAsync("/api/sources/line1/messages", new StringContent(Batch(2, 50), Encoding.UTF8, "application/json"));
             var body = await refused.Content.ReadAsStringAsync();
             Assert.True(refused.StatusCode == HttpStatusCode.ServiceUnavailable, $"expected 503, got {(int)refused.StatusCode}: {body}");
             Assert.Contains("the data directory's filesystem is full", body, StringComparison.Ordinal);
