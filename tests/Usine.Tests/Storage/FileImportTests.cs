@@ -104,7 +104,9 @@ public sealed class FileImportTests : IAsyncLifetime
         }
 
         File.WriteAllBytes(Path.Combine(folder, "shift.csv.gz"), gz);
-        var watcher = new FileDropWatcher(_defs.Sources["csv-line1"], folder, _importer, TimeSpan.FromMilliseconds(20),
+        // Batches of the size a real import uses: the fixture's batches of 3 would commit hundreds of times first.
+        var importer = new FileImporter(_engine, _store, TimeProvider.System);
+        var watcher = new FileDropWatcher(_defs.Sources["csv-line1"], folder, importer, TimeSpan.FromMilliseconds(20),
             Microsoft.Extensions.Logging.Abstractions.NullLogger<FileDropWatcher>.Instance, TimeProvider.System);
         using var stop = new CancellationTokenSource();
         var run = watcher.RunAsync(stop.Token);
