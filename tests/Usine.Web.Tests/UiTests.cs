@@ -162,7 +162,8 @@ public sealed class UiTests(BrowserFixture browser) : IAsyncLifetime
         // The page samples the engine's counters every 3 s of the platform's clock.
         _server.Time.Advance(TimeSpan.FromSeconds(3));
         await Expect(_page.Locator("#sources tbody tr td").Nth(8)).ToHaveTextAsync("8");
-        await Expect(_page.Locator("figure.chart polyline")).ToHaveCountAsync(2);
+        // One sample so far: a dot per series (a line needs two points).
+        await Expect(_page.Locator("figure.chart circle")).ToHaveCountAsync(2);
         await Expect(_page.Locator("figure.chart text.tick").First).ToHaveTextAsync("1");
         await ShotAsync("overview-live");
     }
