@@ -41,7 +41,7 @@ public static class UsineServer
             o.SerializerOptions.NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals;
         });
         builder.Services.AddProblemDetails();
-        builder.Services.AddOpenApi(o => o.AddOperationTransformer(OpenApiTags.TagByResource));
+        builder.Services.AddOpenApi(o => o.AddOperationTransformer(OpenApiTags.TagByResource).AddDocumentTransformer(OpenApiTags.DeclareUsedTags));
         builder.AddUsineMetrics();
         builder.Services.AddUsineUi();
         builder.Services.AddUsineAuth(platform.Definitions.Auth, platform.Options.DataDirectory);
@@ -104,7 +104,10 @@ public static class UsineServer
         app.MapAggregates();
         app.MapExports();
         app.MapOpenApi().AllowAnonymous();
-        app.MapScalarApiReference().AllowAnonymous();
+        // The reference page shows Usine's API and nothing else: no schema list beside the Models resource (it
+        // would read "Models" twice), no buttons to the vendor's own services, no calls home.
+        app.MapScalarApiReference(o => o.WithTitle("Usine API").WithFavicon("/favicon.ico").HideModels().HideClientButton()
+            .HideDeveloperTools().DisableAgent().DisableMcp().DisableTelemetry()).AllowAnonymous();
         app.MapUsineUi();
         app.Lifetime.ApplicationStopped.Register(() => platform.DisposeAsync().AsTask().GetAwaiter().GetResult());
         app.Lifetime.ApplicationStarted.Register(() => app.Logger.Listening(urls, Path.GetFullPath(platform.Options.DataDirectory)));

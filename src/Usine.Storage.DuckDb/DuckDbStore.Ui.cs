@@ -5,6 +5,13 @@ namespace Usine.Storage.DuckDb;
 /// <summary>One point of a measure of an avatar over time.</summary>
 public sealed record MeasurePoint(DateTime Time, double Value);
 
+/// <summary>
+/// The points of one series of a measure, oldest first: the records of one avatar that share the values of the
+/// model's key fields other than the time and the avatar's own id (the zone of an oven, the station of a
+/// vehicle). <see cref="Name"/> is those values ("zone 2"), empty when the key has no such field.
+/// </summary>
+public sealed record MeasureSeries(string Name, IReadOnlyList<MeasurePoint> Points);
+
 /// <summary>A record as the web UI lists it: its model, times, lineage and values.</summary>
 public sealed record SourceRecord(string Model, DateTime Time, DateTime StoredAt, string? AvatarId, long RawPosition, IReadOnlyDictionary<string, object?> Values);
 
@@ -62,25 +69,72 @@ public sealed partial class DuckDbStore
         return chain;
     }
 
-    /// <summary>The values of numeric <paramref name="field"/> of <paramref name="model"/> about one avatar, oldest first.</summary>
-    public List<MeasurePoint> AvatarSeries(long key, string model, string field, int limit, IReadOnlySet<string>? plants = null)
+    /// <summary>
+    /// The values of numeric <paramref name="field"/> of <paramref name="model"/> about one avatar, the latest
+    /// <paramref name="limit"/> of them, as one series per value of the model's other key fields (see
+    /// <see cref="MeasureSeries"/>), the series with the most points first.
+    /// </summary>
+    public List<MeasureSeries> AvatarSeries(long key, string model, string field, int limit, IReadOnlySet<string>? plants = null)
     {
         if (!_tables.TryGetValue(model, out var table) || !table.Columns.Any(c => c.Name == field))
         {
             throw new ArgumentException($"model '{model}' has no field '{field}'");
         }
 
+        // Zones of one oven are as many series: joining them into one line draws a zigzag between zones.
+        var latest = Defs.Models[model].Latest;
+        var own = latest.Avatar?.Id.Names.ToHashSet(StringComparer.Ordinal) ?? [];
+        var by = latest.Key.Where(k => k != latest.TimeField && !own.Contains(k) && table.Columns.Any(c => c.Name == k)).ToList();
+        var name = by.Count == 0 ? "''"
+            : "concat_ws(' · ', " + string.Join(", ", by.Select(k => $"{Sql.Literal(k + " ")} || coalesce(CAST({Sql.Quote(k)} AS VARCHAR), '-')")) + ")";
         var args = new SqlArgs();
         var avatar = args.Add(key);
         var scope = plants is null ? "" : " AND " + PlantCondition("plant", plants, args);
         var points = Read(
             $"""
-            SELECT event_time, CAST({Sql.Quote(field)} AS DOUBLE) FROM {Sql.RecordTable(model)}
+            SELECT {name}, event_time, CAST({Sql.Quote(field)} AS DOUBLE) FROM {Sql.RecordTable(model)}
             WHERE avatar_key = {avatar} AND {Sql.Quote(field)} IS NOT NULL{scope} ORDER BY event_time DESC LIMIT {Math.Clamp(limit, 1, 100_000)}
             """,
-            r => new MeasurePoint(Utc(r.GetDateTime(0)), r.GetDouble(1)), [.. args.Values]);
-        points.Reverse();
-        return points;
+            r => (Series: r.GetString(0), Point: new MeasurePoint(Utc(r.GetDateTime(1)), r.GetDouble(2))), [.. args.Values]);
+        return [.. points.GroupBy(p => p.Series, StringComparer.Ordinal)
+            .Select(g => new MeasureSeries(g.Key, [.. g.Select(p => p.Point).Reverse()]))
+            .OrderByDescending(s => s.Points.Count).ThenBy(s => s.Name, StringComparer.Ordinal)];
+    }
+
+    /// <summary>The earliest event time of any record about one avatar, or null when it has none.</summary>
+    public DateTime? EarliestEvent(long key, IReadOnlySet<string>? plants = null)
+    {
+        if (_tables.Count == 0)
+        {
+            return null;
+        }
+
+        var args = new SqlArgs();
+        var avatar = args.Add(key);
+        var scope = plants is null ? "" : " AND " + PlantCondition("plant", plants, args);
+        var union = string.Join(" UNION ALL ", _tables.Keys.Select(m => $"SELECT min(event_time) AS t FROM {Sql.RecordTable(m)} WHERE avatar_key = {avatar}{scope}"));
+        return Read($"SELECT min(t) FROM ({union})", r => r.IsDBNull(0) ? (DateTime?)null : Utc(r.GetDateTime(0)), [.. args.Values]).FirstOrDefault();
+    }
+
+    /// <summary>
+    /// Avatars an id that names none probably meant: those whose id is it in another case or ends with it after a
+    /// slash (<c>OV1</c> for <c>arlon/OV1</c>), else those whose id or last part starts with it.
+    /// </summary>
+    public List<AvatarRow> SuggestAvatars(string id, string? type, int limit, IReadOnlySet<string>? plants = null)
+    {
+        var args = new SqlArgs();
+        var exact = args.Add(id);
+        var like = args.Add(EscapeLike(id));
+        var ofType = type is null ? "" : $" AND type = {args.Add(type)}";
+        var scope = plants is null ? "" : " AND " + PlantCondition("plant", plants, args);
+        var found = Read(
+            $"""
+            SELECT avatar_key, type, id, plant, parent_key, first_seen FROM avatars
+            WHERE (lower(id) = lower({exact}) OR lower(id) LIKE '%/' || lower({like}) ESCAPE ''){ofType}{scope}
+            ORDER BY length(id), id, type LIMIT {Math.Clamp(limit, 1, 100)}
+            """,
+            MapAvatar, [.. args.Values]);
+        return found.Count > 0 ? found : [.. SearchAvatars(id, limit, plants).Where(a => type is null || a.Type == type)];
     }
 
     /// <summary>The latest records stored from one source, newest first.</summary>

@@ -66,7 +66,10 @@ public sealed class UiTests(BrowserFixture browser) : IAsyncLifetime
         await Expect(timeline.Nth(1)).ToContainTextAsync("torque 12.5 Nm");
         await Expect(_page.Locator("#breadcrumbs")).ToContainTextAsync("plant flins");
         await Expect(_page.Locator("dd.attribute")).ToContainTextAsync("OK since 2026-11-26 08:15:00Z");
-        await Expect(_page.Locator("figure.chart polyline")).ToHaveCountAsync(1);
+        // Two stations, two series of one point each: dots, not a line drawn from one station to the other.
+        await Expect(_page.Locator("figure.chart circle")).ToHaveCountAsync(2);
+        await Expect(_page.Locator("figure.chart .legend span")).ToHaveTextAsync(["■ station ST040", "■ station ST050"]);
+        await Expect(_page.Locator("#links td.duration")).ToHaveTextAsync(["1 h 40 min so far", "5 min"]);
         await ShotAsync("avatar");
 
         await _page.GetByRole(AriaRole.Link, new() { Name = "Dead letters", Exact = true }).ClickAsync();
@@ -159,7 +162,8 @@ public sealed class UiTests(BrowserFixture browser) : IAsyncLifetime
         // The page samples the engine's counters every 3 s of the platform's clock.
         _server.Time.Advance(TimeSpan.FromSeconds(3));
         await Expect(_page.Locator("#sources tbody tr td").Nth(8)).ToHaveTextAsync("8");
-        await Expect(_page.Locator("figure.chart polyline")).ToHaveCountAsync(2);
+        // One sample so far: a dot per series (a line needs two points).
+        await Expect(_page.Locator("figure.chart circle")).ToHaveCountAsync(2);
         await Expect(_page.Locator("figure.chart text.tick").First).ToHaveTextAsync("1");
         await ShotAsync("overview-live");
     }

@@ -197,7 +197,11 @@ public static partial class DefinitionLoader
             {
                 if (old.Field(f.Name) is { } of && of.Type != f.Type)
                 {
-                    throw ctx.Error(node, $"model {model.Ref} changes the type of field '{f.Name}' from {Lower(of.Type)} (version {old.Version}) to {Lower(f.Type)}; add a new field instead");
+                    // The line of the field's type, not of the model: that is the line to change.
+                    var at = node is YamlMappingNode m && ctx.Opt(m, "fields") is YamlMappingNode fields && ctx.Opt(fields, f.Name) is { } field
+                        ? (field is YamlMappingNode fm ? ctx.Opt(fm, "type") : null) ?? field
+                        : node;
+                    throw ctx.Error(at, $"model {model.Ref} changes the type of field '{f.Name}' from {Lower(of.Type)} (version {old.Version}) to {Lower(f.Type)}; add a new field instead");
                 }
             }
         }

@@ -105,7 +105,15 @@ internal static class AvatarEndpoints
 
         if (found.Count == 0)
         {
-            return (null, Errors.NotFound(type is null ? $"no avatar with id '{id}'" : $"no avatar of type '{type}' with id '{id}'"));
+            // An id is often typed without its path (OV1 for arlon/OV1): say which ids were probably meant.
+            var suggestions = p.Store.SuggestAvatars(id, type, 5, plants).Select(a => a.Id).Distinct(StringComparer.Ordinal).ToList();
+            var message = type is null ? $"no avatar with id '{id}'" : $"no avatar of type '{type}' with id '{id}'";
+            if (suggestions.Count > 0)
+            {
+                message += $"; did you mean {string.Join(" or ", suggestions)}?";
+            }
+
+            return (null, TypedResults.Json(new NotFoundWithSuggestions(message, suggestions), statusCode: StatusCodes.Status404NotFound));
         }
 
         if (found.Count > 1)
@@ -167,6 +175,9 @@ internal static class AvatarEndpoints
 
     private static string? Text(Microsoft.Extensions.Primitives.StringValues v) => v.Count == 0 ? null : v.ToString();
 
+    /// <summary>The 404 of an unknown avatar id: the error line, and the ids it probably meant.</summary>
+    internal sealed record NotFoundWithSuggestions(string Error, IReadOnlyList<string> Suggestions);
+
     private static IResult Detail(string id, string? type, HttpContext http, UsinePlatform p)
     {
         var plants = Explore.Plants(http);
@@ -185,6 +196,7 @@ internal static class AvatarEndpoints
             id = a.Id,
             plant = a.Plant,
             firstSeen = a.FirstSeen,
+            earliestEvent = p.Store.EarliestEvent(a.Key, plants),
             attributes = Attributes(p.Store.AvatarAttributes([a.Key], plants).GetValueOrDefault(a.Key)),
             parent = ancestors.Count > 0 ? new { type = ancestors[^1].Type, id = ancestors[^1].Id } : null,
             ancestors = ancestors.Select(x => new { type = x.Type, id = x.Id }),

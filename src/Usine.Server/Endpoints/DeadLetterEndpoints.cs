@@ -44,7 +44,7 @@ internal static class DeadLetterEndpoints
             }
 
             return TypedResults.Ok(p.Store.DeadLetters(filter, limit ?? 100).Select(View));
-        });
+        }).WithSummary("Dead letters matching a filter, newest first");
 
         group.MapGet("/groups", IResult (string? source, string? stage, string? status, string? reason, string? rule, string? from, string? to, int? limit, UsinePlatform p, HttpContext http) =>
         {
@@ -59,7 +59,7 @@ internal static class DeadLetterEndpoints
             }
 
             return TypedResults.Ok(p.Store.DeadLetterGroups(filter, limit ?? 100));
-        });
+        }).WithSummary("Dead letters counted per source, stage and rule broken, with example values");
 
         group.MapGet("/{id:long}", IResult (long id, UsinePlatform p) =>
         {
@@ -84,13 +84,13 @@ internal static class DeadLetterEndpoints
                 EditedAt = editedAt,
                 DiscardReason = discardReason,
             });
-        });
+        }).WithSummary("One dead letter with its payload, original payload and discard reason");
 
         group.MapPost("/{id:long}/replay", async Task<IResult> (long id, HttpContext http, UsinePlatform p, CancellationToken ct) =>
         {
             var body = await Body<ReplayOneRequest>(http, ct) ?? new ReplayOneRequest(false);
             return await ReplayOneAsync(p, id, body.Force, UsineAuth.Actor(http), ct);
-        }).RequireAuthorization(UsineAuth.OperatorPolicy);
+        }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Replay one open dead letter through the current pipeline");
 
         group.MapPost("/{id:long}/edit", async Task<IResult> (long id, HttpContext http, UsinePlatform p, CancellationToken ct) =>
         {
@@ -135,7 +135,7 @@ internal static class DeadLetterEndpoints
 
             var (letter, _, editedAt, _) = p.Store.DeadLetter(id)!.Value;
             return TypedResults.Ok(new { id, status = letter.Status, edited = true, editedAt, payloadBytes = payload.Length });
-        }).RequireAuthorization(UsineAuth.OperatorPolicy);
+        }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Replace the payload of an open dead letter, keeping the original, and optionally replay it");
 
         group.MapPost("/{id:long}/discard", async Task<IResult> (long id, HttpContext http, UsinePlatform p, CancellationToken ct) =>
         {
@@ -161,7 +161,7 @@ internal static class DeadLetterEndpoints
 
             p.Replays.Log.DeadLettersDiscarded(Target(id), actor, n, reason);
             return TypedResults.Ok(new { id, status = "discarded", reason });
-        }).RequireAuthorization(UsineAuth.OperatorPolicy);
+        }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Discard an open dead letter, with a reason");
 
         group.MapPost("/replay", async Task<IResult> (HttpContext http, UsinePlatform p, CancellationToken ct) =>
         {
@@ -190,7 +190,7 @@ internal static class DeadLetterEndpoints
             {
                 return Errors.Status(StatusCodes.Status409Conflict, ex.Message);
             }
-        }).RequireAuthorization(UsineAuth.OperatorPolicy);
+        }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Replay every open dead letter a filter matches");
 
         group.MapPost("/discard", async Task<IResult> (HttpContext http, UsinePlatform p, CancellationToken ct) =>
         {
@@ -217,7 +217,7 @@ internal static class DeadLetterEndpoints
                 count => new AuditRecord(actor, "deadletters.discard", target, Replays.Json(new { filter, reason, discarded = count }), "ok"), ct);
             p.Replays.Log.DeadLettersDiscarded(target, actor, n, reason);
             return TypedResults.Ok(new { discarded = n, reason });
-        }).RequireAuthorization(UsineAuth.OperatorPolicy);
+        }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Discard every open dead letter a filter matches, with a reason");
 
         return app;
     }

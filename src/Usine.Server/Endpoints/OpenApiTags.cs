@@ -24,4 +24,17 @@ internal static class OpenApiTags
         operation.Tags = new HashSet<OpenApiTagReference> { new(name, context.Document) };
         return Task.CompletedTask;
     }
+
+    /// <summary>
+    /// Lists in the document exactly the tags its operations use, in alphabetical order: the default tag of the
+    /// application, which no operation keeps, would otherwise show as an empty group on the reference page.
+    /// </summary>
+    public static Task DeclareUsedTags(OpenApiDocument document, OpenApiDocumentTransformerContext context, CancellationToken cancellationToken)
+    {
+        var used = document.Paths.Values.SelectMany(p => p.Operations?.Values.AsEnumerable() ?? [])
+            .SelectMany(o => o.Tags ?? new HashSet<OpenApiTagReference>()).Select(t => t.Name).OfType<string>()
+            .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
+        document.Tags = new HashSet<OpenApiTag>(used.Select(n => new OpenApiTag { Name = n }));
+        return Task.CompletedTask;
+    }
 }

@@ -62,7 +62,7 @@ internal static class OperationsEndpoints
             return result is null
                 ? Errors.NotFound($"no {(body.FromArchive ? "archived" : "raw")} messages of source {source.Id} received between {Replays.Iso(from.Value)} and {Replays.Iso(to.Value)}")
                 : TypedResults.Ok(result);
-        }).RequireAuthorization(UsineAuth.OperatorPolicy);
+        }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Replay the raw messages of a source received in a time range through the current pipeline");
 
         app.MapGet("/api/audit", IResult (string? action, string? since, int? limit, UsinePlatform p) =>
         {
@@ -86,7 +86,7 @@ internal static class OperationsEndpoints
                 Detail = Detail(e.DetailJson),
                 e.Result,
             }));
-        }).RequireAuthorization(UsineAuth.OperatorPolicy);
+        }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("The audit log of replays, edits, discards and definition changes, newest first");
 
         return app;
     }

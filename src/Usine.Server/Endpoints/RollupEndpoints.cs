@@ -51,7 +51,7 @@ internal static class RollupEndpoints
             {
                 return Errors.BadRequest(ex.Message);
             }
-        }).RequireAuthorization(UsineAuth.OperatorPolicy);
+        }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Recompute a model's rollup buckets over a time range from its records");
 
         return app;
     }

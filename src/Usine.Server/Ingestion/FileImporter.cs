@@ -352,7 +352,7 @@ public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvid
         }
 
         Stream whole = new PrefixedStream(head.AsMemory(0, n), s);
-        return n == 2 && head[0] == 0x1f && head[1] == 0x8b ? new GZipStream(whole, CompressionMode.Decompress) : whole;
+        return n == 2 && head[0] == 0x1f && head[1] == 0x8b ? new GzipFileStream(whole) : whole;
     }
 
     private sealed class Counters

@@ -46,6 +46,14 @@ internal static class Ui
             : $"{d.TotalDays:0} days ago";
     }
 
+    /// <summary>A duration to the minute or second, as a link or a silence lasts: 45s, 12 min, 3 h 20 min, 2 d 4 h.</summary>
+    public static string Duration(TimeSpan d) =>
+        d < TimeSpan.Zero ? "—"
+        : d.TotalSeconds < 60 ? $"{Math.Floor(d.TotalSeconds):0}s"
+        : d.TotalMinutes < 60 ? $"{Math.Floor(d.TotalMinutes):0} min"
+        : d.TotalHours < 48 ? $"{Math.Floor(d.TotalHours):0} h{(d.Minutes > 0 ? $" {d.Minutes} min" : "")}"
+        : $"{Math.Floor(d.TotalDays):0} d{(d.Hours > 0 ? $" {d.Hours} h" : "")}";
+
     /// <summary>The payload indented when it is JSON, else as received (null when it is not text).</summary>
     public static string? Pretty(string? text)
     {

@@ -25,6 +25,9 @@ internal static class UiHost
         app.UseAntiforgery();
         MapAsset(app, "/_framework/blazor.web.js", "ui/blazor.web.js", "text/javascript");
         MapAsset(app, "/ui/app.css", "ui/app.css", "text/css");
+
+        // Browsers ask for it on every page whatever the page links; without it each page logs a 404.
+        MapAsset(app, "/favicon.ico", "ui/favicon.ico", "image/x-icon");
         // Every page and the circuit behind it need a signed-in viewer (always true on a loopback server without authentication).
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode().RequireAuthorization(Security.UsineAuth.ViewerPolicy);
         return app;
@@ -43,7 +46,7 @@ internal static class UiHost
         http.Response.ContentType = "text/html; charset=utf-8";
         await http.Response.WriteAsync($"""
             <!DOCTYPE html>
-            <html lang="en"><head><meta charset="utf-8" /><title>Usine · Not found</title><link rel="stylesheet" href="/ui/app.css" /></head>
+            <html lang="en"><head><meta charset="utf-8" /><title>Usine · Not found</title><link rel="icon" href="/favicon.ico" /><link rel="stylesheet" href="/ui/app.css" /></head>
             <body><header class="topbar"><a class="brand" href="/">Usine</a></header>
             <main><h1>Not found</h1><p>There is no page at <code>{path}</code>. Go to the <a href="/">overview</a>, or search a vehicle, machine or station from there.</p></main>
             </body></html>

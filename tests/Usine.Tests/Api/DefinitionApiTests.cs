@@ -143,7 +143,7 @@ public sealed class DefinitionApiTests : IAsyncLifetime
         var cases = new (HttpMethod Method, string Path, string Body, HttpStatusCode Status, string Message)[]
         {
             (HttpMethod.Post, "/api/models", Energy, HttpStatusCode.Conflict, "model energy version 1 exists"),
-            (HttpMethod.Post, "/api/models", EnergyV2.Replace("kwh:   { type: double, unit: kWh, min: 0, required: true }", "kwh:   { type: string, required: true }", StringComparison.Ordinal), HttpStatusCode.BadRequest, "changes the type of field 'kwh' from double (version 1) to string"),
+            (HttpMethod.Post, "/api/models", EnergyV2.Replace("kwh:   { type: double, unit: kWh, min: 0, required: true }", "kwh:   { type: string, required: true }", StringComparison.Ordinal), HttpStatusCode.BadRequest, "body line 9: model energy@2 changes the type of field 'kwh' from double (version 1) to string"),
             (HttpMethod.Post, "/api/models", EnergyV2.Replace("phase: { type: string", "phase: { type: text", StringComparison.Ordinal), HttpStatusCode.BadRequest, "body line 10: type 'text' is not one of"),
             (HttpMethod.Post, "/api/models", "", HttpStatusCode.BadRequest, "the body is empty"),
             (HttpMethod.Post, "/api/models", "{ \"name\": \"x\", ", HttpStatusCode.BadRequest, "invalid YAML"),

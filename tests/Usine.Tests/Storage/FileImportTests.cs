@@ -82,6 +82,50 @@ public sealed class FileImportTests : IAsyncLifetime
         Assert.Equal((2L, 1L, 1L, "json-array"), (j.Messages, j.Stored, j.DeadLetters, j.Format));
     }
 
+    [Theory]
+    [InlineData("damaged")]
+    [InlineData("cut short")]
+    public async Task A_broken_gzip_file_in_a_drop_folder_is_moved_to_failed_with_a_note_an_operator_can_act_on(string how)
+    {
+        var folder = Path.Combine(_dir, "drop");
+        Directory.CreateDirectory(folder);
+        var lines = string.Concat(Enumerable.Range(0, 2000).Select(i => $"{TestDefinitions.Vin1},ST{i:000},2026-11-26T08:15:00Z,{i % 50},OK\n"));
+        var gz = File.ReadAllBytes(Write("shift.csv.gz", "vin,station,ts,torque_lbft,status\n" + lines, gzip: true));
+        if (how == "damaged")
+        {
+            for (var i = gz.Length / 3; i < gz.Length / 3 + 64; i++)
+            {
+                gz[i] ^= 0x5a;
+            }
+        }
+        else
+        {
+            gz = gz[..(gz.Length / 2)];
+        }
+
+        File.WriteAllBytes(Path.Combine(folder, "shift.csv.gz"), gz);
+        // Batches of the size a real import uses: the fixture's batches of 3 would commit hundreds of times first.
+        var importer = new FileImporter(_engine, _store, TimeProvider.System);
+        var watcher = new FileDropWatcher(_defs.Sources["csv-line1"], folder, importer, TimeSpan.FromMilliseconds(20),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<FileDropWatcher>.Instance, TimeProvider.System);
+        using var stop = new CancellationTokenSource();
+        var run = watcher.RunAsync(stop.Token);
+        var note = Path.Combine(folder, "failed", "shift.csv.gz.error");
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!File.Exists(note))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"expected {note} within 30 s; watcher state {watcher.State}, last error {watcher.LastError}");
+            await Task.Delay(20);
+        }
+
+        await stop.CancelAsync();
+        await run;
+        var text = (await File.ReadAllTextAsync(note)).Trim();
+        Assert.StartsWith("the file is gzip-compressed but damaged: it cannot be decompressed past ", text, StringComparison.Ordinal);
+        Assert.EndsWith("send the whole file again (records already stored are not stored twice)", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("archive entry", text, StringComparison.OrdinalIgnoreCase);
+    }
+
     [Fact]
     public async Task The_same_content_imported_twice_is_skipped_whole_and_a_wrong_checksum_is_refused()
     {
