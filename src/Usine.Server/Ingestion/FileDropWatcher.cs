@@ -32,7 +32,7 @@ public sealed class FileDropWatcher(SourceDefinition source, string folder, File
             try
             {
                 await ScanAsync(ct);
-                job?.TrySetState(JobState.Degraded, JobState.Idle, "the folder can be read again");
+                job?.TrySetState(JobState.Degraded, JobState.Idle, "the folder is read and its files imported again");
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -42,7 +42,11 @@ public sealed class FileDropWatcher(SourceDefinition source, string folder, File
             {
                 State = "degraded";
                 LastError = ex.Message;
-                job?.SetState(JobState.Degraded, $"looking for files in {folder} failed: {ex.Message}");
+                // A commit that failed (a full disk, say) is not a problem of the folder: the file stays and is tried again.
+                var what = ex is UsineException
+                    ? $"importing a file of {folder} failed (it stays there and is tried again)"
+                    : $"looking for files in {folder} failed";
+                job?.SetState(JobState.Degraded, $"{what}: {ex.Message}");
                 logger.DropScanFailed(ex, source.Id, folder);
             }
         }
