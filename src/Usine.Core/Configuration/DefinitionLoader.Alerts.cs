@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
 using Usine.Operations;
 using YamlDotNet.RepresentationModel;
 
@@ -10,9 +9,6 @@ public static partial class DefinitionLoader
     private static readonly string[] AlertsKeys = ["rules", "notifiers"];
     private static readonly string[] RuleKeys = ["name", "signal", "source", "sources", "severity", "for", "after", "above", "window", "min", "notify", "description"];
     private static readonly string[] NotifierKeys = ["name", "kind", "url", "secret", "attempts", "timeout"];
-
-    [GeneratedRegex(@"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")]
-    private static partial Regex EnvReference();
 
     private static void ReadAlerts(Ctx ctx, YamlNode node, UsineDefinitions defs)
     {
@@ -213,9 +209,8 @@ public static partial class DefinitionLoader
         if (ctx.Opt(map, "secret") is { } secretNode)
         {
             // Secrets stay out of the file: ${NAME} reads the environment variable NAME at start-up.
-            var secret = EnvReference().Replace(ctx.Str(secretNode, "secret"), m =>
-                Environment.GetEnvironmentVariable(m.Groups[1].Value)
-                ?? throw ctx.Error(secretNode, $"secret refers to the environment variable {m.Groups[1].Value}, which is not set"));
+            var secret = Internal.EnvironmentReferences.Expand(ctx.Str(secretNode, "secret"), name =>
+                ctx.Error(secretNode, $"secret refers to the environment variable {name}, which is not set"));
             n = n with { Secret = secret };
         }
 

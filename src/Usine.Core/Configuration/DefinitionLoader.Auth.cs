@@ -159,9 +159,8 @@ public static partial class DefinitionLoader
             }
 
             // Secrets stay out of the file: ${NAME} reads the environment variable NAME at start-up.
-            var secret = EnvReference().Replace(ctx.Str(secretNode, "secret"), m =>
-                Environment.GetEnvironmentVariable(m.Groups[1].Value)
-                ?? throw ctx.Error(secretNode, $"secret refers to the environment variable {m.Groups[1].Value}, which is not set"));
+            var secret = Internal.EnvironmentReferences.Expand(ctx.Str(secretNode, "secret"), name =>
+                ctx.Error(secretNode, $"secret refers to the environment variable {name}, which is not set"));
             var bytes = System.Text.Encoding.UTF8.GetBytes(secret);
             if (bytes.Length < 32)
             {

@@ -1,5 +1,3 @@
-using System.Text.RegularExpressions;
-
 namespace Usine.Sources;
 
 /// <summary>
@@ -38,16 +36,13 @@ public sealed class SourceSettingException : ArgumentException
 /// <summary>Helpers connectors share to read their settings.</summary>
 public static partial class SourceSettings
 {
-    [GeneratedRegex(@"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")]
-    private static partial Regex EnvReference();
-
     /// <summary>
     /// Replaces each <c>${NAME}</c> in a setting's value by the environment variable NAME, so that secrets stay
     /// out of the definition files; throws naming the variable when it is not set.
     /// </summary>
     public static string ExpandEnvironment(string value, string setting, string what) =>
-        EnvReference().Replace(value, m => Environment.GetEnvironmentVariable(m.Groups[1].Value)
-            ?? throw new SourceSettingException(setting, $"{what}: setting {setting} refers to the environment variable {m.Groups[1].Value}, which is not set; set it in the environment of the Usine process"));
+        Internal.EnvironmentReferences.Expand(value, name =>
+            new SourceSettingException(setting, $"{what}: setting {setting} refers to the environment variable {name}, which is not set; set it in the environment of the Usine process"));
 
     /// <summary>The known key closest to <paramref name="key"/> (a typo or a wrong case), or null when none is close.</summary>
     public static string? Closest(string key, IEnumerable<string> known)
