@@ -103,7 +103,7 @@ public sealed class DeadLetterOperationsTests
     {
         var neither = await CliRunner.RunAsync(["deadletters", "replay"], Environment);
         Assert.Equal(2, neither.ExitCode);
-        CliAssert.OneErrorLine("error: say which dead letters: an id, or filter options (--source, --stage, --matching, --from, --to) (see usine deadletters replay --help)", neither);
+        CliAssert.OneErrorLine("error: say which dead letters: an id, or filter options (--source, --stage, --matching, --rule, --from, --to) (see usine deadletters replay --help)", neither);
 
         var both = await CliRunner.RunAsync(["deadletters", "replay", "7", "--source", "s"], Environment);
         Assert.Equal(2, both.ExitCode);
@@ -219,6 +219,24 @@ public sealed class DeadLetterOperationsTests
         Assert.Equal("2026-11-26T07:00:00Z", request.Query["to"]);
         Assert.Contains("2026-11-26 10:05:00Z", show.Output, StringComparison.Ordinal);
         Assert.Contains($"original payload, before the edit:{System.Environment.NewLine}{{\"VIN\":\"VF1-BAD\"}}", show.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_rule_as_groups_prints_it_chooses_the_letters_to_list_and_to_replay()
+    {
+        await using var server = await StartServerAsync();
+        const string rule = "field 'torque' is above the maximum 200";
+
+        var list = await CliRunner.RunAsync(["deadletters", "list", "--rule", rule, "--server", server.Url], Environment);
+        var replay = await CliRunner.RunAsync(["deadletters", "replay", "--rule", rule, "--force", "--server", server.Url], Environment);
+
+        Assert.Equal(("", 0, "", 0), (list.Error, list.ExitCode, replay.Error, replay.ExitCode));
+        var requests = server.Requests.ToArray();
+        Assert.Equal(rule, requests[0].Query["rule"]);
+        Assert.False(requests[0].Query.ContainsKey("reason"));
+        using var body = JsonDocument.Parse(Body(requests[1]));
+        Assert.Equal(rule, body.RootElement.GetProperty("filter").GetProperty("rule").GetString());
+        Assert.False(body.RootElement.GetProperty("filter").TryGetProperty("reason", out _));
     }
 
     [Fact]

@@ -40,12 +40,12 @@ internal class DeadLetterTargetSettings : DeadLetterFilterSettings
         var filtered = !Filter().IsEmpty;
         if (Id is not null && filtered)
         {
-            return ValidationResult.Error("give either a dead letter id or filter options (--source, --stage, --matching, --from, --to), not both");
+            return ValidationResult.Error("give either a dead letter id or filter options (--source, --stage, --matching, --rule, --from, --to), not both");
         }
 
         if (Id is null && !filtered)
         {
-            return ValidationResult.Error("say which dead letters: an id, or filter options (--source, --stage, --matching, --from, --to)");
+            return ValidationResult.Error("say which dead letters: an id, or filter options (--source, --stage, --matching, --rule, --from, --to)");
         }
 
         return Id is null || long.TryParse(Id, NumberStyles.None, CultureInfo.InvariantCulture, out _)

@@ -20,6 +20,10 @@ internal class DeadLetterFilterSettings : ClientSettings
     [Description("Only those whose reason contains this text, ignoring case.")]
     public string? Matching { get; init; }
 
+    [CommandOption("--rule <RULE>")]
+    [Description("Only those that broke this rule, as `deadletters groups` shows it (the reason without its values).")]
+    public string? Rule { get; init; }
+
     [CommandOption("--from <TIME>")]
     [Description("Only those received at or after this time (ISO 8601, UTC unless it says otherwise).")]
     public string? From { get; init; }
@@ -28,7 +32,7 @@ internal class DeadLetterFilterSettings : ClientSettings
     [Description("Only those received before this time.")]
     public string? To { get; init; }
 
-    public DeadLetterFilter Filter(string? status = null) => new(Source, Stage, status, Matching, From, To);
+    public DeadLetterFilter Filter(string? status = null) => new(Source, Stage, status, Matching, From, To, Rule: Rule);
 }
 
 internal sealed class DeadLettersListSettings : DeadLetterFilterSettings

@@ -196,7 +196,8 @@ internal sealed record DeadLetterFilter(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Reason = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? From = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? To = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<long>? Ids = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<long>? Ids = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Rule = null)
 {
     [JsonIgnore]
     public bool IsEmpty => this == new DeadLetterFilter();

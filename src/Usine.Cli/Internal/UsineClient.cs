@@ -117,7 +117,7 @@ internal sealed partial class UsineClient : IDisposable
             "api/audit" + Query(("action", action), ("since", since), ("limit", limit?.ToString(CultureInfo.InvariantCulture))), cancellationToken);
 
     private static string FilterQuery(DeadLetterFilter f, int? limit) => Query(
-        ("source", f.Source), ("stage", f.Stage), ("status", f.Status), ("reason", f.Reason), ("from", f.From), ("to", f.To),
+        ("source", f.Source), ("stage", f.Stage), ("status", f.Status), ("reason", f.Reason), ("rule", f.Rule), ("from", f.From), ("to", f.To),
         ("limit", limit?.ToString(CultureInfo.InvariantCulture)));
 
     /// <summary>Archiving a day of a large plant takes minutes; the run is bounded, so it gets a deadline of its own.</summary>
