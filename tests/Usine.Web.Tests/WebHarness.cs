@@ -59,12 +59,20 @@ internal sealed class WebHarness : IAsyncDisposable
     /// <summary>The platform's clock: pages that refresh on a timer refresh when a test advances it.</summary>
     public FakeTimeProvider Time { get; }
 
-    /// <summary>Starts the platform on <see cref="Yaml"/> and <paramref name="more"/> (further sources, an auth section).</summary>
-    public static async Task<WebHarness> StartAsync(string more = "")
+    /// <summary>
+    /// Starts the platform on <see cref="Yaml"/> and <paramref name="more"/> (further sources, an auth section);
+    /// <paramref name="prepareData"/> may put files in the data directory first, as an earlier run left them.
+    /// </summary>
+    public static async Task<WebHarness> StartAsync(string more = "", Func<string, Task>? prepareData = null)
     {
         var dir = Directory.CreateTempSubdirectory("usine-web-").FullName;
         var config = Path.Combine(dir, "usine.yaml");
         await File.WriteAllTextAsync(config, Yaml + "\n" + more);
+        if (prepareData is not null)
+        {
+            await prepareData(Path.Combine(dir, "data"));
+        }
+
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 26, 10, 0, 0, TimeSpan.Zero));
         var platform = await UsinePlatform.StartAsync(new UsineServerOptions
         {
