@@ -34,12 +34,14 @@ public sealed partial class DuckDbStore
     }
 
     /// <summary>
-    /// A failed write as the operator should read it: a full filesystem says so and where, since it is fixed
-    /// outside Usine; any other failure is left as the store raised it.
+    /// A failed write as the operator should read it: a full filesystem says so, since it is fixed outside Usine;
+    /// any other failure is left as the store raised it. Paths read DATA/... rather than where the data directory
+    /// is: the reason reaches health, which anyone may ask, and callers kept to some plants.
     /// </summary>
     private Exception WriteFault(Exception ex) =>
         IsDiskFull(ex)
-            ? new UsineException($"the data directory's filesystem is full: {ex.Message} (free space on the filesystem of {Path.GetFullPath(_options.DataDirectory)}; nothing of the batch was stored)", isTransient: true, ex)
+            ? new UsineException($"the data directory's filesystem is full: {ex.Message.Replace(Path.GetFullPath(_options.DataDirectory).TrimEnd(Path.DirectorySeparatorChar), "DATA", StringComparison.Ordinal)} "
+                + "(free space on the filesystem of the data directory; nothing of the batch was stored)", isTransient: true, ex)
             : ex;
 
     private static bool IsDiskFull(Exception ex)

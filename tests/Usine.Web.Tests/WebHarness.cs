@@ -61,13 +61,19 @@ internal sealed class WebHarness : IAsyncDisposable
 
     /// <summary>
     /// Starts the platform on <see cref="Yaml"/> and <paramref name="more"/> (further sources, an auth section), or on
-    /// <paramref name="definitions"/> instead of <see cref="Yaml"/> when given.
+    /// <paramref name="definitions"/> instead of <see cref="Yaml"/> when given; <paramref name="prepareData"/> may put
+    /// files in the data directory first, as an earlier run left them.
     /// </summary>
-    public static async Task<WebHarness> StartAsync(string more = "", string? definitions = null)
+    public static async Task<WebHarness> StartAsync(string more = "", string? definitions = null, Func<string, Task>? prepareData = null)
     {
         var dir = Directory.CreateTempSubdirectory("usine-web-").FullName;
         var config = Path.Combine(dir, "usine.yaml");
         await File.WriteAllTextAsync(config, (definitions ?? Yaml) + "\n" + more);
+        if (prepareData is not null)
+        {
+            await prepareData(Path.Combine(dir, "data"));
+        }
+
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 26, 10, 0, 0, TimeSpan.Zero));
         var platform = await UsinePlatform.StartAsync(new UsineServerOptions
         {

@@ -113,6 +113,11 @@ public sealed class FullDiskTests : IAsyncLifetime
             await WaitFor("health turns degraded with the reason", async () => (await Get("/health")) is var h
                 && h.GetProperty("status").GetString() == "degraded"
                 && h.GetProperty("reasons").EnumerateArray().Any(r => r.GetString()!.Contains("the data directory's filesystem is full", StringComparison.Ordinal)));
+
+            // Anyone may ask for health: it tells why, not where the data lives.
+            var health = await (await _http.GetAsync("/health")).Content.ReadAsStringAsync();
+            Assert.DoesNotContain(_data, health, StringComparison.Ordinal);
+            Assert.Contains("DATA/usine.duckdb", health, StringComparison.Ordinal);
             await WaitFor("the pushed source and its job are degraded with the commit failure", async () => (await Source("line1")) is var s
                 && s.GetProperty("state").GetString() == "degraded" && s.GetProperty("jobState").GetString() == "degraded"
                 && s.GetProperty("lastError").GetString()!.Contains("filesystem is full", StringComparison.Ordinal));
