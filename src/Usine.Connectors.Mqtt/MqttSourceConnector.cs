@@ -65,18 +65,6 @@ public sealed partial class MqttSourceConnector
         });
     }
 
-    /// <summary>
-    /// Checks that a connector can be made for <paramref name="source"/> (its topic, settings and broker), as the
-    /// constructor does, without making one; throws <see cref="ArgumentException"/> saying what to fix.
-    /// </summary>
-    public static void Validate(SourceDefinition source, MqttConnectorOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(source);
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        MqttSourceSettings.Parse(source, options);
-    }
-
     public string SourceId => _source.Id;
 
     /// <summary>The stream the positions belong to: <c>mqtt:SOURCE</c>.</summary>

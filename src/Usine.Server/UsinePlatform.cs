@@ -176,18 +176,6 @@ public sealed class UsinePlatform : IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// Checks that a source can start, as <see cref="StartConnector"/> will, without starting it: what a definition
-    /// must pass before it is written, so that a definition the API accepted never stops the next start.
-    /// </summary>
-    internal void ValidateConnector(SourceDefinition source)
-    {
-        if (source.Kind == SourceKind.Mqtt)
-        {
-            MqttSourceConnector.Validate(source, new MqttConnectorOptions { DefaultBroker = Options.DefaultMqttBroker });
-        }
-    }
-
     /// <summary>Sources that could not start (a stored definition that no longer loads, settings a connector refuses), with why.</summary>
     public IReadOnlyDictionary<string, string> FailedSources => _failedSources;
 

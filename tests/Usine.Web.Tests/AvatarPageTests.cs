@@ -56,12 +56,7 @@ public sealed class AvatarPageTests(BrowserFixture browser) : IAsyncLifetime
             await _server.PushAsync("ovens", [.. readings]);
         }
 
-        _context = await browser.Browser.NewContextAsync(new BrowserNewContextOptions
-        {
-            BaseURL = _server.Address,
-            ViewportSize = new ViewportSize { Width = 1400, Height = 900 },
-        });
-        _page = await _context.NewPageAsync();
+        (_context, _page) = await browser.OpenAsync(_server.Address);
     }
 
     public async Task DisposeAsync()

@@ -21,6 +21,17 @@ public sealed class BrowserFixture : IAsyncLifetime
 
     public IBrowser Browser => _browser ?? throw new InvalidOperationException("the browser is not started");
 
+    /// <summary>A fresh browser context on <paramref name="baseUrl"/> at the size the UI tests use, with its first page.</summary>
+    public async Task<(IBrowserContext Context, IPage Page)> OpenAsync(string baseUrl)
+    {
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            BaseURL = baseUrl,
+            ViewportSize = new ViewportSize { Width = 1400, Height = 900 },
+        });
+        return (context, await context.NewPageAsync());
+    }
+
     public async Task InitializeAsync()
     {
         if (!File.Exists(ChromiumPath))

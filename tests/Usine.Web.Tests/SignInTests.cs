@@ -43,12 +43,7 @@ public sealed class SignInTests(BrowserFixture browser) : IAsyncLifetime
         await _server.PushWithKeyAsync(Operator, "line2",
             WebHarness.Screwing(DouaiVin, "ST040", "2026-11-26T08:15:00Z", 22.5),
             WebHarness.Screwing(DouaiVin, "ST060", "2026-11-26T08:25:00Z", 700));
-        _context = await browser.Browser.NewContextAsync(new BrowserNewContextOptions
-        {
-            BaseURL = _server.Address,
-            ViewportSize = new ViewportSize { Width = 1400, Height = 900 },
-        });
-        _page = await _context.NewPageAsync();
+        (_context, _page) = await browser.OpenAsync(_server.Address);
     }
 
     public async Task DisposeAsync()

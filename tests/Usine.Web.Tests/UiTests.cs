@@ -24,12 +24,7 @@ public sealed class UiTests(BrowserFixture browser) : IAsyncLifetime
             WebHarness.Screwing(WebHarness.Vin2, "ST040", "2026-11-26T08:30:00Z", 13, "NOK"),
             WebHarness.Screwing(Vin1, "ST060", "2026-11-26T08:25:00Z", 500),
             WebHarness.Screwing("VF1-NOT-A-VIN", "ST040", "2026-11-26T08:35:00Z", 14));
-        _context = await browser.Browser.NewContextAsync(new BrowserNewContextOptions
-        {
-            BaseURL = _server.Address,
-            ViewportSize = new ViewportSize { Width = 1400, Height = 900 },
-        });
-        _page = await _context.NewPageAsync();
+        (_context, _page) = await browser.OpenAsync(_server.Address);
     }
 
     public async Task DisposeAsync()

@@ -3,14 +3,8 @@ using System.Security.Cryptography;
 namespace Usine.Server.Ingestion;
 
 /// <summary>Feeds every byte read through a hash, so a file is checked while it is imported, in one pass.</summary>
-internal sealed class HashingStream(Stream inner, IncrementalHash hash) : Stream
+internal sealed class HashingStream(Stream inner, IncrementalHash hash) : ReadOnlyStream
 {
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
     public override int Read(byte[] buffer, int offset, int count)
     {
         var n = inner.Read(buffer, offset, count);
@@ -27,23 +21,12 @@ internal sealed class HashingStream(Stream inner, IncrementalHash hash) : Stream
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
 
 /// <summary>Gives back bytes already read (to sniff gzip) before the rest of the stream.</summary>
-internal sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream rest) : Stream
+internal sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream rest) : ReadOnlyStream
 {
     private ReadOnlyMemory<byte> _prefix = prefix;
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -72,11 +55,6 @@ internal sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream rest) :
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
 
 /// <summary>
@@ -90,7 +68,7 @@ internal sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream rest) :
 /// read as a size is almost always larger than everything decompressed, something no whole file can claim (a file
 /// of several members claims only its last member's size). Files over 4 GiB, where that size wraps, are not checked.
 /// </remarks>
-internal sealed class GzipFileStream : Stream
+internal sealed class GzipFileStream : ReadOnlyStream
 {
     private readonly TailStream _compressed;
     private readonly System.IO.Compression.GZipStream _inner;
@@ -101,12 +79,6 @@ internal sealed class GzipFileStream : Stream
         _compressed = new TailStream(compressed);
         _inner = new System.IO.Compression.GZipStream(_compressed, System.IO.Compression.CompressionMode.Decompress);
     }
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -161,27 +133,16 @@ internal sealed class GzipFileStream : Stream
 
         base.Dispose(disposing);
     }
-
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
 
 /// <summary>Passes reads through and keeps the last four bytes read: the size field of a gzip trailer, once at the end.</summary>
-internal sealed class TailStream(Stream inner) : Stream
+internal sealed class TailStream(Stream inner) : ReadOnlyStream
 {
     private readonly byte[] _tail = new byte[4];
     private long _total;
 
     /// <summary>The last four bytes read as a little-endian size, once four were read.</summary>
     public uint? Size => _total >= 4 ? System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(Ordered()) : null;
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -213,6 +174,16 @@ internal sealed class TailStream(Stream inner) : Stream
     }
 
     private byte[] Ordered() => [.. Enumerable.Range(0, 4).Select(i => _tail[(_total + i) % 4])];
+}
+
+/// <summary>What every stream of this file shares: read forward only, once.</summary>
+internal abstract class ReadOnlyStream : Stream
+{
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
     public override void Flush() { }
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();

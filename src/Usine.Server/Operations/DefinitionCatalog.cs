@@ -227,21 +227,12 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         {
             var files = LoadedFiles().Where(f => f != exclude).Append(temp);
             var defs = Parse(section, body, temp, () => DefinitionLoader.LoadFiles(files, SettingsValidators(platform.Options)));
-            if (expectSource is not null)
-            {
-                var source = defs.Sources.Values.FirstOrDefault(s => s.Id == expectSource && s.Origin?.StartsWith(temp, StringComparison.Ordinal) == true)
-                    ?? throw new DefinitionRejectedException(400, $"the body defines another source than '{expectSource}': its id must be the one in the address");
 
-                // Everything a start checks, the connector's own settings included, before the file exists: a
-                // definition written here is one the next start can run.
-                try
-                {
-                    platform.ValidateConnector(source);
-                }
-                catch (ArgumentException ex)
-                {
-                    throw new DefinitionRejectedException(400, ex.Message.Replace(temp, "the body", StringComparison.Ordinal));
-                }
+            // The load above ran everything a start checks, the connector's own settings included, before the file
+            // exists: a definition written here is one the next start can run.
+            if (expectSource is not null && !defs.Sources.Values.Any(s => s.Id == expectSource && s.Origin?.StartsWith(temp, StringComparison.Ordinal) == true))
+            {
+                throw new DefinitionRejectedException(400, $"the body defines another source than '{expectSource}': its id must be the one in the address");
             }
 
             File.Move(temp, target, overwrite: true);
