@@ -1,7 +1,5 @@
 using System.Reflection;
-using Spectre.Console.Cli;
 using Usine.Cli.Commands;
-using Usine.Cli.Internal;
 
 namespace Usine.Cli;
 

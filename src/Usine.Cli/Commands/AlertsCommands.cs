@@ -1,8 +1,3 @@
-using System.ComponentModel;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Usine.Cli.Internal;
-
 namespace Usine.Cli.Commands;
 
 internal sealed class AlertsListSettings : FormattedSettings

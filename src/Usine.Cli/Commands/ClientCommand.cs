@@ -1,7 +1,3 @@
-using System.ComponentModel;
-using Spectre.Console.Cli;
-using Usine.Cli.Internal;
-
 namespace Usine.Cli.Commands;
 
 /// <summary>Settings every client command shares: where the server is.</summary>

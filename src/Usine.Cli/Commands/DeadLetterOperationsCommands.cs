@@ -1,9 +1,4 @@
-using System.ComponentModel;
-using System.Globalization;
 using System.Text;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Usine.Cli.Internal;
 
 namespace Usine.Cli.Commands;
 

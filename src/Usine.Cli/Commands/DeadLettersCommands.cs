@@ -1,8 +1,3 @@
-using System.ComponentModel;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Usine.Cli.Internal;
-
 namespace Usine.Cli.Commands;
 
 /// <summary>The options that choose dead letters, shared by list, groups, replay and discard.</summary>

@@ -1,8 +1,3 @@
-using System.ComponentModel;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Usine.Cli.Internal;
-
 namespace Usine.Cli.Commands;
 
 /// <summary>The record filters the export and aggregate commands share, as the API takes them.</summary>

@@ -1,7 +1,3 @@
-using System.ComponentModel;
-using Spectre.Console;
-using Spectre.Console.Cli;
-
 namespace Usine.Cli.Commands;
 
 /// <summary>The options of every command that runs the platform: where it listens, and its archive and retention.</summary>

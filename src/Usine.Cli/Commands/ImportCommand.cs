@@ -1,8 +1,4 @@
-using System.ComponentModel;
 using System.Diagnostics;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Usine.Cli.Internal;
 
 namespace Usine.Cli.Commands;
 

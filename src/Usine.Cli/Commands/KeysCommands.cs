@@ -1,7 +1,3 @@
-using System.ComponentModel;
-using System.Globalization;
-using Spectre.Console.Cli;
-using Usine.Cli.Internal;
 using Usine.Security;
 
 namespace Usine.Cli.Commands;

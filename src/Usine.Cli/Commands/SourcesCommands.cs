@@ -1,9 +1,3 @@
-using System.ComponentModel;
-using System.Text.Json;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Usine.Cli.Internal;
-
 namespace Usine.Cli.Commands;
 
 internal sealed class SourcesListSettings : FormattedSettings;

@@ -1,9 +1,3 @@
-using System.ComponentModel;
-using System.Globalization;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Usine.Cli.Internal;
-
 namespace Usine.Cli.Commands;
 
 internal sealed class SqlSettings : FormattedSettings

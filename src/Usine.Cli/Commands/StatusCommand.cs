@@ -1,5 +1,3 @@
-using Usine.Cli.Internal;
-
 namespace Usine.Cli.Commands;
 
 internal sealed class StatusSettings : FormattedSettings;

@@ -1,9 +1,7 @@
 using System.Collections.Concurrent;
 using System.Reflection;
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Serialization;
-using Spectre.Console;
 using Spectre.Console.Rendering;
 
 namespace Usine.Cli.Internal;
