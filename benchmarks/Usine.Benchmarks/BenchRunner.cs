@@ -6,6 +6,7 @@ using Usine.Configuration;
 using Usine.Ingestion;
 using Usine.Server;
 using Usine.Server.Ingestion;
+using Usine.Storage;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Benchmarks;
@@ -79,7 +80,7 @@ public static class BenchRunner
                 platform = await UsinePlatform.StartAsync(
                     new UsineServerOptions { ConfigPath = Path.Combine(work, "bench.yaml"), DataDirectory = Path.Combine(work, "usine"), StartConnectors = false },
                     NullLoggerFactory.Instance, ct: ct);
-                (store, engine, importer) = (platform.Store, platform.Engine, platform.Importer);
+                (store, engine, importer) = ((DuckDbStore)platform.Store, platform.Engine, platform.Importer);
             }
 
             using var sampler = new PeakSampler();

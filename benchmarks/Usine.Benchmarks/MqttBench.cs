@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Usine.Connectors.Mqtt;
 using Usine.Ingestion;
 using Usine.Sources;
+using Usine.Storage;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Benchmarks;

@@ -10,37 +10,6 @@ using Usine.Storage.DuckDb.Internal;
 
 namespace Usine.Storage.DuckDb;
 
-/// <summary>What one archive run wrote.</summary>
-/// <param name="Partitions">Plant/source/day partitions that received a new part file.</param>
-public sealed record ArchiveRunResult(DateTime Cutoff, int Files, int Partitions, long Rows, long Bytes);
-
-/// <summary>What raw-zone retention deleted, and what it kept because it is not archived (or its archive failed its check).</summary>
-public sealed record RawRetentionResult(DateOnly Before, long RowsDeleted, long RowsKeptUnarchived, IReadOnlyList<ArchiveFileProblem> Problems);
-
-/// <summary>What archive retention deleted.</summary>
-public sealed record ArchiveRetentionResult(DateOnly Before, int PartitionsDeleted, int FilesDeleted, long RowsDeleted, long BytesDeleted);
-
-/// <summary>One Parquet file of the archive, as the manifest lists it. <see cref="Path"/> is relative to the archive root, with <c>/</c>.</summary>
-public sealed record ArchiveFile(
-    string Path, string Plant, string SourceId, DateOnly Day, long Rows, long Bytes, string Sha256,
-    DateTime MinReceivedAt, DateTime MaxReceivedAt, DateTime CreatedAt, IReadOnlyList<ArchiveFileStream> Streams);
-
-/// <summary>The rows one stream contributed to an archive file.</summary>
-public sealed record ArchiveFileStream(string StreamId, long Rows, long MinPosition, long MaxPosition);
-
-/// <summary>The archive of one plant, source and day.</summary>
-public sealed record ArchivePartition(string Plant, string SourceId, DateOnly Day, int Files, long Rows, long Bytes, DateTime MinReceivedAt, DateTime MaxReceivedAt);
-
-/// <summary>A file of the manifest that is missing or does not hash to what the manifest recorded.</summary>
-/// <param name="Problem"><c>missing</c> or <c>altered</c>.</param>
-public sealed record ArchiveFileProblem(string Path, string Problem, string Detail);
-
-/// <summary>The outcome of re-hashing every archive file. <see cref="Unlisted"/>: Parquet files under the root that the manifest does not list.</summary>
-public sealed record ArchiveVerifyResult(int Checked, int Ok, long Bytes, IReadOnlyList<ArchiveFileProblem> Problems, IReadOnlyList<string> Unlisted)
-{
-    public bool IsOk => Problems.Count == 0;
-}
-
 /// <summary>
 /// The long-term archive of the raw zone: Parquet files per plant, source and day of receipt, listed in the
 /// <c>archive_files</c> table and in <c>manifest.json</c> at the archive root.
@@ -120,7 +89,7 @@ public sealed partial class DuckDbStore
         await _archiveLock.WaitAsync(cancellationToken);
         try
         {
-            var result = await Task.Run(() => Archive(cutoff, now, cancellationToken), cancellationToken);
+            var result = await Task.Run(() => RunArchive(cutoff, now, cancellationToken), cancellationToken);
             await WriteManifestAsync(now, cancellationToken);
             return result;
         }
@@ -130,7 +99,7 @@ public sealed partial class DuckDbStore
         }
     }
 
-    private ArchiveRunResult Archive(DateTime cutoff, DateTime now, CancellationToken cancellationToken)
+    private ArchiveRunResult RunArchive(DateTime cutoff, DateTime now, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(ArchiveRoot);
         using var conn = OpenReader();

@@ -7,58 +7,6 @@ using Usine.Pipeline;
 
 namespace Usine.Storage.DuckDb;
 
-/// <summary>Which dead letters an operation applies to; every criterion given must hold.</summary>
-public sealed record DeadLetterFilter
-{
-    public string? Source { get; init; }
-
-    /// <summary>decode, map, validate, step, contextualize or store.</summary>
-    public string? Stage { get; init; }
-
-    /// <summary>open, replayed or discarded.</summary>
-    public string? Status { get; init; }
-
-    /// <summary>Text the reason contains, ignoring case.</summary>
-    public string? Reason { get; init; }
-
-    /// <summary>The rule broken, exactly as a group names it (<see cref="DeadLetterGroup.Rule"/>).</summary>
-    public string? Rule { get; init; }
-
-    /// <summary>Received at or after this time (UTC).</summary>
-    public DateTime? From { get; init; }
-
-    /// <summary>Received before this time (UTC).</summary>
-    public DateTime? To { get; init; }
-
-    public IReadOnlyList<long>? Ids { get; init; }
-
-    /// <summary>Only the dead letters of these sources; null for every source. With <see cref="Plants"/>, only those whose plant is unknown.</summary>
-    [System.Text.Json.Serialization.JsonIgnore]
-    public IReadOnlyCollection<string>? Sources { get; init; }
-
-    /// <summary>Only the dead letters of these plants (a plant-scoped caller's); null for every plant.</summary>
-    [System.Text.Json.Serialization.JsonIgnore]
-    public IReadOnlyCollection<string>? Plants { get; init; }
-
-    [System.Text.Json.Serialization.JsonIgnore]
-    public bool IsEmpty => Source is null && Stage is null && Status is null && Reason is null && Rule is null && From is null && To is null && Ids is null && Sources is null && Plants is null;
-}
-
-/// <summary>Dead letters that failed the same way: one source, stage and rule broken, whatever the values.</summary>
-/// <param name="Rule">The reason without the values it quotes: "field 'temp' is above the maximum 220".</param>
-/// <param name="Reason">The full reason of the latest letter of the group.</param>
-/// <param name="Examples">Values of up to three of the group's latest distinct reasons: "228.5 degC", "999 degC".</param>
-public sealed record DeadLetterGroup(
-    string Source, string Stage, string Rule, string Reason, IReadOnlyList<string> Examples, long Count, long Open, long Replayed, long Discarded,
-    int MaxAttempts, DateTime FirstReceivedAt, DateTime LastReceivedAt);
-
-/// <summary>An operation to write to the audit log: who did what to what, with its details as JSON and its outcome.</summary>
-public sealed record AuditRecord(string Actor, string Action, string Target, string DetailJson, string Result);
-
-/// <summary>One entry of the audit log.</summary>
-public sealed record AuditEntry(long Id, DateTime At, string Actor, string Action, string Target, string? DetailJson, string Result);
-
-/// <summary>The dead-letter lifecycle (query, group, edit, discard, replay upserts) and the audit log.</summary>
 public sealed partial class DuckDbStore
 {
     private long _nextAuditId;
@@ -86,7 +34,7 @@ public sealed partial class DuckDbStore
     }
 
     /// <summary>Dead letters matching <paramref name="filter"/>, newest first, without their payloads.</summary>
-    public List<DeadLetterRow> DeadLetters(DeadLetterFilter filter, int limit)
+    public IReadOnlyList<DeadLetterRow> List(DeadLetterFilter filter, int limit)
     {
         var args = new List<object?>();
         var where = Where(filter, args);
@@ -99,7 +47,7 @@ public sealed partial class DuckDbStore
     /// Dead letters matching <paramref name="filter"/> by source, stage and rule broken (the reason without its
     /// values), largest group first, each with the values of its three latest distinct reasons.
     /// </summary>
-    public List<DeadLetterGroup> DeadLetterGroups(DeadLetterFilter filter, int limit)
+    public IReadOnlyList<DeadLetterGroup> Groups(DeadLetterFilter filter, int limit)
     {
         var args = new List<object?>();
         var sql = $"""
@@ -130,21 +78,21 @@ public sealed partial class DuckDbStore
     }
 
     /// <summary>One dead letter with its payload, its original payload when edited, and why it was discarded.</summary>
-    public (DeadLetterRow Letter, byte[]? OriginalPayload, DateTime? EditedAt, string? DiscardReason)? DeadLetter(long id) =>
+    public DeadLetterDetail? Get(long id) =>
         Read(
             "SELECT id, source_id, stream_id, position, stage, reason, status, attempts, model, model_version, received_at, created_at, error_type, topic, payload_bytes, payload, "
             + "original_payload, edited_at, discard_reason FROM dead_letters WHERE id = $1",
-            r => ((DeadLetterRow, byte[]?, DateTime?, string?)?)(MapDeadLetter(r), r.IsDBNull(16) ? null : ReadBlob(r, 16),
+            r => new DeadLetterDetail(MapDeadLetter(r), r.IsDBNull(16) ? null : ReadBlob(r, 16),
                 r.IsDBNull(17) ? null : Utc(r.GetDateTime(17)), r.IsDBNull(18) ? null : r.GetString(18)),
             id).FirstOrDefault();
 
     /// <summary>The source and plant of a dead letter, to decide who may see it; null when there is no such letter.</summary>
-    public (string Source, string? Plant)? DeadLetterOwner(long id) =>
+    public (string Source, string? Plant)? Owner(long id) =>
         Read("SELECT source_id, plant FROM dead_letters WHERE id = $1", r => ((string, string?)?)(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1)), id).FirstOrDefault();
 
     /// <summary>How many dead letters match, and how many of them are open and at or over <paramref name="maxAttempts"/>.</summary>
     /// <summary>How many dead letters the filter selects: open ones, and all.</summary>
-    public (long Open, long Total) CountDeadLetters(DeadLetterFilter filter)
+    public (long Open, long Total) Count(DeadLetterFilter filter)
     {
         var args = new List<object?>();
         var where = Where(filter, args);
@@ -165,7 +113,7 @@ public sealed partial class DuckDbStore
     /// The open dead letters matching <paramref name="filter"/> as messages to retry, grouped by stream in position
     /// order; those at <paramref name="maxAttempts"/> or more are left out unless <paramref name="force"/>.
     /// </summary>
-    public async IAsyncEnumerable<RawZoneMessage> ReadDeadLettersForReplayAsync(
+    public async IAsyncEnumerable<RawZoneMessage> ReadForReplayAsync(
         DeadLetterFilter filter, int maxAttempts, bool force, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var args = new List<object?>();
@@ -238,7 +186,7 @@ public sealed partial class DuckDbStore
     /// Replaces the payload of an open dead letter, keeping the first payload it had; audited in the same
     /// transaction. False when no open dead letter has this id.
     /// </summary>
-    public async Task<bool> EditDeadLetterAsync(long id, byte[] payload, AuditRecord audit, CancellationToken cancellationToken)
+    public async Task<bool> EditAsync(long id, byte[] payload, AuditRecord audit, CancellationToken cancellationToken)
     {
         return await WriteAsync(now =>
         {
@@ -259,7 +207,7 @@ public sealed partial class DuckDbStore
     }
 
     /// <summary>Marks the open dead letters matching <paramref name="filter"/> discarded, with the reason; audited in the same transaction.</summary>
-    public async Task<long> DiscardDeadLettersAsync(DeadLetterFilter filter, string reason, Func<long, AuditRecord> audit, CancellationToken cancellationToken)
+    public async Task<long> DiscardAsync(DeadLetterFilter filter, string reason, Func<long, AuditRecord> audit, CancellationToken cancellationToken)
     {
         return await WriteAsync(now =>
         {
@@ -279,7 +227,7 @@ public sealed partial class DuckDbStore
     }
 
     /// <summary>Writes one entry to the audit log.</summary>
-    public async Task AppendAuditAsync(AuditRecord audit, CancellationToken cancellationToken) =>
+    public async Task AppendAsync(AuditRecord audit, CancellationToken cancellationToken) =>
         await WriteAsync(now =>
         {
             AppendAudit(audit, now);
@@ -287,7 +235,7 @@ public sealed partial class DuckDbStore
         }, cancellationToken);
 
     /// <summary>Audit entries, newest first.</summary>
-    public List<AuditEntry> Audit(string? action, DateTime? since, int limit)
+    public IReadOnlyList<AuditEntry> Entries(string? action, DateTime? since, int limit)
     {
         var where = new List<string>();
         var args = new List<object?>();

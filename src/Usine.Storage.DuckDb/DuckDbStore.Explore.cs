@@ -7,15 +7,6 @@ using Usine.Storage.DuckDb.Internal;
 
 namespace Usine.Storage.DuckDb;
 
-/// <summary>One record about an avatar, from any model.</summary>
-public sealed record HistoryRecord(string Model, DateTime Time, string RecordId, IReadOnlyDictionary<string, object?> Values);
-
-/// <summary>The current value of an attribute of an avatar, set by a record of <paramref name="SetAt"/> from <paramref name="SourceId"/>.</summary>
-public sealed record AvatarAttributeRow(string Name, string Value, DateTime SetAt, string SourceId);
-
-/// <summary>A link of an avatar valid at a given time.</summary>
-public sealed record AvatarLinkAt(string Kind, AvatarRow To, DateTime From, DateTime? Until);
-
 /// <summary>
 /// Exploration reads: records, aggregates, avatars, exports. Every user value travels as a parameter; names of
 /// columns come from the model only. Every read takes a plant scope: null reads every plant, a set reads only
@@ -225,7 +216,7 @@ public sealed partial class DuckDbStore
     /// Avatars whose id starts with <paramref name="prefix"/> (any case), of a type, of a plant, and with attributes
     /// of given values (each name must have one of its values), by type then id.
     /// </summary>
-    public List<AvatarRow> SearchAvatars(string? prefix, string? type, string? plant, int limit, IReadOnlySet<string>? plants,
+    public IReadOnlyList<AvatarRow> SearchAvatars(string? prefix, string? type, string? plant, int limit, IReadOnlySet<string>? plants,
         IReadOnlyDictionary<string, IReadOnlyList<string>>? attributes = null)
     {
         var args = new SqlArgs();
@@ -267,7 +258,7 @@ public sealed partial class DuckDbStore
     /// The current attributes of avatars, by avatar key then name. Under a plant scope, an avatar outside it has
     /// none, and neither has one an attribute set by a record of a plant outside it: the value tells about that plant.
     /// </summary>
-    public Dictionary<long, List<AvatarAttributeRow>> AvatarAttributes(IReadOnlyCollection<long> keys, IReadOnlySet<string>? plants)
+    public IReadOnlyDictionary<long, List<AvatarAttributeRow>> AvatarAttributes(IReadOnlyCollection<long> keys, IReadOnlySet<string>? plants)
     {
         var found = new Dictionary<long, List<AvatarAttributeRow>>();
         if (keys.Count == 0)
@@ -299,14 +290,14 @@ public sealed partial class DuckDbStore
     }
 
     /// <summary>The avatars with this id (one per type that uses it), within the plant scope.</summary>
-    public List<AvatarRow> FindAvatars(string id, string? type, IReadOnlySet<string>? plants)
+    public IReadOnlyList<AvatarRow> FindAvatars(string id, string? type, IReadOnlySet<string>? plants)
     {
         var found = FindAvatars(id, type);
         return plants is null ? found : [.. found.Where(a => plants.Contains(a.Plant))];
     }
 
     /// <summary>The chain of parents of an avatar, the root (the plant) first.</summary>
-    public List<AvatarRow> Ancestors(AvatarRow avatar, IReadOnlySet<string>? plants)
+    public IReadOnlyList<AvatarRow> Ancestors(AvatarRow avatar, IReadOnlySet<string>? plants)
     {
         var ancestors = new List<AvatarRow>();
         var parentKey = avatar.ParentKey;
@@ -326,7 +317,7 @@ public sealed partial class DuckDbStore
         return ancestors;
     }
 
-    public List<AvatarRow> Children(long key, int limit, IReadOnlySet<string>? plants)
+    public IReadOnlyList<AvatarRow> Children(long key, int limit, IReadOnlySet<string>? plants)
     {
         var args = new SqlArgs();
         var c = new List<string> { $"parent_key = {args.Add(key)}" };
@@ -340,7 +331,7 @@ public sealed partial class DuckDbStore
     }
 
     /// <summary>The links of an avatar valid at <paramref name="at"/>: linked at or before it, and not replaced by then.</summary>
-    public List<AvatarLinkAt> LinksAt(long key, DateTime at, IReadOnlySet<string>? plants)
+    public IReadOnlyList<AvatarLinkAt> LinksAt(long key, DateTime at, IReadOnlySet<string>? plants)
     {
         var args = new SqlArgs();
         var from = args.Add(key);
@@ -361,7 +352,7 @@ public sealed partial class DuckDbStore
     }
 
     /// <summary>Every record of every model about an avatar in a time range, newest first.</summary>
-    public async Task<List<HistoryRecord>> AvatarHistoryAsync(long key, DateTime? from, DateTime? to, int limit, IReadOnlySet<string>? plants, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<HistoryRecord>> AvatarHistoryAsync(long key, DateTime? from, DateTime? to, int limit, IReadOnlySet<string>? plants, CancellationToken cancellationToken)
     {
         if (limit is < 1 or > 10_000)
         {

@@ -8,33 +8,6 @@ using Usine.Storage.DuckDb.Internal;
 
 namespace Usine.Storage.DuckDb;
 
-/// <summary>The answer to a read-only query.</summary>
-public sealed record QueryResult(IReadOnlyList<QueryColumn> Columns, IReadOnlyList<object?[]> Rows, bool Truncated, double ElapsedMs);
-
-public sealed record QueryColumn(string Name, string Type);
-
-/// <summary>A query that is not a single read-only SELECT, or that reads files; the message says why.</summary>
-public sealed class QueryRefusedException(string message) : Exception(message)
-{
-    public QueryRefusedException() : this("query refused") { }
-
-    public QueryRefusedException(string message, Exception inner) : this(message + ": " + inner.Message) { }
-
-    /// <summary>True when the query would read beyond the caller's plants, rather than being malformed or writing.</summary>
-    public bool OutOfScope { get; init; }
-}
-
-public sealed record DeadLetterRow(
-    long Id, string Source, string Stream, long Position, string Stage, string Reason, string Status, int Attempts,
-    string? Model, int? ModelVersion, DateTime ReceivedAt, DateTime CreatedAt, string? ErrorType, string? Topic,
-    long PayloadBytes, byte[]? Payload);
-
-public sealed record AvatarRow(long Key, string Type, string Id, string Plant, long ParentKey, DateTime FirstSeen);
-
-public sealed record AvatarLinkRow(string Kind, string Type, string Id, DateTime From, DateTime? Until);
-
-public sealed record RecentRecord(string Model, DateTime Time, IReadOnlyDictionary<string, object?> Values);
-
 public sealed partial class DuckDbStore
 {
     private static readonly HashSet<string> FileFunctions = new(StringComparer.OrdinalIgnoreCase)
@@ -253,7 +226,7 @@ public sealed partial class DuckDbStore
 
     /// <summary>Stored records per model.</summary>
     /// <summary>Records per model, of <paramref name="plants"/> only when given.</summary>
-    public Dictionary<string, long> RecordCounts(IReadOnlySet<string>? plants = null)
+    public IReadOnlyDictionary<string, long> RecordCounts(IReadOnlySet<string>? plants = null)
     {
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (var name in _tables.Keys)
@@ -269,35 +242,8 @@ public sealed partial class DuckDbStore
         ? ""
         : plants.Count == 0 ? " WHERE FALSE" : $" WHERE plant IN ({string.Join(", ", plants.Order(StringComparer.Ordinal).Select(Sql.Literal))})";
 
-    public List<string> Plants() => Read("SELECT id FROM avatars WHERE type = 'plant' ORDER BY id", r => r.GetString(0));
+    public IReadOnlyList<string> Plants() => Read("SELECT id FROM avatars WHERE type = 'plant' ORDER BY id", r => r.GetString(0));
 
-    public List<DeadLetterRow> DeadLetters(string? source, string? stage, string? status, int limit, long? id = null)
-    {
-        var where = new List<string>();
-        var args = new List<object?>();
-        void Add(string column, object? value)
-        {
-            if (value is not null)
-            {
-                args.Add(value);
-                where.Add($"{column} = ${args.Count}");
-            }
-        }
-
-        Add("source_id", source);
-        Add("stage", stage?.ToLowerInvariant());
-        Add("status", status?.ToLowerInvariant());
-        Add("id", id);
-        var sql = "SELECT id, source_id, stream_id, position, stage, reason, status, attempts, model, model_version, received_at, created_at, error_type, topic, payload_bytes, "
-            + (id is null ? "NULL" : "payload")
-            + " FROM dead_letters" + (where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "")
-            + $" ORDER BY id DESC LIMIT {Math.Clamp(limit, 1, 100_000)}";
-        return Read(sql, r => new DeadLetterRow(
-            r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetInt64(3), r.GetString(4), r.GetString(5), r.GetString(6), r.GetInt32(7),
-            r.IsDBNull(8) ? null : r.GetString(8), r.IsDBNull(9) ? null : r.GetInt32(9),
-            Utc(r.GetDateTime(10)), Utc(r.GetDateTime(11)), r.IsDBNull(12) ? null : r.GetString(12), r.IsDBNull(13) ? null : r.GetString(13),
-            r.IsDBNull(14) ? 0 : r.GetInt64(14), r.IsDBNull(15) ? null : ReadBlob(r, 15)), [.. args]);
-    }
 
     private static byte[] ReadBlob(DuckDBDataReader r, int i)
     {
@@ -307,10 +253,6 @@ public sealed partial class DuckDbStore
         return ms.ToArray();
     }
 
-    public long OpenDeadLetters() => Count("SELECT count(*) FROM dead_letters WHERE status = 'open'");
-
-    public long TotalDeadLetters() => Count("SELECT count(*) FROM dead_letters");
-
     /// <summary>Avatars, of <paramref name="plants"/> only when given.</summary>
     public long AvatarTotal(IReadOnlySet<string>? plants = null) => Count("SELECT count(*) FROM avatars" + InPlants(plants));
 
@@ -319,7 +261,7 @@ public sealed partial class DuckDbStore
     /// The type is checked here rather than in SQL: DuckDB reads the index on <c>avatars(id)</c> only when the id is
     /// the one condition on the table, and an id names one avatar per type at most.
     /// </remarks>
-    public List<AvatarRow> FindAvatars(string id, string? type)
+    private List<AvatarRow> FindAvatars(string id, string? type)
     {
         var found = Read(AvatarsByIdSql, MapAvatar, id);
         return type is null ? found : found.FindAll(a => a.Type == type);
@@ -327,13 +269,10 @@ public sealed partial class DuckDbStore
 
     internal const string AvatarsByIdSql = "SELECT avatar_key, type, id, plant, parent_key, first_seen FROM avatars WHERE id = $1 ORDER BY type";
 
-    public AvatarRow? AvatarByKey(long key) => Read("SELECT avatar_key, type, id, plant, parent_key, first_seen FROM avatars WHERE avatar_key = $1", MapAvatar, key).FirstOrDefault();
-
-    public List<AvatarRow> Children(long key, int limit) => Read(
-        $"SELECT avatar_key, type, id, plant, parent_key, first_seen FROM avatars WHERE parent_key = $1 ORDER BY type, id LIMIT {limit}", MapAvatar, key);
+    internal AvatarRow? AvatarByKey(long key) => Read("SELECT avatar_key, type, id, plant, parent_key, first_seen FROM avatars WHERE avatar_key = $1", MapAvatar, key).FirstOrDefault();
 
     /// <summary>The latest 200 links of an avatar, to avatars of the plant scope (null: every plant).</summary>
-    public List<AvatarLinkRow> Links(long key, IReadOnlySet<string>? plants = null)
+    public IReadOnlyList<AvatarLinkRow> Links(long key, IReadOnlySet<string>? plants = null)
     {
         var args = new SqlArgs();
         var c = new List<string> { $"l.from_key = {args.Add(key)}" };
@@ -394,16 +333,4 @@ public sealed partial class DuckDbStore
 
     private static DateTime Utc(DateTime t) => DateTime.SpecifyKind(t, DateTimeKind.Utc);
 
-    /// <summary>The payload as text when it is valid UTF-8, otherwise null.</summary>
-    public static string? PayloadText(byte[] payload)
-    {
-        try
-        {
-            return new UTF8Encoding(false, true).GetString(payload);
-        }
-        catch (DecoderFallbackException)
-        {
-            return null;
-        }
-    }
 }

@@ -50,7 +50,7 @@ public sealed partial class DuckDbStore
     /// those the duplicates, the dead letters and the rest, stored; the last commit of a new batch is when the
     /// source was last seen. Records a replay stored are not counted: the message was counted when it landed.
     /// </summary>
-    public Dictionary<string, Usine.Ingestion.SourceTotals> SourceTotals()
+    public IReadOnlyDictionary<string, Usine.Ingestion.SourceTotals> SourceTotals()
     {
         var totals = new Dictionary<string, Usine.Ingestion.SourceTotals>(StringComparer.Ordinal);
         using var conn = OpenReader();
@@ -106,7 +106,7 @@ public sealed partial class DuckDbStore
     /// per source, which is what a check of every source every few minutes needs at thousands of sources. Every
     /// read sees one snapshot, so batches committing meanwhile never show as a mismatch.
     /// </summary>
-    public Dictionary<string, ReconcileReport> ReconcileAll(IReadOnlyCollection<SourceDefinition> sources, DateTime from, DateTime to)
+    public IReadOnlyDictionary<string, ReconcileReport> ReconcileAll(IReadOnlyCollection<SourceDefinition> sources, DateTime from, DateTime to)
     {
         var reports = new Dictionary<string, ReconcileReport>(StringComparer.Ordinal);
         if (sources.Count == 0)

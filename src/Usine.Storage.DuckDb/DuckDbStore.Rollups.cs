@@ -4,9 +4,6 @@ using Usine.Storage.DuckDb.Internal;
 
 namespace Usine.Storage.DuckDb;
 
-/// <summary>What a rollup rebuild did to one rollup: the whole buckets it recomputed, and the rows it holds for them now.</summary>
-public sealed record RollupRebuild(string Rollup, string Table, DateTime From, DateTime To, long RowsBefore, long RowsAfter);
-
 public sealed partial class DuckDbStore
 {
     /// <summary>

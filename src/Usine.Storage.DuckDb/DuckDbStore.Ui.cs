@@ -2,19 +2,6 @@ using Usine.Storage.DuckDb.Internal;
 
 namespace Usine.Storage.DuckDb;
 
-/// <summary>One point of a measure of an avatar over time.</summary>
-public sealed record MeasurePoint(DateTime Time, double Value);
-
-/// <summary>
-/// The points of one series of a measure, oldest first: the records of one avatar that share the values of the
-/// model's key fields other than the time and the avatar's own id (the zone of an oven, the station of a
-/// vehicle). <see cref="Name"/> is those values ("zone 2"), empty when the key has no such field.
-/// </summary>
-public sealed record MeasureSeries(string Name, IReadOnlyList<MeasurePoint> Points);
-
-/// <summary>A record as the web UI lists it: its model, times, lineage and values.</summary>
-public sealed record SourceRecord(string Model, DateTime Time, DateTime StoredAt, string? AvatarId, long RawPosition, IReadOnlyDictionary<string, object?> Values);
-
 /// <summary>Small read queries the web UI needs, with bounded results so a page never scans without a limit.</summary>
 public sealed partial class DuckDbStore
 {
@@ -22,7 +9,7 @@ public sealed partial class DuckDbStore
     /// Avatars whose id, or the last part of a path-like id (<c>flins/assembly/L1/ST040</c>), starts with
     /// <paramref name="prefix"/>, ignoring case; exact matches first.
     /// </summary>
-    public List<AvatarRow> SearchAvatars(string prefix, int limit, IReadOnlySet<string>? plants = null)
+    public IReadOnlyList<AvatarRow> SearchAvatars(string prefix, int limit, IReadOnlySet<string>? plants = null)
     {
         var args = new SqlArgs();
         var like = args.Add(EscapeLike(prefix));
@@ -38,7 +25,7 @@ public sealed partial class DuckDbStore
     }
 
     /// <summary>The avatars linked to this one (vehicles at a station), latest first.</summary>
-    public List<AvatarLinkRow> LinksTo(long key, int limit, IReadOnlySet<string>? plants = null)
+    public IReadOnlyList<AvatarLinkRow> LinksTo(long key, int limit, IReadOnlySet<string>? plants = null)
     {
         var args = new SqlArgs();
         var to = args.Add(key);
@@ -51,30 +38,13 @@ public sealed partial class DuckDbStore
             r => new AvatarLinkRow(r.GetString(0), r.GetString(1), r.GetString(2), Utc(r.GetDateTime(3)), r.IsDBNull(4) ? null : Utc(r.GetDateTime(4))), [.. args.Values]);
     }
 
-    /// <summary>The avatar's ancestors, from the plant down to its parent.</summary>
-    public List<AvatarRow> Ancestors(AvatarRow avatar)
-    {
-        var chain = new List<AvatarRow>();
-        var seen = new HashSet<long> { avatar.Key };
-        var parent = avatar.ParentKey;
-
-        // The hierarchy is shallow (plant, shop, line, station); the guard only stops a corrupt cycle.
-        while (seen.Add(parent) && chain.Count < 32 && AvatarByKey(parent) is { } p)
-        {
-            chain.Add(p);
-            parent = p.ParentKey;
-        }
-
-        chain.Reverse();
-        return chain;
-    }
 
     /// <summary>
     /// The values of numeric <paramref name="field"/> of <paramref name="model"/> about one avatar, the latest
     /// <paramref name="limit"/> of them, as one series per value of the model's other key fields (see
     /// <see cref="MeasureSeries"/>), the series with the most points first.
     /// </summary>
-    public List<MeasureSeries> AvatarSeries(long key, string model, string field, int limit, IReadOnlySet<string>? plants = null)
+    public IReadOnlyList<MeasureSeries> AvatarSeries(long key, string model, string field, int limit, IReadOnlySet<string>? plants = null)
     {
         if (!_tables.TryGetValue(model, out var table) || !table.Columns.Any(c => c.Name == field))
         {
@@ -120,7 +90,7 @@ public sealed partial class DuckDbStore
     /// Avatars an id that names none probably meant: those whose id is it in another case or ends with it after a
     /// slash (<c>OV1</c> for <c>arlon/OV1</c>), else those whose id or last part starts with it.
     /// </summary>
-    public List<AvatarRow> SuggestAvatars(string id, string? type, int limit, IReadOnlySet<string>? plants = null)
+    public IReadOnlyList<AvatarRow> SuggestAvatars(string id, string? type, int limit, IReadOnlySet<string>? plants = null)
     {
         var args = new SqlArgs();
         var exact = args.Add(id);
@@ -138,7 +108,7 @@ public sealed partial class DuckDbStore
     }
 
     /// <summary>The latest records stored from one source, newest first.</summary>
-    public List<SourceRecord> SourceRecords(string sourceId, string model, int limit)
+    public IReadOnlyList<SourceRecord> SourceRecords(string sourceId, string model, int limit)
     {
         if (!_tables.TryGetValue(model, out var table))
         {

@@ -16,7 +16,8 @@ namespace Usine.Storage.DuckDb;
 /// DuckDB database. One connection writes, under a lock, one transaction per batch; readers use their
 /// own connections and see committed data only.
 /// </summary>
-public sealed partial class DuckDbStore : IRecordStore
+public sealed partial class DuckDbStore : IUsineStore, IRecordStore, IStoreAdmin, IRecordReads, IAvatarReads, IDeadLetterStore, IRawZone, IAuditLog,
+    IOperationsStore, IArchiveStore, ISqlConsole
 {
     private readonly DuckDbStoreOptions _options;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
@@ -32,6 +33,26 @@ public sealed partial class DuckDbStore : IRecordStore
     }
 
     public DuckDbStoreOptions Options => _options;
+
+    public IRecordStore Commit => this;
+
+    public IStoreAdmin Admin => this;
+
+    public IRecordReads Records => this;
+
+    public IAvatarReads Avatars => this;
+
+    public IDeadLetterStore DeadLetters => this;
+
+    public IRawZone RawZone => this;
+
+    public IAuditLog Audit => this;
+
+    public IOperationsStore Operations => this;
+
+    public IArchiveStore Archive => this;
+
+    public ISqlConsole? SqlConsole => this;
 
     private DuckDBConnection Writer => _writer ?? throw new InvalidOperationException("the store is not initialized");
 
@@ -445,7 +466,7 @@ public sealed partial class DuckDbStore : IRecordStore
         await _writeLock.WaitAsync(cancellationToken);
         try
         {
-            return Commit(batch);
+            return CommitLocked(batch);
         }
         catch (Exception ex) when (IsDiskFull(ex))
         {
@@ -460,7 +481,7 @@ public sealed partial class DuckDbStore : IRecordStore
     /// <summary>Cumulative time spent in each phase of commits, for benchmarks and metrics.</summary>
     public CommitTimings Timings { get; } = new();
 
-    private CommitResult Commit(CommitBatch batch)
+    private CommitResult CommitLocked(CommitBatch batch)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var output = batch.Output;

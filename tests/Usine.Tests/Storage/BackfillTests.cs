@@ -2,6 +2,7 @@ using System.Text;
 using Usine.Configuration;
 using Usine.Ingestion;
 using Usine.Server.Ingestion;
+using Usine.Storage;
 using Usine.Storage.DuckDb;
 using static Usine.Tests.TestDefinitions;
 

@@ -1,5 +1,6 @@
 using Usine.Ingestion;
 using Usine.Pipeline;
+using Usine.Storage;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Tests.Storage;
@@ -94,7 +95,7 @@ public sealed class DuckDbStoreTests : IAsyncLifetime
         Assert.Equal(1, Count("SELECT count(*) FROM avatars WHERE type = 'vehicle'"));
         Assert.Equal(1, Count("SELECT count(DISTINCT avatar_key) FROM m_screwing"));
         Assert.Equal(2, Count("SELECT count(*) FROM avatar_link_events"));
-        var links = _store.Links(_store.FindAvatars(TestDefinitions.Vin1, null).Single().Key);
+        var links = _store.Avatars.Links(_store.Avatars.FindAvatars(TestDefinitions.Vin1, null).Single().Key);
         Assert.Equal(["flins/assembly/L1/ST050", "flins/assembly/L1/ST040"], links.Select(l => l.Id));
         Assert.Null(links[0].Until);
         Assert.Equal(new DateTime(2026, 11, 26, 8, 30, 0, DateTimeKind.Utc), links[1].Until);
@@ -125,7 +126,7 @@ public sealed class DuckDbStoreTests : IAsyncLifetime
     [InlineData("SELEC 1", "invalid SQL")]
     public async Task Sql_that_writes_or_reads_files_is_refused_with_a_reason(string sql, string reason)
     {
-        var ex = await Assert.ThrowsAsync<QueryRefusedException>(() => _store.QueryAsync(sql, 10, TimeSpan.FromSeconds(5), CancellationToken.None));
+        var ex = await Assert.ThrowsAsync<QueryRefusedException>(() => _store.SqlConsole!.QueryAsync(sql, 10, TimeSpan.FromSeconds(5), CancellationToken.None));
         Assert.Contains(reason, ex.Message, StringComparison.Ordinal);
     }
 
@@ -136,7 +137,7 @@ public sealed class DuckDbStoreTests : IAsyncLifetime
             TestDefinitions.Screwing(TestDefinitions.Vin1, "ST040", "2026-11-26T08:15:00Z", 10),
             TestDefinitions.Screwing(TestDefinitions.Vin2, "ST040", "2026-11-26T08:16:00Z", 20));
 
-        var r = await _store.QueryAsync("SELECT avatar_id, torque FROM m_screwing ORDER BY torque", 1, TimeSpan.FromSeconds(5), CancellationToken.None);
+        var r = await _store.SqlConsole!.QueryAsync("SELECT avatar_id, torque FROM m_screwing ORDER BY torque", 1, TimeSpan.FromSeconds(5), CancellationToken.None);
 
         Assert.Equal(["avatar_id", "torque"], r.Columns.Select(c => c.Name));
         Assert.True(r.Truncated);
@@ -146,7 +147,7 @@ public sealed class DuckDbStoreTests : IAsyncLifetime
     [Fact]
     public async Task A_query_over_its_time_limit_is_cancelled_with_a_clear_error()
     {
-        var ex = await Assert.ThrowsAsync<TimeoutException>(() => _store.QueryAsync(
+        var ex = await Assert.ThrowsAsync<TimeoutException>(() => _store.SqlConsole!.QueryAsync(
             "SELECT count(*) FROM range(100000000000) a", 10, TimeSpan.FromMilliseconds(200), CancellationToken.None));
         Assert.Contains("longer than its limit", ex.Message, StringComparison.Ordinal);
     }

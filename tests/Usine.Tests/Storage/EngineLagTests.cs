@@ -4,6 +4,7 @@ using Usine.Avatars;
 using Usine.Configuration;
 using Usine.Ingestion;
 using Usine.Pipeline;
+using Usine.Storage;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Tests.Storage;

@@ -4,6 +4,7 @@ using System.Text;
 using Usine.Configuration;
 using Usine.Ingestion;
 using Usine.Server.Ingestion;
+using Usine.Storage;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Tests.Storage;
@@ -60,7 +61,7 @@ public sealed class FileImportTests : IAsyncLifetime
         var r = await _importer.ImportFileAsync(_defs.Sources["line1"], path, CancellationToken.None);
 
         Assert.Equal((3L, 2L, 1L), (r.Messages, r.Stored, r.DeadLetters));
-        var dead = Assert.Single(_store.DeadLetters(null, null, null, 10));
+        var dead = Assert.Single(_store.DeadLetters.List(new DeadLetterFilter(), 10));
         Assert.Equal(2, dead.Position);
         Assert.Equal(huge.Length, dead.PayloadBytes);
         Assert.Contains($"payload of {huge.Length} bytes is over the limit of 1000 bytes", dead.Reason, StringComparison.Ordinal);
@@ -75,7 +76,7 @@ public sealed class FileImportTests : IAsyncLifetime
             + $"{TestDefinitions.Vin2},ST050,2026-11-26T08:15:00Z,10,MAYBE\n", gzip: true);
         var r = await _importer.ImportFileAsync(_defs.Sources["csv-line1"], csv, CancellationToken.None);
         Assert.Equal((2L, 1L, 1L, "csv"), (r.Messages, r.Stored, r.DeadLetters, r.Format));
-        Assert.Equal(4, _store.DeadLetters("csv-line1", null, null, 10).Single().Position);
+        Assert.Equal(4, _store.DeadLetters.List(new DeadLetterFilter { Source = "csv-line1" }, 10).Single().Position);
 
         var json = Write("b.json", "[" + TestDefinitions.Screwing(TestDefinitions.Vin1, "ST060", "2026-11-26T08:20:00Z", 12) + ", 42]");
         var j = await _importer.ImportFileAsync(_defs.Sources["line1"], json, CancellationToken.None);

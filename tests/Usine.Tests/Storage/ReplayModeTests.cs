@@ -4,6 +4,7 @@ using Usine.Configuration;
 using Usine.Ingestion;
 using Usine.Operations;
 using Usine.Server.Ingestion;
+using Usine.Storage;
 using Usine.Storage.DuckDb;
 using static Usine.Tests.TestDefinitions;
 
@@ -52,7 +53,7 @@ public sealed class ReplayModeTests : IAsyncLifetime
         var checkpoint = await _store.GetCheckpointAsync(Assert.Single(_store.Read("SELECT stream_id FROM checkpoints", r => r.GetString(0))), CancellationToken.None);
 
         var runner = new ReplayRunner(_engine) { BatchSize = 1 };
-        var r = await runner.RunAsync(_store.ReadRawAsync("line1", From, To, CancellationToken.None), IngestMode.Replay, NoHeader, null, CancellationToken.None);
+        var r = await runner.RunAsync(_store.RawZone.ReadRawAsync("line1", From, To, CancellationToken.None), IngestMode.Replay, NoHeader, null, CancellationToken.None);
 
         Assert.Equal((2L, 0L, 1L, 1L), (r.Read, r.Stored, r.Duplicates, r.Failed));
         Assert.Equal(new ReplayCounts(0, 1, 0, 0), r.DeadLetters);
@@ -61,10 +62,10 @@ public sealed class ReplayModeTests : IAsyncLifetime
         Assert.Equal(checkpoint, await _store.GetCheckpointAsync(_store.Read("SELECT stream_id FROM checkpoints", x => x.GetString(0)).Single(), CancellationToken.None));
 
         // Retried on purpose, it is one more attempt, still for the size it had when received.
-        var retry = await runner.RunAsync(_store.ReadDeadLettersForReplayAsync(new DeadLetterFilter { Source = "line1" }, 5, false, CancellationToken.None),
+        var retry = await runner.RunAsync(_store.DeadLetters.ReadForReplayAsync(new DeadLetterFilter { Source = "line1" }, 5, false, CancellationToken.None),
             IngestMode.Retry, NoHeader, null, CancellationToken.None);
         Assert.Equal(new ReplayCounts(0, 0, 1, 0), retry.DeadLetters);
-        var letter = Assert.Single(_store.DeadLetters(new DeadLetterFilter(), 10));
+        var letter = Assert.Single(_store.DeadLetters.List(new DeadLetterFilter(), 10));
         Assert.Equal(2, letter.Attempts);
         Assert.Contains($"payload of {huge.Length} bytes is over the limit of 1000 bytes", letter.Reason, StringComparison.Ordinal);
     }
@@ -74,7 +75,7 @@ public sealed class ReplayModeTests : IAsyncLifetime
     {
         var runner = new ReplayRunner(_engine);
         var ex = await Assert.ThrowsAsync<ArgumentException>(() =>
-            runner.RunAsync(_store.ReadRawAsync("line1", From, To, CancellationToken.None), IngestMode.Live, NoHeader, null, CancellationToken.None));
+            runner.RunAsync(_store.RawZone.ReadRawAsync("line1", From, To, CancellationToken.None), IngestMode.Live, NoHeader, null, CancellationToken.None));
         Assert.StartsWith("a replay runs in mode replay or retry, never live", ex.Message, StringComparison.Ordinal);
     }
 

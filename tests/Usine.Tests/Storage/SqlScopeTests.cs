@@ -1,6 +1,7 @@
 using DuckDB.NET.Data;
 using Usine.Configuration;
 using Usine.Ingestion;
+using Usine.Storage;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Tests.Storage;
@@ -61,7 +62,7 @@ public sealed class SqlScopeTests : IAsyncLifetime
     }
 
     private Task<QueryResult> Query(string sql, IReadOnlySet<string>? plants) =>
-        _store.QueryAsync(sql, 1000, TimeSpan.FromSeconds(10), CancellationToken.None, plants);
+        _store.SqlConsole!.QueryAsync(sql, 1000, TimeSpan.FromSeconds(10), CancellationToken.None, plants);
 
     private async Task<List<string>> Rows(string sql, IReadOnlySet<string>? plants) =>
         [.. (await Query(sql, plants)).Rows.Select(r => string.Join("|", r.Select(v => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture))))];
