@@ -29,7 +29,7 @@ public static class ArchiveBench
         var manifest = await Workload.WorkloadGenerator.GenerateAsync(new Workload.WorkloadOptions { Directory = files, Messages = messages }, ct);
         var definitions = await BenchRunner.LoadDefinitionsAsync(work, ct);
         var store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = Path.Combine(work, "usine") });
-        await store.InitializeAsync(definitions, ct);
+        await store.Commit.InitializeAsync(definitions, ct);
         try
         {
             log($"landing them in the raw zone: {sources} sources, {Days} days");

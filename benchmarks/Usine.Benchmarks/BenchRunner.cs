@@ -71,9 +71,9 @@ public static class BenchRunner
             if (options.Bare)
             {
                 store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = Path.Combine(work, "usine") });
-                engine = new IngestEngine(definitions, store, logger: NullLogger<IngestEngine>.Instance);
+                engine = new IngestEngine(definitions, store.Commit, logger: NullLogger<IngestEngine>.Instance);
                 await engine.StartAsync(ct);
-                importer = new FileImporter(engine, store, TimeProvider.System);
+                importer = new FileImporter(engine, store.RawZone, TimeProvider.System);
             }
             else
             {

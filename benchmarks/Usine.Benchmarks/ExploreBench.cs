@@ -46,7 +46,7 @@ public static class ExploreBench
         log($"generating {records:N0} screwing results of {vehicles:N0} vehicles in {Plants} plants over {Days} days");
         var clock = Stopwatch.StartNew();
         var store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = data });
-        await store.InitializeAsync(definitions, ct);
+        await store.Commit.InitializeAsync(definitions, ct);
         try
         {
             Generate(store, records, vehicles, data, log, ct);
@@ -69,7 +69,7 @@ public static class ExploreBench
             log("rewriting m_screwing sorted by plant, event_time");
             clock.Restart();
             store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = data });
-            await store.InitializeAsync(definitions, ct);
+            await store.Commit.InitializeAsync(definitions, ct);
             try
             {
                 Exec(store, """

@@ -34,7 +34,7 @@ public sealed class ArchiveTests : IAsyncLifetime
     private async Task OpenAsync()
     {
         _store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = _dir, MemoryLimit = "256MB", Threads = 1 });
-        _engine = new IngestEngine(_definitions, _store);
+        _engine = new IngestEngine(_definitions, _store.Commit);
         await _engine.StartAsync(CancellationToken.None);
     }
 
@@ -330,9 +330,9 @@ public sealed class ArchiveTests : IAsyncLifetime
     [Fact]
     public void A_partition_directory_name_escapes_what_a_path_cannot_hold()
     {
-        Assert.Equal("flins-assembly_1.2", DuckDbStore.PartitionValue("flins-assembly_1.2"));
-        Assert.Equal("a%2Fb%20c", DuckDbStore.PartitionValue("a/b c"));
-        Assert.Equal("%2E.", DuckDbStore.PartitionValue(".."));
-        Assert.Equal("%C3%A9", DuckDbStore.PartitionValue("é"));
+        Assert.Equal("flins-assembly_1.2", DuckDbArchive.PartitionValue("flins-assembly_1.2"));
+        Assert.Equal("a%2Fb%20c", DuckDbArchive.PartitionValue("a/b c"));
+        Assert.Equal("%2E.", DuckDbArchive.PartitionValue(".."));
+        Assert.Equal("%C3%A9", DuckDbArchive.PartitionValue("é"));
     }
 }

@@ -42,7 +42,7 @@ public sealed class AvatarLookupTests : IAsyncLifetime
     private async Task OpenAsync()
     {
         _store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = _dir, MemoryLimit = "256MB" });
-        _engine = new IngestEngine(_definitions, _store);
+        _engine = new IngestEngine(_definitions, _store.Commit);
         await _engine.StartAsync(CancellationToken.None);
     }
 
@@ -84,7 +84,7 @@ public sealed class AvatarLookupTests : IAsyncLifetime
 
         // The lookup reads the index, not the table.
         Assert.Equal(1, _store.Count("SELECT count(*) FROM duckdb_indexes() WHERE table_name = 'avatars' AND expressions = '[id]'"));
-        Assert.Contains("Index Scan", Plan(DuckDbStore.AvatarsByIdSql, TestDefinitions.Vin1), StringComparison.Ordinal);
+        Assert.Contains("Index Scan", Plan(DuckDbAvatars.AvatarsByIdSql, TestDefinitions.Vin1), StringComparison.Ordinal);
 
         // Avatars created after the restart are found too.
         await Ingest("paint-douai", Paint(TestDefinitions.Vin2, "2026-11-26T07:05:00Z", 0.11));

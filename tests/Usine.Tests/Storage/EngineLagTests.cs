@@ -20,7 +20,7 @@ public sealed class EngineLagTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _store = new GatedStore(new DuckDbStore(new DuckDbStoreOptions { DataDirectory = _dir, MemoryLimit = "256MB" }));
+        _store = new GatedStore(new DuckDbStore(new DuckDbStoreOptions { DataDirectory = _dir, MemoryLimit = "256MB" }).Commit);
         _engine = new IngestEngine(TestDefinitions.Load(), _store, time: _time) { Observer = new Recorder(_observed) };
         await _engine.StartAsync(CancellationToken.None);
     }
@@ -74,7 +74,7 @@ public sealed class EngineLagTests : IAsyncLifetime
     }
 
     /// <summary>A real store whose commits wait until the test opens the gate.</summary>
-    private sealed class GatedStore(DuckDbStore inner) : IRecordStore
+    private sealed class GatedStore(IRecordStore inner) : IRecordStore
     {
         private readonly TaskCompletionSource _gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -21,9 +21,9 @@ public sealed class FileImportTests : IAsyncLifetime
     {
         _defs = DefinitionLoader.LoadText(TestDefinitions.Yaml.Replace("    kind: http\n", "    kind: http\n    maxPayloadBytes: 1000\n", StringComparison.Ordinal), "t.yaml");
         _store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = Path.Combine(_dir, "data"), MemoryLimit = "256MB" });
-        _engine = new IngestEngine(_defs, _store);
+        _engine = new IngestEngine(_defs, _store.Commit);
         await _engine.StartAsync(CancellationToken.None);
-        _importer = new FileImporter(_engine, _store, TimeProvider.System) { BatchSize = 3 };
+        _importer = new FileImporter(_engine, _store.RawZone, TimeProvider.System) { BatchSize = 3 };
     }
 
     public async Task DisposeAsync()
@@ -106,7 +106,7 @@ public sealed class FileImportTests : IAsyncLifetime
 
         File.WriteAllBytes(Path.Combine(folder, "shift.csv.gz"), gz);
         // Batches of the size a real import uses: the fixture's batches of 3 would commit hundreds of times first.
-        var importer = new FileImporter(_engine, _store, TimeProvider.System);
+        var importer = new FileImporter(_engine, _store.RawZone, TimeProvider.System);
         var watcher = new FileDropWatcher(_defs.Sources["csv-line1"], folder, importer, TimeSpan.FromMilliseconds(20),
             Microsoft.Extensions.Logging.Abstractions.NullLogger<FileDropWatcher>.Instance, TimeProvider.System);
         using var stop = new CancellationTokenSource();

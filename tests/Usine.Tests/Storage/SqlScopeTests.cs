@@ -38,7 +38,7 @@ public sealed class SqlScopeTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = _dir, MemoryLimit = "256MB", Threads = 1 });
-        _engine = new IngestEngine(_definitions, _store);
+        _engine = new IngestEngine(_definitions, _store.Commit);
         await _engine.StartAsync(CancellationToken.None);
         await Ingest("line1", "s1",
             TestDefinitions.Screwing(TestDefinitions.Vin1, "ST040", "2026-11-26T08:15:00Z", 10),

@@ -1,38 +1,14 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using DuckDB.NET.Data;
-using Usine.Ingestion;
 using Usine.Pipeline;
+using Usine.Ingestion;
 
 namespace Usine.Storage.DuckDb;
 
-public sealed partial class DuckDbStore
+/// <summary>Dead letters: lists, groups, counts, edits, discards and the letters to retry.</summary>
+internal sealed class DuckDbDeadLetters(DuckDbDatabase db) : DuckDbFacet(db), IDeadLetterStore
 {
-    private long _nextAuditId;
-
-    /// <summary>The columns and tables of operations, added to stores created before them.</summary>
-    private void InitializeOperations()
-    {
-        Exec("""
-            ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS original_payload BLOB;
-            ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS edited_at TIMESTAMP;
-            ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS discard_reason VARCHAR;
-            ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS plant VARCHAR;
-            -- "at" is a keyword of DuckDB's grammar and must be quoted wherever it is named.
-            CREATE TABLE IF NOT EXISTS audit_log (
-                id BIGINT NOT NULL, "at" TIMESTAMP NOT NULL, actor VARCHAR NOT NULL, action VARCHAR NOT NULL,
-                target VARCHAR NOT NULL, detail JSON, result VARCHAR NOT NULL);
-            CREATE OR REPLACE TEMP TABLE replay_failed (
-                source_id VARCHAR, stream_id VARCHAR, position BIGINT, stage VARCHAR, reason VARCHAR, error_type VARCHAR,
-                model VARCHAR, model_version INTEGER, topic VARCHAR, payload BLOB, payload_bytes BIGINT, received_at TIMESTAMP, plant VARCHAR);
-            CREATE OR REPLACE TEMP TABLE replay_ok (stream_id VARCHAR, position BIGINT);
-            CREATE OR REPLACE TEMP TABLE replay_links (from_key BIGINT, kind VARCHAR, to_key BIGINT, linked_at TIMESTAMP, source_id VARCHAR);
-            """);
-        Exec(Internal.DeadLetterRules.CreateMacro);
-        _nextAuditId = Scalar<long>("SELECT coalesce(max(id), 0) FROM audit_log");
-    }
-
     /// <summary>Dead letters matching <paramref name="filter"/>, newest first, without their payloads.</summary>
     public IReadOnlyList<DeadLetterRow> List(DeadLetterFilter filter, int limit)
     {
@@ -226,171 +202,6 @@ public sealed partial class DuckDbStore
         }, cancellationToken);
     }
 
-    /// <summary>Writes one entry to the audit log.</summary>
-    public async Task AppendAsync(AuditRecord audit, CancellationToken cancellationToken) =>
-        await WriteAsync(now =>
-        {
-            AppendAudit(audit, now);
-            return true;
-        }, cancellationToken);
-
-    /// <summary>Audit entries, newest first.</summary>
-    public IReadOnlyList<AuditEntry> Entries(string? action, DateTime? since, int limit)
-    {
-        var where = new List<string>();
-        var args = new List<object?>();
-        if (action is not null)
-        {
-            args.Add(action);
-            where.Add($"action = ${args.Count}");
-        }
-
-        if (since is not null)
-        {
-            args.Add(since.Value);
-            where.Add($"\"at\" >= ${args.Count}");
-        }
-
-        return Read(
-            "SELECT id, \"at\", actor, action, target, CAST(detail AS VARCHAR), result FROM audit_log"
-            + (where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "") + $" ORDER BY id DESC LIMIT {Math.Clamp(limit, 1, 100_000)}",
-            r => new AuditEntry(r.GetInt64(0), Utc(r.GetDateTime(1)), r.GetString(2), r.GetString(3), r.GetString(4), r.IsDBNull(5) ? null : r.GetString(5), r.GetString(6)),
-            [.. args]);
-    }
-
-    private void AppendAudit(AuditRecord audit, DateTime now)
-    {
-        using var cmd = Writer.CreateCommand();
-        cmd.CommandText = "INSERT INTO audit_log VALUES ($1, $2, $3, $4, $5, $6, $7)";
-        cmd.Parameters.Add(new DuckDBParameter(_nextAuditId + 1));
-        cmd.Parameters.Add(new DuckDBParameter(now));
-        cmd.Parameters.Add(new DuckDBParameter(audit.Actor));
-        cmd.Parameters.Add(new DuckDBParameter(audit.Action));
-        cmd.Parameters.Add(new DuckDBParameter(audit.Target));
-        cmd.Parameters.Add(new DuckDBParameter(audit.DetailJson));
-        cmd.Parameters.Add(new DuckDBParameter(audit.Result));
-        cmd.ExecuteNonQuery();
-        _nextAuditId++;
-    }
-
-    /// <summary>Runs <paramref name="write"/> in one transaction of the writer, under the write lock.</summary>
-    private async Task<T> WriteAsync<T>(Func<DateTime, T> write, CancellationToken cancellationToken)
-    {
-        await _writeLock.WaitAsync(cancellationToken);
-        var auditId = _nextAuditId;
-        try
-        {
-            Exec("BEGIN TRANSACTION");
-            try
-            {
-                var result = write(Now());
-                Exec("COMMIT");
-                return result;
-            }
-            catch
-            {
-                _nextAuditId = auditId;
-                try
-                {
-                    Exec("ROLLBACK");
-                }
-                catch (DuckDBException)
-                {
-                    // The transaction may already be aborted by the failure itself.
-                }
-
-                throw;
-            }
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
-
-    /// <summary>
-    /// The dead-letter side of a commit not of <see cref="IngestMode.Live"/>, inside its transaction: failures are
-    /// upserted by (stream, position) and the open letters of messages that now succeeded are marked replayed.
-    /// </summary>
-    private ReplayCounts UpsertDeadLetters(CommitBatch batch, long firstId, DateTime now)
-    {
-        Exec("DELETE FROM replay_failed; DELETE FROM replay_ok");
-        var failed = new HashSet<long>();
-        using (var app = Writer.CreateAppender("replay_failed"))
-        {
-            foreach (var d in batch.Output.DeadLetters)
-            {
-                if (!failed.Add(d.Position))
-                {
-                    continue;
-                }
-
-                app.CreateRow()
-                    .AppendValue(d.SourceId)
-                    .AppendValue(d.StreamId)
-                    .AppendValue(d.Position)
-                    .AppendValue(d.Stage.ToString().ToLowerInvariant())
-                    .AppendValue(d.Reason)
-                    .AppendValue(d.ErrorType)
-                    .AppendValue(d.Model)
-                    .AppendValue(d.ModelVersion)
-                    .AppendValue(d.Topic)
-                    .AppendValue(MemoryMarshal.AsMemory(d.Payload).Span)
-                    .AppendValue(d.PayloadBytes)
-                    .AppendValue(d.ReceivedAt)
-                    .AppendValue(d.Plant)
-                    .EndRow();
-            }
-        }
-
-        var succeeded = new HashSet<long>();
-        using (var app = Writer.CreateAppender("replay_ok"))
-        {
-            foreach (var m in batch.Raw)
-            {
-                if (!failed.Contains(m.Position) && succeeded.Add(m.Position))
-                {
-                    app.CreateRow().AppendValue(batch.StreamId).AppendValue(m.Position).EndRow();
-                }
-            }
-        }
-
-        // A range replay that meets the same failure again leaves the letter alone, so replaying twice changes
-        // nothing; a deliberate retry is an attempt, and counts as one even when it fails the same way.
-        var retry = batch.Mode == IngestMode.Retry;
-        var same = retry ? "FALSE" : "(d.stage = s.stage AND d.reason = s.reason)";
-
-        // A batch is one stream and a range of positions: saying so lets DuckDB skip the row groups of the
-        // dead-letter table that cannot hold them, instead of joining the whole table four times.
-        var lo = batch.Raw.Count == 0 ? 0 : batch.Raw.Min(m => m.Position);
-        var hi = batch.Raw.Count == 0 ? 0 : batch.Raw.Max(m => m.Position);
-        var near = $"d.stream_id = {Internal.Sql.Literal(batch.StreamId)} AND d.position BETWEEN {lo} AND {hi}";
-        var unchanged = Scalar<long>($"""
-            SELECT count(*) FROM replay_failed s
-            WHERE EXISTS (SELECT 1 FROM dead_letters d WHERE {near} AND d.stream_id = s.stream_id AND d.position = s.position)
-              AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE {near} AND d.stream_id = s.stream_id AND d.position = s.position AND d.status = 'open' AND NOT {same})
-            """);
-        var updated = ExecCount($"""
-            UPDATE dead_letters d SET stage = s.stage, reason = s.reason, error_type = s.error_type, model = s.model,
-                   model_version = s.model_version, plant = coalesce(s.plant, d.plant), attempts = d.attempts + 1, updated_at = {Internal.Sql.Timestamp(now)}
-            FROM replay_failed s
-            WHERE {near} AND d.stream_id = s.stream_id AND d.position = s.position AND d.status = 'open' AND NOT {same}
-            """);
-        var inserted = ExecCount($"""
-            INSERT INTO dead_letters
-            SELECT {firstId - 1} + row_number() OVER (ORDER BY s.position), s.source_id, s.stream_id, s.position, s.stage, s.reason, s.error_type,
-                   s.model, s.model_version, s.topic, s.payload, s.payload_bytes, 'open', 1, s.received_at,
-                   {Internal.Sql.Timestamp(now)}, {Internal.Sql.Timestamp(now)}, NULL, NULL, NULL, s.plant
-            FROM replay_failed s
-            WHERE NOT EXISTS (SELECT 1 FROM dead_letters d WHERE {near} AND d.stream_id = s.stream_id AND d.position = s.position)
-            """);
-        var replayed = ExecCount($"""
-            UPDATE dead_letters d SET status = 'replayed', updated_at = {Internal.Sql.Timestamp(now)}
-            FROM replay_ok o WHERE {near} AND d.stream_id = o.stream_id AND d.position = o.position AND d.status = 'open'
-            """);
-        return new ReplayCounts(inserted, (int)unchanged, updated, replayed);
-    }
-
     private static string Where(DeadLetterFilter f, List<object?> args)
     {
         var where = new List<string>();
@@ -431,10 +242,4 @@ public sealed partial class DuckDbStore
 
         return where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "";
     }
-
-    private static DeadLetterRow MapDeadLetter(DuckDBDataReader r) => new(
-        r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetInt64(3), r.GetString(4), r.GetString(5), r.GetString(6), r.GetInt32(7),
-        r.IsDBNull(8) ? null : r.GetString(8), r.IsDBNull(9) ? null : r.GetInt32(9),
-        Utc(r.GetDateTime(10)), Utc(r.GetDateTime(11)), r.IsDBNull(12) ? null : r.GetString(12), r.IsDBNull(13) ? null : r.GetString(13),
-        r.IsDBNull(14) ? 0 : r.GetInt64(14), r.IsDBNull(15) ? null : ReadBlob(r, 15));
 }
