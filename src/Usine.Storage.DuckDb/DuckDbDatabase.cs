@@ -418,6 +418,20 @@ internal sealed class DuckDbDatabase(DuckDbStoreOptions options) : IAsyncDisposa
         return cmd.ExecuteNonQuery();
     }
 
+    /// <summary>Runs one statement with parameters on the writer, under the write lock, outside any batch.</summary>
+    internal async Task ExecLockedAsync(string sql, CancellationToken cancellationToken, params object[] parameters)
+    {
+        await WriteLock.WaitAsync(cancellationToken);
+        try
+        {
+            ExecWith(sql, parameters);
+        }
+        finally
+        {
+            WriteLock.Release();
+        }
+    }
+
     internal int ExecCount(string sql)
     {
         using var cmd = Writer.CreateCommand();

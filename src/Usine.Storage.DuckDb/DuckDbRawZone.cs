@@ -12,24 +12,10 @@ internal sealed class DuckDbRawZone(DuckDbDatabase db) : DuckDbFacet(db), IRawZo
     /// Records the end of a file import: the data lines the file had and the count it declared, if any
     /// (a producer's own figure, from the import request or a <c>.count</c> file beside a dropped file).
     /// </summary>
-    public async Task CompleteStreamAsync(string streamId, long lines, long? declared, CancellationToken cancellationToken)
-    {
-        await Db.WriteLock.WaitAsync(cancellationToken);
-        try
-        {
-            using var cmd = Writer.CreateCommand();
-            cmd.CommandText = "UPDATE streams SET line_count = $2, declared_count = coalesce($3, declared_count), finished_at = $4 WHERE stream_id = $1";
-            cmd.Parameters.Add(new DuckDBParameter(streamId));
-            cmd.Parameters.Add(new DuckDBParameter(lines));
-            cmd.Parameters.Add(new DuckDBParameter(declared is { } d ? d : DBNull.Value));
-            cmd.Parameters.Add(new DuckDBParameter(DateTime.UtcNow));
-            cmd.ExecuteNonQuery();
-        }
-        finally
-        {
-            Db.WriteLock.Release();
-        }
-    }
+    public Task CompleteStreamAsync(string streamId, long lines, long? declared, CancellationToken cancellationToken) =>
+        Db.ExecLockedAsync(
+            "UPDATE streams SET line_count = $2, declared_count = coalesce($3, declared_count), finished_at = $4 WHERE stream_id = $1", cancellationToken,
+            streamId, lines, declared is { } d ? d : DBNull.Value, DateTime.UtcNow);
 
     /// <summary>How many raw messages of a source were received in [<paramref name="from"/>, <paramref name="to"/>).</summary>
     public long CountRaw(string sourceId, DateTime from, DateTime to) =>
@@ -79,24 +65,8 @@ internal sealed class DuckDbRawZone(DuckDbDatabase db) : DuckDbFacet(db), IRawZo
             .FirstOrDefault() is { } header ? header.Split('\u001f') : null;
 
     /// <summary>Records where an import stream comes from, so that its raw lines can be read again (CSV needs its header).</summary>
-    public async Task RegisterStreamAsync(string streamId, string sourceId, string kind, string? name, IReadOnlyList<string>? csvHeader, CancellationToken cancellationToken)
-    {
-        await Db.WriteLock.WaitAsync(cancellationToken);
-        try
-        {
-            using var cmd = Writer.CreateCommand();
-            cmd.CommandText = "INSERT INTO streams (stream_id, source_id, kind, name, csv_header, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (stream_id) DO NOTHING";
-            cmd.Parameters.Add(new DuckDBParameter(streamId));
-            cmd.Parameters.Add(new DuckDBParameter(sourceId));
-            cmd.Parameters.Add(new DuckDBParameter(kind));
-            cmd.Parameters.Add(new DuckDBParameter((object?)name ?? DBNull.Value));
-            cmd.Parameters.Add(new DuckDBParameter(csvHeader is null ? DBNull.Value : string.Join('\u001f', csvHeader)));
-            cmd.Parameters.Add(new DuckDBParameter(Now()));
-            cmd.ExecuteNonQuery();
-        }
-        finally
-        {
-            Db.WriteLock.Release();
-        }
-    }
+    public Task RegisterStreamAsync(string streamId, string sourceId, string kind, string? name, IReadOnlyList<string>? csvHeader, CancellationToken cancellationToken) =>
+        Db.ExecLockedAsync(
+            "INSERT INTO streams (stream_id, source_id, kind, name, csv_header, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (stream_id) DO NOTHING", cancellationToken,
+            streamId, sourceId, kind, (object?)name ?? DBNull.Value, csvHeader is null ? DBNull.Value : string.Join('\u001f', csvHeader), Now());
 }

@@ -9,25 +9,13 @@ namespace Usine.Tests.Storage;
 /// <summary>Read-only SQL limited to a set of plants, on a real store holding records of two plants.</summary>
 public sealed class SqlScopeTests : IAsyncLifetime
 {
-    private const string DouaiSource = """
-
-          - id: line2
-            plant: douai
-            kind: http
-            model: screwing
-            context: { shop: assembly, line: L1, station: "{station}" }
-            map: { vin: "$.VIN", ts: "$.time", torque: "$.result.torque", status: "$.result.status" }
-        """;
-
     private const string Vin3 = "VF1CCCCC333333333";
 
     private static readonly HashSet<string> Flins = new(StringComparer.Ordinal) { "flins" };
 
     private readonly string _dir = Directory.CreateTempSubdirectory("usine-sqlscope-").FullName;
     /// <summary>The test definitions, where each record also gives its vehicle the station it was last seen at.</summary>
-    private readonly UsineDefinitions _definitions = DefinitionLoader.LoadText(
-        (TestDefinitions.Yaml + DouaiSource).Replace("""avatar: { type: vehicle, id: "{vin}" }""", """avatar: { type: vehicle, id: "{vin}", attributes: { last_station: "{station}" } }""", StringComparison.Ordinal),
-        "test.yaml");
+    private readonly UsineDefinitions _definitions = TestDefinitions.TwoPlants();
     private DuckDbStore _store = null!;
     private IngestEngine _engine = null!;
 

@@ -19,16 +19,6 @@ namespace Usine.Tests.Storage.Conformance;
 /// </remarks>
 public abstract class StoreConformance : IAsyncLifetime
 {
-    private const string DouaiSource = """
-
-          - id: line2
-            plant: douai
-            kind: http
-            model: screwing
-            context: { shop: assembly, line: L1, station: "{station}" }
-            map: { vin: "$.VIN", ts: "$.time", torque: "$.result.torque", status: "$.result.status" }
-        """;
-
     protected const string Vin1 = TestDefinitions.Vin1;
     protected const string Vin2 = TestDefinitions.Vin2;
     protected const string Vin3 = "VF1CCCCC333333333";
@@ -38,9 +28,7 @@ public abstract class StoreConformance : IAsyncLifetime
     /// <summary>When every test message is received, and the raw-zone range that holds them.</summary>
     private static readonly DateTime Received = new(2026, 11, 26, 10, 0, 0, DateTimeKind.Utc);
 
-    private readonly UsineDefinitions _definitions = DefinitionLoader.LoadText(
-        (TestDefinitions.Yaml + DouaiSource).Replace("""avatar: { type: vehicle, id: "{vin}" }""", """avatar: { type: vehicle, id: "{vin}", attributes: { last_station: "{station}" } }""", StringComparison.Ordinal),
-        "test.yaml");
+    private readonly UsineDefinitions _definitions = TestDefinitions.TwoPlants();
 
     private IngestEngine? _engine;
 
@@ -99,6 +87,10 @@ public abstract class StoreConformance : IAsyncLifetime
             StreamId = stream,
             Messages = [.. payloads.Select((p, i) => new RawMessage(firstPosition + i, Received, Encoding.UTF8.GetBytes(p)))],
         }, CancellationToken.None);
+
+    /// <summary>Vehicles 1, 2 and 3 screwed at ST040, ST050 and ST060 of flins, five minutes apart from 08:15; a torque over 200 fails validation.</summary>
+    private Task<IngestResult> IngestThree(double first, double second, double third) => Ingest("line1", "http:line1",
+        Screwing(Vin1, "ST040", "2026-11-26T08:15:00Z", first), Screwing(Vin2, "ST050", "2026-11-26T08:20:00Z", second), Screwing(Vin3, "ST060", "2026-11-26T08:25:00Z", third));
 
     private Task<ReplayResult> ReplayAsync(IAsyncEnumerable<RawZoneMessage> messages, IngestMode mode) =>
         new ReplayRunner(_engine!).RunAsync(messages, mode, (_, stream, _) => Task.FromResult(Store.RawZone.CsvHeader(stream)), null, CancellationToken.None);
@@ -192,10 +184,7 @@ public abstract class StoreConformance : IAsyncLifetime
     [Fact]
     public async Task A_dead_letter_is_open_until_it_is_replayed_or_discarded_and_every_retry_counts_an_attempt()
     {
-        await Ingest("line1", "http:line1",
-            Screwing(Vin1, "ST040", "2026-11-26T08:15:00Z", 999),
-            Screwing(Vin2, "ST050", "2026-11-26T08:20:00Z", 888),
-            Screwing(Vin3, "ST060", "2026-11-26T08:25:00Z", 30));
+        await IngestThree(999, 888, 30);
         var letters = Store.DeadLetters.List(new DeadLetterFilter(), 10);
         Assert.Equal([(2L, "open", 1), (1L, "open", 1)], letters.Select(l => (l.Position, l.Status, l.Attempts)));
         var (first, second) = (letters[1].Id, letters[0].Id);
@@ -250,10 +239,7 @@ public abstract class StoreConformance : IAsyncLifetime
     [Fact]
     public async Task Replaying_a_raw_range_twice_changes_nothing_and_leaves_the_checkpoint_where_it_is()
     {
-        await Ingest("line1", "http:line1",
-            Screwing(Vin1, "ST040", "2026-11-26T08:15:00Z", 10),
-            Screwing(Vin2, "ST050", "2026-11-26T08:20:00Z", 999),
-            Screwing(Vin3, "ST060", "2026-11-26T08:25:00Z", 30));
+        await IngestThree(10, 999, 30);
         var (from, to) = (Received, Received.AddMinutes(1));
         Assert.Equal(3, Store.RawZone.CountRaw("line1", from, to));
         Assert.Equal(0, Store.RawZone.CountRaw("line1", to, to.AddHours(1)));
