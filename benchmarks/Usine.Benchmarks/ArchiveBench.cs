@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using DuckDB.NET.Data;
+using Usine.Storage;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Benchmarks;
@@ -28,7 +29,7 @@ public static class ArchiveBench
         var manifest = await Workload.WorkloadGenerator.GenerateAsync(new Workload.WorkloadOptions { Directory = files, Messages = messages }, ct);
         var definitions = await BenchRunner.LoadDefinitionsAsync(work, ct);
         var store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = Path.Combine(work, "usine") });
-        await store.InitializeAsync(definitions, ct);
+        await store.Commit.InitializeAsync(definitions, ct);
         try
         {
             log($"landing them in the raw zone: {sources} sources, {Days} days");
@@ -65,10 +66,10 @@ public static class ArchiveBench
             var now = Start.AddDays(Days).AddMinutes(30);
             log("archiving");
             var clock = Stopwatch.StartNew();
-            var run = await store.ArchiveAsync(Start.AddDays(Days), now, ct);
+            var run = await store.Archive.ArchiveAsync(Start.AddDays(Days), now, ct);
             var archiveSeconds = clock.Elapsed.TotalSeconds;
             clock.Restart();
-            var again = await store.ArchiveAsync(Start.AddDays(Days), now, ct);
+            var again = await store.Archive.ArchiveAsync(Start.AddDays(Days), now, ct);
             var secondSeconds = clock.Elapsed.TotalSeconds;
             if (again.Rows != 0)
             {
@@ -77,7 +78,7 @@ public static class ArchiveBench
 
             log("verifying");
             clock.Restart();
-            var verify = await store.VerifyArchiveAsync(ct);
+            var verify = await store.Archive.VerifyArchiveAsync(ct);
             var verifySeconds = clock.Elapsed.TotalSeconds;
             if (!verify.IsOk || run.Rows != n)
             {
@@ -85,11 +86,11 @@ public static class ArchiveBench
             }
 
             log("reading one source's day back");
-            var first = store.ArchiveFiles(null)[0];
+            var first = store.Archive.ArchiveFiles(null)[0];
             var day = first.Day.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc);
             clock.Restart();
             long read = 0;
-            await foreach (var m in store.ReadArchiveAsync(first.SourceId, day, day.AddDays(1), ct))
+            await foreach (var m in store.Archive.ReadArchiveAsync(first.SourceId, day, day.AddDays(1), ct))
             {
                 read++;
             }
@@ -98,7 +99,7 @@ public static class ArchiveBench
 
             log("deleting the archived raw messages");
             clock.Restart();
-            var retention = await store.DeleteArchivedRawAsync(DateOnly.FromDateTime(Start.AddDays(Days)), now, ct);
+            var retention = await store.Archive.DeleteArchivedRawAsync(DateOnly.FromDateTime(Start.AddDays(Days)), now, ct);
             var retentionSeconds = clock.Elapsed.TotalSeconds;
             if (retention.RowsDeleted != n)
             {

@@ -6,6 +6,7 @@ using Usine.Configuration;
 using Usine.Ingestion;
 using Usine.Server;
 using Usine.Server.Ingestion;
+using Usine.Storage;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Benchmarks;
@@ -70,16 +71,16 @@ public static class BenchRunner
             if (options.Bare)
             {
                 store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = Path.Combine(work, "usine") });
-                engine = new IngestEngine(definitions, store, logger: NullLogger<IngestEngine>.Instance);
+                engine = new IngestEngine(definitions, store.Commit, logger: NullLogger<IngestEngine>.Instance);
                 await engine.StartAsync(ct);
-                importer = new FileImporter(engine, store, TimeProvider.System);
+                importer = new FileImporter(engine, store.RawZone, TimeProvider.System);
             }
             else
             {
                 platform = await UsinePlatform.StartAsync(
                     new UsineServerOptions { ConfigPath = Path.Combine(work, "bench.yaml"), DataDirectory = Path.Combine(work, "usine"), StartConnectors = false },
                     NullLoggerFactory.Instance, ct: ct);
-                (store, engine, importer) = (platform.Store, platform.Engine, platform.Importer);
+                (store, engine, importer) = ((DuckDbStore)platform.Store, platform.Engine, platform.Importer);
             }
 
             using var sampler = new PeakSampler();

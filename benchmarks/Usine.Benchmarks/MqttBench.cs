@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Usine.Connectors.Mqtt;
 using Usine.Ingestion;
 using Usine.Sources;
+using Usine.Storage;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Benchmarks;
@@ -48,7 +49,7 @@ public static class MqttBench
         definitions.Sources[source.Id] = source;
 
         var store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = Path.Combine(work, "usine-mqtt") });
-        var engine = new IngestEngine(definitions, store, logger: NullLogger<IngestEngine>.Instance);
+        var engine = new IngestEngine(definitions, store.Commit, logger: NullLogger<IngestEngine>.Instance);
         await engine.StartAsync(ct);
         var options = receiveMaximum is { } rm ? new MqttConnectorOptions { ReceiveMaximum = rm } : new MqttConnectorOptions();
         log($"mqtt: batchSize {(batchSize is null ? "default" : batchSize.Value.ToString("N0", System.Globalization.CultureInfo.InvariantCulture))}, receive maximum {options.ReceiveMaximum:N0}");

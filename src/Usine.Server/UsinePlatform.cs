@@ -8,6 +8,7 @@ using Usine.Server.Ingestion;
 using Usine.Server.Internal;
 using Usine.Server.Operations;
 using Usine.Sources;
+using Usine.Storage;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Server;
@@ -30,7 +31,7 @@ public sealed class UsinePlatform : IAsyncDisposable
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _failedSources = new(StringComparer.Ordinal);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _degradedByCommits = new(StringComparer.Ordinal);
 
-    private UsinePlatform(UsineServerOptions options, UsineDefinitions definitions, DuckDbStore store, IngestEngine engine, ILoggerFactory loggers, TimeProvider time)
+    private UsinePlatform(UsineServerOptions options, UsineDefinitions definitions, IUsineStore store, IngestEngine engine, ILoggerFactory loggers, TimeProvider time)
     {
         Options = options;
         Definitions = definitions;
@@ -45,12 +46,12 @@ public sealed class UsinePlatform : IAsyncDisposable
         }
 
         Alerting = new AlertEngine(definitions, Jobs, new PlatformSignals(this), _webhooks, options.Alerting, time, loggers.CreateLogger<AlertEngine>());
-        _alertRecorder = new AlertRecorder(store, loggers.CreateLogger<AlertRecorder>());
+        _alertRecorder = new AlertRecorder(store.Operations, loggers.CreateLogger<AlertRecorder>());
         Alerting.Recorder = _alertRecorder;
         Alerts = options.EvaluateAlerts && definitions.EffectiveAlertRules.Count > 0 ? Alerting : null;
-        Importer = new FileImporter(engine, store, time, Jobs);
+        Importer = new FileImporter(engine, store.RawZone, time, Jobs);
         Replays = new Replays(definitions, engine, store, Jobs, options.MaxReplayAttempts, loggers.CreateLogger<Replays>(), time);
-        Archive = new ArchiveService(options, store, Jobs, time, loggers.CreateLogger<ArchiveService>());
+        Archive = new ArchiveService(options, store.Archive, Jobs, time, loggers.CreateLogger<ArchiveService>());
         Catalog = new DefinitionCatalog(this);
         StartedAt = time.GetUtcNow().UtcDateTime;
         Metrics = new UsineMetrics(this);
@@ -62,7 +63,8 @@ public sealed class UsinePlatform : IAsyncDisposable
 
     public UsineServerOptions Options { get; }
     public UsineDefinitions Definitions { get; }
-    public DuckDbStore Store { get; }
+    /// <summary>The store, by its facets.</summary>
+    public IUsineStore Store { get; }
     public IngestEngine Engine { get; }
     public FileImporter Importer { get; }
 
@@ -109,20 +111,21 @@ public sealed class UsinePlatform : IAsyncDisposable
 
         options.Validate();
         var (definitions, setAside) = DefinitionCatalog.LoadAtStart(options);
-        var store = new DuckDbStore(new DuckDbStoreOptions
+        // The one place that names the store's implementation.
+        IUsineStore store = new DuckDbStore(new DuckDbStoreOptions
         {
             DataDirectory = options.DataDirectory,
             MemoryLimit = options.MemoryLimit,
             ArchiveDirectory = options.ArchiveDirectory,
             Time = time,
         });
-        var engine = new IngestEngine(definitions, store, steps, loggers.CreateLogger<IngestEngine>(), time);
+        var engine = new IngestEngine(definitions, store.Commit, steps, loggers.CreateLogger<IngestEngine>(), time);
         var platform = new UsinePlatform(options, definitions, store, engine, loggers, time);
         await engine.StartAsync(ct);
 
         // Before the alert history, whose silences are judged against when each source was last seen.
-        engine.SeedStats(store.SourceTotals());
-        platform.Alerting.RestoreHistory(await store.RecentAlertEventsAsync(options.Alerting.HistoryLimit, ct));
+        engine.SeedStats(store.Operations.SourceTotals());
+        platform.Alerting.RestoreHistory(await store.Operations.RecentAlertEventsAsync(options.Alerting.HistoryLimit, ct));
         foreach (var source in definitions.Sources.Values.Where(s => s.Kind == SourceKind.Http))
         {
             platform.Jobs.Stream(source.Id);
@@ -234,7 +237,7 @@ public sealed class UsinePlatform : IAsyncDisposable
         var logger = _loggers.CreateLogger<UsinePlatform>();
         try
         {
-            await Store.ProbeWriteAsync(ct);
+            await Store.Admin.ProbeWriteAsync(ct);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -392,7 +395,7 @@ public sealed class UsinePlatform : IAsyncDisposable
         {
             if (csvHeader is not null)
             {
-                await Store.RegisterStreamAsync(id, source.Id, "http", null, csvHeader, ct);
+                await Store.RawZone.RegisterStreamAsync(id, source.Id, "http", null, csvHeader, ct);
             }
 
             var checkpoint = await Engine.GetCheckpointAsync(id, ct) ?? 0;

@@ -41,6 +41,22 @@ internal static class TestDefinitions
 
     public static UsineDefinitions Load() => DefinitionLoader.LoadText(Yaml, "test.yaml");
 
+    /// <summary>A second plant: source <c>line2</c> of douai, sending what <c>line1</c> sends.</summary>
+    public const string DouaiSource = """
+
+          - id: line2
+            plant: douai
+            kind: http
+            model: screwing
+            context: { shop: assembly, line: L1, station: "{station}" }
+            map: { vin: "$.VIN", ts: "$.time", torque: "$.result.torque", status: "$.result.status" }
+        """;
+
+    /// <summary>The definitions with both plants, where each record also gives its vehicle the station it was last seen at.</summary>
+    public static UsineDefinitions TwoPlants() => DefinitionLoader.LoadText(
+        (Yaml + DouaiSource).Replace("""avatar: { type: vehicle, id: "{vin}" }""", """avatar: { type: vehicle, id: "{vin}", attributes: { last_station: "{station}" } }""", StringComparison.Ordinal),
+        "test.yaml");
+
     public const string Vin1 = "VF1AAAAA111111111";
     public const string Vin2 = "VF1BBBBB222222222";
 

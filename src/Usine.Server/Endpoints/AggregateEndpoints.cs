@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
-using Usine.Storage.DuckDb;
+using Usine.Storage;
 
 namespace Usine.Server.Endpoints;
 
@@ -27,7 +27,7 @@ internal static class AggregateEndpoints
                 "rollup" => AggregateSource.Rollup,
                 _ => throw new ArgumentException($"source: '{source}' is not one of auto, records, rollup"),
             };
-            var result = await p.Store.AggregateAsync(new AggregateQuery
+            var result = await p.Store.Records.AggregateAsync(new AggregateQuery
             {
                 Model = name,
                 Bucket = b,

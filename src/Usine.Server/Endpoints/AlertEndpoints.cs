@@ -85,7 +85,7 @@ internal static class AlertEndpoints
                 return Errors.BadRequest($"to ({t:u}) must be after from ({f:u})");
             }
 
-            var report = p.Store.Reconcile(def, f, t, p.Engine.PendingMessages(source));
+            var report = p.Store.Operations.Reconcile(def, f, t, p.Engine.PendingMessages(source));
             return TypedResults.Ok(new
             {
                 source = report.Source,

@@ -32,7 +32,7 @@ internal static class ArchiveEndpoints
                     elapsedMs = Math.Round(r.ElapsedMs, 1),
                 });
             }
-            catch (Exception ex) when (ex is UsineException or IOException or UnauthorizedAccessException or DuckDB.NET.Data.DuckDBException)
+            catch (Exception ex) when (ex is UsineException or IOException or UnauthorizedAccessException or System.Data.Common.DbException)
             {
                 return Errors.Status(StatusCodes.Status500InternalServerError, "the archive run failed: " + ex.Message + " (see the archive jobs)");
             }
@@ -40,10 +40,10 @@ internal static class ArchiveEndpoints
 
         group.MapGet("/", (string? source, UsinePlatform p) =>
         {
-            var partitions = p.Store.ArchivePartitions(source);
+            var partitions = p.Store.Archive.ArchivePartitions(source);
             return TypedResults.Ok(new
             {
-                root = Path.GetFullPath(p.Store.ArchiveRoot),
+                root = Path.GetFullPath(p.Store.Archive.ArchiveRoot),
                 partitions = partitions.Count,
                 files = partitions.Sum(x => x.Files),
                 rows = partitions.Sum(x => x.Rows),
@@ -64,7 +64,7 @@ internal static class ArchiveEndpoints
 
         group.MapGet("/verify", async (UsinePlatform p, CancellationToken ct) =>
         {
-            var r = await p.Store.VerifyArchiveAsync(ct);
+            var r = await p.Store.Archive.VerifyArchiveAsync(ct);
             return TypedResults.Ok(new
             {
                 ok = r.IsOk,

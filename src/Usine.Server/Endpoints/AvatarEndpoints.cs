@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
-using Usine.Storage.DuckDb;
+using Usine.Storage;
 
 namespace Usine.Server.Endpoints;
 
@@ -22,8 +22,8 @@ internal static class AvatarEndpoints
 
             Explore.EnsurePlant(http, plant);
             var plants = Explore.Plants(http);
-            var found = p.Store.SearchAvatars(q, type, plant, n, plants, AttributeFilter(http, p));
-            var attributes = p.Store.AvatarAttributes([.. found.Select(a => a.Key)], plants);
+            var found = p.Store.Avatars.SearchAvatars(q, type, plant, n, plants, AttributeFilter(http, p));
+            var attributes = p.Store.Avatars.AvatarAttributes([.. found.Select(a => a.Key)], plants);
             return TypedResults.Ok(found.Select(a => new
             {
                 type = a.Type,
@@ -87,7 +87,7 @@ internal static class AvatarEndpoints
     private static Dictionary<string, string> Attributes(List<AvatarAttributeRow>? rows) =>
         (rows ?? []).ToDictionary(x => x.Name, x => x.Value, StringComparer.Ordinal);
 
-    private static bool Exists(UsinePlatform p, string id) => p.Store.FindAvatars(id, null).Count > 0;
+    private static bool Exists(UsinePlatform p, string id) => p.Store.Avatars.FindAvatars(id, null).Count > 0;
 
     private static object Short(AvatarRow a) => new { type = a.Type, id = a.Id, plant = a.Plant, firstSeen = a.FirstSeen };
 
@@ -97,8 +97,8 @@ internal static class AvatarEndpoints
         // Hierarchy ids hold slashes; a client may send them as they are or escaped (%2F), which the
         // router leaves escaped in a catch-all segment.
         id = Uri.UnescapeDataString(id);
-        var found = p.Store.FindAvatars(id, type, plants);
-        if (found.Count == 0 && plants is not null && p.Store.FindAvatars(id, type, null).Count > 0)
+        var found = p.Store.Avatars.FindAvatars(id, type, plants);
+        if (found.Count == 0 && plants is not null && p.Store.Avatars.FindAvatars(id, type, null).Count > 0)
         {
             throw new OutOfScopeException($"avatar '{id}' is outside the plants this key or token may read");
         }
@@ -106,7 +106,7 @@ internal static class AvatarEndpoints
         if (found.Count == 0)
         {
             // An id is often typed without its path (OV1 for arlon/OV1): say which ids were probably meant.
-            var suggestions = p.Store.SuggestAvatars(id, type, 5, plants).Select(a => a.Id).Distinct(StringComparer.Ordinal).ToList();
+            var suggestions = p.Store.Avatars.SuggestAvatars(id, type, 5, plants).Select(a => a.Id).Distinct(StringComparer.Ordinal).ToList();
             var message = type is null ? $"no avatar with id '{id}'" : $"no avatar of type '{type}' with id '{id}'";
             if (suggestions.Count > 0)
             {
@@ -150,11 +150,11 @@ internal static class AvatarEndpoints
         switch (view)
         {
             case "children":
-                return TypedResults.Ok(p.Store.Children(a.Key, Limit(1000), plants).Select(Short));
+                return TypedResults.Ok(p.Store.Avatars.Children(a.Key, Limit(1000), plants).Select(Short));
             case "ancestors":
-                return TypedResults.Ok(p.Store.Ancestors(a, plants).Select(Short));
+                return TypedResults.Ok(p.Store.Avatars.Ancestors(a, plants).Select(Short));
             case "history":
-                var records = await p.Store.AvatarHistoryAsync(a.Key, Explore.Time(Text(query["from"]), "from"), Explore.Time(Text(query["to"]), "to"), Limit(1000), plants, http.RequestAborted);
+                var records = await p.Store.Avatars.AvatarHistoryAsync(a.Key, Explore.Time(Text(query["from"]), "from"), Explore.Time(Text(query["to"]), "to"), Limit(1000), plants, http.RequestAborted);
                 return TypedResults.Ok(new
                 {
                     type = a.Type,
@@ -168,7 +168,7 @@ internal static class AvatarEndpoints
                     type = a.Type,
                     id = a.Id,
                     at,
-                    links = p.Store.LinksAt(a.Key, at, plants).Select(l => new { kind = l.Kind, type = l.To.Type, id = l.To.Id, plant = l.To.Plant, from = l.From, until = l.Until }),
+                    links = p.Store.Avatars.LinksAt(a.Key, at, plants).Select(l => new { kind = l.Kind, type = l.To.Type, id = l.To.Id, plant = l.To.Plant, from = l.From, until = l.Until }),
                 });
         }
     }
@@ -187,8 +187,8 @@ internal static class AvatarEndpoints
             return error!;
         }
 
-        var ancestors = p.Store.Ancestors(a, plants);
-        var (counts, recent) = p.Store.AvatarRecords(a.Key, 20, plants);
+        var ancestors = p.Store.Avatars.Ancestors(a, plants);
+        var (counts, recent) = p.Store.Avatars.AvatarRecords(a.Key, 20, plants);
         return TypedResults.Ok(new
         {
             key = a.Key,
@@ -196,12 +196,12 @@ internal static class AvatarEndpoints
             id = a.Id,
             plant = a.Plant,
             firstSeen = a.FirstSeen,
-            earliestEvent = p.Store.EarliestEvent(a.Key, plants),
-            attributes = Attributes(p.Store.AvatarAttributes([a.Key], plants).GetValueOrDefault(a.Key)),
+            earliestEvent = p.Store.Avatars.EarliestEvent(a.Key, plants),
+            attributes = Attributes(p.Store.Avatars.AvatarAttributes([a.Key], plants).GetValueOrDefault(a.Key)),
             parent = ancestors.Count > 0 ? new { type = ancestors[^1].Type, id = ancestors[^1].Id } : null,
             ancestors = ancestors.Select(x => new { type = x.Type, id = x.Id }),
-            children = p.Store.Children(a.Key, 200, plants).Select(x => new { type = x.Type, id = x.Id }),
-            links = p.Store.Links(a.Key, plants).Select(l => new { kind = l.Kind, type = l.Type, id = l.Id, from = l.From, until = l.Until }),
+            children = p.Store.Avatars.Children(a.Key, 200, plants).Select(x => new { type = x.Type, id = x.Id }),
+            links = p.Store.Avatars.Links(a.Key, plants).Select(l => new { kind = l.Kind, type = l.Type, id = l.Id, from = l.From, until = l.Until }),
             records = counts,
             recent = recent.Select(r => new { model = r.Model, time = r.Time, values = r.Values }),
         });

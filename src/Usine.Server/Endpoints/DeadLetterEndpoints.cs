@@ -9,7 +9,7 @@ using Microsoft.Extensions.Logging;
 using Usine.Pipeline;
 using Usine.Server.Internal;
 using Usine.Server.Operations;
-using Usine.Storage.DuckDb;
+using Usine.Storage;
 
 using Usine.Server.Security;
 
@@ -43,7 +43,7 @@ internal static class DeadLetterEndpoints
                 return Errors.BadRequest("limit must be between 1 and 100000");
             }
 
-            return TypedResults.Ok(p.Store.DeadLetters(filter, limit ?? 100).Select(View));
+            return TypedResults.Ok(p.Store.DeadLetters.List(filter, limit ?? 100).Select(View));
         }).WithSummary("Dead letters matching a filter, newest first");
 
         group.MapGet("/groups", IResult (string? source, string? stage, string? status, string? reason, string? rule, string? from, string? to, int? limit, UsinePlatform p, HttpContext http) =>
@@ -58,20 +58,20 @@ internal static class DeadLetterEndpoints
                 return Errors.BadRequest("limit must be between 1 and 100000");
             }
 
-            return TypedResults.Ok(p.Store.DeadLetterGroups(filter, limit ?? 100));
+            return TypedResults.Ok(p.Store.DeadLetters.Groups(filter, limit ?? 100));
         }).WithSummary("Dead letters counted per source, stage and rule broken, with example values");
 
         group.MapGet("/{id:long}", IResult (long id, UsinePlatform p) =>
         {
-            if (p.Store.DeadLetter(id) is not { } found)
+            if (p.Store.DeadLetters.Get(id) is not { } found)
             {
                 return Errors.NotFound($"no dead letter with id {id}");
             }
 
             var (d, original, editedAt, discardReason) = found;
             var payload = d.Payload ?? [];
-            var text = DuckDbStore.PayloadText(payload);
-            var originalText = original is null ? null : DuckDbStore.PayloadText(original);
+            var text = Payloads.Text(payload);
+            var originalText = original is null ? null : Payloads.Text(original);
             return TypedResults.Ok(View(d) with
             {
                 ErrorType = d.ErrorType,
@@ -122,7 +122,7 @@ internal static class DeadLetterEndpoints
 
             var actor = UsineAuth.Actor(http);
             var detail = Replays.Json(new { bytes = payload.Length, replay = body.Replay });
-            if (!await p.Store.EditDeadLetterAsync(id, payload, new AuditRecord(actor, "deadletter.edit", Target(id), detail, "ok"), ct))
+            if (!await p.Store.DeadLetters.EditAsync(id, payload, new AuditRecord(actor, "deadletter.edit", Target(id), detail, "ok"), ct))
             {
                 return Errors.Status(StatusCodes.Status409Conflict, $"dead letter {id} is no longer open");
             }
@@ -133,7 +133,7 @@ internal static class DeadLetterEndpoints
                 return await ReplayOneAsync(p, id, body.Force, actor, ct);
             }
 
-            var (letter, _, editedAt, _) = p.Store.DeadLetter(id)!.Value;
+            var (letter, _, editedAt, _) = p.Store.DeadLetters.Get(id)!;
             return TypedResults.Ok(new { id, status = letter.Status, edited = true, editedAt, payloadBytes = payload.Length });
         }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Replace the payload of an open dead letter, keeping the original, and optionally replay it");
 
@@ -152,7 +152,7 @@ internal static class DeadLetterEndpoints
 
             var actor = UsineAuth.Actor(http);
             var reason = body.Reason.Trim();
-            var n = await p.Store.DiscardDeadLettersAsync(new DeadLetterFilter { Ids = [id] }, reason,
+            var n = await p.Store.DeadLetters.DiscardAsync(new DeadLetterFilter { Ids = [id] }, reason,
                 count => new AuditRecord(actor, "deadletter.discard", Target(id), Replays.Json(new { reason }), count == 1 ? "ok" : "refused: not open"), ct);
             if (n == 0)
             {
@@ -213,7 +213,7 @@ internal static class DeadLetterEndpoints
             var actor = UsineAuth.Actor(http);
             var reason = body.Reason.Trim();
             var target = "deadletters:" + Replays.Json(filter);
-            var n = await p.Store.DiscardDeadLettersAsync(filter, reason,
+            var n = await p.Store.DeadLetters.DiscardAsync(filter, reason,
                 count => new AuditRecord(actor, "deadletters.discard", target, Replays.Json(new { filter, reason, discarded = count }), "ok"), ct);
             p.Replays.Log.DeadLettersDiscarded(target, actor, n, reason);
             return TypedResults.Ok(new { discarded = n, reason });
@@ -251,7 +251,7 @@ internal static class DeadLetterEndpoints
             return Errors.Status(StatusCodes.Status409Conflict, ex.Message);
         }
 
-        var after = p.Store.DeadLetter(id)!.Value.Letter;
+        var after = p.Store.DeadLetters.Get(id)!.Letter;
         return TypedResults.Ok(new
         {
             id,
@@ -268,7 +268,7 @@ internal static class DeadLetterEndpoints
     /// <summary>Null when dead letter <paramref name="id"/> exists and is open; else the answer saying why not.</summary>
     private static IResult? Open(UsinePlatform p, long id, out DeadLetterRow? letter)
     {
-        letter = p.Store.DeadLetter(id)?.Letter;
+        letter = p.Store.DeadLetters.Get(id)?.Letter;
         if (letter is null)
         {
             return Errors.NotFound($"no dead letter with id {id}");
@@ -321,7 +321,7 @@ internal static class DeadLetterEndpoints
             Explore.EnsureSourceInScope(http, p, request.Source);
         }
 
-        if (request.Source is not null && !p.Definitions.Sources.ContainsKey(request.Source) && p.Store.Count("SELECT count(*) FROM dead_letters WHERE source_id = $1", request.Source) == 0)
+        if (request.Source is not null && !p.Definitions.Sources.ContainsKey(request.Source) && p.Store.DeadLetters.Count(new DeadLetterFilter { Source = request.Source }).Total == 0)
         {
             return SourceEndpoints.UnknownSource(p, request.Source, http);
         }

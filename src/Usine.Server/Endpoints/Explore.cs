@@ -1,6 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using Usine.Server.Security;
-using Usine.Storage.DuckDb;
+using Usine.Storage;
 
 namespace Usine.Server.Endpoints;
 
@@ -65,7 +65,7 @@ internal static class Explore
 
     private static string Describe(IReadOnlySet<string> plants) => plants.Count == 0 ? "no plant" : "plant " + string.Join(", ", plants.Order(StringComparer.Ordinal));
 
-    public static ExploreSchema? Schema(UsinePlatform p, string model) => p.Store.Schema(model);
+    public static ExploreSchema? Schema(UsinePlatform p, string model) => p.Store.Records.Schema(model);
 
     public static IResult UnknownModel(UsinePlatform p, string name) =>
         Errors.NotFound($"no model named '{name}' (models: {string.Join(", ", p.Definitions.Models.Keys.Order(StringComparer.Ordinal))})");

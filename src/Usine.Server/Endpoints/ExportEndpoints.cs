@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
-using Usine.Storage.DuckDb;
+using Usine.Storage;
 
 namespace Usine.Server.Endpoints;
 
@@ -28,7 +28,7 @@ internal static class ExportEndpoints
             var filter = Explore.Filter(http, schema, from, to, plant, avatar, source, where);
             http.Response.ContentType = contentType;
             http.Response.Headers.ContentDisposition = $"attachment; filename=\"{name}.{extension}\"";
-            await p.Store.ExportAsync(name, filter, kind, Explore.Plants(http), http.Response.Body, ct);
+            await p.Store.Records.ExportAsync(name, filter, kind, Explore.Plants(http), http.Response.Body, ct);
             return Results.Empty;
         }).WithSummary("Records of a model streamed as CSV, NDJSON or Parquet");
         return app;

@@ -76,7 +76,7 @@ internal static class OperationsEndpoints
                 return Errors.BadRequest("limit must be between 1 and 100000");
             }
 
-            return TypedResults.Ok(p.Store.Audit(string.IsNullOrWhiteSpace(action) ? null : action, from, limit ?? 100).Select(e => new
+            return TypedResults.Ok(p.Store.Audit.Entries(string.IsNullOrWhiteSpace(action) ? null : action, from, limit ?? 100).Select(e => new
             {
                 e.Id,
                 e.At,

@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
-using Usine.Storage.DuckDb;
+using Usine.Storage;
 
 namespace Usine.Server.Endpoints;
 
@@ -18,7 +18,7 @@ internal static class RecordEndpoints
                 return Explore.UnknownModel(p, name);
             }
 
-            var page = await p.Store.QueryRecordsAsync(new RecordQuery
+            var page = await p.Store.Records.QueryRecordsAsync(new RecordQuery
             {
                 Model = name,
                 Filter = Explore.Filter(http, schema, from, to, plant, avatar, source, where),

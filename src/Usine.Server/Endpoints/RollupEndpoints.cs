@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
-using Usine.Storage.DuckDb;
+using Usine.Storage;
 
 using Usine.Server.Security;
 
@@ -44,7 +44,7 @@ internal static class RollupEndpoints
             try
             {
                 var audit = new AuditRecord(UsineAuth.Actor(http), "rollups.rebuild", model, "", "");
-                var rebuilt = await p.Store.RebuildRollupsAsync(model, from, to, audit, ct);
+                var rebuilt = await p.Store.Admin.RebuildRollupsAsync(model, from, to, audit, ct);
                 return TypedResults.Ok(new { model, rollups = rebuilt });
             }
             catch (ArgumentException ex)

@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Usine.Operations;
 using Usine.Server.Security;
-using Usine.Storage.DuckDb;
+using Usine.Storage;
 
 namespace Usine.Server.Endpoints;
 
@@ -31,7 +31,7 @@ internal static class StatusEndpoints
             var now = p.Time.GetUtcNow().UtcDateTime;
             var pending = p.Engine.OldestPending();
             var jobs = p.Jobs.List().Where(j => PlantScopes.MayReadSource(scope, p.Definitions, j.SourceId)).ToList();
-            var (open, total) = scope is null ? (p.Store.OpenDeadLetters(), p.Store.TotalDeadLetters()) : p.Store.CountDeadLetters(PlantScopes.Scoped(scope, p.Definitions, new DeadLetterFilter()));
+            var (open, total) = p.Store.DeadLetters.Count(scope is null ? new DeadLetterFilter() : PlantScopes.Scoped(scope, p.Definitions, new DeadLetterFilter()));
             return TypedResults.Ok(new
             {
                 startedAt = p.StartedAt,
@@ -44,9 +44,9 @@ internal static class StatusEndpoints
                     failing = p.Engine.Commits.Failing.Where(f => PlantScopes.MayReadSource(scope, p.Definitions, f.SourceId))
                         .Select(f => new { source = f.SourceId, reason = f.Reason, since = f.Since, lastAt = f.LastAt, attempts = f.Attempts }),
                 },
-                plants = p.Store.Plants().Where(plant => scope is null || scope.Contains(plant)),
-                avatars = p.Store.AvatarTotal(scope),
-                records = p.Store.RecordCounts(scope),
+                plants = p.Store.Avatars.Plants().Where(plant => scope is null || scope.Contains(plant)),
+                avatars = p.Store.Avatars.AvatarTotal(scope),
+                records = p.Store.Records.RecordCounts(scope),
                 deadLetters = new { open, total },
                 sources = p.Definitions.Sources.Values.Where(s => PlantScopes.MayRead(scope, s)).OrderBy(s => s.Id, StringComparer.Ordinal).Select(s => SourceEndpoints.Summary(p, s, pending)),
                 jobs = Enum.GetValues<JobState>().ToDictionary(s => s.ToString().ToLowerInvariant(), s => jobs.Count(j => j.State == s && (j.Kind == JobKind.Stream || j.EndedAt is null || j.EndedAt > now.AddHours(-1)))),
@@ -71,7 +71,7 @@ internal static class StatusEndpoints
 
             try
             {
-                var r = await p.Store.QueryAsync(sql, limit, p.Options.SqlTimeout, ct, Explore.Plants(http));
+                var r = await p.Store.SqlConsole!.QueryAsync(sql, limit, p.Options.SqlTimeout, ct, Explore.Plants(http));
                 return TypedResults.Ok(new
                 {
                     columns = r.Columns.Select(c => new { name = c.Name, type = c.Type }),

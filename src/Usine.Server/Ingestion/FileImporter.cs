@@ -8,7 +8,7 @@ using Usine.Ingestion;
 using Usine.Operations;
 using Usine.Pipeline;
 using Usine.Sources;
-using Usine.Storage.DuckDb;
+using Usine.Storage;
 
 namespace Usine.Server.Ingestion;
 
@@ -24,7 +24,7 @@ public sealed record ImportResult(
 /// committed: a second import stores nothing, and an import cut by a crash resumes where it stopped.
 /// Each import is a job of kind import in <paramref name="jobs"/>, when given.
 /// </summary>
-public sealed class FileImporter(IIngestor engine, DuckDbStore store, TimeProvider time, JobRegistry? jobs = null)
+public sealed class FileImporter(IIngestor engine, IRawZone store, TimeProvider time, JobRegistry? jobs = null)
 {
     /// <summary>Messages per batch handed to the engine; each batch is one transaction.</summary>
     public int BatchSize { get; init; } = 25_000;

@@ -1,7 +1,7 @@
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Usine.Operations;
-using Usine.Storage.DuckDb;
+using Usine.Storage;
 
 namespace Usine.Server.Internal;
 
@@ -12,12 +12,12 @@ namespace Usine.Server.Internal;
 /// </summary>
 internal sealed class AlertRecorder : IAlertNotifier, IAsyncDisposable
 {
-    private readonly DuckDbStore _store;
+    private readonly IOperationsStore _store;
     private readonly ILogger _logger;
     private readonly Channel<AlertEvent> _queue = Channel.CreateBounded<AlertEvent>(new BoundedChannelOptions(1000) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
     private readonly Task _loop;
 
-    public AlertRecorder(DuckDbStore store, ILogger logger)
+    public AlertRecorder(IOperationsStore store, ILogger logger)
     {
         _store = store;
         _logger = logger;
@@ -51,7 +51,7 @@ internal sealed class AlertRecorder : IAlertNotifier, IAsyncDisposable
             {
                 await _store.AppendAlertEventsAsync(batch, CancellationToken.None);
             }
-            catch (Exception ex) when (ex is DuckDB.NET.Data.DuckDBException or InvalidOperationException)
+            catch (Exception ex) when (ex is System.Data.Common.DbException or InvalidOperationException)
             {
                 _logger.AlertHistoryFailed(ex, batch.Count);
             }

@@ -17,7 +17,7 @@ internal sealed class PlatformSignals(UsinePlatform platform) : IAlertSignals
     {
         // One pass over every source: a query per table, not a few per source.
         cancellationToken.ThrowIfCancellationRequested();
-        var reports = platform.Store.ReconcileAll([.. platform.Definitions.Sources.Values], from, to);
+        var reports = platform.Store.Operations.ReconcileAll([.. platform.Definitions.Sources.Values], from, to);
         var issues = reports.Values.OrderBy(r => r.Source, StringComparer.Ordinal)
             .SelectMany(r => r.Mismatches.Select(m => new ReconcileIssue(r.Source, m))).ToList();
         return Task.FromResult<IReadOnlyList<ReconcileIssue>>(issues);

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Usine.Operations;
 using Usine.Server.Internal;
-using Usine.Storage.DuckDb;
+using Usine.Storage;
 
 namespace Usine.Server.Operations;
 
@@ -20,13 +20,13 @@ public sealed record ArchiveRunReport(
 public sealed class ArchiveService
 {
     private readonly UsineServerOptions _options;
-    private readonly DuckDbStore _store;
+    private readonly IArchiveStore _store;
     private readonly JobRegistry _jobs;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
 
-    internal ArchiveService(UsineServerOptions options, DuckDbStore store, JobRegistry jobs, TimeProvider time, ILogger<ArchiveService> logger)
+    internal ArchiveService(UsineServerOptions options, IArchiveStore store, JobRegistry jobs, TimeProvider time, ILogger<ArchiveService> logger)
     {
         _options = options;
         _store = store;

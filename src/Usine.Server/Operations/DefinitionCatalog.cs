@@ -5,7 +5,7 @@ using Usine.Configuration;
 using Usine.Connectors.Mqtt;
 using Usine.Models;
 using Usine.Sources;
-using Usine.Storage.DuckDb;
+using Usine.Storage;
 
 namespace Usine.Server.Operations;
 
@@ -126,7 +126,7 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
             var target = Path.Combine(DirectoryOf(platform.Options), "models", $"{model.Name}.v{model.Version.ToString(CultureInfo.InvariantCulture)}.yaml");
             var reloaded = await CommitFileAsync(target, "models", body, exclude: null);
             var added = reloaded.Models[model.Name];
-            await platform.Store.AddModelAsync(added, ct);
+            await platform.Store.Admin.AddModelAsync(added, ct);
             platform.Definitions.Models[model.Name] = added;
             await AuditAsync(actor, versions is null ? "model.create" : "model.version", $"model:{model.Name}@{model.Version}", ct);
             return added.Get(model.Version)!;
@@ -294,5 +294,5 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
     }
 
     private async Task AuditAsync(string actor, string action, string target, CancellationToken ct) =>
-        await platform.Store.AppendAuditAsync(new AuditRecord(actor, action, target, "{}", "ok"), ct);
+        await platform.Store.Audit.AppendAsync(new AuditRecord(actor, action, target, "{}", "ok"), ct);
 }

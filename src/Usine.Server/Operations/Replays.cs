@@ -7,7 +7,7 @@ using Usine.Ingestion;
 using Usine.Operations;
 using Usine.Server.Internal;
 using Usine.Sources;
-using Usine.Storage.DuckDb;
+using Usine.Storage;
 
 namespace Usine.Server.Operations;
 
@@ -33,7 +33,7 @@ public sealed record RangeReplayResult(
 /// (one, or every one matching a filter, after a fix of a model or a mapping, or after an edit) and ranges
 /// of the raw zone. Each is audited; replays of several messages run as jobs.
 /// </summary>
-public sealed class Replays(UsineDefinitions definitions, IngestEngine engine, DuckDbStore store, JobRegistry jobs, int maxAttempts, ILogger logger, TimeProvider time)
+public sealed class Replays(UsineDefinitions definitions, IngestEngine engine, IUsineStore store, JobRegistry jobs, int maxAttempts, ILogger logger, TimeProvider time)
 {
     private readonly ReplayRunner _runner = new(engine, logger);
 
@@ -45,7 +45,7 @@ public sealed class Replays(UsineDefinitions definitions, IngestEngine engine, D
     /// <summary>Replays the open dead letters matching <paramref name="filter"/>, skipping (and counting) those at the attempt limit unless <paramref name="force"/>.</summary>
     public async Task<DeadLetterReplayResult> ReplayDeadLettersAsync(DeadLetterFilter filter, bool force, string actor, string target, CancellationToken ct)
     {
-        var (open, atLimit) = store.CountReplayable(filter, MaxAttempts);
+        var (open, atLimit) = store.DeadLetters.CountReplayable(filter, MaxAttempts);
         var skippedAtLimit = force ? 0 : atLimit;
         var job = filter.Ids is { Count: 1 } ? null : jobs.Start(JobKind.Replay, filter.Source, $"dead letters {target}");
         var unknown = new Counter();
@@ -58,7 +58,7 @@ public sealed class Replays(UsineDefinitions definitions, IngestEngine engine, D
                 job.Total = open - skippedAtLimit;
             }
 
-            var letters = KnownSources(store.ReadDeadLettersForReplayAsync(filter, MaxAttempts, force, ct), unknown, ct);
+            var letters = KnownSources(store.DeadLetters.ReadForReplayAsync(filter, MaxAttempts, force, ct), unknown, ct);
             var r = await _runner.RunAsync(letters, IngestMode.Retry, CsvHeaderAsync, job, ct);
             var note = skippedAtLimit == 0 ? null
                 : $"{skippedAtLimit} dead letter{(skippedAtLimit == 1 ? " is" : "s are")} at the limit of {MaxAttempts} attempts and {(skippedAtLimit == 1 ? "was" : "were")} skipped; replay with force to try again";
@@ -69,7 +69,7 @@ public sealed class Replays(UsineDefinitions definitions, IngestEngine engine, D
 
             var result = new DeadLetterReplayResult(r.Read, r.DeadLetters.Replayed, r.DeadLetters.Updated, skippedAtLimit, unknown.Value, r.Stored, r.Duplicates, note, job?.Id);
             detail["outcome"] = result;
-            await store.AppendAuditAsync(new AuditRecord(actor, action, target, Json(detail), AuditResult(result, filter)), CancellationToken.None);
+            await store.Audit.AppendAsync(new AuditRecord(actor, action, target, Json(detail), AuditResult(result, filter)), CancellationToken.None);
             job?.SetState(JobState.Stopped, $"{result.Replayed} replayed, {result.FailedAgain} failed again, {skippedAtLimit} skipped at the attempt limit");
             logger.DeadLettersReplayed(target, actor, result.Selected, result.Replayed, result.FailedAgain, skippedAtLimit);
             return result;
@@ -77,7 +77,7 @@ public sealed class Replays(UsineDefinitions definitions, IngestEngine engine, D
         catch (Exception ex)
         {
             job?.SetState(JobState.Failed, ex.Message);
-            await store.AppendAuditAsync(new AuditRecord(actor, action, target, Json(detail), "failed: " + ex.Message), CancellationToken.None);
+            await store.Audit.AppendAsync(new AuditRecord(actor, action, target, Json(detail), "failed: " + ex.Message), CancellationToken.None);
             throw;
         }
     }
@@ -93,7 +93,7 @@ public sealed class Replays(UsineDefinitions definitions, IngestEngine engine, D
             return "ok";
         }
 
-        if (filter.Ids is [var id] && store.DeadLetter(id)?.Letter is { } letter)
+        if (filter.Ids is [var id] && store.DeadLetters.Get(id)?.Letter is { } letter)
         {
             return $"failed again at {letter.Stage}: {letter.Reason}";
         }
@@ -116,13 +116,13 @@ public sealed class Replays(UsineDefinitions definitions, IngestEngine engine, D
         }
         else
         {
-            total = store.CountRaw(source.Id, from, to);
+            total = store.RawZone.CountRaw(source.Id, from, to);
             if (total == 0)
             {
                 return null;
             }
 
-            messages = store.ReadRawAsync(source.Id, from, to, ct);
+            messages = store.RawZone.ReadRawAsync(source.Id, from, to, ct);
         }
 
         var origin = fromArchive ? "archive" : "raw";
@@ -144,7 +144,7 @@ public sealed class Replays(UsineDefinitions definitions, IngestEngine engine, D
             detail["outcome"] = result;
             var audited = r.Failed == 0 ? "ok"
                 : $"partly failed: {r.Failed} of {r.Read} messages are dead letters ({r.DeadLetters.New} new, {r.DeadLetters.Unchanged + r.DeadLetters.Updated} already open)";
-            await store.AppendAuditAsync(new AuditRecord(actor, "replay.range", target, Json(detail), audited), CancellationToken.None);
+            await store.Audit.AppendAsync(new AuditRecord(actor, "replay.range", target, Json(detail), audited), CancellationToken.None);
             job.SetState(JobState.Stopped, $"{r.Read} read, {r.Stored} stored, {r.DeadLetters.Replayed} dead letters replayed");
             logger.RangeReplayed(source.Id, from, to, actor, r.Read, r.Stored, r.DeadLetters.Replayed);
             return result;
@@ -152,7 +152,7 @@ public sealed class Replays(UsineDefinitions definitions, IngestEngine engine, D
         catch (Exception ex)
         {
             job.SetState(JobState.Failed, ex.Message);
-            await store.AppendAuditAsync(new AuditRecord(actor, "replay.range", target, Json(detail), "failed: " + ex.Message), CancellationToken.None);
+            await store.Audit.AppendAsync(new AuditRecord(actor, "replay.range", target, Json(detail), "failed: " + ex.Message), CancellationToken.None);
             throw;
         }
     }
@@ -162,7 +162,7 @@ public sealed class Replays(UsineDefinitions definitions, IngestEngine engine, D
     /// replay reaches the archive; a missing or altered archive file fails the replay, naming the file.
     /// </summary>
     private IAsyncEnumerable<RawZoneMessage> ReadArchive(string sourceId, DateTime from, DateTime to, CancellationToken ct) =>
-        store.ReadArchiveAsync(sourceId, from, to, ct);
+        store.Archive.ReadArchiveAsync(sourceId, from, to, ct);
 
     /// <summary>The CSV header a stream was imported with; a CSV stream without one cannot be read again.</summary>
     private Task<IReadOnlyList<string>?> CsvHeaderAsync(string sourceId, string streamId, CancellationToken ct)
@@ -172,7 +172,7 @@ public sealed class Replays(UsineDefinitions definitions, IngestEngine engine, D
             return Task.FromResult<IReadOnlyList<string>?>(null);
         }
 
-        return Task.FromResult<IReadOnlyList<string>?>(store.CsvHeader(streamId)
+        return Task.FromResult<IReadOnlyList<string>?>(store.RawZone.CsvHeader(streamId)
             ?? throw new UsineException($"stream {streamId} of CSV source '{sourceId}' has no recorded header line, so its messages cannot be processed again"));
     }
 

@@ -1,6 +1,6 @@
 using Usine.Configuration;
 using Usine.Sources;
-using Usine.Storage.DuckDb;
+using Usine.Storage;
 
 namespace Usine.Server.Security;
 
@@ -33,6 +33,6 @@ internal static class PlantScopes
     /// <summary>False when dead letter <paramref name="id"/> exists and belongs to another plant; true otherwise (a missing letter is answered as missing).</summary>
     public static bool MayReadDeadLetter(IReadOnlySet<string>? plants, UsinePlatform platform, long id) =>
         plants is null
-        || platform.Store.DeadLetterOwner(id) is not var (source, plant)
+        || platform.Store.DeadLetters.Owner(id) is not var (source, plant)
         || (plant is not null ? plants.Contains(plant) : ReadableSources(plants, platform.Definitions)!.Contains(source));
 }

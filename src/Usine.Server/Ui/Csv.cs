@@ -1,5 +1,5 @@
 using System.Text;
-using Usine.Storage.DuckDb;
+using Usine.Storage;
 
 namespace Usine.Server.Ui;
 

@@ -2,7 +2,7 @@ using System.Globalization;
 using Usine.Server.Internal;
 using Usine.Server.Operations;
 using Usine.Server.Security;
-using Usine.Storage.DuckDb;
+using Usine.Storage;
 
 namespace Usine.Server.Ui;
 
@@ -38,7 +38,7 @@ internal sealed class DeadLetterTriage(UsinePlatform platform, UiSession session
         return await Guard("deadletter.replay", Target(id), async () =>
         {
             var r = await platform.Replays.ReplayDeadLettersAsync(new DeadLetterFilter { Ids = [id] }, force, Actor, Target(id), ct);
-            var after = platform.Store.DeadLetter(id)!.Value.Letter;
+            var after = platform.Store.DeadLetters.Get(id)!.Letter;
             return after.Status == "replayed"
                 ? new TriageOutcome(true, $"Replayed: {Records(r.Stored)} stored{(r.Duplicates > 0 ? $", {Records(r.Duplicates)} already stored" : "")}.")
                 : new TriageOutcome(false, $"Still failing at stage {after.Stage}: {after.Reason} (attempt {after.Attempts}).");
@@ -71,7 +71,7 @@ internal sealed class DeadLetterTriage(UsinePlatform platform, UiSession session
         var edited = await Guard("deadletter.edit", Target(id), async () =>
         {
             var detail = Replays.Json(new { bytes = bytes.Length, replay = true });
-            if (!await platform.Store.EditDeadLetterAsync(id, bytes, new AuditRecord(Actor, "deadletter.edit", Target(id), detail, "ok"), ct))
+            if (!await platform.Store.DeadLetters.EditAsync(id, bytes, new AuditRecord(Actor, "deadletter.edit", Target(id), detail, "ok"), ct))
             {
                 return new TriageOutcome(false, $"Dead letter {id} is no longer open.");
             }
@@ -99,7 +99,7 @@ internal sealed class DeadLetterTriage(UsinePlatform platform, UiSession session
         filter = session.Scoped(filter, platform);
         return await Guard(single ? "deadletter.discard" : "deadletters.discard", target, async () =>
         {
-            var n = await platform.Store.DiscardDeadLettersAsync(filter with { Status = "open" }, why,
+            var n = await platform.Store.DeadLetters.DiscardAsync(filter with { Status = "open" }, why,
                 count => new AuditRecord(Actor, single ? "deadletter.discard" : "deadletters.discard", target,
                     Replays.Json(new { filter, reason = why, discarded = count }), single && count == 0 ? "refused: not open" : "ok"), ct);
             platform.Replays.Log.DeadLettersDiscarded(target, Actor, n, why);
@@ -114,7 +114,7 @@ internal sealed class DeadLetterTriage(UsinePlatform platform, UiSession session
 
     private TriageOutcome? Refusal(long id, out DeadLetterRow? letter)
     {
-        letter = platform.Store.DeadLetter(id)?.Letter;
+        letter = platform.Store.DeadLetters.Get(id)?.Letter;
         if (letter is not null && !session.MayReadDeadLetter(id, platform))
         {
             letter = null;

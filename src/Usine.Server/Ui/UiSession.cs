@@ -2,7 +2,7 @@ using Microsoft.AspNetCore.Components.Authorization;
 using Usine.Security;
 using Usine.Server.Security;
 using Usine.Sources;
-using Usine.Storage.DuckDb;
+using Usine.Storage;
 
 namespace Usine.Server.Ui;
 

@@ -140,17 +140,17 @@ public sealed class AvatarAttributeTests : IAsyncLifetime
         var flins = new HashSet<string> { "flins" };
         var red = new Dictionary<string, IReadOnlyList<string>> { ["colour"] = ["red"] };
 
-        Assert.Equal([V1], store.SearchAvatars(null, null, null, 100, flins, red).Select(a => a.Id));
-        Assert.Empty(store.SearchAvatars(null, null, null, 100, new HashSet<string>(), red));
-        var v3 = store.FindAvatars(V3, null, null).Single();
-        Assert.Empty(store.AvatarAttributes([v3.Key], flins));
-        Assert.Equal(["colour", "model"], store.AvatarAttributes([v3.Key], null)[v3.Key].Select(a => a.Name));
+        Assert.Equal([V1], store.Avatars.SearchAvatars(null, null, null, 100, flins, red).Select(a => a.Id));
+        Assert.Empty(store.Avatars.SearchAvatars(null, null, null, 100, new HashSet<string>(), red));
+        var v3 = store.Avatars.FindAvatars(V3, null, null).Single();
+        Assert.Empty(store.Avatars.AvatarAttributes([v3.Key], flins));
+        Assert.Equal(["colour", "model"], store.Avatars.AvatarAttributes([v3.Key], null)[v3.Key].Select(a => a.Name));
 
         // The flins vehicle repainted in douai: its new colour tells about douai, so flins does not see it.
         await Push("mes-douai", Build(V1, "2026-11-26T09:00:00Z", null, "yellow"));
-        var v1 = store.FindAvatars(V1, null, null).Single();
-        Assert.Equal(["model"], store.AvatarAttributes([v1.Key], flins)[v1.Key].Select(a => a.Name));
-        Assert.Empty(store.SearchAvatars(null, null, null, 100, flins, new Dictionary<string, IReadOnlyList<string>> { ["colour"] = ["yellow"] }));
-        Assert.Equal([V1], store.SearchAvatars(null, null, null, 100, null, new Dictionary<string, IReadOnlyList<string>> { ["colour"] = ["yellow"] }).Select(a => a.Id));
+        var v1 = store.Avatars.FindAvatars(V1, null, null).Single();
+        Assert.Equal(["model"], store.Avatars.AvatarAttributes([v1.Key], flins)[v1.Key].Select(a => a.Name));
+        Assert.Empty(store.Avatars.SearchAvatars(null, null, null, 100, flins, new Dictionary<string, IReadOnlyList<string>> { ["colour"] = ["yellow"] }));
+        Assert.Equal([V1], store.Avatars.SearchAvatars(null, null, null, 100, null, new Dictionary<string, IReadOnlyList<string>> { ["colour"] = ["yellow"] }).Select(a => a.Id));
     }
 }

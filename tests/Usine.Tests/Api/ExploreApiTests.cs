@@ -10,6 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Usine.Server;
+using Usine.Storage;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Tests.Api;
@@ -367,16 +368,16 @@ public sealed class ExploreApiTests : IAsyncLifetime
         var flins = new HashSet<string>(["flins"]);
         var none = new HashSet<string>();
 
-        var page = await store.QueryRecordsAsync(new RecordQuery { Model = "screwing", Limit = 1000 }, flins, default);
+        var page = await store.Records.QueryRecordsAsync(new RecordQuery { Model = "screwing", Limit = 1000 }, flins, default);
         Assert.Equal(60, page.Records.Count);
         Assert.All(page.Records, r => Assert.Equal("flins", r["plant"]));
-        Assert.Empty((await store.QueryRecordsAsync(new RecordQuery { Model = "screwing", Filter = new RecordFilter { Plant = "douai" } }, flins, default)).Records);
-        Assert.Empty((await store.QueryRecordsAsync(new RecordQuery { Model = "screwing" }, none, default)).Records);
-        Assert.Equal(90, (await store.QueryRecordsAsync(new RecordQuery { Model = "screwing", Limit = 1000 }, null, default)).Records.Count);
+        Assert.Empty((await store.Records.QueryRecordsAsync(new RecordQuery { Model = "screwing", Filter = new RecordFilter { Plant = "douai" } }, flins, default)).Records);
+        Assert.Empty((await store.Records.QueryRecordsAsync(new RecordQuery { Model = "screwing" }, none, default)).Records);
+        Assert.Equal(90, (await store.Records.QueryRecordsAsync(new RecordQuery { Model = "screwing", Limit = 1000 }, null, default)).Records.Count);
 
         foreach (var source in new[] { AggregateSource.Rollup, AggregateSource.Records })
         {
-            var agg = await store.AggregateAsync(new AggregateQuery
+            var agg = await store.Records.AggregateAsync(new AggregateQuery
             {
                 Model = "screwing",
                 Bucket = AggregateBucket.All.Single(b => b.Name == "1d"),
@@ -387,26 +388,26 @@ public sealed class ExploreApiTests : IAsyncLifetime
             Assert.Equal([("flins", 60L)], agg.Buckets.Select(b => ((string)b["plant"]!, (long)b["count"]!)));
         }
 
-        Assert.All(store.SearchAvatars("", null, null, 1000, flins), a => Assert.Equal("flins", a.Plant));
-        Assert.Contains(store.SearchAvatars("", null, null, 1000, null), a => a.Plant == "douai");
-        Assert.Empty(store.FindAvatars(Vin(100), null, flins));
-        var douaiLine = store.FindAvatars("douai/assembly/L1", null, null).Single();
-        Assert.Empty(store.Children(douaiLine.Key, 100, flins));
-        Assert.Equal(3, store.Children(douaiLine.Key, 100, null).Count);
-        Assert.Empty(store.Ancestors(douaiLine, flins));
-        var vehicle = store.FindAvatars(Vin(100), null, null).Single();
-        Assert.Empty(await store.AvatarHistoryAsync(vehicle.Key, null, null, 100, flins, default));
-        Assert.Single(await store.AvatarHistoryAsync(vehicle.Key, null, null, 100, null, default));
+        Assert.All(store.Avatars.SearchAvatars("", null, null, 1000, flins), a => Assert.Equal("flins", a.Plant));
+        Assert.Contains(store.Avatars.SearchAvatars("", null, null, 1000, null), a => a.Plant == "douai");
+        Assert.Empty(store.Avatars.FindAvatars(Vin(100), null, flins));
+        var douaiLine = store.Avatars.FindAvatars("douai/assembly/L1", null, null).Single();
+        Assert.Empty(store.Avatars.Children(douaiLine.Key, 100, flins));
+        Assert.Equal(3, store.Avatars.Children(douaiLine.Key, 100, null).Count);
+        Assert.Empty(store.Avatars.Ancestors(douaiLine, flins));
+        var vehicle = store.Avatars.FindAvatars(Vin(100), null, null).Single();
+        Assert.Empty(await store.Avatars.AvatarHistoryAsync(vehicle.Key, null, null, 100, flins, default));
+        Assert.Single(await store.Avatars.AvatarHistoryAsync(vehicle.Key, null, null, 100, null, default));
         var at = new DateTime(2026, 11, 27, 0, 0, 0, DateTimeKind.Utc);
-        Assert.Empty(store.LinksAt(vehicle.Key, at, flins));
-        Assert.Single(store.LinksAt(vehicle.Key, at, null));
-        Assert.Empty(store.Links(vehicle.Key, flins));
-        Assert.Single(store.Links(vehicle.Key, null));
-        Assert.Empty(store.AvatarRecords(vehicle.Key, 10, flins).Counts);
-        Assert.Equal(1, store.AvatarRecords(vehicle.Key, 10, null).Counts["screwing"]);
+        Assert.Empty(store.Avatars.LinksAt(vehicle.Key, at, flins));
+        Assert.Single(store.Avatars.LinksAt(vehicle.Key, at, null));
+        Assert.Empty(store.Avatars.Links(vehicle.Key, flins));
+        Assert.Single(store.Avatars.Links(vehicle.Key, null));
+        Assert.Empty(store.Avatars.AvatarRecords(vehicle.Key, 10, flins).Counts);
+        Assert.Equal(1, store.Avatars.AvatarRecords(vehicle.Key, 10, null).Counts["screwing"]);
 
         using var export = new MemoryStream();
-        await store.ExportAsync("screwing", new RecordFilter(), ExportFormat.Ndjson, flins, export, default);
+        await store.Records.ExportAsync("screwing", new RecordFilter(), ExportFormat.Ndjson, flins, export, default);
         var exported = Encoding.UTF8.GetString(export.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(60, exported.Length);
         Assert.DoesNotContain(exported, l => l.Contains("douai", StringComparison.Ordinal));

@@ -7,6 +7,8 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
+using Usine.Storage;
+using Usine.Storage.DuckDb;
 using Usine.Server;
 using Usine.Tests.Api;
 
@@ -128,7 +130,7 @@ public sealed class ReconcileTests : IAsyncLifetime
         await Import("line1", "a.ndjson", Lines(
             TestDefinitions.Screwing(TestDefinitions.Vin1, "ST010", "2026-11-26T10:00:00Z", 12),
             TestDefinitions.Screwing(TestDefinitions.Vin2, "ST010", "2026-11-26T10:01:00Z", 14)), expectedCount: null);
-        using (var conn = _platform.Store.OpenReader())
+        using (var conn = ((DuckDbStore)_platform.Store).OpenReader())
         using (var cmd = conn.CreateCommand())
         {
             cmd.CommandText = "DELETE FROM m_screwing WHERE vin = '" + TestDefinitions.Vin2 + "'";
@@ -167,7 +169,7 @@ public sealed class ReconcileTests : IAsyncLifetime
         await Import("line1", "a.ndjson", Lines(
             TestDefinitions.Screwing(TestDefinitions.Vin1, "ST010", "2026-11-26T10:00:00Z", 12),
             TestDefinitions.Screwing(TestDefinitions.Vin2, "ST010", "2026-11-26T10:01:00Z", 14)), expectedCount: 3);
-        using (var conn = _platform.Store.OpenReader())
+        using (var conn = ((DuckDbStore)_platform.Store).OpenReader())
         using (var cmd = conn.CreateCommand())
         {
             cmd.CommandText = "DELETE FROM m_screwing WHERE vin = '" + TestDefinitions.Vin2 + "'";
@@ -181,11 +183,11 @@ public sealed class ReconcileTests : IAsyncLifetime
         var from = DateTime.UtcNow.AddDays(-1);
         var to = DateTime.UtcNow.AddHours(1);
         var sources = _platform.Definitions.Sources.Values.ToList();
-        var all = _platform.Store.ReconcileAll(sources, from, to);
+        var all = _platform.Store.Operations.ReconcileAll(sources, from, to);
         Assert.Equal(sources.Select(s => s.Id).Order(StringComparer.Ordinal), all.Keys.Order(StringComparer.Ordinal));
         foreach (var source in sources)
         {
-            var alone = _platform.Store.Reconcile(source, from, to, 0);
+            var alone = _platform.Store.Operations.Reconcile(source, from, to, 0);
             Assert.Equal(alone.Mismatches, all[source.Id].Mismatches);
             Assert.Equal(alone.Hours.Select(h => (h.Hour, h.Landed, h.Stored, h.RecordsFound, h.DeadLettersFound)),
                 all[source.Id].Hours.Select(h => (h.Hour, h.Landed, h.Stored, h.RecordsFound, h.DeadLettersFound)));

@@ -1,5 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.Time.Testing;
+using Usine.Storage;
+using Usine.Storage.DuckDb;
 using Usine.Tests.Api;
 using static Usine.Tests.TestDefinitions;
 
@@ -37,7 +39,7 @@ public sealed class RollupRebuildTests : IAsyncLifetime
             Screwing(Vin2, "ST050", "2026-11-26T08:26:00Z", 17)));
         var good = await Rollup();
 
-        using (var conn = _server.Platform.Store.OpenReader())
+        using (var conn = ((DuckDbStore)_server.Platform.Store).OpenReader())
         using (var cmd = conn.CreateCommand())
         {
             cmd.CommandText = $"DELETE FROM m_screwing WHERE vin = '{Vin2}'";

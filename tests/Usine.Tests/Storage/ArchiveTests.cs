@@ -5,6 +5,7 @@ using DuckDB.NET.Data;
 using Usine.Configuration;
 using Usine.Ingestion;
 using Usine.Pipeline;
+using Usine.Storage;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Tests.Storage;
@@ -33,7 +34,7 @@ public sealed class ArchiveTests : IAsyncLifetime
     private async Task OpenAsync()
     {
         _store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = _dir, MemoryLimit = "256MB", Threads = 1 });
-        _engine = new IngestEngine(_definitions, _store);
+        _engine = new IngestEngine(_definitions, _store.Commit);
         await _engine.StartAsync(CancellationToken.None);
     }
 
@@ -51,7 +52,7 @@ public sealed class ArchiveTests : IAsyncLifetime
         Directory.Delete(_dir, recursive: true);
     }
 
-    private string Root => _store.ArchiveRoot;
+    private string Root => _store.Archive.ArchiveRoot;
 
     /// <summary>Lands raw messages received at the given times, numbered on per stream; returns what landed.</summary>
     private async Task<List<RawZoneMessage>> Land(string source, string stream, params DateTime[] receivedAt)
@@ -71,7 +72,7 @@ public sealed class ArchiveTests : IAsyncLifetime
 
     private static DateTime Day(int daysAgo, int hour) => Today.AddDays(-daysAgo).AddHours(hour);
 
-    private Task<ArchiveRunResult> Archive() => _store.ArchiveAsync(Today, Now, CancellationToken.None);
+    private Task<ArchiveRunResult> Archive() => _store.Archive.ArchiveAsync(Today, Now, CancellationToken.None);
 
     private static long ParquetRows(string file)
     {
@@ -88,7 +89,7 @@ public sealed class ArchiveTests : IAsyncLifetime
     private async Task<List<RawZoneMessage>> ReadArchive(string source, DateTime from, DateTime to)
     {
         var list = new List<RawZoneMessage>();
-        await foreach (var m in _store.ReadArchiveAsync(source, from, to, CancellationToken.None))
+        await foreach (var m in _store.Archive.ReadArchiveAsync(source, from, to, CancellationToken.None))
         {
             list.Add(m);
         }
@@ -124,9 +125,9 @@ public sealed class ArchiveTests : IAsyncLifetime
         Assert.Equal(2, ParquetRows(PartFile("flins", "line1", Day(1, 0), 1)));
         Assert.Equal(1, ParquetRows(PartFile("douai", "douai-press", Day(1, 0), 1)));
         Assert.Equal(["douai/douai-press/2026-11-25", "flins/line1/2026-11-24", "flins/line1/2026-11-25"],
-            _store.ArchivePartitions(null).Select(p => $"{p.Plant}/{p.SourceId}/{p.Day:yyyy-MM-dd}"));
+            _store.Archive.ArchivePartitions(null).Select(p => $"{p.Plant}/{p.SourceId}/{p.Day:yyyy-MM-dd}"));
 
-        var files = _store.ArchiveFiles(null);
+        var files = _store.Archive.ArchiveFiles(null);
         Assert.Equal(r.Bytes, files.Sum(f => f.Bytes));
         var day2 = files.Single(f => f.Path == "plant=flins/source=line1/day=2026-11-24/part-00001.parquet");
         Assert.Equal((3L, Day(2, 8), Day(2, 23)), (day2.Rows, day2.MinReceivedAt, day2.MaxReceivedAt));
@@ -173,7 +174,7 @@ public sealed class ArchiveTests : IAsyncLifetime
         Assert.Equal((1, 1L), (r.Files, r.Rows));
         Assert.Equal(2, ParquetRows(PartFile("flins", "line1", Day(1, 0), 1)));
         Assert.Equal(1, ParquetRows(PartFile("flins", "line1", Day(1, 0), 2)));
-        var partition = Assert.Single(_store.ArchivePartitions("line1"));
+        var partition = Assert.Single(_store.Archive.ArchivePartitions("line1"));
         Assert.Equal((2, 3L), (partition.Files, partition.Rows));
         AssertSameMessages(early.Concat(late), await ReadArchive("line1", Day(1, 0), Today));
     }
@@ -190,7 +191,7 @@ public sealed class ArchiveTests : IAsyncLifetime
 
         Assert.Equal((1, 3L), (r.Files, r.Rows));
         Assert.Equal(3, ParquetRows(PartFile("flins", "line1", Day(1, 0), 2)));
-        Assert.Equal("missing", Assert.Single((await _store.VerifyArchiveAsync(CancellationToken.None)).Problems).Problem);
+        Assert.Equal("missing", Assert.Single((await _store.Archive.VerifyArchiveAsync(CancellationToken.None)).Problems).Problem);
     }
 
     [Fact]
@@ -216,7 +217,7 @@ public sealed class ArchiveTests : IAsyncLifetime
     {
         await Land("line1", "http:line1", Day(2, 8), Day(1, 9));
         await Archive();
-        Assert.True((await _store.VerifyArchiveAsync(CancellationToken.None)).IsOk);
+        Assert.True((await _store.Archive.VerifyArchiveAsync(CancellationToken.None)).IsOk);
 
         var altered = PartFile("flins", "line1", Day(2, 0), 1);
         var bytes = await File.ReadAllBytesAsync(altered);
@@ -225,7 +226,7 @@ public sealed class ArchiveTests : IAsyncLifetime
         File.Delete(PartFile("flins", "line1", Day(1, 0), 1));
         await File.WriteAllTextAsync(Path.Combine(Root, "plant=flins", "stray.parquet"), "x");
 
-        var v = await _store.VerifyArchiveAsync(CancellationToken.None);
+        var v = await _store.Archive.VerifyArchiveAsync(CancellationToken.None);
 
         Assert.False(v.IsOk);
         Assert.Equal((2, 0), (v.Checked, v.Ok));
@@ -248,7 +249,7 @@ public sealed class ArchiveTests : IAsyncLifetime
         await Land("line1", "mqtt:line1", Day(40, 10)); // late for an archived day: not archived yet
         var before = DateOnly.FromDateTime(Today.AddDays(-30));
 
-        var r = await _store.DeleteArchivedRawAsync(before, Now, CancellationToken.None);
+        var r = await _store.Archive.DeleteArchivedRawAsync(before, Now, CancellationToken.None);
 
         Assert.Equal((3L, 1L), (r.RowsDeleted, r.RowsKeptUnarchived));
         Assert.Empty(r.Problems);
@@ -259,7 +260,7 @@ public sealed class ArchiveTests : IAsyncLifetime
         // The next run archives the late message into a new part of its old day; then it may go.
         var again = await Archive();
         Assert.Equal((1, 1L), (again.Files, again.Rows));
-        var after = await _store.DeleteArchivedRawAsync(before, Now, CancellationToken.None);
+        var after = await _store.Archive.DeleteArchivedRawAsync(before, Now, CancellationToken.None);
         Assert.Equal((1L, 0L), (after.RowsDeleted, after.RowsKeptUnarchived));
         Assert.Equal(1, _store.Count("SELECT count(*) FROM raw_messages"));
         Assert.Equal(0, (await Archive()).Files);
@@ -272,7 +273,7 @@ public sealed class ArchiveTests : IAsyncLifetime
         await Archive();
         await File.AppendAllTextAsync(PartFile("flins", "line1", Day(40, 0), 1), "tampered");
 
-        var r = await _store.DeleteArchivedRawAsync(DateOnly.FromDateTime(Today.AddDays(-30)), Now, CancellationToken.None);
+        var r = await _store.Archive.DeleteArchivedRawAsync(DateOnly.FromDateTime(Today.AddDays(-30)), Now, CancellationToken.None);
 
         Assert.Equal((0L, 2L), (r.RowsDeleted, r.RowsKeptUnarchived));
         Assert.Equal("altered", Assert.Single(r.Problems).Problem);
@@ -286,24 +287,24 @@ public sealed class ArchiveTests : IAsyncLifetime
         await Land("douai-press", "http:douai-press", Day(400, 9));
         await Archive();
 
-        var r = await _store.DeleteArchivePartitionsAsync(DateOnly.FromDateTime(Today.AddDays(-365)), Now, CancellationToken.None);
+        var r = await _store.Archive.DeleteArchivePartitionsAsync(DateOnly.FromDateTime(Today.AddDays(-365)), Now, CancellationToken.None);
 
         Assert.Equal(new ArchiveRetentionResult(DateOnly.FromDateTime(Today.AddDays(-365)), 3, 3, 3, r.BytesDeleted), r);
-        Assert.Equal(["flins/line1/2026-11-24"], _store.ArchivePartitions(null).Select(p => $"{p.Plant}/{p.SourceId}/{p.Day:yyyy-MM-dd}"));
+        Assert.Equal(["flins/line1/2026-11-24"], _store.Archive.ArchivePartitions(null).Select(p => $"{p.Plant}/{p.SourceId}/{p.Day:yyyy-MM-dd}"));
         Assert.False(Directory.Exists(Path.Combine(Root, "plant=douai")));
         Assert.Equal([PartFile("flins", "line1", Day(2, 0), 1)], Directory.EnumerateFiles(Root, "*.parquet", SearchOption.AllDirectories));
         using var manifest = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(Root, "manifest.json")));
         Assert.Equal(1, manifest.RootElement.GetProperty("files").GetInt32());
-        Assert.True((await _store.VerifyArchiveAsync(CancellationToken.None)).IsOk);
+        Assert.True((await _store.Archive.VerifyArchiveAsync(CancellationToken.None)).IsOk);
 
         // What a crash left after the manifest update goes at the next run.
         var leftover = PartFile("flins", "line1", Day(500, 0), 1);
         Directory.CreateDirectory(Path.GetDirectoryName(leftover)!);
         await File.WriteAllTextAsync(leftover, "x");
-        Assert.Equal(["plant=flins/source=line1/day=2025-07-14/part-00001.parquet"], (await _store.VerifyArchiveAsync(CancellationToken.None)).Unlisted);
-        var next = await _store.DeleteArchivePartitionsAsync(DateOnly.FromDateTime(Today.AddDays(-365)), Now, CancellationToken.None);
+        Assert.Equal(["plant=flins/source=line1/day=2025-07-14/part-00001.parquet"], (await _store.Archive.VerifyArchiveAsync(CancellationToken.None)).Unlisted);
+        var next = await _store.Archive.DeleteArchivePartitionsAsync(DateOnly.FromDateTime(Today.AddDays(-365)), Now, CancellationToken.None);
         Assert.Equal(0, next.PartitionsDeleted);
-        Assert.Empty((await _store.VerifyArchiveAsync(CancellationToken.None)).Unlisted);
+        Assert.Empty((await _store.Archive.VerifyArchiveAsync(CancellationToken.None)).Unlisted);
     }
 
     [Fact]
@@ -320,7 +321,7 @@ public sealed class ArchiveTests : IAsyncLifetime
 
         Assert.True(File.Exists(recorded));
         Assert.False(File.Exists(unrecorded));
-        var v = await _store.VerifyArchiveAsync(CancellationToken.None);
+        var v = await _store.Archive.VerifyArchiveAsync(CancellationToken.None);
         Assert.True(v.IsOk, string.Join("; ", v.Problems));
         Assert.Empty(v.Unlisted);
         Assert.Equal(0, (await Archive()).Files);
@@ -329,9 +330,9 @@ public sealed class ArchiveTests : IAsyncLifetime
     [Fact]
     public void A_partition_directory_name_escapes_what_a_path_cannot_hold()
     {
-        Assert.Equal("flins-assembly_1.2", DuckDbStore.PartitionValue("flins-assembly_1.2"));
-        Assert.Equal("a%2Fb%20c", DuckDbStore.PartitionValue("a/b c"));
-        Assert.Equal("%2E.", DuckDbStore.PartitionValue(".."));
-        Assert.Equal("%C3%A9", DuckDbStore.PartitionValue("é"));
+        Assert.Equal("flins-assembly_1.2", DuckDbArchive.PartitionValue("flins-assembly_1.2"));
+        Assert.Equal("a%2Fb%20c", DuckDbArchive.PartitionValue("a/b c"));
+        Assert.Equal("%2E.", DuckDbArchive.PartitionValue(".."));
+        Assert.Equal("%C3%A9", DuckDbArchive.PartitionValue("é"));
     }
 }

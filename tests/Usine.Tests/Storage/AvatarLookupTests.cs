@@ -1,5 +1,6 @@
 using Usine.Configuration;
 using Usine.Ingestion;
+using Usine.Storage;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Tests.Storage;
@@ -41,7 +42,7 @@ public sealed class AvatarLookupTests : IAsyncLifetime
     private async Task OpenAsync()
     {
         _store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = _dir, MemoryLimit = "256MB" });
-        _engine = new IngestEngine(_definitions, _store);
+        _engine = new IngestEngine(_definitions, _store.Commit);
         await _engine.StartAsync(CancellationToken.None);
     }
 
@@ -71,22 +72,22 @@ public sealed class AvatarLookupTests : IAsyncLifetime
         await _store.DisposeAsync();
         await OpenAsync();
 
-        Assert.Equal(["body", "vehicle"], _store.FindAvatars(TestDefinitions.Vin1, null, null).Select(a => a.Type));
-        Assert.Equal([("body", "douai"), ("vehicle", "flins")], _store.FindAvatars(TestDefinitions.Vin1, null).Select(a => (a.Type, a.Plant)));
-        Assert.Equal("douai", _store.FindAvatars(TestDefinitions.Vin1, "body", null).Single().Plant);
-        Assert.Equal("vehicle", _store.FindAvatars(TestDefinitions.Vin1, null, new HashSet<string> { "flins" }).Single().Type);
-        Assert.Empty(_store.FindAvatars(TestDefinitions.Vin1, "body", new HashSet<string> { "flins" }));
-        Assert.Empty(_store.FindAvatars(TestDefinitions.Vin1, null, new HashSet<string>()));
-        Assert.Equal("vehicle", _store.FindAvatars(TestDefinitions.Vin2, null, null).Single().Type);
-        Assert.Empty(_store.FindAvatars("VF1ZZZZZ999999999", null, null));
-        Assert.Equal("line", _store.FindAvatars("flins/assembly/L1", null, null).Single().Type);
+        Assert.Equal(["body", "vehicle"], _store.Avatars.FindAvatars(TestDefinitions.Vin1, null, null).Select(a => a.Type));
+        Assert.Equal([("body", "douai"), ("vehicle", "flins")], _store.Avatars.FindAvatars(TestDefinitions.Vin1, null).Select(a => (a.Type, a.Plant)));
+        Assert.Equal("douai", _store.Avatars.FindAvatars(TestDefinitions.Vin1, "body", null).Single().Plant);
+        Assert.Equal("vehicle", _store.Avatars.FindAvatars(TestDefinitions.Vin1, null, new HashSet<string> { "flins" }).Single().Type);
+        Assert.Empty(_store.Avatars.FindAvatars(TestDefinitions.Vin1, "body", new HashSet<string> { "flins" }));
+        Assert.Empty(_store.Avatars.FindAvatars(TestDefinitions.Vin1, null, new HashSet<string>()));
+        Assert.Equal("vehicle", _store.Avatars.FindAvatars(TestDefinitions.Vin2, null, null).Single().Type);
+        Assert.Empty(_store.Avatars.FindAvatars("VF1ZZZZZ999999999", null, null));
+        Assert.Equal("line", _store.Avatars.FindAvatars("flins/assembly/L1", null, null).Single().Type);
 
         // The lookup reads the index, not the table.
         Assert.Equal(1, _store.Count("SELECT count(*) FROM duckdb_indexes() WHERE table_name = 'avatars' AND expressions = '[id]'"));
-        Assert.Contains("Index Scan", Plan(DuckDbStore.AvatarsByIdSql, TestDefinitions.Vin1), StringComparison.Ordinal);
+        Assert.Contains("Index Scan", Plan(DuckDbAvatars.AvatarsByIdSql, TestDefinitions.Vin1), StringComparison.Ordinal);
 
         // Avatars created after the restart are found too.
         await Ingest("paint-douai", Paint(TestDefinitions.Vin2, "2026-11-26T07:05:00Z", 0.11));
-        Assert.Equal(["body", "vehicle"], _store.FindAvatars(TestDefinitions.Vin2, null, null).Select(a => a.Type));
+        Assert.Equal(["body", "vehicle"], _store.Avatars.FindAvatars(TestDefinitions.Vin2, null, null).Select(a => a.Type));
     }
 }

@@ -1,5 +1,6 @@
 using Usine.Ingestion;
 using Usine.Pipeline;
+using Usine.Storage;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Tests.Storage;
@@ -15,15 +16,8 @@ public sealed class DuckDbStoreTests : IAsyncLifetime
     private async Task OpenAsync()
     {
         _store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = _dir, MemoryLimit = "256MB" });
-        _engine = new IngestEngine(TestDefinitions.Load(), _store);
+        _engine = new IngestEngine(TestDefinitions.Load(), _store.Commit);
         await _engine.StartAsync(CancellationToken.None);
-    }
-
-    private async Task ReopenAsync()
-    {
-        await _engine.DisposeAsync();
-        await _store.DisposeAsync();
-        await OpenAsync();
     }
 
     public async Task DisposeAsync()
@@ -50,69 +44,9 @@ public sealed class DuckDbStoreTests : IAsyncLifetime
         Assert.Equal(3, Count("SELECT count(*) FROM raw_messages"));
         Assert.Equal(2, Count("SELECT count(*) FROM m_screwing"));
         Assert.Equal(1, Count("SELECT count(*) FROM dead_letters WHERE stage = 'decode' AND status = 'open'"));
-        Assert.Equal(3, await _store.GetCheckpointAsync("http:line1", CancellationToken.None));
+        Assert.Equal(3, await _store.Commit.GetCheckpointAsync("http:line1", CancellationToken.None));
         Assert.Equal(2, Count("SELECT count(*) FROM avatars WHERE type = 'vehicle'"));
         Assert.Equal(1, Count("SELECT count(*) FROM m_screwing WHERE avatar_id = 'VF1AAAAA111111111' AND plant = 'flins' AND torque = 12.5 AND raw_position = 1 AND source_id = 'line1'"));
-    }
-
-    [Fact]
-    public async Task Sending_the_same_records_again_stores_nothing_twice_and_rollups_count_them_once()
-    {
-        var a = TestDefinitions.Screwing(TestDefinitions.Vin1, "ST040", "2026-11-26T08:15:00Z", 10);
-        var b = TestDefinitions.Screwing(TestDefinitions.Vin2, "ST040", "2026-11-26T08:45:00Z", 20);
-        await Ingest("s1", a, b);
-        var again = await Ingest("s2", b, a);
-
-        Assert.Equal(0, again.Stored);
-        Assert.Equal(2, again.Duplicates);
-        Assert.Equal(2, Count("SELECT count(*) FROM m_screwing"));
-        Assert.Equal(2, Count("SELECT n FROM r_screwing_1h WHERE station = 'ST040'"));
-        Assert.Equal(15, Count("SELECT torque_avg FROM v_screwing_1h WHERE station = 'ST040'"));
-    }
-
-    [Fact]
-    public async Task Late_data_updates_the_rollup_of_its_own_old_hour()
-    {
-        await Ingest("s", TestDefinitions.Screwing(TestDefinitions.Vin1, "ST040", "2026-11-26T08:15:00Z", 10));
-        await Ingest("s", TestDefinitions.Screwing(TestDefinitions.Vin1, "ST040", "2026-11-26T10:15:00Z", 30));
-        await Ingest("s", TestDefinitions.Screwing(TestDefinitions.Vin2, "ST040", "2026-11-26T08:50:00Z", 50));
-
-        Assert.Equal(2, Count("SELECT n FROM r_screwing_1h WHERE bucket = TIMESTAMP '2026-11-26 08:00:00'"));
-        Assert.Equal(50, Count("SELECT torque_max FROM r_screwing_1h WHERE bucket = TIMESTAMP '2026-11-26 08:00:00'"));
-        Assert.Equal(10, Count("SELECT torque_min FROM r_screwing_1h WHERE bucket = TIMESTAMP '2026-11-26 08:00:00'"));
-        Assert.Equal(1, Count("SELECT n FROM r_screwing_1h WHERE bucket = TIMESTAMP '2026-11-26 10:00:00'"));
-    }
-
-    [Fact]
-    public async Task Avatars_and_links_survive_a_restart_and_are_not_created_twice()
-    {
-        await Ingest("s", TestDefinitions.Screwing(TestDefinitions.Vin1, "ST040", "2026-11-26T08:15:00Z", 10));
-        await ReopenAsync();
-        await Ingest("s", TestDefinitions.Screwing(TestDefinitions.Vin1, "ST040", "2026-11-26T08:20:00Z", 10));
-        await Ingest("s", TestDefinitions.Screwing(TestDefinitions.Vin1, "ST050", "2026-11-26T08:30:00Z", 10));
-
-        Assert.Equal(1, Count("SELECT count(*) FROM avatars WHERE type = 'vehicle'"));
-        Assert.Equal(1, Count("SELECT count(DISTINCT avatar_key) FROM m_screwing"));
-        Assert.Equal(2, Count("SELECT count(*) FROM avatar_link_events"));
-        var links = _store.Links(_store.FindAvatars(TestDefinitions.Vin1, null).Single().Key);
-        Assert.Equal(["flins/assembly/L1/ST050", "flins/assembly/L1/ST040"], links.Select(l => l.Id));
-        Assert.Null(links[0].Until);
-        Assert.Equal(new DateTime(2026, 11, 26, 8, 30, 0, DateTimeKind.Utc), links[1].Until);
-    }
-
-    [Fact]
-    public async Task A_failed_commit_leaves_nothing_behind_and_the_next_batch_still_lands()
-    {
-        await _store.DisposeAsync(); // the engine's next commit hits a closed store
-        await Assert.ThrowsAnyAsync<Exception>(() => Ingest("s", TestDefinitions.Screwing(TestDefinitions.Vin1, "ST040", "2026-11-26T08:15:00Z", 10)));
-        await _engine.DisposeAsync();
-        await OpenAsync();
-
-        Assert.Equal(0, Count("SELECT count(*) FROM raw_messages"));
-        Assert.Null(await _store.GetCheckpointAsync("s", CancellationToken.None));
-        var r = await Ingest("s", TestDefinitions.Screwing(TestDefinitions.Vin1, "ST040", "2026-11-26T08:15:00Z", 10));
-        Assert.Equal(1, r.Stored);
-        Assert.Equal(1, Count("SELECT count(*) FROM avatars WHERE type = 'vehicle'"));
     }
 
     [Theory]
@@ -125,7 +59,7 @@ public sealed class DuckDbStoreTests : IAsyncLifetime
     [InlineData("SELEC 1", "invalid SQL")]
     public async Task Sql_that_writes_or_reads_files_is_refused_with_a_reason(string sql, string reason)
     {
-        var ex = await Assert.ThrowsAsync<QueryRefusedException>(() => _store.QueryAsync(sql, 10, TimeSpan.FromSeconds(5), CancellationToken.None));
+        var ex = await Assert.ThrowsAsync<QueryRefusedException>(() => _store.SqlConsole!.QueryAsync(sql, 10, TimeSpan.FromSeconds(5), CancellationToken.None));
         Assert.Contains(reason, ex.Message, StringComparison.Ordinal);
     }
 
@@ -136,7 +70,7 @@ public sealed class DuckDbStoreTests : IAsyncLifetime
             TestDefinitions.Screwing(TestDefinitions.Vin1, "ST040", "2026-11-26T08:15:00Z", 10),
             TestDefinitions.Screwing(TestDefinitions.Vin2, "ST040", "2026-11-26T08:16:00Z", 20));
 
-        var r = await _store.QueryAsync("SELECT avatar_id, torque FROM m_screwing ORDER BY torque", 1, TimeSpan.FromSeconds(5), CancellationToken.None);
+        var r = await _store.SqlConsole!.QueryAsync("SELECT avatar_id, torque FROM m_screwing ORDER BY torque", 1, TimeSpan.FromSeconds(5), CancellationToken.None);
 
         Assert.Equal(["avatar_id", "torque"], r.Columns.Select(c => c.Name));
         Assert.True(r.Truncated);
@@ -146,7 +80,7 @@ public sealed class DuckDbStoreTests : IAsyncLifetime
     [Fact]
     public async Task A_query_over_its_time_limit_is_cancelled_with_a_clear_error()
     {
-        var ex = await Assert.ThrowsAsync<TimeoutException>(() => _store.QueryAsync(
+        var ex = await Assert.ThrowsAsync<TimeoutException>(() => _store.SqlConsole!.QueryAsync(
             "SELECT count(*) FROM range(100000000000) a", 10, TimeSpan.FromMilliseconds(200), CancellationToken.None));
         Assert.Contains("longer than its limit", ex.Message, StringComparison.Ordinal);
     }

@@ -4,6 +4,7 @@ using Usine.Avatars;
 using Usine.Configuration;
 using Usine.Ingestion;
 using Usine.Pipeline;
+using Usine.Storage;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Tests.Storage;
@@ -19,14 +20,14 @@ public sealed class EngineLagTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _store = new GatedStore(new DuckDbStore(new DuckDbStoreOptions { DataDirectory = _dir, MemoryLimit = "256MB" }));
+        _store = new GatedStore(new DuckDbStore(new DuckDbStoreOptions { DataDirectory = _dir, MemoryLimit = "256MB" }).Commit);
         _engine = new IngestEngine(TestDefinitions.Load(), _store, time: _time) { Observer = new Recorder(_observed) };
         await _engine.StartAsync(CancellationToken.None);
     }
 
     public async Task DisposeAsync()
     {
-        _store.Open();
+        _store.Release.TrySetResult();
         await _engine.DisposeAsync();
         await _store.DisposeAsync();
         Directory.Delete(_dir, recursive: true);
@@ -45,12 +46,12 @@ public sealed class EngineLagTests : IAsyncLifetime
         Assert.Empty(_engine.OldestPending());
 
         var ingest = _engine.IngestAsync(new IngestBatch { SourceId = "line1", StreamId = "test:line1", Messages = messages }, CancellationToken.None);
-        await _store.CommitStarted.WaitAsync(TimeSpan.FromSeconds(20));
+        await _store.Entered.Task.WaitAsync(TimeSpan.FromSeconds(20));
         Assert.Equal(received, Assert.Single(_engine.OldestPending(), p => p.Key == "line1").Value);
         Assert.Empty(_observed);
 
         _time.Advance(TimeSpan.FromSeconds(3));
-        _store.Open();
+        _store.Release.TrySetResult();
         var result = await ingest.WaitAsync(TimeSpan.FromSeconds(20));
 
         Assert.Equal(2, result.Stored);
@@ -70,32 +71,5 @@ public sealed class EngineLagTests : IAsyncLifetime
                 seen.Add((source.Id, result, oldestReceivedAt, committedAt));
             }
         }
-    }
-
-    /// <summary>A real store whose commits wait until the test opens the gate.</summary>
-    private sealed class GatedStore(DuckDbStore inner) : IRecordStore
-    {
-        private readonly TaskCompletionSource _gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public Task CommitStarted => _started.Task;
-
-        public void Open() => _gate.TrySetResult();
-
-        public Task InitializeAsync(UsineDefinitions definitions, CancellationToken cancellationToken) => inner.InitializeAsync(definitions, cancellationToken);
-
-        public Task<long?> GetCheckpointAsync(string streamId, CancellationToken cancellationToken) => inner.GetCheckpointAsync(streamId, cancellationToken);
-
-        public Task LoadReferentialAsync(AvatarRegistry.Loader into, CancellationToken cancellationToken) =>
-            inner.LoadReferentialAsync(into, cancellationToken);
-
-        public async Task<CommitResult> CommitAsync(CommitBatch batch, CancellationToken cancellationToken)
-        {
-            _started.TrySetResult();
-            await _gate.Task;
-            return await inner.CommitAsync(batch, cancellationToken);
-        }
-
-        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 }

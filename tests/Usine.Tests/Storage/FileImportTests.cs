@@ -4,6 +4,7 @@ using System.Text;
 using Usine.Configuration;
 using Usine.Ingestion;
 using Usine.Server.Ingestion;
+using Usine.Storage;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Tests.Storage;
@@ -20,9 +21,9 @@ public sealed class FileImportTests : IAsyncLifetime
     {
         _defs = DefinitionLoader.LoadText(TestDefinitions.Yaml.Replace("    kind: http\n", "    kind: http\n    maxPayloadBytes: 1000\n", StringComparison.Ordinal), "t.yaml");
         _store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = Path.Combine(_dir, "data"), MemoryLimit = "256MB" });
-        _engine = new IngestEngine(_defs, _store);
+        _engine = new IngestEngine(_defs, _store.Commit);
         await _engine.StartAsync(CancellationToken.None);
-        _importer = new FileImporter(_engine, _store, TimeProvider.System) { BatchSize = 3 };
+        _importer = new FileImporter(_engine, _store.RawZone, TimeProvider.System) { BatchSize = 3 };
     }
 
     public async Task DisposeAsync()
@@ -60,7 +61,7 @@ public sealed class FileImportTests : IAsyncLifetime
         var r = await _importer.ImportFileAsync(_defs.Sources["line1"], path, CancellationToken.None);
 
         Assert.Equal((3L, 2L, 1L), (r.Messages, r.Stored, r.DeadLetters));
-        var dead = Assert.Single(_store.DeadLetters(null, null, null, 10));
+        var dead = Assert.Single(_store.DeadLetters.List(new DeadLetterFilter(), 10));
         Assert.Equal(2, dead.Position);
         Assert.Equal(huge.Length, dead.PayloadBytes);
         Assert.Contains($"payload of {huge.Length} bytes is over the limit of 1000 bytes", dead.Reason, StringComparison.Ordinal);
@@ -75,7 +76,7 @@ public sealed class FileImportTests : IAsyncLifetime
             + $"{TestDefinitions.Vin2},ST050,2026-11-26T08:15:00Z,10,MAYBE\n", gzip: true);
         var r = await _importer.ImportFileAsync(_defs.Sources["csv-line1"], csv, CancellationToken.None);
         Assert.Equal((2L, 1L, 1L, "csv"), (r.Messages, r.Stored, r.DeadLetters, r.Format));
-        Assert.Equal(4, _store.DeadLetters("csv-line1", null, null, 10).Single().Position);
+        Assert.Equal(4, _store.DeadLetters.List(new DeadLetterFilter { Source = "csv-line1" }, 10).Single().Position);
 
         var json = Write("b.json", "[" + TestDefinitions.Screwing(TestDefinitions.Vin1, "ST060", "2026-11-26T08:20:00Z", 12) + ", 42]");
         var j = await _importer.ImportFileAsync(_defs.Sources["line1"], json, CancellationToken.None);
@@ -105,7 +106,7 @@ public sealed class FileImportTests : IAsyncLifetime
 
         File.WriteAllBytes(Path.Combine(folder, "shift.csv.gz"), gz);
         // Batches of the size a real import uses: the fixture's batches of 3 would commit hundreds of times first.
-        var importer = new FileImporter(_engine, _store, TimeProvider.System);
+        var importer = new FileImporter(_engine, _store.RawZone, TimeProvider.System);
         var watcher = new FileDropWatcher(_defs.Sources["csv-line1"], folder, importer, TimeSpan.FromMilliseconds(20),
             Microsoft.Extensions.Logging.Abstractions.NullLogger<FileDropWatcher>.Instance, TimeProvider.System);
         using var stop = new CancellationTokenSource();

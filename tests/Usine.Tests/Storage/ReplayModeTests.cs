@@ -4,6 +4,7 @@ using Usine.Configuration;
 using Usine.Ingestion;
 using Usine.Operations;
 using Usine.Server.Ingestion;
+using Usine.Storage;
 using Usine.Storage.DuckDb;
 using static Usine.Tests.TestDefinitions;
 
@@ -24,7 +25,7 @@ public sealed class ReplayModeTests : IAsyncLifetime
     {
         _defs = DefinitionLoader.LoadText(Yaml.Replace("    kind: http\n", "    kind: http\n    maxPayloadBytes: 1000\n", StringComparison.Ordinal), "t.yaml");
         _store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = Path.Combine(_dir, "data"), MemoryLimit = "256MB" });
-        _engine = new IngestEngine(_defs, _store);
+        _engine = new IngestEngine(_defs, _store.Commit);
         await _engine.StartAsync(CancellationToken.None);
     }
 
@@ -47,24 +48,24 @@ public sealed class ReplayModeTests : IAsyncLifetime
         var huge = "{\"VIN\":\"" + new string('A', 50_000) + "\"}";
         var path = Path.Combine(_dir, "huge.ndjson");
         await File.WriteAllTextAsync(path, Screwing(Vin1, "ST040", "2026-11-26T08:15:00Z", 12) + "\n" + huge + "\n", new UTF8Encoding(false));
-        await new FileImporter(_engine, _store, TimeProvider.System).ImportFileAsync(_defs.Sources["line1"], path, CancellationToken.None);
+        await new FileImporter(_engine, _store.RawZone, TimeProvider.System).ImportFileAsync(_defs.Sources["line1"], path, CancellationToken.None);
         var before = DeadLetterRows();
-        var checkpoint = await _store.GetCheckpointAsync(Assert.Single(_store.Read("SELECT stream_id FROM checkpoints", r => r.GetString(0))), CancellationToken.None);
+        var checkpoint = await _store.Commit.GetCheckpointAsync(Assert.Single(_store.Read("SELECT stream_id FROM checkpoints", r => r.GetString(0))), CancellationToken.None);
 
         var runner = new ReplayRunner(_engine) { BatchSize = 1 };
-        var r = await runner.RunAsync(_store.ReadRawAsync("line1", From, To, CancellationToken.None), IngestMode.Replay, NoHeader, null, CancellationToken.None);
+        var r = await runner.RunAsync(_store.RawZone.ReadRawAsync("line1", From, To, CancellationToken.None), IngestMode.Replay, NoHeader, null, CancellationToken.None);
 
         Assert.Equal((2L, 0L, 1L, 1L), (r.Read, r.Stored, r.Duplicates, r.Failed));
         Assert.Equal(new ReplayCounts(0, 1, 0, 0), r.DeadLetters);
         Assert.Equal(before, DeadLetterRows());
         Assert.Equal(2, _store.Count("SELECT count(*) FROM raw_messages"));
-        Assert.Equal(checkpoint, await _store.GetCheckpointAsync(_store.Read("SELECT stream_id FROM checkpoints", x => x.GetString(0)).Single(), CancellationToken.None));
+        Assert.Equal(checkpoint, await _store.Commit.GetCheckpointAsync(_store.Read("SELECT stream_id FROM checkpoints", x => x.GetString(0)).Single(), CancellationToken.None));
 
         // Retried on purpose, it is one more attempt, still for the size it had when received.
-        var retry = await runner.RunAsync(_store.ReadDeadLettersForReplayAsync(new DeadLetterFilter { Source = "line1" }, 5, false, CancellationToken.None),
+        var retry = await runner.RunAsync(_store.DeadLetters.ReadForReplayAsync(new DeadLetterFilter { Source = "line1" }, 5, false, CancellationToken.None),
             IngestMode.Retry, NoHeader, null, CancellationToken.None);
         Assert.Equal(new ReplayCounts(0, 0, 1, 0), retry.DeadLetters);
-        var letter = Assert.Single(_store.DeadLetters(new DeadLetterFilter(), 10));
+        var letter = Assert.Single(_store.DeadLetters.List(new DeadLetterFilter(), 10));
         Assert.Equal(2, letter.Attempts);
         Assert.Contains($"payload of {huge.Length} bytes is over the limit of 1000 bytes", letter.Reason, StringComparison.Ordinal);
     }
@@ -74,14 +75,14 @@ public sealed class ReplayModeTests : IAsyncLifetime
     {
         var runner = new ReplayRunner(_engine);
         var ex = await Assert.ThrowsAsync<ArgumentException>(() =>
-            runner.RunAsync(_store.ReadRawAsync("line1", From, To, CancellationToken.None), IngestMode.Live, NoHeader, null, CancellationToken.None));
+            runner.RunAsync(_store.RawZone.ReadRawAsync("line1", From, To, CancellationToken.None), IngestMode.Live, NoHeader, null, CancellationToken.None));
         Assert.StartsWith("a replay runs in mode replay or retry, never live", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task A_replayed_batch_waiting_in_the_engine_is_not_counted_as_lag_or_pending_data()
     {
-        await using var store = new GatedStore(new DuckDbStore(new DuckDbStoreOptions { DataDirectory = Path.Combine(_dir, "gated"), MemoryLimit = "256MB" }));
+        await using var store = new GatedStore(new DuckDbStore(new DuckDbStoreOptions { DataDirectory = Path.Combine(_dir, "gated"), MemoryLimit = "256MB" }).Commit);
         await using var engine = new IngestEngine(_defs, store);
         await engine.StartAsync(CancellationToken.None);
         var old = new DateTime(2026, 11, 1, 8, 0, 0, DateTimeKind.Utc);
@@ -119,35 +120,5 @@ public sealed class ReplayModeTests : IAsyncLifetime
 
         Assert.Equal(1, whileLive);
         await live;
-    }
-
-    /// <summary>A store whose commits wait for the test's go, so a batch can be observed inside the engine.</summary>
-    private sealed class GatedStore(DuckDbStore inner) : IRecordStore
-    {
-        public TaskCompletionSource Entered { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public TaskCompletionSource Release { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public void Reset()
-        {
-            Entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
-            Release = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        }
-
-        public Task InitializeAsync(UsineDefinitions definitions, CancellationToken cancellationToken) => inner.InitializeAsync(definitions, cancellationToken);
-
-        public Task<long?> GetCheckpointAsync(string streamId, CancellationToken cancellationToken) => inner.GetCheckpointAsync(streamId, cancellationToken);
-
-        public Task LoadReferentialAsync(AvatarRegistry.Loader into, CancellationToken cancellationToken) =>
-            inner.LoadReferentialAsync(into, cancellationToken);
-
-        public async Task<CommitResult> CommitAsync(CommitBatch batch, CancellationToken cancellationToken)
-        {
-            Entered.TrySetResult();
-            await Release.Task;
-            return await inner.CommitAsync(batch, cancellationToken);
-        }
-
-        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 }

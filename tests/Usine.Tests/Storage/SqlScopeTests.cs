@@ -1,6 +1,7 @@
 using DuckDB.NET.Data;
 using Usine.Configuration;
 using Usine.Ingestion;
+using Usine.Storage;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Tests.Storage;
@@ -8,25 +9,13 @@ namespace Usine.Tests.Storage;
 /// <summary>Read-only SQL limited to a set of plants, on a real store holding records of two plants.</summary>
 public sealed class SqlScopeTests : IAsyncLifetime
 {
-    private const string DouaiSource = """
-
-          - id: line2
-            plant: douai
-            kind: http
-            model: screwing
-            context: { shop: assembly, line: L1, station: "{station}" }
-            map: { vin: "$.VIN", ts: "$.time", torque: "$.result.torque", status: "$.result.status" }
-        """;
-
     private const string Vin3 = "VF1CCCCC333333333";
 
     private static readonly HashSet<string> Flins = new(StringComparer.Ordinal) { "flins" };
 
     private readonly string _dir = Directory.CreateTempSubdirectory("usine-sqlscope-").FullName;
     /// <summary>The test definitions, where each record also gives its vehicle the station it was last seen at.</summary>
-    private readonly UsineDefinitions _definitions = DefinitionLoader.LoadText(
-        (TestDefinitions.Yaml + DouaiSource).Replace("""avatar: { type: vehicle, id: "{vin}" }""", """avatar: { type: vehicle, id: "{vin}", attributes: { last_station: "{station}" } }""", StringComparison.Ordinal),
-        "test.yaml");
+    private readonly UsineDefinitions _definitions = TestDefinitions.TwoPlants();
     private DuckDbStore _store = null!;
     private IngestEngine _engine = null!;
 
@@ -37,7 +26,7 @@ public sealed class SqlScopeTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = _dir, MemoryLimit = "256MB", Threads = 1 });
-        _engine = new IngestEngine(_definitions, _store);
+        _engine = new IngestEngine(_definitions, _store.Commit);
         await _engine.StartAsync(CancellationToken.None);
         await Ingest("line1", "s1",
             TestDefinitions.Screwing(TestDefinitions.Vin1, "ST040", "2026-11-26T08:15:00Z", 10),
@@ -61,7 +50,7 @@ public sealed class SqlScopeTests : IAsyncLifetime
     }
 
     private Task<QueryResult> Query(string sql, IReadOnlySet<string>? plants) =>
-        _store.QueryAsync(sql, 1000, TimeSpan.FromSeconds(10), CancellationToken.None, plants);
+        _store.SqlConsole!.QueryAsync(sql, 1000, TimeSpan.FromSeconds(10), CancellationToken.None, plants);
 
     private async Task<List<string>> Rows(string sql, IReadOnlySet<string>? plants) =>
         [.. (await Query(sql, plants)).Rows.Select(r => string.Join("|", r.Select(v => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture))))];

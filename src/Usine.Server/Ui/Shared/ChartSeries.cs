@@ -1,4 +1,4 @@
-using Usine.Storage.DuckDb;
+using Usine.Storage;
 
 namespace Usine.Server.Ui.Shared;
 

@@ -1,56 +1,68 @@
-using System.Globalization;
 using DuckDB.NET.Data;
+using Usine.Ingestion;
 using Usine.Operations;
 using Usine.Sources;
 using Usine.Storage.DuckDb.Internal;
 
 namespace Usine.Storage.DuckDb;
 
-public sealed partial class DuckDbStore
+/// <summary>Per-source totals and reconciliation from the hourly counters, and the alert history.</summary>
+internal sealed class DuckDbOperations(DuckDbDatabase db) : DuckDbFacet(db), IOperationsStore
 {
+    /// <summary>Keeps alert events, so that the history survives a restart.</summary>
+    public async Task AppendAlertEventsAsync(IReadOnlyList<AlertEvent> events, CancellationToken cancellationToken)
+    {
+        await Db.WriteLock.WaitAsync(cancellationToken);
+        try
+        {
+            using var app = Writer.CreateAppender("alert_events");
+            foreach (var e in events)
+            {
+                app.CreateRow().AppendValue(e.Id).AppendValue(e.Status).AppendValue(e.Rule).AppendValue(e.Signal).AppendValue(e.Severity)
+                    .AppendValue(e.Source).AppendValue(e.Summary).AppendValue(e.Since).AppendValue(e.At).AppendValue(e.Subject).EndRow();
+            }
+        }
+        finally
+        {
+            Db.WriteLock.Release();
+        }
+    }
+
+    /// <summary>The newest <paramref name="limit"/> alert events, oldest first.</summary>
+    public async Task<IReadOnlyList<AlertEvent>> RecentAlertEventsAsync(int limit, CancellationToken cancellationToken)
+    {
+        await Db.WriteLock.WaitAsync(cancellationToken);
+        try
+        {
+        }
+        finally
+        {
+            Db.WriteLock.Release();
+        }
+
+        using var conn = OpenReader();
+        using var cmd = conn.CreateCommand();
+        cmd.CommandText = "SELECT id, status, rule, signal, severity, source_id, summary, since, at_time, subject FROM (SELECT * FROM alert_events ORDER BY id DESC LIMIT $1) ORDER BY id";
+        cmd.Parameters.Add(new DuckDBParameter(limit));
+        using var r = cmd.ExecuteReader();
+        var list = new List<AlertEvent>();
+        while (r.Read())
+        {
+            list.Add(new AlertEvent(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.IsDBNull(5) ? null : r.GetString(5),
+                r.GetString(6), Utc(r.GetDateTime(7)), Utc(r.GetDateTime(8)), r.IsDBNull(9) ? null : r.GetString(9)));
+        }
+
+        return list;
+    }
+
     private const int GapLimit = 1000;
-
-    private void InitializeReconciliation()
-    {
-        Exec("""
-            CREATE TABLE IF NOT EXISTS source_hours (
-                source_id VARCHAR NOT NULL, hour TIMESTAMP NOT NULL, landed BIGINT NOT NULL, stored BIGINT NOT NULL,
-                replayed BIGINT NOT NULL, duplicates BIGINT NOT NULL, rejected BIGINT NOT NULL, PRIMARY KEY (source_id, hour));
-            ALTER TABLE streams ADD COLUMN IF NOT EXISTS declared_count BIGINT;
-            ALTER TABLE streams ADD COLUMN IF NOT EXISTS line_count BIGINT;
-            ALTER TABLE streams ADD COLUMN IF NOT EXISTS landed BIGINT DEFAULT 0;
-            ALTER TABLE streams ADD COLUMN IF NOT EXISTS finished_at TIMESTAMP;
-            """);
-    }
-
-    /// <summary>Adds a batch's outcome to its source's hour, inside the batch's transaction so the counts are exact.</summary>
-    private void CountHour(string sourceId, string streamId, DateTime now, long landed, long stored, long replayed, long duplicates, long rejected)
-    {
-        // An update, and an insert for the first batch of the hour: a third of the time of an INSERT ... ON CONFLICT in
-        // DuckDB (0.4 against 1.3 ms), paid at every commit. Only the writer, under its lock, writes this table.
-        object[] values = [sourceId, Hour(now), landed, stored, replayed, duplicates, rejected];
-        if (ExecWith("""
-            UPDATE source_hours SET landed = landed + $3, stored = stored + $4, replayed = replayed + $5, duplicates = duplicates + $6,
-                rejected = rejected + $7 WHERE source_id = $1 AND hour = $2
-            """, values) == 0)
-        {
-            ExecWith("INSERT INTO source_hours VALUES ($1, $2, $3, $4, $5, $6, $7)", values);
-        }
-
-        if (landed > 0 && streamId.StartsWith("file:", StringComparison.Ordinal))
-        {
-            ExecWith("UPDATE streams SET landed = coalesce(landed, 0) + $2 WHERE stream_id = $1", streamId, landed);
-        }
-    }
-
-    private static DateTime Hour(DateTime t) => new(t.Ticks - (t.Ticks % TimeSpan.TicksPerHour), DateTimeKind.Utc);
 
     /// <summary>
     /// What every source delivered since its first message, from the hourly counters: landed messages, and of
     /// those the duplicates, the dead letters and the rest, stored; the last commit of a new batch is when the
     /// source was last seen. Records a replay stored are not counted: the message was counted when it landed.
     /// </summary>
-    public Dictionary<string, Usine.Ingestion.SourceTotals> SourceTotals()
+    public IReadOnlyDictionary<string, Usine.Ingestion.SourceTotals> SourceTotals()
     {
         var totals = new Dictionary<string, Usine.Ingestion.SourceTotals>(StringComparer.Ordinal);
         using var conn = OpenReader();
@@ -71,29 +83,6 @@ public sealed partial class DuckDbStore
     }
 
     /// <summary>
-    /// Records the end of a file import: the data lines the file had and the count it declared, if any
-    /// (a producer's own figure, from the import request or a <c>.count</c> file beside a dropped file).
-    /// </summary>
-    public async Task CompleteStreamAsync(string streamId, long lines, long? declared, CancellationToken cancellationToken)
-    {
-        await _writeLock.WaitAsync(cancellationToken);
-        try
-        {
-            using var cmd = Writer.CreateCommand();
-            cmd.CommandText = "UPDATE streams SET line_count = $2, declared_count = coalesce($3, declared_count), finished_at = $4 WHERE stream_id = $1";
-            cmd.Parameters.Add(new DuckDBParameter(streamId));
-            cmd.Parameters.Add(new DuckDBParameter(lines));
-            cmd.Parameters.Add(new DuckDBParameter(declared is { } d ? d : DBNull.Value));
-            cmd.Parameters.Add(new DuckDBParameter(DateTime.UtcNow));
-            cmd.ExecuteNonQuery();
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
-
-    /// <summary>
     /// Reconciles a source over [from, to): per landing hour, the counters kept with each commit against
     /// what the record and dead-letter tables hold; imported files against their line and declared counts;
     /// and the model's sequence field, whose gaps are messages that never arrived.
@@ -106,7 +95,7 @@ public sealed partial class DuckDbStore
     /// per source, which is what a check of every source every few minutes needs at thousands of sources. Every
     /// read sees one snapshot, so batches committing meanwhile never show as a mismatch.
     /// </summary>
-    public Dictionary<string, ReconcileReport> ReconcileAll(IReadOnlyCollection<SourceDefinition> sources, DateTime from, DateTime to)
+    public IReadOnlyDictionary<string, ReconcileReport> ReconcileAll(IReadOnlyCollection<SourceDefinition> sources, DateTime from, DateTime to)
     {
         var reports = new Dictionary<string, ReconcileReport>(StringComparer.Ordinal);
         if (sources.Count == 0)
@@ -236,8 +225,6 @@ public sealed partial class DuckDbStore
 
         return reports;
     }
-
-    private Usine.Configuration.UsineDefinitions Defs => _definitions ?? throw new InvalidOperationException("the store is not initialized");
 
     private static void Read(DuckDBConnection conn, string sql, object[] args, Action<System.Data.Common.DbDataReader> row)
     {

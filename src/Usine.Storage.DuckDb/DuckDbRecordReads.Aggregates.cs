@@ -14,9 +14,8 @@ namespace Usine.Storage.DuckDb;
 /// on a list of shift starts computed for the range. Derived columns are named with a leading underscore, which
 /// no field name may have, so that they never clash with a model's fields.
 /// </remarks>
-public sealed partial class DuckDbStore
+internal sealed partial class DuckDbRecordReads
 {
-    /// <summary>The most shift starts one request may span, all patterns together (three shifts a day for 15 plants is 16,425 a year).</summary>
     private const int MaxShiftStarts = 200_000;
 
     private static readonly string[] Levels = ["shop", "line", "station"];
@@ -195,7 +194,7 @@ public sealed partial class DuckDbStore
     /// <summary>The shift calendar, or the error that says how to configure it.</summary>
     private ShiftCalendar ShiftsFor(AggregateQuery q)
     {
-        var calendar = _definitions?.Shifts ?? new ShiftCalendar();
+        var calendar = Db.Definitions?.Shifts ?? new ShiftCalendar();
         var parameter = q.Bucket.IsShift ? "bucket" : "by";
         if (calendar.IsEmpty)
         {

@@ -1,45 +1,14 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
+using System.Text;
 using DuckDB.NET.Data;
 using Usine.Ingestion;
 using Usine.Pipeline;
 using Usine.Storage.DuckDb.Internal;
 
 namespace Usine.Storage.DuckDb;
-
-/// <summary>What one archive run wrote.</summary>
-/// <param name="Partitions">Plant/source/day partitions that received a new part file.</param>
-public sealed record ArchiveRunResult(DateTime Cutoff, int Files, int Partitions, long Rows, long Bytes);
-
-/// <summary>What raw-zone retention deleted, and what it kept because it is not archived (or its archive failed its check).</summary>
-public sealed record RawRetentionResult(DateOnly Before, long RowsDeleted, long RowsKeptUnarchived, IReadOnlyList<ArchiveFileProblem> Problems);
-
-/// <summary>What archive retention deleted.</summary>
-public sealed record ArchiveRetentionResult(DateOnly Before, int PartitionsDeleted, int FilesDeleted, long RowsDeleted, long BytesDeleted);
-
-/// <summary>One Parquet file of the archive, as the manifest lists it. <see cref="Path"/> is relative to the archive root, with <c>/</c>.</summary>
-public sealed record ArchiveFile(
-    string Path, string Plant, string SourceId, DateOnly Day, long Rows, long Bytes, string Sha256,
-    DateTime MinReceivedAt, DateTime MaxReceivedAt, DateTime CreatedAt, IReadOnlyList<ArchiveFileStream> Streams);
-
-/// <summary>The rows one stream contributed to an archive file.</summary>
-public sealed record ArchiveFileStream(string StreamId, long Rows, long MinPosition, long MaxPosition);
-
-/// <summary>The archive of one plant, source and day.</summary>
-public sealed record ArchivePartition(string Plant, string SourceId, DateOnly Day, int Files, long Rows, long Bytes, DateTime MinReceivedAt, DateTime MaxReceivedAt);
-
-/// <summary>A file of the manifest that is missing or does not hash to what the manifest recorded.</summary>
-/// <param name="Problem"><c>missing</c> or <c>altered</c>.</param>
-public sealed record ArchiveFileProblem(string Path, string Problem, string Detail);
-
-/// <summary>The outcome of re-hashing every archive file. <see cref="Unlisted"/>: Parquet files under the root that the manifest does not list.</summary>
-public sealed record ArchiveVerifyResult(int Checked, int Ok, long Bytes, IReadOnlyList<ArchiveFileProblem> Problems, IReadOnlyList<string> Unlisted)
-{
-    public bool IsOk => Problems.Count == 0;
-}
 
 /// <summary>
 /// The long-term archive of the raw zone: Parquet files per plant, source and day of receipt, listed in the
@@ -52,35 +21,17 @@ public sealed record ArchiveVerifyResult(int Checked, int Ok, long Bytes, IReadO
 /// per source and day, how many raw rows are known to be archived: a run only looks at the days whose raw
 /// count differs, and writes only the rows whose (stream, position) no file of that day holds yet.
 /// </remarks>
-public sealed partial class DuckDbStore
+internal sealed class DuckDbArchive(DuckDbDatabase db) : DuckDbFacet(db), IArchiveStore
 {
     private const string TempSuffix = ".tmp";
     private const string ManifestName = "manifest.json";
     private const string StagingName = ".staging";
-    private readonly SemaphoreSlim _archiveLock = new(1, 1);
 
     /// <summary>The root of the archive.</summary>
-    public string ArchiveRoot => _options.ArchivePath;
-
-    private void InitializeArchive()
-    {
-        Exec("""
-            CREATE TABLE IF NOT EXISTS archive_files (
-                path VARCHAR PRIMARY KEY, plant VARCHAR NOT NULL, source_id VARCHAR NOT NULL, day DATE NOT NULL,
-                rows BIGINT NOT NULL, bytes BIGINT NOT NULL, sha256 VARCHAR NOT NULL,
-                min_received_at TIMESTAMP NOT NULL, max_received_at TIMESTAMP NOT NULL, created_at TIMESTAMP NOT NULL);
-            CREATE TABLE IF NOT EXISTS archive_file_streams (
-                path VARCHAR NOT NULL, stream_id VARCHAR NOT NULL, rows BIGINT NOT NULL,
-                min_position BIGINT NOT NULL, max_position BIGINT NOT NULL, PRIMARY KEY (path, stream_id));
-            CREATE TABLE IF NOT EXISTS archive_progress (
-                source_id VARCHAR NOT NULL, day DATE NOT NULL, raw_rows BIGINT NOT NULL, updated_at TIMESTAMP NOT NULL,
-                PRIMARY KEY (source_id, day));
-            """);
-        RecoverArchiveTemporaries();
-    }
+    public string ArchiveRoot => Db.Options.ArchivePath;
 
     /// <summary>Finishes or drops what a crash left between writing a file and renaming it.</summary>
-    private void RecoverArchiveTemporaries()
+    internal void RecoverArchiveTemporaries()
     {
         var root = ArchiveRoot;
         if (!Directory.Exists(root))
@@ -117,20 +68,20 @@ public sealed partial class DuckDbStore
     /// <param name="now">The time recorded as the files' creation time.</param>
     public async Task<ArchiveRunResult> ArchiveAsync(DateTime cutoff, DateTime now, CancellationToken cancellationToken)
     {
-        await _archiveLock.WaitAsync(cancellationToken);
+        await Db.ArchiveLock.WaitAsync(cancellationToken);
         try
         {
-            var result = await Task.Run(() => Archive(cutoff, now, cancellationToken), cancellationToken);
+            var result = await Task.Run(() => RunArchive(cutoff, now, cancellationToken), cancellationToken);
             await WriteManifestAsync(now, cancellationToken);
             return result;
         }
         finally
         {
-            _archiveLock.Release();
+            Db.ArchiveLock.Release();
         }
     }
 
-    private ArchiveRunResult Archive(DateTime cutoff, DateTime now, CancellationToken cancellationToken)
+    private ArchiveRunResult RunArchive(DateTime cutoff, DateTime now, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(ArchiveRoot);
         using var conn = OpenReader();
@@ -267,7 +218,7 @@ public sealed partial class DuckDbStore
 
     private void Record(IEnumerable<ArchiveFile> files, IEnumerable<Due> partitions, DateTime now)
     {
-        _writeLock.Wait();
+        Db.WriteLock.Wait();
         try
         {
             Exec("BEGIN TRANSACTION");
@@ -308,7 +259,7 @@ public sealed partial class DuckDbStore
         }
         finally
         {
-            _writeLock.Release();
+            Db.WriteLock.Release();
         }
     }
 
@@ -318,14 +269,14 @@ public sealed partial class DuckDbStore
     /// </summary>
     public async Task<RawRetentionResult> DeleteArchivedRawAsync(DateOnly before, DateTime now, CancellationToken cancellationToken)
     {
-        await _archiveLock.WaitAsync(cancellationToken);
+        await Db.ArchiveLock.WaitAsync(cancellationToken);
         try
         {
             return await Task.Run(() => DeleteArchivedRaw(before, now, cancellationToken), cancellationToken);
         }
         finally
         {
-            _archiveLock.Release();
+            Db.ArchiveLock.Release();
         }
     }
 
@@ -380,7 +331,7 @@ public sealed partial class DuckDbStore
             AND EXISTS (SELECT 1 FROM read_parquet({FileList(chunk.SelectMany(c => c.Parts))}) a
                         WHERE a.source_id = r.source_id AND a.stream_id = r.stream_id AND a.position = r.position)
             """;
-        _writeLock.Wait();
+        Db.WriteLock.Wait();
         try
         {
             Exec("BEGIN TRANSACTION");
@@ -418,14 +369,14 @@ public sealed partial class DuckDbStore
         }
         finally
         {
-            _writeLock.Release();
+            Db.WriteLock.Release();
         }
     }
 
     /// <summary>Deletes the archive partitions of the days before <paramref name="before"/>: manifest rows first, then the files.</summary>
     public async Task<ArchiveRetentionResult> DeleteArchivePartitionsAsync(DateOnly before, DateTime now, CancellationToken cancellationToken)
     {
-        await _archiveLock.WaitAsync(cancellationToken);
+        await Db.ArchiveLock.WaitAsync(cancellationToken);
         try
         {
             var result = await Task.Run(() => DeleteArchivePartitions(before), cancellationToken);
@@ -434,7 +385,7 @@ public sealed partial class DuckDbStore
         }
         finally
         {
-            _archiveLock.Release();
+            Db.ArchiveLock.Release();
         }
     }
 
@@ -443,7 +394,7 @@ public sealed partial class DuckDbStore
         var expired = ArchiveFiles(null).Where(f => f.Day < before).ToList();
         if (expired.Count > 0)
         {
-            _writeLock.Wait();
+            Db.WriteLock.Wait();
             try
             {
                 Exec("BEGIN TRANSACTION");
@@ -462,7 +413,7 @@ public sealed partial class DuckDbStore
             }
             finally
             {
-                _writeLock.Release();
+                Db.WriteLock.Release();
             }
         }
 
@@ -512,7 +463,7 @@ public sealed partial class DuckDbStore
     /// <summary>Re-hashes every file of the manifest, and lists the Parquet files under the root that it does not know.</summary>
     public async Task<ArchiveVerifyResult> VerifyArchiveAsync(CancellationToken cancellationToken)
     {
-        await _archiveLock.WaitAsync(cancellationToken);
+        await Db.ArchiveLock.WaitAsync(cancellationToken);
         try
         {
             return await Task.Run(() =>
@@ -536,7 +487,7 @@ public sealed partial class DuckDbStore
         }
         finally
         {
-            _archiveLock.Release();
+            Db.ArchiveLock.Release();
         }
     }
 
@@ -698,13 +649,6 @@ public sealed partial class DuckDbStore
         return list;
     }
 
-    private static void Exec(DuckDBConnection conn, string sql)
-    {
-        using var cmd = conn.CreateCommand();
-        cmd.CommandText = sql;
-        cmd.ExecuteNonQuery();
-    }
-
     private void TryRollback()
     {
         try
@@ -719,7 +663,7 @@ public sealed partial class DuckDbStore
 
     /// <summary>The plant directory of a source: its constant plant; a source whose plant comes from each message, or that is no longer defined, gets a marker.</summary>
     private string PlantOf(string sourceId) =>
-        _definitions?.Sources.GetValueOrDefault(sourceId) is { } s ? s.Plant.Constant ?? "_multi" : "_unknown";
+        Db.Definitions?.Sources.GetValueOrDefault(sourceId) is { } s ? s.Plant.Constant ?? "_multi" : "_unknown";
 
     private int NextPartNumber(string directory, List<ArchiveFile> parts)
     {

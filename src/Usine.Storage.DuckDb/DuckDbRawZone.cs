@@ -1,13 +1,22 @@
 using System.Runtime.CompilerServices;
-using Usine.Avatars;
-using Usine.Ingestion;
+using DuckDB.NET.Data;
 using Usine.Pipeline;
+using Usine.Ingestion;
 
 namespace Usine.Storage.DuckDb;
 
-/// <summary>Reading the raw zone back for a replay, and the link events a replay may add.</summary>
-public sealed partial class DuckDbStore
+/// <summary>The raw zone read back for a replay, and the streams it holds.</summary>
+internal sealed class DuckDbRawZone(DuckDbDatabase db) : DuckDbFacet(db), IRawZone
 {
+    /// <summary>
+    /// Records the end of a file import: the data lines the file had and the count it declared, if any
+    /// (a producer's own figure, from the import request or a <c>.count</c> file beside a dropped file).
+    /// </summary>
+    public Task CompleteStreamAsync(string streamId, long lines, long? declared, CancellationToken cancellationToken) =>
+        Db.ExecLockedAsync(
+            "UPDATE streams SET line_count = $2, declared_count = coalesce($3, declared_count), finished_at = $4 WHERE stream_id = $1", cancellationToken,
+            streamId, lines, declared is { } d ? d : DBNull.Value, DateTime.UtcNow);
+
     /// <summary>How many raw messages of a source were received in [<paramref name="from"/>, <paramref name="to"/>).</summary>
     public long CountRaw(string sourceId, DateTime from, DateTime to) =>
         Count("SELECT count(*) FROM raw_messages WHERE source_id = $1 AND received_at >= $2 AND received_at < $3", sourceId, from, to);
@@ -55,32 +64,9 @@ public sealed partial class DuckDbStore
         Read("SELECT csv_header FROM streams WHERE stream_id = $1", r => r.IsDBNull(0) ? null : r.GetString(0), streamId)
             .FirstOrDefault() is { } header ? header.Split('\u001f') : null;
 
-    /// <summary>
-    /// Adds the link events of a replay that change something: an event is left out when the link in effect just
-    /// before it (stored, or earlier in the batch) already points to the same avatar. An event stored already is
-    /// such a case, and so is one the first run did not record because the link did not change then.
-    /// </summary>
-    private void InsertNewLinks(IReadOnlyList<AvatarLinkEvent> links)
-    {
-        Exec("DELETE FROM replay_links");
-        using (var app = Writer.CreateAppender("replay_links"))
-        {
-            foreach (var l in links)
-            {
-                app.CreateRow().AppendValue(l.FromKey).AppendValue(l.Kind).AppendValue(l.ToKey).AppendValue(l.At).AppendValue(l.SourceId).EndRow();
-            }
-        }
-
-        Exec("""
-            INSERT INTO avatar_link_events
-            SELECT from_key, kind, to_key, linked_at, source_id FROM (
-                SELECT *, lag(to_key) OVER (PARTITION BY from_key, kind ORDER BY linked_at, is_new, to_key) AS previous
-                FROM (
-                    SELECT from_key, kind, to_key, linked_at, source_id, 0 AS is_new FROM avatar_link_events
-                    WHERE from_key IN (SELECT from_key FROM replay_links)
-                    UNION ALL
-                    SELECT DISTINCT from_key, kind, to_key, linked_at, source_id, 1 AS is_new FROM replay_links))
-            WHERE is_new = 1 AND previous IS DISTINCT FROM to_key
-            """);
-    }
+    /// <summary>Records where an import stream comes from, so that its raw lines can be read again (CSV needs its header).</summary>
+    public Task RegisterStreamAsync(string streamId, string sourceId, string kind, string? name, IReadOnlyList<string>? csvHeader, CancellationToken cancellationToken) =>
+        Db.ExecLockedAsync(
+            "INSERT INTO streams (stream_id, source_id, kind, name, csv_header, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (stream_id) DO NOTHING", cancellationToken,
+            streamId, sourceId, kind, (object?)name ?? DBNull.Value, csvHeader is null ? DBNull.Value : string.Join('\u001f', csvHeader), Now());
 }

@@ -1,14 +1,42 @@
 using System.Globalization;
 using DuckDB.NET.Data;
+using Usine.Models;
 using Usine.Storage.DuckDb.Internal;
 
 namespace Usine.Storage.DuckDb;
 
-/// <summary>What a rollup rebuild did to one rollup: the whole buckets it recomputed, and the rows it holds for them now.</summary>
-public sealed record RollupRebuild(string Rollup, string Table, DateTime From, DateTime To, long RowsBefore, long RowsAfter);
-
-public sealed partial class DuckDbStore
+/// <summary>Model tables added while running, rollup rebuilds and the write probe.</summary>
+internal sealed class DuckDbAdmin(DuckDbDatabase db) : DuckDbFacet(db), IStoreAdmin
 {
+    /// <summary>
+    /// A small write of the store's own, committed like a batch: what tells, while no batch is being retried,
+    /// that the store commits again (space came back on a full disk). It replaces one row of 64 KiB, so that it
+    /// needs room in the log like a real batch rather than a few bytes that might still fit.
+    /// </summary>
+    public async Task ProbeWriteAsync(CancellationToken cancellationToken)
+    {
+        await Db.WriteLock.WaitAsync(cancellationToken);
+        try
+        {
+            Exec("BEGIN TRANSACTION");
+            try
+            {
+                Exec("CREATE TABLE IF NOT EXISTS store_probe (id INTEGER PRIMARY KEY, written_at TIMESTAMP NOT NULL, pad BLOB)");
+                ExecWith("INSERT OR REPLACE INTO store_probe VALUES (1, $1, $2)", Now(), System.Security.Cryptography.RandomNumberGenerator.GetBytes(64 * 1024));
+                Exec("COMMIT");
+            }
+            catch (Exception ex)
+            {
+                Rollback();
+                throw WriteFault(ex);
+            }
+        }
+        finally
+        {
+            Db.WriteLock.Release();
+        }
+    }
+
     /// <summary>
     /// Recomputes a model's rollups from its records for the buckets that overlap [from, to), in one
     /// transaction: the buckets are emptied and aggregated again from the record table. Rollups are
@@ -17,9 +45,9 @@ public sealed partial class DuckDbStore
     /// </summary>
     public Task<IReadOnlyList<RollupRebuild>> RebuildRollupsAsync(string model, DateTime from, DateTime to, AuditRecord audit, CancellationToken cancellationToken)
     {
-        if (!_tables.TryGetValue(model, out var table))
+        if (!Db.Tables.TryGetValue(model, out var table))
         {
-            throw new ArgumentException($"unknown model '{model}' (models: {string.Join(", ", _tables.Keys.Order(StringComparer.Ordinal))})", nameof(model));
+            throw new ArgumentException($"unknown model '{model}' (models: {string.Join(", ", Db.Tables.Keys.Order(StringComparer.Ordinal))})", nameof(model));
         }
 
         if (table.Rollups.Count == 0)
@@ -61,5 +89,22 @@ public sealed partial class DuckDbStore
             }, now);
             return done;
         }, cancellationToken);
+    }
+
+    /// <summary>
+    /// Makes the tables of a model added or given a new version while the platform runs: the record table
+    /// (new fields become columns), its staging table and rollups. Batches commit before or after, never during.
+    /// </summary>
+    public async Task AddModelAsync(ModelVersions versions, CancellationToken cancellationToken)
+    {
+        await Db.WriteLock.WaitAsync(cancellationToken);
+        try
+        {
+            Db.Tables[versions.Name] = Db.EnsureModelTable(versions);
+        }
+        finally
+        {
+            Db.WriteLock.Release();
+        }
     }
 }

@@ -1,10 +1,30 @@
 using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
 using Usine.Models;
 
-namespace Usine.Storage.DuckDb;
+namespace Usine.Storage;
+
+/// <summary>
+/// Reads of records: pages, aggregates (from rollups when they answer), exports and counts. Names of columns come
+/// from the model only; every value travels as a parameter.
+/// </summary>
+public interface IRecordReads
+{
+    /// <summary>The columns and rollups a model offers to queries; null for an unknown model.</summary>
+    ExploreSchema? Schema(string model);
+
+    Task<RecordPage> QueryRecordsAsync(RecordQuery query, IReadOnlySet<string>? plants, CancellationToken cancellationToken);
+
+    Task<AggregateResult> AggregateAsync(AggregateQuery query, IReadOnlySet<string>? plants, CancellationToken cancellationToken);
+
+    /// <summary>Writes every record of <paramref name="model"/> that matches the filter to <paramref name="output"/>, streamed.</summary>
+    Task ExportAsync(string model, RecordFilter filter, ExportFormat format, IReadOnlySet<string>? plants, Stream output, CancellationToken cancellationToken);
+
+    /// <summary>Records stored per model.</summary>
+    IReadOnlyDictionary<string, long> RecordCounts(IReadOnlySet<string>? plants = null);
+
+    /// <summary>The latest records a source stored in a model, newest first.</summary>
+    IReadOnlyList<SourceRecord> SourceRecords(string sourceId, string model, int limit);
+}
 
 /// <summary>Comparison operators of a <c>where=FIELD:OP:VALUE</c> filter.</summary>
 public enum FilterOp
@@ -140,7 +160,7 @@ public sealed class ExploreSchema
         ("stream_id", FieldType.String), ("raw_position", FieldType.Int), ("stored_at", FieldType.Timestamp),
     ];
 
-    internal ExploreSchema(string model, IReadOnlyList<FieldDefinition> fields, IReadOnlyList<RollupDefinition> rollups)
+    public ExploreSchema(string model, IReadOnlyList<FieldDefinition> fields, IReadOnlyList<RollupDefinition> rollups)
     {
         Model = model;
         Fields = fields;
@@ -250,7 +270,7 @@ public sealed class ExploreSchema
             ? t.UtcDateTime
             : null;
 
-    internal static string Text(object v) => v switch
+    public static string Text(object v) => v switch
     {
         DateTime t => t.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", CultureInfo.InvariantCulture),
         double d => d.ToString("R", CultureInfo.InvariantCulture),
@@ -259,47 +279,23 @@ public sealed class ExploreSchema
     };
 }
 
+/// <summary>One record about an avatar, from any model.</summary>
+public sealed record HistoryRecord(string Model, DateTime Time, string RecordId, IReadOnlyDictionary<string, object?> Values);
+
+/// <summary>One point of a measure of an avatar over time.</summary>
+public sealed record MeasurePoint(DateTime Time, double Value);
+
 /// <summary>
-/// The position after the last record of a page. It pins the sort and the filters, so that a cursor is never
-/// read against another query, where "after" would mean something else.
+/// The points of one series of a measure, oldest first: the records of one avatar that share the values of the
+/// model's key fields other than the time and the avatar's own id (the zone of an oven, the station of a
+/// vehicle). <see cref="Name"/> is those values ("zone 2"), empty when the key has no such field.
 /// </summary>
-internal sealed record RecordCursor(string Sort, string Filter, string? Value, Guid RecordId)
-{
-    public string Encode()
-    {
-        var json = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string?>
-        {
-            ["s"] = Sort,
-            ["f"] = Filter,
-            ["v"] = Value,
-            ["i"] = RecordId.ToString(),
-        });
-        return Convert.ToBase64String(json).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-    }
+public sealed record MeasureSeries(string Name, IReadOnlyList<MeasurePoint> Points);
 
-    public static RecordCursor Decode(string text)
-    {
-        const string Message = "cursor: not a cursor of this API; pass the 'next' value of the previous page as it is";
-        Dictionary<string, string?>? d;
-        try
-        {
-            var b64 = text.Replace('-', '+').Replace('_', '/');
-            b64 = b64.PadRight(b64.Length + ((4 - (b64.Length % 4)) % 4), '=');
-            d = JsonSerializer.Deserialize<Dictionary<string, string?>>(Convert.FromBase64String(b64));
-        }
-        catch (Exception ex) when (ex is FormatException or JsonException)
-        {
-            throw new ArgumentException(Message, ex);
-        }
+/// <summary>A record as the web UI lists it: its model, times, lineage and values.</summary>
+public sealed record SourceRecord(string Model, DateTime Time, DateTime StoredAt, string? AvatarId, long RawPosition, IReadOnlyDictionary<string, object?> Values);
 
-        return d is not null && d.GetValueOrDefault("s") is { } sort && d.GetValueOrDefault("f") is { } filter && Guid.TryParse(d.GetValueOrDefault("i"), out var id)
-            ? new RecordCursor(sort, filter, d.GetValueOrDefault("v"), id)
-            : throw new ArgumentException(Message);
-    }
+/// <summary>What a rollup rebuild did to one rollup: the whole buckets it recomputed, and the rows it holds for them now.</summary>
+public sealed record RollupRebuild(string Rollup, string Table, DateTime From, DateTime To, long RowsBefore, long RowsAfter);
 
-    public static string Fingerprint(RecordFilter filter, RecordSort sort)
-    {
-        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(sort + "\u001d" + filter.Canonical));
-        return Convert.ToHexString(hash, 0, 12);
-    }
-}
+public sealed record RecentRecord(string Model, DateTime Time, IReadOnlyDictionary<string, object?> Values);

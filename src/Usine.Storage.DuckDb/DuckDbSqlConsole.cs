@@ -1,15 +1,17 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using DuckDB.NET.Data;
+using Usine.Avatars;
 using Usine.Storage.DuckDb.Internal;
 
 namespace Usine.Storage.DuckDb;
 
-/// <summary>
+/// <summary>The SQL console: one read-only SELECT on a reader connection, with a timeout and a row limit.</summary>
+/// <remarks>
 /// Read-only SQL limited to a set of plants. The query may name, as tables, only the relations that carry a
 /// plant (record tables, rollups, avatars, their attributes and links) and its own CTEs, by their bare names. On the query's
 /// connection, each relation it names is then shadowed by a temporary view of the same name that keeps the
 /// rows of the scope's plants only.
-/// </summary>
 /// <remarks>
 /// Shadowing rests on how DuckDB resolves a bare name: the temporary catalog comes first in the search path,
 /// for the query and for the views of the store it reads (a view's body is bound when it is read). So
@@ -18,8 +20,175 @@ namespace Usine.Storage.DuckDb;
 /// view (its schema is also called main), but <c>usine.main.m_screwing</c> reads the table, which is why the
 /// temporary views name their source with the database, and why the query may qualify nothing.
 /// </remarks>
-public sealed partial class DuckDbStore
+/// </remarks>
+internal sealed partial class DuckDbSqlConsole(DuckDbDatabase db) : DuckDbFacet(db), ISqlConsole
 {
+    private static readonly HashSet<string> FileFunctions = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "read_csv", "read_csv_auto", "sniff_csv", "read_json", "read_json_auto", "read_json_objects", "read_json_objects_auto",
+        "read_ndjson", "read_ndjson_auto", "read_ndjson_objects", "read_parquet", "parquet_scan", "parquet_metadata",
+        "parquet_schema", "parquet_file_metadata", "parquet_kv_metadata", "read_text", "read_blob", "glob", "query",
+        "query_table", "iceberg_scan", "delta_scan", "sqlite_scan", "postgres_scan", "mysql_scan", "getenv", "read_xlsx",
+    };
+
+    [GeneratedRegex("\"function_name\":\"([^\"]+)\"")]
+    private static partial Regex FunctionNames();
+
+    [GeneratedRegex("\"table_name\":\"([^\"]+)\"")]
+    private static partial Regex TableNames();
+
+    /// <summary>Checks that <paramref name="sql"/> is one SELECT that reads no file, or throws <see cref="QueryRefusedException"/>.</summary>
+    public void EnsureReadOnly(string sql)
+    {
+        using var conn = OpenReader();
+        using var _ = ParseReadOnly(conn, sql);
+    }
+
+    /// <summary>The parsed tree of <paramref name="sql"/> (json_serialize_sql), once it is known to be one SELECT that reads no file.</summary>
+    private static JsonDocument ParseReadOnly(DuckDBConnection conn, string sql)
+    {
+        if (string.IsNullOrWhiteSpace(sql))
+        {
+            throw new QueryRefusedException("the query is empty");
+        }
+
+        string json;
+        using (var cmd = conn.CreateCommand())
+        {
+            cmd.CommandText = "SELECT json_serialize_sql(" + Sql.Literal(sql) + ")";
+            json = (string)cmd.ExecuteScalar()!;
+        }
+
+        var doc = JsonDocument.Parse(json);
+        try
+        {
+            CheckReadOnly(doc.RootElement, json);
+            return doc;
+        }
+        catch
+        {
+            doc.Dispose();
+            throw;
+        }
+    }
+
+    private static void CheckReadOnly(JsonElement root, string json)
+    {
+        if (root.TryGetProperty("error", out var err) && err.ValueKind == JsonValueKind.True)
+        {
+            var message = root.TryGetProperty("error_message", out var m) ? m.GetString() : "not a query";
+            if (message is not null && message.Contains("Only SELECT", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new QueryRefusedException("only read-only SELECT queries are allowed (no INSERT, UPDATE, DELETE, CREATE, COPY, SET, ATTACH, PRAGMA)");
+            }
+
+            throw new QueryRefusedException("invalid SQL: " + message);
+        }
+
+        if (root.GetProperty("statements").GetArrayLength() != 1)
+        {
+            throw new QueryRefusedException("send one statement at a time");
+        }
+
+        foreach (Match f in FunctionNames().Matches(json))
+        {
+            if (FileFunctions.Contains(f.Groups[1].Value))
+            {
+                throw new QueryRefusedException($"function {f.Groups[1].Value} reads files or runs other queries and is not allowed here");
+            }
+        }
+
+        foreach (Match t in TableNames().Matches(json))
+        {
+            var name = t.Groups[1].Value;
+            if (name.Contains('/', StringComparison.Ordinal) || name.Contains('.', StringComparison.Ordinal) || name.Contains('\\', StringComparison.Ordinal))
+            {
+                throw new QueryRefusedException($"'{name}' looks like a file; only the tables and views of the store can be read");
+            }
+        }
+    }
+
+    /// <summary>Runs a read-only query with a row limit and a time limit.</summary>
+    /// <param name="plants">
+    /// The plant scope: null reads every relation of the store; a set (empty: nothing) limits the query to the
+    /// relations that carry a plant, each of them showing only the rows of these plants.
+    /// </param>
+    public async Task<QueryResult> QueryAsync(string sql, int limit, TimeSpan timeout, CancellationToken cancellationToken, IReadOnlySet<string>? plants = null)
+    {
+        using var conn = OpenReader();
+        using (var parsed = ParseReadOnly(conn, sql))
+        {
+            if (plants is not null)
+            {
+                ScopeToPlants(conn, parsed.RootElement, plants);
+            }
+        }
+
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        using var cmd = conn.CreateCommand();
+        cmd.CommandText = sql;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(timeout);
+        await using var reg = cts.Token.Register(() =>
+        {
+            try
+            {
+                cmd.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The query finished in between.
+            }
+        });
+        try
+        {
+            return await Task.Run(() =>
+            {
+                using var r = cmd.ExecuteReader();
+                var cols = new List<QueryColumn>();
+                for (var i = 0; i < r.FieldCount; i++)
+                {
+                    cols.Add(new QueryColumn(r.GetName(i), r.GetDataTypeName(i)));
+                }
+
+                var rows = new List<object?[]>();
+                var truncated = false;
+                while (r.Read())
+                {
+                    if (rows.Count >= limit)
+                    {
+                        truncated = true;
+                        break;
+                    }
+
+                    var row = new object?[r.FieldCount];
+                    for (var i = 0; i < row.Length; i++)
+                    {
+                        row[i] = r.IsDBNull(i) ? null : Plain(r.GetValue(i));
+                    }
+
+                    rows.Add(row);
+                }
+
+                return new QueryResult(cols, rows, truncated, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }, CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is DuckDBException or OperationCanceledException && cts.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"the query ran longer than its limit of {timeout.TotalSeconds:0.#} s and was cancelled", ex);
+        }
+        catch (DuckDBException ex)
+        {
+            throw new QueryRefusedException(FirstLine(ex.Message));
+        }
+    }
+
+    private static string FirstLine(string s)
+    {
+        var i = s.IndexOf('\n', StringComparison.Ordinal);
+        return i < 0 ? s : s[..i];
+    }
+
     /// <summary>
     /// How a readable relation is narrowed: by its plant column, (links) by the plants of the avatars at both ends,
     /// or (attributes) by the plant of their avatar as well as their own (that of the record that set them).
@@ -73,7 +242,7 @@ public sealed partial class DuckDbStore
     {
         var relations = new Dictionary<string, ScopedRelation>(StringComparer.OrdinalIgnoreCase);
         void Add(string name, ScopeFilter filter) => relations[name] = new ScopedRelation(name, filter);
-        foreach (var (name, table) in _tables)
+        foreach (var (name, table) in Db.Tables)
         {
             Add(Sql.RecordTable(name), ScopeFilter.Plant);
             foreach (var (definition, rollup, _) in table.Rollups)

@@ -1,0 +1,232 @@
+using System.Globalization;
+using System.Numerics;
+using DuckDB.NET.Data;
+using Usine.Pipeline;
+using Usine.Storage.DuckDb.Internal;
+
+namespace Usine.Storage.DuckDb;
+
+/// <summary>What the facets of the DuckDB store share: the database, and the helpers of their queries.</summary>
+internal abstract class DuckDbFacet(DuckDbDatabase db)
+{
+    protected DuckDbDatabase Db { get; } = db;
+
+    protected DuckDBConnection Writer => Db.Writer;
+
+    /// <summary>A new connection for reading; it sees what was committed when each query starts.</summary>
+    protected DuckDBConnection OpenReader() => Db.OpenReader();
+
+    protected List<T> Read<T>(string sql, Func<DuckDBDataReader, T> map, params object?[] args) => Db.Read(sql, map, args);
+
+    protected long Count(string sql, params object?[] args) => Db.Count(sql, args);
+
+    protected DateTime Now() => Db.Now();
+
+    protected void Exec(string sql) => Db.Exec(sql);
+
+    protected int ExecWith(string sql, params object[] parameters) => Db.ExecWith(sql, parameters);
+
+    protected int ExecCount(string sql) => Db.ExecCount(sql);
+
+    protected T Scalar<T>(string sql) => Db.Scalar<T>(sql);
+
+    protected Task<T> WriteAsync<T>(Func<DateTime, T> write, CancellationToken cancellationToken) => Db.WriteAsync(write, cancellationToken);
+
+    protected void AppendAudit(AuditRecord audit, DateTime now) => Db.AppendAudit(audit, now);
+
+    protected void Rollback() => Db.Rollback();
+
+    protected Exception WriteFault(Exception ex) => Db.WriteFault(ex);
+
+    protected static bool IsDiskFull(Exception ex) => DuckDbDatabase.IsDiskFull(ex);
+
+    internal static DeadLetterRow MapDeadLetter(DuckDBDataReader r) => new(
+        r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetInt64(3), r.GetString(4), r.GetString(5), r.GetString(6), r.GetInt32(7),
+        r.IsDBNull(8) ? null : r.GetString(8), r.IsDBNull(9) ? null : r.GetInt32(9),
+        Utc(r.GetDateTime(10)), Utc(r.GetDateTime(11)), r.IsDBNull(12) ? null : r.GetString(12), r.IsDBNull(13) ? null : r.GetString(13),
+        r.IsDBNull(14) ? 0 : r.GetInt64(14), r.IsDBNull(15) ? null : ReadBlob(r, 15));
+
+    /// <summary>Positional parameters of one statement.</summary>
+    internal sealed class SqlArgs
+    {
+        public List<object?> Values { get; } = [];
+
+        public string Add(object? value)
+        {
+            Values.Add(value);
+            return "$" + Values.Count.ToString(CultureInfo.InvariantCulture);
+        }
+
+        public void Bind(DuckDBCommand cmd)
+        {
+            foreach (var v in Values)
+            {
+                cmd.Parameters.Add(new DuckDBParameter(v ?? DBNull.Value));
+            }
+        }
+    }
+
+    protected ModelTable Table(string model) =>
+        Db.Tables.TryGetValue(model, out var t) ? t : throw new KeyNotFoundException($"no model named '{model}'");
+
+    internal static string PlantCondition(string column, IReadOnlySet<string> plants, SqlArgs args) =>
+        plants.Count == 0 ? "FALSE" : $"{column} IN ({string.Join(", ", plants.Order(StringComparer.Ordinal).Select(args.Add))})";
+
+    /// <summary>The WHERE conditions of a record filter on a record table (alias-free).</summary>
+    internal static List<string> Conditions(RecordFilter f, IReadOnlySet<string>? plants, SqlArgs args, string time = "event_time")
+    {
+        var c = new List<string>();
+        if (f.From is { } from)
+        {
+            c.Add($"{time} >= {args.Add(from)}");
+        }
+
+        if (f.To is { } to)
+        {
+            c.Add($"{time} < {args.Add(to)}");
+        }
+
+        if (f.Plant is { } plant)
+        {
+            c.Add($"plant = {args.Add(plant)}");
+        }
+
+        if (plants is not null)
+        {
+            c.Add(PlantCondition("plant", plants, args));
+        }
+
+        if (f.Avatar is { } avatar)
+        {
+            c.Add($"avatar_id = {args.Add(avatar)}");
+        }
+
+        if (f.Source is { } source)
+        {
+            c.Add($"source_id = {args.Add(source)}");
+        }
+
+        foreach (var w in f.Where)
+        {
+            if (w.Column.StartsWith('@'))
+            {
+                throw new ArgumentException($"where: {w.Column} is derived from the shift calendar or the plant hierarchy, which aggregates read (GET /api/models/MODEL/aggregate); records and exports are filtered by their own fields");
+            }
+
+            c.Add(Condition(Sql.Quote(w.Column), w, args));
+        }
+
+        return c;
+    }
+
+    internal static string Condition(string column, ColumnFilter w, SqlArgs args) => w.Op switch
+    {
+        FilterOp.Eq => $"{column} = {args.Add(w.Values[0])}",
+        FilterOp.Ne => $"{column} <> {args.Add(w.Values[0])}",
+        FilterOp.Lt => $"{column} < {args.Add(w.Values[0])}",
+        FilterOp.Le => $"{column} <= {args.Add(w.Values[0])}",
+        FilterOp.Gt => $"{column} > {args.Add(w.Values[0])}",
+        FilterOp.Ge => $"{column} >= {args.Add(w.Values[0])}",
+        FilterOp.In => $"{column} IN ({string.Join(", ", w.Values.Select(args.Add))})",
+        _ => $"{column} LIKE {args.Add(w.Values[0])}",
+    };
+
+    internal static string WhereClause(List<string> conditions) => conditions.Count == 0 ? "" : " WHERE " + string.Join(" AND ", conditions);
+
+    internal static string SelectColumns(ModelTable t) =>
+        string.Join(", ", ExploreSchema.SystemColumns.Select(c => c.Name).Concat(t.Columns.Select(c => Sql.Quote(c.Name))));
+
+    internal static void CheckRange(RecordFilter f)
+    {
+        if (f.From is { } from && f.To is { } to && from >= to)
+        {
+            throw new ArgumentException($"from: {ExploreSchema.Text(from)} is not before to ({ExploreSchema.Text(to)})");
+        }
+    }
+
+    /// <summary>
+    /// Runs a query on the calling thread: these reads take milliseconds, and handing them to another pool
+    /// thread cost more than that on a loaded two-core machine. A cancelled request cancels the query.
+    /// </summary>
+    protected List<IReadOnlyDictionary<string, object?>> ReadRows(string sql, SqlArgs args, CancellationToken cancellationToken)
+    {
+        using var conn = OpenReader();
+        using var cmd = conn.CreateCommand();
+        cmd.CommandText = sql;
+        args.Bind(cmd);
+        using var cancel = cancellationToken.Register(() =>
+        {
+            try
+            {
+                cmd.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The query finished in between.
+            }
+        });
+        using var r = cmd.ExecuteReader();
+        var names = Enumerable.Range(0, r.FieldCount).Select(r.GetName).ToArray();
+        var rows = new List<IReadOnlyDictionary<string, object?>>();
+        while (r.Read())
+        {
+            var row = new Dictionary<string, object?>(names.Length, StringComparer.Ordinal);
+            for (var i = 0; i < names.Length; i++)
+            {
+                row[names[i]] = r.IsDBNull(i) ? null : Plain(r.GetValue(i));
+            }
+
+            rows.Add(row);
+        }
+
+        return rows;
+    }
+
+    /// <summary>A WHERE clause keeping rows to the plants; nothing for every plant.</summary>
+    internal static string InPlants(IReadOnlySet<string>? plants) => plants is null
+        ? ""
+        : plants.Count == 0 ? " WHERE FALSE" : $" WHERE plant IN ({string.Join(", ", plants.Order(StringComparer.Ordinal).Select(Sql.Literal))})";
+
+    internal static byte[] ReadBlob(DuckDBDataReader r, int i)
+    {
+        using var s = r.GetStream(i);
+        using var ms = new MemoryStream();
+        s.CopyTo(ms);
+        return ms.ToArray();
+    }
+
+    internal static AvatarRow MapAvatar(DuckDBDataReader r) =>
+        new(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), Utc(r.GetDateTime(5)));
+
+    internal static DateTime Utc(DateTime t) => DateTime.SpecifyKind(t, DateTimeKind.Utc);
+
+    protected Usine.Configuration.UsineDefinitions Defs => Db.Definitions ?? throw new InvalidOperationException("the store is not initialized");
+
+    internal static string EscapeLike(string text) =>
+        text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("%", "\\%", StringComparison.Ordinal).Replace("_", "\\_", StringComparison.Ordinal);
+
+    /// <summary>Values JSON can carry as they are; the rest as text.</summary>
+    internal static object? Plain(object v) => v switch
+    {
+        string or bool or int or long or short or byte or sbyte or uint or ushort or float or double or decimal => v,
+        ulong u => u,
+        DateTime dt => DateTime.SpecifyKind(dt, DateTimeKind.Utc),
+        DateTimeOffset dto => dto.UtcDateTime,
+        Guid g => g.ToString(),
+        BigInteger b when b >= long.MinValue && b <= long.MaxValue => (long)b,
+        BigInteger b => b.ToString(CultureInfo.InvariantCulture),
+        byte[] bytes => Convert.ToBase64String(bytes),
+        System.Collections.IDictionary => v,
+        System.Collections.IEnumerable e => e.Cast<object?>().Select(x => x is null ? null : Plain(x)).ToList(),
+        _ => Convert.ToString(v, CultureInfo.InvariantCulture),
+    };
+
+    internal static DateTime Hour(DateTime t) => new(t.Ticks - (t.Ticks % TimeSpan.TicksPerHour), DateTimeKind.Utc);
+
+    internal static void Exec(DuckDBConnection conn, string sql)
+    {
+        using var cmd = conn.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+}
