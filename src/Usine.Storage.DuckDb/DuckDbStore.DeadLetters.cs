@@ -182,8 +182,8 @@ public sealed partial class DuckDbStore
         // Streamed, not materialized: a filter may select millions of letters. A streaming result must be the
         // only query of its connection while it is read, so raw payloads are looked up on another one.
         cmd.UseStreamingMode = true;
-        cmd.CommandText = "SELECT source_id, stream_id, position, received_at, topic, payload, payload_bytes, edited_at IS NOT NULL FROM dead_letters"
-            + where + " ORDER BY source_id, stream_id, position";
+        cmd.CommandText = "SELECT source_id, stream_id, position, received_at, topic, payload, payload_bytes, edited_at IS NOT NULL, raw_index FROM dead_letters"
+            + where + " ORDER BY source_id, stream_id, position, raw_index";
         foreach (var a in args)
         {
             cmd.Parameters.Add(new DuckDBParameter(a ?? DBNull.Value));
@@ -212,7 +212,8 @@ public sealed partial class DuckDbStore
 
                 var received = edited ? 0 : Math.Max(bytes, payload.Length);
                 yield return new RawZoneMessage(r.GetString(0), stream,
-                    new RawMessage(position, Utc(r.GetDateTime(3)), payload, r.IsDBNull(4) ? null : r.GetString(4), received > payload.Length ? received : 0));
+                    new RawMessage(position, Utc(r.GetDateTime(3)), payload, r.IsDBNull(4) ? null : r.GetString(4), received > payload.Length ? received : 0,
+                        r.IsDBNull(8) ? null : r.GetInt32(8)));
             }
         }
         finally
@@ -362,17 +363,18 @@ public sealed partial class DuckDbStore
 
     /// <summary>
     /// The dead-letter side of a commit not of <see cref="IngestMode.Live"/>, inside its transaction: failures are
-    /// upserted by (stream, position) and the open letters of messages that now succeeded are marked replayed.
+    /// upserted by (stream, position, index) and the open letters of messages that now succeeded are marked replayed.
+    /// A letter of a payload that could not be decoded has no index and matches the payload's first message.
     /// </summary>
     private ReplayCounts UpsertDeadLetters(CommitBatch batch, long firstId, DateTime now)
     {
         Exec("DELETE FROM replay_failed; DELETE FROM replay_ok");
-        var failed = new HashSet<long>();
+        var failed = new HashSet<(long, int)>();
         using (var app = Writer.CreateAppender("replay_failed"))
         {
             foreach (var d in batch.Output.DeadLetters)
             {
-                if (!failed.Add(d.Position))
+                if (!failed.Add((d.Position, d.Index ?? 0)))
                 {
                     continue;
                 }
@@ -391,21 +393,26 @@ public sealed partial class DuckDbStore
                     .AppendValue(d.PayloadBytes)
                     .AppendValue(d.ReceivedAt)
                     .AppendValue(d.Plant)
+                    .AppendValue(d.Index)
                     .EndRow();
             }
         }
 
-        var succeeded = new HashSet<long>();
+        // Every message processed, all of a payload's or the one a retry names; those of them that failed again are
+        // in replay_failed and stay open.
+        var processed = new HashSet<(long, int?)>();
         using (var app = Writer.CreateAppender("replay_ok"))
         {
             foreach (var m in batch.Raw)
             {
-                if (!failed.Contains(m.Position) && succeeded.Add(m.Position))
+                if (processed.Add((m.Position, m.OnlyIndex)))
                 {
-                    app.CreateRow().AppendValue(batch.StreamId).AppendValue(m.Position).EndRow();
+                    app.CreateRow().AppendValue(batch.StreamId).AppendValue(m.Position).AppendValue(m.OnlyIndex).EndRow();
                 }
             }
         }
+
+        const string sameMessage = "coalesce(d.raw_index, 0) = coalesce(s.raw_index, 0)";
 
         // A range replay that meets the same failure again leaves the letter alone, so replaying twice changes
         // nothing; a deliberate retry is an attempt, and counts as one even when it fails the same way.
@@ -419,26 +426,29 @@ public sealed partial class DuckDbStore
         var near = $"d.stream_id = {Internal.Sql.Literal(batch.StreamId)} AND d.position BETWEEN {lo} AND {hi}";
         var unchanged = Scalar<long>($"""
             SELECT count(*) FROM replay_failed s
-            WHERE EXISTS (SELECT 1 FROM dead_letters d WHERE {near} AND d.stream_id = s.stream_id AND d.position = s.position)
-              AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE {near} AND d.stream_id = s.stream_id AND d.position = s.position AND d.status = 'open' AND NOT {same})
+            WHERE EXISTS (SELECT 1 FROM dead_letters d WHERE {near} AND d.stream_id = s.stream_id AND d.position = s.position AND {sameMessage})
+              AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE {near} AND d.stream_id = s.stream_id AND d.position = s.position AND {sameMessage} AND d.status = 'open' AND NOT {same})
             """);
         var updated = ExecCount($"""
             UPDATE dead_letters d SET stage = s.stage, reason = s.reason, error_type = s.error_type, model = s.model,
-                   model_version = s.model_version, plant = coalesce(s.plant, d.plant), attempts = d.attempts + 1, updated_at = {Internal.Sql.Timestamp(now)}
+                   model_version = s.model_version, plant = coalesce(s.plant, d.plant), raw_index = s.raw_index, attempts = d.attempts + 1,
+                   updated_at = {Internal.Sql.Timestamp(now)}
             FROM replay_failed s
-            WHERE {near} AND d.stream_id = s.stream_id AND d.position = s.position AND d.status = 'open' AND NOT {same}
+            WHERE {near} AND d.stream_id = s.stream_id AND d.position = s.position AND {sameMessage} AND d.status = 'open' AND NOT {same}
             """);
         var inserted = ExecCount($"""
             INSERT INTO dead_letters
-            SELECT {firstId - 1} + row_number() OVER (ORDER BY s.position), s.source_id, s.stream_id, s.position, s.stage, s.reason, s.error_type,
+            SELECT {firstId - 1} + row_number() OVER (ORDER BY s.position, s.raw_index), s.source_id, s.stream_id, s.position, s.stage, s.reason, s.error_type,
                    s.model, s.model_version, s.topic, s.payload, s.payload_bytes, 'open', 1, s.received_at,
-                   {Internal.Sql.Timestamp(now)}, {Internal.Sql.Timestamp(now)}, NULL, NULL, NULL, s.plant
+                   {Internal.Sql.Timestamp(now)}, {Internal.Sql.Timestamp(now)}, NULL, NULL, NULL, s.plant, s.raw_index
             FROM replay_failed s
-            WHERE NOT EXISTS (SELECT 1 FROM dead_letters d WHERE {near} AND d.stream_id = s.stream_id AND d.position = s.position)
+            WHERE NOT EXISTS (SELECT 1 FROM dead_letters d WHERE {near} AND d.stream_id = s.stream_id AND d.position = s.position AND {sameMessage})
             """);
         var replayed = ExecCount($"""
             UPDATE dead_letters d SET status = 'replayed', updated_at = {Internal.Sql.Timestamp(now)}
             FROM replay_ok o WHERE {near} AND d.stream_id = o.stream_id AND d.position = o.position AND d.status = 'open'
+              AND (o.raw_index IS NULL OR coalesce(d.raw_index, 0) = o.raw_index)
+              AND NOT EXISTS (SELECT 1 FROM replay_failed s WHERE d.stream_id = s.stream_id AND d.position = s.position AND {sameMessage})
             """);
         return new ReplayCounts(inserted, (int)unchanged, updated, replayed);
     }

@@ -118,6 +118,7 @@ public sealed partial class DuckDbStore : IRecordStore
         }
 
         InitializeOperations();
+        InitializeLineage();
         _nextDeadLetterId = Scalar<long>("SELECT coalesce(max(id), 0) FROM dead_letters");
         InitializeArchive();
     }
@@ -146,7 +147,8 @@ public sealed partial class DuckDbStore : IRecordStore
         var columns = versions.UnionFields();
         var system = """
             record_id UUID NOT NULL, plant VARCHAR NOT NULL, avatar_key BIGINT, avatar_id VARCHAR, context_key BIGINT, event_time TIMESTAMP NOT NULL,
-            model_version INTEGER NOT NULL, source_id VARCHAR NOT NULL, stream_id VARCHAR NOT NULL, raw_position BIGINT NOT NULL, stored_at TIMESTAMP NOT NULL
+            model_version INTEGER NOT NULL, source_id VARCHAR NOT NULL, stream_id VARCHAR NOT NULL, raw_position BIGINT NOT NULL, stored_at TIMESTAMP NOT NULL,
+            raw_index INTEGER NOT NULL DEFAULT 0
             """;
         var existing = new Dictionary<string, string>(StringComparer.Ordinal);
         using (var cmd = Writer.CreateCommand())
@@ -183,12 +185,14 @@ public sealed partial class DuckDbStore : IRecordStore
             {
                 AddContextKey(table, versions.Latest);
             }
+
+            AddRawIndex(table, existing);
         }
 
         // The staging table leaves out the columns that are the same for a whole batch (model version, source,
         // stream, storage time): they are filled in by the INSERT, which saves appending them row by row.
         var fieldList = string.Join(", ", columns.Select(c => Sql.Quote(c.Name)));
-        Exec($"CREATE OR REPLACE TABLE {Sql.StageTable(name)} AS SELECT record_id, plant, avatar_key, avatar_id, context_key, event_time, raw_position, {fieldList} FROM {table} LIMIT 0");
+        Exec($"CREATE OR REPLACE TABLE {Sql.StageTable(name)} AS SELECT record_id, plant, avatar_key, avatar_id, context_key, event_time, raw_position, raw_index, {fieldList} FROM {table} LIMIT 0");
 
         var map = new Dictionary<int, int[]>();
         foreach (var v in versions.All)
@@ -222,8 +226,8 @@ public sealed partial class DuckDbStore : IRecordStore
             ColumnToField = map,
             Latest = latest,
             DedupSql = dedup,
-            InsertSql = $"INSERT INTO {table} (record_id, plant, avatar_key, avatar_id, context_key, event_time, model_version, source_id, stream_id, raw_position, stored_at, {fieldList}) "
-                + $"SELECT record_id, plant, avatar_key, avatar_id, context_key, event_time, $1, $2, $3, raw_position, $4, {fieldList} FROM {stage}",
+            InsertSql = $"INSERT INTO {table} (record_id, plant, avatar_key, avatar_id, context_key, event_time, model_version, source_id, stream_id, raw_position, raw_index, stored_at, {fieldList}) "
+                + $"SELECT record_id, plant, avatar_key, avatar_id, context_key, event_time, $1, $2, $3, raw_position, raw_index, $4, {fieldList} FROM {stage}",
             RollupSql = rollups,
             Rollups = rollupDefs,
         };
@@ -523,6 +527,7 @@ public sealed partial class DuckDbStore : IRecordStore
                         .AppendNullValue()
                         .AppendNullValue()
                         .AppendValue(d.Plant)
+                        .AppendValue(d.Index)
                         .EndRow();
                 }
             }
@@ -577,14 +582,14 @@ public sealed partial class DuckDbStore : IRecordStore
             clock.Restart();
             if (live)
             {
-                CountHour(batch.Source.Id, batch.StreamId, now, batch.Raw.Count, stored, 0, duplicates + output.DuplicatesInBatch, output.DeadLetters.Count);
+                CountHour(batch.Source.Id, batch.StreamId, now, batch.Raw.Count, stored, 0, duplicates + output.DuplicatesInBatch, output.DeadLetters.Count, output.Decoded);
             }
             else if (stored > 0 || newDeadLetters > 0)
             {
                 // A replay lands nothing: what it stores or rejects for the first time counts as replayed, so that
                 // an hour still adds up (landed = stored - replayed + duplicates + rejected) and a replay that
                 // changes nothing writes nothing.
-                CountHour(batch.Source.Id, batch.StreamId, now, 0, stored, stored + newDeadLetters, 0, newDeadLetters);
+                CountHour(batch.Source.Id, batch.StreamId, now, 0, stored, stored + newDeadLetters, 0, newDeadLetters, 0);
             }
 
             // Only new data moves a stream on: a replay of old positions must leave its checkpoint where it is.
@@ -636,7 +641,8 @@ public sealed partial class DuckDbStore : IRecordStore
                     .AppendValue(rec.AvatarId)
                     .AppendValue(rec.ContextKey == 0 ? null : rec.ContextKey)
                     .AppendValue(rec.EventTime)
-                    .AppendValue(rec.Position);
+                    .AppendValue(rec.Position)
+                    .AppendValue((int?)rec.Index);
                 var map = table.ColumnToField[rec.Model.Version];
                 for (var c = 0; c < map.Length; c++)
                 {
