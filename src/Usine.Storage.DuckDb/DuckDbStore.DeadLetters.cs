@@ -77,8 +77,9 @@ public sealed partial class DuckDbStore
                 target VARCHAR NOT NULL, detail JSON, result VARCHAR NOT NULL);
             CREATE OR REPLACE TEMP TABLE replay_failed (
                 source_id VARCHAR, stream_id VARCHAR, position BIGINT, stage VARCHAR, reason VARCHAR, error_type VARCHAR,
-                model VARCHAR, model_version INTEGER, topic VARCHAR, payload BLOB, payload_bytes BIGINT, received_at TIMESTAMP, plant VARCHAR);
-            CREATE OR REPLACE TEMP TABLE replay_ok (stream_id VARCHAR, position BIGINT);
+                model VARCHAR, model_version INTEGER, topic VARCHAR, payload BLOB, payload_bytes BIGINT, received_at TIMESTAMP, plant VARCHAR,
+                raw_index INTEGER);
+            CREATE OR REPLACE TEMP TABLE replay_ok (stream_id VARCHAR, position BIGINT, raw_index INTEGER);
             CREATE OR REPLACE TEMP TABLE replay_links (from_key BIGINT, kind VARCHAR, to_key BIGINT, linked_at TIMESTAMP, source_id VARCHAR);
             """);
         Exec(Internal.DeadLetterRules.CreateMacro);

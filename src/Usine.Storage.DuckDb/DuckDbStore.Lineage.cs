@@ -13,8 +13,6 @@ public sealed partial class DuckDbStore
         // The counters of hours written before count one message per raw message.
         Exec("""
             ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS raw_index INTEGER;
-            ALTER TABLE replay_failed ADD COLUMN IF NOT EXISTS raw_index INTEGER;
-            ALTER TABLE replay_ok ADD COLUMN IF NOT EXISTS raw_index INTEGER;
             ALTER TABLE source_hours ADD COLUMN IF NOT EXISTS decoded BIGINT;
             UPDATE source_hours SET decoded = landed WHERE decoded IS NULL;
             """);

@@ -429,7 +429,7 @@ public static partial class DefinitionLoader
     }
 
     /// <summary>Columns every record table has besides the model's fields.</summary>
-    public static readonly string[] SystemColumns = ["record_id", "plant", "avatar_key", "avatar_id", "context_key", "event_time", "model_version", "source_id", "stream_id", "raw_position", "stored_at"];
+    public static readonly string[] SystemColumns = ["record_id", "plant", "avatar_key", "avatar_id", "context_key", "event_time", "model_version", "source_id", "stream_id", "raw_position", "raw_index", "stored_at"];
 
     private static FieldDefinition ReadField(Ctx ctx, string name, YamlNode node)
     {

@@ -35,14 +35,24 @@ public sealed class MultiMessageDecoderTests : IAsyncLifetime
 
     private const string Stream = "http:batches";
 
-    private readonly string _dir = Directory.CreateTempSubdirectory("usine-decoders-").FullName;
+    // Raw messages arrive at this time and the store stamps what it writes with it, so the hour reconciled is known.
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 26, 10, 0, 0, TimeSpan.Zero));
+    private long _position;
+    private UsineDefinitions _defs = null!;
     private DuckDbStore _store = null!;
     private IngestEngine _engine = null!;
-    private UsineDefinitions _defs = null!;
-    private long _position;
+    private readonly string _dir = Directory.CreateTempSubdirectory("usine-decoders-").FullName;
 
-    public async Task InitializeAsync()
+    public Task InitializeAsync() => Open();
+
+    public async Task DisposeAsync()
+    {
+        await Close();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    /// <summary>Starts the platform's engine over the store in the test's folder, as a start of the platform does.</summary>
+    private async Task Open()
     {
         _defs = DefinitionLoader.LoadText(Yaml, "batches.yaml", formats: new PayloadFormats([new BatchFormat()]));
         _store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = Path.Combine(_dir, "data"), MemoryLimit = "256MB", Time = _time });
@@ -50,11 +60,10 @@ public sealed class MultiMessageDecoderTests : IAsyncLifetime
         await _engine.StartAsync(CancellationToken.None);
     }
 
-    public async Task DisposeAsync()
+    private async Task Close()
     {
         await _engine.DisposeAsync();
         await _store.DisposeAsync();
-        Directory.Delete(_dir, recursive: true);
     }
 
     private static string Item(string tag, string value) => $$"""{"tag":"{{tag}}","value":{{value}},"ts":"2026-11-26T09:00:00Z"}""";
@@ -207,8 +216,7 @@ public sealed class MultiMessageDecoderTests : IAsyncLifetime
         await Send(Batch(Item("b", "-1")));
 
         // The columns are dropped while the platform is down, as a store of the version before had none.
-        await _engine.DisposeAsync();
-        await _store.DisposeAsync();
+        await Close();
         using (var conn = new DuckDB.NET.Data.DuckDBConnection($"Data Source={Path.Combine(_dir, "data", "usine.duckdb")}"))
         {
             conn.Open();
@@ -217,7 +225,7 @@ public sealed class MultiMessageDecoderTests : IAsyncLifetime
             cmd.ExecuteNonQuery();
         }
 
-        await InitializeAsync();
+        await Open();
         Assert.Equal(["1.0 a=1"], Records());
         Assert.Equal(["2.- validate open 1"], Letters());
         Assert.Empty(Reconcile().Mismatches);
