@@ -141,14 +141,25 @@ public sealed class SourcePipeline : ITemplateScope, IDecodedMessages
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            // A decoder that throws fails the message it was reading: the whole payload when it handed over none.
+            // A decoder that throws fails the message it was reading (the one a retry is for, when it had not reached
+            // it yet), or the whole payload when it handed over none.
             _stage = DeadLetterStage.Decode;
             var reason = $"unexpected error ({ex.GetType().Name}): {ex.Message}";
-            if (_next == 0 && !_rejected)
+            if (_rejected)
+            {
+                return;
+            }
+
+            if (msg.OnlyIndex is { } retried && retried >= _next)
+            {
+                _next = retried;
+                ((IDecodedMessages)this).AddInvalid(reason, ex);
+            }
+            else if (_next == 0)
             {
                 ((IDecodedMessages)this).Reject(reason, ex);
             }
-            else if (!_rejected)
+            else if (msg.OnlyIndex is null)
             {
                 ((IDecodedMessages)this).AddInvalid(reason, ex);
             }

@@ -240,6 +240,22 @@ public sealed class MultiMessageDecoderTests : IAsyncLifetime
     }
 
     [Fact]
+    public void A_decoder_that_throws_part_way_fails_the_message_it_was_reading_and_keeps_those_before()
+    {
+        var pipeline = new SourcePipeline(_defs.Sources["batches"], _defs);
+        var output = new PipelineOutput();
+        var payload = Encoding.UTF8.GetBytes(Batch(Item("a", "1"), "\"throw\"", Item("c", "3")));
+
+        pipeline.Process([new RawMessage(1, _time.GetUtcNow().UtcDateTime, payload)], Stream, new Usine.Avatars.AvatarRegistry(), output);
+
+        Assert.Equal([0], output.Records.Select(r => r.Index));
+        var letter = Assert.Single(output.DeadLetters);
+        Assert.Equal((1, DeadLetterStage.Decode), (letter.Index, letter.Stage));
+        Assert.Equal("unexpected error (InvalidOperationException): the decoder broke", letter.Reason);
+        Assert.Equal(2, output.Decoded);
+    }
+
+    [Fact]
     public void An_unknown_format_fails_at_start_up_naming_its_line_and_the_registered_formats()
     {
         var ex = Assert.Throws<DefinitionException>(() => DefinitionLoader.LoadText(Yaml, "batches.yaml"));
@@ -294,6 +310,11 @@ public sealed class MultiMessageDecoderTests : IAsyncLifetime
                     var i = 0;
                     foreach (var item in items.EnumerateArray())
                     {
+                        if (item.ValueKind == JsonValueKind.String && item.ValueEquals("throw"))
+                        {
+                            throw new InvalidOperationException("the decoder broke");
+                        }
+
                         if (item.ValueKind == JsonValueKind.Object)
                         {
                             messages.Add(item);
