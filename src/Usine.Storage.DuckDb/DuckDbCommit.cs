@@ -27,17 +27,18 @@ internal sealed class DuckDbCommit(DuckDbDatabase db, DuckDbArchive archive) : D
 
     /// <summary>
     /// The dead-letter side of a commit not of <see cref="IngestMode.Live"/>, inside its transaction: failures are
-    /// upserted by (stream, position) and the open letters of messages that now succeeded are marked replayed.
+    /// upserted by (stream, position, index) and the open letters of messages that now succeeded are marked replayed.
+    /// A letter of a payload that could not be decoded has no index and matches the payload's first message.
     /// </summary>
     private ReplayCounts UpsertDeadLetters(CommitBatch batch, long firstId, DateTime now)
     {
         Exec("DELETE FROM replay_failed; DELETE FROM replay_ok");
-        var failed = new HashSet<long>();
+        var failed = new HashSet<(long, int)>();
         using (var app = Writer.CreateAppender("replay_failed"))
         {
             foreach (var d in batch.Output.DeadLetters)
             {
-                if (!failed.Add(d.Position))
+                if (!failed.Add((d.Position, d.Index ?? 0)))
                 {
                     continue;
                 }
@@ -56,21 +57,26 @@ internal sealed class DuckDbCommit(DuckDbDatabase db, DuckDbArchive archive) : D
                     .AppendValue(d.PayloadBytes)
                     .AppendValue(d.ReceivedAt)
                     .AppendValue(d.Plant)
+                    .AppendValue(d.Index)
                     .EndRow();
             }
         }
 
-        var succeeded = new HashSet<long>();
+        // Every message processed, all of a payload's or the one a retry names; those of them that failed again are
+        // in replay_failed and stay open.
+        var processed = new HashSet<(long, int?)>();
         using (var app = Writer.CreateAppender("replay_ok"))
         {
             foreach (var m in batch.Raw)
             {
-                if (!failed.Contains(m.Position) && succeeded.Add(m.Position))
+                if (processed.Add((m.Position, m.OnlyIndex)))
                 {
-                    app.CreateRow().AppendValue(batch.StreamId).AppendValue(m.Position).EndRow();
+                    app.CreateRow().AppendValue(batch.StreamId).AppendValue(m.Position).AppendValue(m.OnlyIndex).EndRow();
                 }
             }
         }
+
+        const string sameMessage = "coalesce(d.raw_index, 0) = coalesce(s.raw_index, 0)";
 
         // A range replay that meets the same failure again leaves the letter alone, so replaying twice changes
         // nothing; a deliberate retry is an attempt, and counts as one even when it fails the same way.
@@ -84,42 +90,45 @@ internal sealed class DuckDbCommit(DuckDbDatabase db, DuckDbArchive archive) : D
         var near = $"d.stream_id = {Internal.Sql.Literal(batch.StreamId)} AND d.position BETWEEN {lo} AND {hi}";
         var unchanged = Scalar<long>($"""
             SELECT count(*) FROM replay_failed s
-            WHERE EXISTS (SELECT 1 FROM dead_letters d WHERE {near} AND d.stream_id = s.stream_id AND d.position = s.position)
-              AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE {near} AND d.stream_id = s.stream_id AND d.position = s.position AND d.status = 'open' AND NOT {same})
+            WHERE EXISTS (SELECT 1 FROM dead_letters d WHERE {near} AND d.stream_id = s.stream_id AND d.position = s.position AND {sameMessage})
+              AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE {near} AND d.stream_id = s.stream_id AND d.position = s.position AND {sameMessage} AND d.status = 'open' AND NOT {same})
             """);
         var updated = ExecCount($"""
             UPDATE dead_letters d SET stage = s.stage, reason = s.reason, error_type = s.error_type, model = s.model,
-                   model_version = s.model_version, plant = coalesce(s.plant, d.plant), attempts = d.attempts + 1, updated_at = {Internal.Sql.Timestamp(now)}
+                   model_version = s.model_version, plant = coalesce(s.plant, d.plant), raw_index = s.raw_index, attempts = d.attempts + 1,
+                   updated_at = {Internal.Sql.Timestamp(now)}
             FROM replay_failed s
-            WHERE {near} AND d.stream_id = s.stream_id AND d.position = s.position AND d.status = 'open' AND NOT {same}
+            WHERE {near} AND d.stream_id = s.stream_id AND d.position = s.position AND {sameMessage} AND d.status = 'open' AND NOT {same}
             """);
         var inserted = ExecCount($"""
             INSERT INTO dead_letters
-            SELECT {firstId - 1} + row_number() OVER (ORDER BY s.position), s.source_id, s.stream_id, s.position, s.stage, s.reason, s.error_type,
+            SELECT {firstId - 1} + row_number() OVER (ORDER BY s.position, s.raw_index), s.source_id, s.stream_id, s.position, s.stage, s.reason, s.error_type,
                    s.model, s.model_version, s.topic, s.payload, s.payload_bytes, 'open', 1, s.received_at,
-                   {Internal.Sql.Timestamp(now)}, {Internal.Sql.Timestamp(now)}, NULL, NULL, NULL, s.plant
+                   {Internal.Sql.Timestamp(now)}, {Internal.Sql.Timestamp(now)}, NULL, NULL, NULL, s.plant, s.raw_index
             FROM replay_failed s
-            WHERE NOT EXISTS (SELECT 1 FROM dead_letters d WHERE {near} AND d.stream_id = s.stream_id AND d.position = s.position)
+            WHERE NOT EXISTS (SELECT 1 FROM dead_letters d WHERE {near} AND d.stream_id = s.stream_id AND d.position = s.position AND {sameMessage})
             """);
         var replayed = ExecCount($"""
             UPDATE dead_letters d SET status = 'replayed', updated_at = {Internal.Sql.Timestamp(now)}
             FROM replay_ok o WHERE {near} AND d.stream_id = o.stream_id AND d.position = o.position AND d.status = 'open'
+              AND (o.raw_index IS NULL OR coalesce(d.raw_index, 0) = o.raw_index)
+              AND NOT EXISTS (SELECT 1 FROM replay_failed s WHERE d.stream_id = s.stream_id AND d.position = s.position AND {sameMessage})
             """);
         return new ReplayCounts(inserted, (int)unchanged, updated, replayed);
     }
 
     /// <summary>Adds a batch's outcome to its source's hour, inside the batch's transaction so the counts are exact.</summary>
-    private void CountHour(string sourceId, string streamId, DateTime now, long landed, long stored, long replayed, long duplicates, long rejected)
+    private void CountHour(string sourceId, string streamId, DateTime now, long landed, long stored, long replayed, long duplicates, long rejected, long decoded)
     {
         // An update, and an insert for the first batch of the hour: a third of the time of an INSERT ... ON CONFLICT in
         // DuckDB (0.4 against 1.3 ms), paid at every commit. Only the writer, under its lock, writes this table.
-        object[] values = [sourceId, Hour(now), landed, stored, replayed, duplicates, rejected];
+        object[] values = [sourceId, Hour(now), landed, stored, replayed, duplicates, rejected, decoded];
         if (ExecWith("""
             UPDATE source_hours SET landed = landed + $3, stored = stored + $4, replayed = replayed + $5, duplicates = duplicates + $6,
-                rejected = rejected + $7 WHERE source_id = $1 AND hour = $2
+                rejected = rejected + $7, decoded = decoded + $8 WHERE source_id = $1 AND hour = $2
             """, values) == 0)
         {
-            ExecWith("INSERT INTO source_hours VALUES ($1, $2, $3, $4, $5, $6, $7)", values);
+            ExecWith("INSERT INTO source_hours (source_id, hour, landed, stored, replayed, duplicates, rejected, decoded) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", values);
         }
 
         if (landed > 0 && streamId.StartsWith("file:", StringComparison.Ordinal))
@@ -340,6 +349,7 @@ internal sealed class DuckDbCommit(DuckDbDatabase db, DuckDbArchive archive) : D
                         .AppendNullValue()
                         .AppendNullValue()
                         .AppendValue(d.Plant)
+                        .AppendValue(d.Index)
                         .EndRow();
                 }
             }
@@ -394,14 +404,14 @@ internal sealed class DuckDbCommit(DuckDbDatabase db, DuckDbArchive archive) : D
             clock.Restart();
             if (live)
             {
-                CountHour(batch.Source.Id, batch.StreamId, now, batch.Raw.Count, stored, 0, duplicates + output.DuplicatesInBatch, output.DeadLetters.Count);
+                CountHour(batch.Source.Id, batch.StreamId, now, batch.Raw.Count, stored, 0, duplicates + output.DuplicatesInBatch, output.DeadLetters.Count, output.Decoded);
             }
             else if (stored > 0 || newDeadLetters > 0)
             {
                 // A replay lands nothing: what it stores or rejects for the first time counts as replayed, so that
                 // an hour still adds up (landed = stored - replayed + duplicates + rejected) and a replay that
                 // changes nothing writes nothing.
-                CountHour(batch.Source.Id, batch.StreamId, now, 0, stored, stored + newDeadLetters, 0, newDeadLetters);
+                CountHour(batch.Source.Id, batch.StreamId, now, 0, stored, stored + newDeadLetters, 0, newDeadLetters, 0);
             }
 
             // Only new data moves a stream on: a replay of old positions must leave its checkpoint where it is.
@@ -453,7 +463,8 @@ internal sealed class DuckDbCommit(DuckDbDatabase db, DuckDbArchive archive) : D
                     .AppendValue(rec.AvatarId)
                     .AppendValue(rec.ContextKey == 0 ? null : rec.ContextKey)
                     .AppendValue(rec.EventTime)
-                    .AppendValue(rec.Position);
+                    .AppendValue(rec.Position)
+                    .AppendValue((int?)rec.Index);
                 var map = table.ColumnToField[rec.Model.Version];
                 for (var c = 0; c < map.Length; c++)
                 {

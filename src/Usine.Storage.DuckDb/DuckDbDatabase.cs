@@ -48,8 +48,9 @@ internal sealed class DuckDbDatabase(DuckDbStoreOptions options) : IAsyncDisposa
             CREATE OR REPLACE TEMP TABLE stage_avatar_attributes (avatar_key BIGINT, name VARCHAR, value VARCHAR, set_at TIMESTAMP, plant VARCHAR, source_id VARCHAR);
             CREATE OR REPLACE TEMP TABLE replay_failed (
                 source_id VARCHAR, stream_id VARCHAR, position BIGINT, stage VARCHAR, reason VARCHAR, error_type VARCHAR,
-                model VARCHAR, model_version INTEGER, topic VARCHAR, payload BLOB, payload_bytes BIGINT, received_at TIMESTAMP, plant VARCHAR);
-            CREATE OR REPLACE TEMP TABLE replay_ok (stream_id VARCHAR, position BIGINT);
+                model VARCHAR, model_version INTEGER, topic VARCHAR, payload BLOB, payload_bytes BIGINT, received_at TIMESTAMP, plant VARCHAR,
+                raw_index INTEGER);
+            CREATE OR REPLACE TEMP TABLE replay_ok (stream_id VARCHAR, position BIGINT, raw_index INTEGER);
             CREATE OR REPLACE TEMP TABLE replay_links (from_key BIGINT, kind VARCHAR, to_key BIGINT, linked_at TIMESTAMP, source_id VARCHAR);
             """);
         Exec(Internal.DeadLetterRules.CreateMacro);
@@ -210,7 +211,8 @@ internal sealed class DuckDbDatabase(DuckDbStoreOptions options) : IAsyncDisposa
         var columns = versions.UnionFields();
         var system = """
             record_id UUID NOT NULL, plant VARCHAR NOT NULL, avatar_key BIGINT, avatar_id VARCHAR, context_key BIGINT, event_time TIMESTAMP NOT NULL,
-            model_version INTEGER NOT NULL, source_id VARCHAR NOT NULL, stream_id VARCHAR NOT NULL, raw_position BIGINT NOT NULL, stored_at TIMESTAMP NOT NULL
+            model_version INTEGER NOT NULL, source_id VARCHAR NOT NULL, stream_id VARCHAR NOT NULL, raw_position BIGINT NOT NULL, stored_at TIMESTAMP NOT NULL,
+            raw_index INTEGER NOT NULL DEFAULT 0
             """;
         var existing = new Dictionary<string, string>(StringComparer.Ordinal);
         using (var cmd = Writer.CreateCommand())
@@ -247,12 +249,19 @@ internal sealed class DuckDbDatabase(DuckDbStoreOptions options) : IAsyncDisposa
             {
                 AddContextKey(table, versions.Latest);
             }
+
+            // Written before a payload could hold several messages: each record was the only message of its raw one.
+            if (!existing.ContainsKey("raw_index"))
+            {
+                Exec($"ALTER TABLE {table} ADD COLUMN raw_index INTEGER DEFAULT 0");
+                Exec($"ALTER TABLE {table} ALTER COLUMN raw_index SET NOT NULL");
+            }
         }
 
         // The staging table leaves out the columns that are the same for a whole batch (model version, source,
         // stream, storage time): they are filled in by the INSERT, which saves appending them row by row.
         var fieldList = string.Join(", ", columns.Select(c => Sql.Quote(c.Name)));
-        Exec($"CREATE OR REPLACE TABLE {Sql.StageTable(name)} AS SELECT record_id, plant, avatar_key, avatar_id, context_key, event_time, raw_position, {fieldList} FROM {table} LIMIT 0");
+        Exec($"CREATE OR REPLACE TABLE {Sql.StageTable(name)} AS SELECT record_id, plant, avatar_key, avatar_id, context_key, event_time, raw_position, raw_index, {fieldList} FROM {table} LIMIT 0");
 
         var map = new Dictionary<int, int[]>();
         foreach (var v in versions.All)
@@ -286,8 +295,8 @@ internal sealed class DuckDbDatabase(DuckDbStoreOptions options) : IAsyncDisposa
             ColumnToField = map,
             Latest = latest,
             DedupSql = dedup,
-            InsertSql = $"INSERT INTO {table} (record_id, plant, avatar_key, avatar_id, context_key, event_time, model_version, source_id, stream_id, raw_position, stored_at, {fieldList}) "
-                + $"SELECT record_id, plant, avatar_key, avatar_id, context_key, event_time, $1, $2, $3, raw_position, $4, {fieldList} FROM {stage}",
+            InsertSql = $"INSERT INTO {table} (record_id, plant, avatar_key, avatar_id, context_key, event_time, model_version, source_id, stream_id, raw_position, raw_index, stored_at, {fieldList}) "
+                + $"SELECT record_id, plant, avatar_key, avatar_id, context_key, event_time, $1, $2, $3, raw_position, raw_index, $4, {fieldList} FROM {stage}",
             RollupSql = rollups,
             Rollups = rollupDefs,
         };

@@ -106,8 +106,8 @@ internal sealed class DuckDbDeadLetters(DuckDbDatabase db) : DuckDbFacet(db), ID
         // Streamed, not materialized: a filter may select millions of letters. A streaming result must be the
         // only query of its connection while it is read, so raw payloads are looked up on another one.
         cmd.UseStreamingMode = true;
-        cmd.CommandText = "SELECT source_id, stream_id, position, received_at, topic, payload, payload_bytes, edited_at IS NOT NULL FROM dead_letters"
-            + where + " ORDER BY source_id, stream_id, position";
+        cmd.CommandText = "SELECT source_id, stream_id, position, received_at, topic, payload, payload_bytes, edited_at IS NOT NULL, raw_index FROM dead_letters"
+            + where + " ORDER BY source_id, stream_id, position, raw_index";
         foreach (var a in args)
         {
             cmd.Parameters.Add(new DuckDBParameter(a ?? DBNull.Value));
@@ -136,7 +136,8 @@ internal sealed class DuckDbDeadLetters(DuckDbDatabase db) : DuckDbFacet(db), ID
 
                 var received = edited ? 0 : Math.Max(bytes, payload.Length);
                 yield return new RawZoneMessage(r.GetString(0), stream,
-                    new RawMessage(position, Utc(r.GetDateTime(3)), payload, r.IsDBNull(4) ? null : r.GetString(4), received > payload.Length ? received : 0));
+                    new RawMessage(position, Utc(r.GetDateTime(3)), payload, r.IsDBNull(4) ? null : r.GetString(4), received > payload.Length ? received : 0,
+                        r.IsDBNull(8) ? null : r.GetInt32(8)));
             }
         }
         finally

@@ -67,8 +67,10 @@ internal sealed class DuckDbOperations(DuckDbDatabase db) : DuckDbFacet(db), IOp
         var totals = new Dictionary<string, Usine.Ingestion.SourceTotals>(StringComparer.Ordinal);
         using var conn = OpenReader();
         Read(conn, """
-            SELECT coalesce(h.source_id, c.source_id), coalesce(h.landed, 0), coalesce(h.duplicates, 0), coalesce(h.rejected, 0), c.last_seen
-            FROM (SELECT source_id, sum(landed)::BIGINT AS landed, sum(duplicates)::BIGINT AS duplicates, sum(rejected)::BIGINT AS rejected
+            SELECT coalesce(h.source_id, c.source_id), coalesce(h.landed, 0), coalesce(h.duplicates, 0), coalesce(h.rejected, 0), c.last_seen,
+                   coalesce(h.decoded, 0)
+            FROM (SELECT source_id, sum(landed)::BIGINT AS landed, sum(duplicates)::BIGINT AS duplicates, sum(rejected)::BIGINT AS rejected,
+                         sum(decoded)::BIGINT AS decoded
                   FROM source_hours GROUP BY source_id) h
             FULL OUTER JOIN (SELECT source_id, max(updated_at) AS last_seen FROM checkpoints GROUP BY source_id) c ON c.source_id = h.source_id
             """, [], r =>
@@ -76,7 +78,7 @@ internal sealed class DuckDbOperations(DuckDbDatabase db) : DuckDbFacet(db), IOp
                 var landed = r.GetInt64(1);
                 var duplicates = r.GetInt64(2);
                 var rejected = r.GetInt64(3);
-                totals[r.GetString(0)] = new Usine.Ingestion.SourceTotals(landed, Math.Max(0, landed - duplicates - rejected), duplicates, rejected,
+                totals[r.GetString(0)] = new Usine.Ingestion.SourceTotals(landed, Math.Max(0, r.GetInt64(5) - duplicates - rejected), duplicates, rejected,
                     r.IsDBNull(4) ? null : Utc(r.GetDateTime(4)));
             });
         return totals;
@@ -108,9 +110,9 @@ internal sealed class DuckDbOperations(DuckDbDatabase db) : DuckDbFacet(db), IOp
         var ids = sources.Select(s => s.Id).ToList();
         var idList = string.Join(", ", ids.Select(Sql.Literal));
         var hours = ids.ToDictionary(id => id, _ => new SortedDictionary<DateTime, long[]>(), StringComparer.Ordinal);
-        long[] Row(string id, DateTime h) => hours[id].TryGetValue(h, out var r) ? r : hours[id][h] = new long[7];
+        long[] Row(string id, DateTime h) => hours[id].TryGetValue(h, out var r) ? r : hours[id][h] = new long[8];
 
-        Read(conn, $"SELECT source_id, hour, landed, stored, replayed, duplicates, rejected FROM source_hours WHERE source_id IN ({idList}) AND hour >= $1 AND hour < $2",
+        Read(conn, $"SELECT source_id, hour, landed, stored, replayed, duplicates, rejected, decoded FROM source_hours WHERE source_id IN ({idList}) AND hour >= $1 AND hour < $2",
             [Hour(from), to], r =>
             {
                 var row = Row(r.GetString(0), Utc(r.GetDateTime(1)));
@@ -118,6 +120,8 @@ internal sealed class DuckDbOperations(DuckDbDatabase db) : DuckDbFacet(db), IOp
                 {
                     row[i] = r.GetInt64(i + 2);
                 }
+
+                row[7] = r.GetInt64(7);
             });
         foreach (var byModel in sources.GroupBy(s => Defs.ModelOf(s).Name))
         {
@@ -137,10 +141,13 @@ internal sealed class DuckDbOperations(DuckDbDatabase db) : DuckDbFacet(db), IOp
             foreach (var (hour, c) in hours[source.Id])
             {
                 var problems = new List<string>();
+                // Each message a landed one decoded to is a record, a duplicate or a dead letter.
                 var outcomes = c[1] - c[2] + c[3] + c[4];
-                if (c[0] != outcomes)
+                if (c[7] != outcomes)
                 {
-                    problems.Add($"{c[0]} landed but {outcomes} accounted for (stored - replayed + duplicates + rejected)");
+                    problems.Add(c[7] == c[0]
+                        ? $"{c[0]} landed but {outcomes} accounted for (stored - replayed + duplicates + rejected)"
+                        : $"{c[0]} landed and decoded to {c[7]} messages, but {outcomes} accounted for (stored - replayed + duplicates + rejected)");
                 }
 
                 if (c[5] != c[1])
@@ -154,7 +161,7 @@ internal sealed class DuckDbOperations(DuckDbDatabase db) : DuckDbFacet(db), IOp
                 }
 
                 mismatches[source.Id].AddRange(problems.Select(p => $"{hour:yyyy-MM-dd HH}:00: {p}"));
-                hourReports[source.Id].Add(new ReconcileHour(hour, c[0], c[1], c[2], c[3], c[4], c[5], c[6], problems));
+                hourReports[source.Id].Add(new ReconcileHour(hour, c[0], c[1], c[2], c[3], c[4], c[5], c[6], problems) { Decoded = c[7] });
             }
         }
 

@@ -115,7 +115,7 @@ public sealed class PipelineTarget
             var first = end < 0 ? input : input[..end];
             try
             {
-                header = Usine.Pipeline.Csv.ParseRecord(Encoding.UTF8.GetString(first).TrimEnd('\r'), _source.CsvDelimiter);
+                header = Usine.Pipeline.Csv.ParseRecord(Encoding.UTF8.GetString(first).TrimEnd('\r'), Usine.Sources.CsvOptions.Of(_source).Delimiter);
             }
             catch (FormatException)
             {

@@ -19,7 +19,7 @@ public static partial class DefinitionLoader
     private static readonly string[] FieldKeys = ["type", "unit", "required", "min", "max", "enum", "pattern", "description"];
     private static readonly string[] AvatarKeys = ["type", "id", "attach", "attributes"];
     private static readonly string[] RollupKeys = ["name", "bucket", "by", "measures"];
-    private static readonly string[] SourceKeys = ["id", "plant", "kind", "format", "model", "map", "context", "topic", "path", "pattern", "expect", "maxPayloadBytes", "delimiter", "settings", "description"];
+    private static readonly string[] SourceKeys = ["id", "plant", "kind", "format", "model", "map", "context", "topic", "path", "pattern", "expect", "maxPayloadBytes", "settings", "description"];
     private static readonly string[] ContextKeys = ["shop", "line", "station"];
     private static readonly string[] MappingKeys = ["path", "unit", "expr", "const", "template"];
 
@@ -31,9 +31,10 @@ public static partial class DefinitionLoader
 
     /// <summary>Loads a file and the files it includes.</summary>
     /// <param name="validators">The connectors' checks of source settings; with them, a source whose kind has none may have no settings.</param>
-    public static UsineDefinitions LoadFile(string path, IEnumerable<ISourceSettingsValidator>? validators = null)
+    /// <param name="formats">The formats sources may name; default JSON and CSV.</param>
+    public static UsineDefinitions LoadFile(string path, IEnumerable<ISourceSettingsValidator>? validators = null, PayloadFormats? formats = null)
     {
-        var defs = new UsineDefinitions();
+        var defs = new UsineDefinitions { Formats = formats ?? PayloadFormats.Default };
         LoadInto(defs, path, new HashSet<string>(StringComparer.Ordinal), Validators(validators));
         Check(defs);
         return defs;
@@ -41,9 +42,10 @@ public static partial class DefinitionLoader
 
     /// <summary>Loads several files (and what they include) as one set of definitions, checked together.</summary>
     /// <param name="validators">The connectors' checks of source settings; with them, a source whose kind has none may have no settings.</param>
-    public static UsineDefinitions LoadFiles(IEnumerable<string> paths, IEnumerable<ISourceSettingsValidator>? validators = null)
+    /// <param name="formats">The formats sources may name; default JSON and CSV.</param>
+    public static UsineDefinitions LoadFiles(IEnumerable<string> paths, IEnumerable<ISourceSettingsValidator>? validators = null, PayloadFormats? formats = null)
     {
-        var defs = new UsineDefinitions();
+        var defs = new UsineDefinitions { Formats = formats ?? PayloadFormats.Default };
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var checks = Validators(validators);
         foreach (var path in paths)
@@ -56,9 +58,9 @@ public static partial class DefinitionLoader
     }
 
     /// <summary>Loads definitions from YAML text; <paramref name="name"/> appears in error messages.</summary>
-    public static UsineDefinitions LoadText(string yaml, string name = "<text>", IEnumerable<ISourceSettingsValidator>? validators = null)
+    public static UsineDefinitions LoadText(string yaml, string name = "<text>", IEnumerable<ISourceSettingsValidator>? validators = null, PayloadFormats? formats = null)
     {
-        var defs = new UsineDefinitions();
+        var defs = new UsineDefinitions { Formats = formats ?? PayloadFormats.Default };
         Parse(defs, yaml, name, null, new HashSet<string>(StringComparer.Ordinal), Validators(validators));
         Check(defs);
         return defs;
@@ -427,7 +429,7 @@ public static partial class DefinitionLoader
     }
 
     /// <summary>Columns every record table has besides the model's fields.</summary>
-    public static readonly string[] SystemColumns = ["record_id", "plant", "avatar_key", "avatar_id", "context_key", "event_time", "model_version", "source_id", "stream_id", "raw_position", "stored_at"];
+    public static readonly string[] SystemColumns = ["record_id", "plant", "avatar_key", "avatar_id", "context_key", "event_time", "model_version", "source_id", "stream_id", "raw_position", "raw_index", "stored_at"];
 
     private static FieldDefinition ReadField(Ctx ctx, string name, YamlNode node)
     {
@@ -578,7 +580,7 @@ public static partial class DefinitionLoader
     private static SourceDefinition ReadSource(Ctx ctx, YamlNode node, UsineDefinitions defs)
     {
         var map = ctx.Map(node, "a source");
-        ctx.OnlyKeys(map, SourceKeys, "a source");
+        ctx.OnlyKeys(map, [.. SourceKeys, .. defs.Formats.SourceKeys], "a source");
         var idNode = ctx.Req(map, "id", "a source");
         var id = ctx.Str(idNode, "id");
         if (!SourceId().IsMatch(id))
@@ -587,7 +589,7 @@ public static partial class DefinitionLoader
         }
 
         var kind = ctx.Enum<SourceKind>(ctx.Req(map, "kind", $"source '{id}'"), "kind");
-        var format = ctx.Opt(map, "format") is { } fn ? ctx.Enum<PayloadFormat>(fn, "format") : PayloadFormat.Json;
+        var format = ReadFormat(ctx, map, defs.Formats, out var formatOptions);
         var modelNode = ctx.Req(map, "model", $"source '{id}'");
         var modelText = ctx.Str(modelNode, "model");
         string modelName = modelText;
@@ -653,17 +655,6 @@ public static partial class DefinitionLoader
             maxBytes = v is >= 64 and <= 256 << 20 ? v : throw ctx.Error(mb, "maxPayloadBytes must be between 64 and 268435456");
         }
 
-        var delimiter = ',';
-        if (ctx.OptStr(map, "delimiter") is { } dl)
-        {
-            delimiter = dl switch
-            {
-                "\\t" or "tab" => '\t',
-                { Length: 1 } => dl[0],
-                _ => throw ctx.Error(map, "delimiter must be one character (or 'tab')"),
-            };
-        }
-
         var settings = new Dictionary<string, string>(StringComparer.Ordinal);
         YamlMappingNode? settingsNode = null;
         if (ctx.Opt(map, "settings") is { } sn)
@@ -691,7 +682,7 @@ public static partial class DefinitionLoader
             Pattern = ctx.OptStr(map, "pattern"),
             ExpectEvery = every,
             MaxPayloadBytes = maxBytes,
-            CsvDelimiter = delimiter,
+            FormatOptions = formatOptions,
             Settings = settings,
             Description = ctx.OptStr(map, "description"),
             Origin = ctx.Where(node),
@@ -699,6 +690,40 @@ public static partial class DefinitionLoader
         };
         CheckSettings(ctx, map, settingsNode, source);
         return source;
+    }
+
+    /// <summary>The registered format a source names, and the options it reads from its own keys of the source.</summary>
+    private static PayloadFormat ReadFormat(Ctx ctx, YamlMappingNode map, PayloadFormats formats, out object? options)
+    {
+        var format = PayloadFormat.Json;
+        if (ctx.Opt(map, "format") is { } node)
+        {
+            var name = ctx.Str(node, "format");
+            if (!formats.TryGet(name, out format))
+            {
+                throw ctx.Error(node, $"format '{name}' is not one of {string.Join(", ", formats.Names)}");
+            }
+        }
+
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var key in format.SourceKeys)
+        {
+            if (ctx.OptStr(map, key) is { } value)
+            {
+                values[key] = value;
+            }
+        }
+
+        try
+        {
+            options = format.ReadOptions(values);
+        }
+        catch (ArgumentException ex)
+        {
+            throw ctx.Error(ex.ParamName is { } key && ctx.Opt(map, key) is { } at ? at : map, ex.Message.Split(" (Parameter", 2)[0]);
+        }
+
+        return format;
     }
 
     /// <summary>Runs the connector's check of the source's settings, reporting a problem at the line of the setting it is about.</summary>

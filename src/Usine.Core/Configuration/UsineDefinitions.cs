@@ -38,6 +38,9 @@ public sealed class UsineDefinitions
     /// <summary>Where the <c>auth</c> section was read, so that a second one can name the first.</summary>
     public string? AuthOrigin { get; set; }
 
+    /// <summary>The formats sources may name (<c>format:</c>); JSON and CSV unless the loader was given more.</summary>
+    public PayloadFormats Formats { get; init; } = PayloadFormats.Default;
+
     /// <summary>The shift patterns of the <c>shifts</c> section; empty when it has none.</summary>
     public ShiftCalendar Shifts { get; } = new();
 

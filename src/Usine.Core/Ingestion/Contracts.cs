@@ -34,7 +34,7 @@ public enum IngestMode
     /// <summary>
     /// Raw messages read back (from the raw zone or the archive) and processed again: no raw rows, the
     /// checkpoint stays, records and link events already stored are not added again, and dead letters are
-    /// upserted by (stream, position): the same failure changes nothing, a new failure updates the open
+    /// upserted by (stream, position, index): the same failure changes nothing, a new failure updates the open
     /// dead letter, a success marks it replayed. Running it twice over the same messages changes nothing.
     /// </summary>
     Replay,
@@ -54,7 +54,7 @@ public sealed record IngestResult(int Received, int Stored, int Duplicates, int 
 }
 
 /// <summary>
-/// What a replayed batch did to dead letters, by (stream, position): <paramref name="New"/> failures seen for the
+/// What a replayed batch did to dead letters, by (stream, position, index): <paramref name="New"/> failures seen for the
 /// first time, <paramref name="Unchanged"/> failures already recorded as they are (or letters already replayed or
 /// discarded), <paramref name="Updated"/> open letters whose stage, reason or attempts changed, and
 /// <paramref name="Replayed"/> open letters whose message now succeeded.

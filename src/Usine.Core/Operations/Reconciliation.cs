@@ -2,13 +2,18 @@ namespace Usine.Operations;
 
 /// <summary>
 /// One hour of one source, by the hour its batches landed: what landed in the raw zone, what it became, and
-/// what the tables hold for that hour. Every landed message becomes exactly one record, duplicate or dead
-/// letter, so <c>Landed = Stored - Replayed + Duplicates + Rejected</c>; records stored by a replay land no
-/// new message and are counted in <see cref="Replayed"/>.
+/// what the tables hold for that hour. A landed message decodes to zero or more messages (one for JSON and
+/// CSV; one too when it cannot be decoded), and each becomes exactly one record, duplicate or dead letter, so
+/// <c>Decoded = Stored - Replayed + Duplicates + Rejected</c>; records stored by a replay land no new message
+/// and are counted in <see cref="Replayed"/>.
 /// </summary>
 public sealed record ReconcileHour(
     DateTime Hour, long Landed, long Stored, long Replayed, long Duplicates, long Rejected,
-    long RecordsFound, long DeadLettersFound, IReadOnlyList<string> Problems);
+    long RecordsFound, long DeadLettersFound, IReadOnlyList<string> Problems)
+{
+    /// <summary>The messages the landed ones decoded to; equal to <see cref="Landed"/> when each held one.</summary>
+    public long Decoded { get; init; } = Landed;
+}
 
 /// <summary>Numbers missing from a source's sequence field: the messages between <see cref="After"/> and <see cref="Before"/> never arrived.</summary>
 public sealed record SequenceGap(string Scope, long After, long Before, long Missing, DateTime AfterTime, DateTime BeforeTime);

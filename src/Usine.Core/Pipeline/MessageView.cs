@@ -104,13 +104,13 @@ public readonly struct Scalar
     }
 }
 
-/// <summary>A decoded message: a JSON document or a CSV row, plus where it arrived.</summary>
+/// <summary>A decoded message: a JSON object or a flat row of named values (a CSV line...), plus where it arrived.</summary>
 public sealed class MessageView
 {
     private readonly Internal.StringPool _strings = new();
     private JsonElement _root;
-    private Dictionary<string, int>? _csvHeader;
-    private string?[]? _csvCells;
+    private IReadOnlyDictionary<string, int>? _names;
+    private Scalar[]? _values;
     private string[]? _topicSegments;
 
     public string? Topic { get; private set; }
@@ -118,16 +118,16 @@ public sealed class MessageView
     internal void SetJson(JsonElement root, string? topic)
     {
         _root = root;
-        _csvCells = null;
-        _csvHeader = null;
+        _values = null;
+        _names = null;
         SetTopic(topic);
     }
 
-    internal void SetCsv(Dictionary<string, int> header, string?[] cells, string? topic)
+    internal void SetFields(IReadOnlyDictionary<string, int> names, Scalar[] values, string? topic)
     {
         _root = default;
-        _csvHeader = header;
-        _csvCells = cells;
+        _names = names;
+        _values = values;
         SetTopic(topic);
     }
 
@@ -135,8 +135,8 @@ public sealed class MessageView
     internal void SetUndecoded(string? topic)
     {
         _root = default;
-        _csvCells = null;
-        _csvHeader = null;
+        _values = null;
+        _names = null;
         SetTopic(topic);
     }
 
@@ -177,17 +177,13 @@ public sealed class MessageView
 
     public Scalar Resolve(JsonPath path)
     {
-        if (_csvCells is not null)
+        if (_values is not null)
         {
-            // A CSV row is flat: only the first segment names a column.
-            if (path.Segments.Length == 1 && path.Segments[0].Name is { } col
-                && _csvHeader!.TryGetValue(col, out var i) && i < _csvCells.Length)
-            {
-                var cell = _csvCells[i];
-                return string.IsNullOrEmpty(cell) ? new Scalar(ScalarKind.Null) : Scalar.FromText(cell);
-            }
-
-            return Scalar.Missing;
+            // A row is flat: only the first segment names a value.
+            return path.Segments.Length == 1 && path.Segments[0].Name is { } name
+                && _names!.TryGetValue(name, out var i) && (uint)i < (uint)_values.Length
+                ? _values[i]
+                : Scalar.Missing;
         }
 
         var e = _root;

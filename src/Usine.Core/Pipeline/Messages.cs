@@ -9,7 +9,9 @@ namespace Usine.Pipeline;
 /// <param name="Topic">The MQTT topic or subject it arrived on, if any.</param>
 /// <param name="ReceivedLength">Bytes as received, when more than <paramref name="Payload"/> holds: a reader cuts a
 /// payload far over the size limit instead of buffering it whole; 0 otherwise.</param>
-public readonly record struct RawMessage(long Position, DateTime ReceivedAt, ReadOnlyMemory<byte> Payload, string? Topic = null, long ReceivedLength = 0)
+/// <param name="OnlyIndex">For the retry of a dead letter of one message of the payload: the index of that message
+/// among those the payload decodes to, the only one processed again; null (always, for new data): all of them.</param>
+public readonly record struct RawMessage(long Position, DateTime ReceivedAt, ReadOnlyMemory<byte> Payload, string? Topic = null, long ReceivedLength = 0, int? OnlyIndex = null)
 {
     /// <summary>Size of the message as the source delivered it.</summary>
     public long Length => Math.Max(Payload.Length, ReceivedLength);
@@ -39,6 +41,14 @@ public sealed record DeadLetter
     public required string SourceId { get; init; }
     public required string StreamId { get; init; }
     public required long Position { get; init; }
+
+    /// <summary>
+    /// Which message of the raw message failed, when its payload decodes to messages (0 for JSON and CSV); null when
+    /// the payload as a whole could not be decoded. The letter keeps the raw payload: its retry decodes it again and
+    /// processes only this message (all of them when null).
+    /// </summary>
+    public int? Index { get; init; }
+
     public required DateTime ReceivedAt { get; init; }
     public required DeadLetterStage Stage { get; init; }
     public required string Reason { get; init; }
@@ -66,6 +76,10 @@ public sealed class Record
     public required string SourceId { get; init; }
     public required string Plant { get; init; }
     public required long Position { get; init; }
+
+    /// <summary>Which message of the raw message at <see cref="Position"/> the record was read from: 0, 1, 2... in the order its format decoded them.</summary>
+    public int Index { get; init; }
+
     public required DateTime EventTime { get; init; }
 
     /// <summary>Surrogate key of the avatar the record describes; 0 when the model binds no avatar.</summary>

@@ -16,12 +16,15 @@ namespace Usine.Pipeline;
 /// import, a broker stream and a unit test on an in-memory list: it needs no store, only an
 /// <see cref="AvatarRegistry"/>. Not thread-safe: one instance per processing lane.
 /// </summary>
-public sealed class SourcePipeline : ITemplateScope
+/// <remarks>
+/// The source's format decodes each raw message into zero or more messages (<see cref="IPayloadDecoder"/>); each
+/// goes through the other stages and becomes a record, a duplicate or a dead letter that keeps the raw position
+/// and the message's index within the raw message.
+/// </remarks>
+public sealed class SourcePipeline : ITemplateScope, IDecodedMessages
 {
-    // Two objects with the same key are refused rather than letting the last one win without a word.
-    private static readonly JsonDocumentOptions StrictJson = new() { AllowDuplicateProperties = false };
-
     private readonly SourceDefinition _source;
+    private readonly IPayloadDecoder _decoder;
     private readonly DataModel _model;
     private readonly FieldMapping[] _mappings;
     private readonly Func<double, double>?[] _converters;
@@ -40,7 +43,15 @@ public sealed class SourcePipeline : ITemplateScope
     private FieldValue[] _values = [];
     private string? _plant;
     private int _contextDepth;
-    private Dictionary<string, int>? _csvHeader;
+
+    // The raw message being decoded and where its messages go: the decoder hands them over one at a time.
+    private RawMessage _msg;
+    private string _streamId = "";
+    private AvatarRegistry? _avatars;
+    private PipelineOutput? _output;
+    private int _next;
+    private int _index;
+    private bool _rejected;
 
     // Where the message being processed is, so that an unexpected exception becomes a dead letter at that stage.
     private DeadLetterStage _stage;
@@ -55,6 +66,7 @@ public sealed class SourcePipeline : ITemplateScope
     public SourcePipeline(SourceDefinition source, UsineDefinitions definitions, IEnumerable<IPipelineStep>? steps = null)
     {
         _source = source;
+        _decoder = source.Format.CreateDecoder(source);
         _model = definitions.ModelOf(source);
         var n = _model.Fields.Count;
         _mappings = new FieldMapping[n];
@@ -88,22 +100,10 @@ public sealed class SourcePipeline : ITemplateScope
     MessageView ITemplateScope.Message => _view;
 
     /// <summary>Runs the pipeline over a batch, appending records, dead letters, new avatars and links to <paramref name="output"/>.</summary>
-    /// <param name="csvHeader">Column names, for CSV payloads.</param>
+    /// <param name="csvHeader">The header line of the stream, for formats whose streams begin with one (CSV).</param>
     public void Process(IReadOnlyList<RawMessage> messages, string streamId, AvatarRegistry avatars, PipelineOutput output, IReadOnlyList<string>? csvHeader = null)
     {
-        if (_source.Format == PayloadFormat.Csv)
-        {
-            if (csvHeader is null)
-            {
-                throw new ArgumentException($"source '{_source.Id}' reads CSV: the header line is needed", nameof(csvHeader));
-            }
-
-            _csvHeader = new Dictionary<string, int>(StringComparer.Ordinal);
-            for (var i = 0; i < csvHeader.Count; i++)
-            {
-                _csvHeader.TryAdd(csvHeader[i].Trim(), i);
-            }
-        }
+        _decoder.StartBatch(csvHeader);
 
         _batchIds.Clear();
         if (avatars.Version != _registryVersion)
@@ -120,192 +120,137 @@ public sealed class SourcePipeline : ITemplateScope
 
     private void ProcessOne(in RawMessage msg, string streamId, AvatarRegistry avatars, PipelineOutput output)
     {
+        _msg = msg;
+        _streamId = streamId;
+        _avatars = avatars;
+        _output = output;
+        _next = 0;
+        _index = 0;
+        _rejected = false;
+        _stage = DeadLetterStage.Decode;
+        _claimedId = null;
         if (msg.Length > _source.MaxPayloadBytes)
         {
-            output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Decode,
-                $"payload of {msg.Length} bytes is over the limit of {_source.MaxPayloadBytes} bytes (maxPayloadBytes)", null));
+            ((IDecodedMessages)this).Reject($"payload of {msg.Length} bytes is over the limit of {_source.MaxPayloadBytes} bytes (maxPayloadBytes)");
             return;
         }
 
-        JsonDocument? doc = null;
-        _stage = DeadLetterStage.Decode;
-        _claimedId = null;
         try
         {
-            if (!Decode(msg, streamId, output, ref doc))
+            _decoder.Decode(msg, this);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // A decoder that throws fails the message it was reading (the one a retry is for, when it had not reached
+            // it yet), or the whole payload when it handed over none.
+            _stage = DeadLetterStage.Decode;
+            var reason = $"unexpected error ({ex.GetType().Name}): {ex.Message}";
+            if (_rejected)
             {
                 return;
             }
 
-            Build(msg, streamId, avatars, output);
+            if (msg.OnlyIndex is { } retried && retried >= _next)
+            {
+                _next = retried;
+                ((IDecodedMessages)this).AddInvalid(reason, ex);
+            }
+            else if (_next == 0)
+            {
+                ((IDecodedMessages)this).Reject(reason, ex);
+            }
+            else if (msg.OnlyIndex is null)
+            {
+                ((IDecodedMessages)this).AddInvalid(reason, ex);
+            }
+
+            return;
+        }
+
+        if (msg.OnlyIndex is { } only && only >= _next && !_rejected)
+        {
+            // A retry of one message of the payload, which no longer holds that many (it was edited).
+            var reason = $"the payload now decodes to {_next} message(s); there is no message {only} to retry";
+            _next = only;
+            ((IDecodedMessages)this).AddInvalid(reason);
+        }
+    }
+
+    void IDecodedMessages.Add(JsonElement message)
+    {
+        if (Take())
+        {
+            _view.SetJson(message, _msg.Topic);
+            Run();
+        }
+    }
+
+    void IDecodedMessages.Add(IReadOnlyDictionary<string, int> names, Scalar[] values)
+    {
+        if (Take())
+        {
+            _view.SetFields(names, values, _msg.Topic);
+            Run();
+        }
+    }
+
+    void IDecodedMessages.AddInvalid(string reason, Exception? error)
+    {
+        if (Take())
+        {
+            _output!.DeadLetters.Add(Dead(_msg, _streamId, DeadLetterStage.Decode, reason, error));
+        }
+    }
+
+    void IDecodedMessages.Reject(string reason, Exception? error)
+    {
+        if (_next > 0 || _rejected)
+        {
+            throw new InvalidOperationException($"format {_source.Format} rejected a payload after handing over part of it; it reports a bad part with AddInvalid");
+        }
+
+        _rejected = true;
+        _output!.Decoded++;
+        _output.DeadLetters.Add(Dead(_msg, _streamId, DeadLetterStage.Decode, reason, error));
+    }
+
+    /// <summary>Gives the next message its index; false when a retry of one message skips it.</summary>
+    private bool Take()
+    {
+        if (_rejected)
+        {
+            throw new InvalidOperationException($"format {_source.Format} handed over a message of a payload it rejected");
+        }
+
+        _index = _next++;
+        if (_msg.OnlyIndex is { } only && only != _index)
+        {
+            return false;
+        }
+
+        _output!.Decoded++;
+        _stage = DeadLetterStage.Decode;
+        return true;
+    }
+
+    private void Run()
+    {
+        _claimedId = null;
+        try
+        {
+            Build(_msg, _streamId, _avatars!, _output!);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            // One message never takes its batch down: whatever a decoder, a mapping, a pattern or a custom step
-            // throws on it, it becomes a dead letter at the stage it reached and the rest of the batch goes on.
-            // Avatars it created stay: the registry already holds them and the commit stores them.
+            // One message never takes its batch down: whatever a mapping, a pattern or a custom step throws on it,
+            // it becomes a dead letter at the stage it reached and the rest of the batch goes on. Avatars it
+            // created stay: the registry already holds them and the commit stores them.
             if (_claimedId is { } id)
             {
                 _batchIds.Remove(id);
             }
 
-            output.DeadLetters.Add(Dead(msg, streamId, _stage, $"unexpected error ({ex.GetType().Name}): {ex.Message}", ex));
-        }
-        finally
-        {
-            doc?.Dispose();
-        }
-    }
-
-    private bool Decode(in RawMessage msg, string streamId, PipelineOutput output, ref JsonDocument? doc)
-    {
-        // A byte-order mark is how some editors and PLC gateways start UTF-8 text, not part of the message.
-        var payload = msg.Payload;
-        if (payload.Span.StartsWith(Utf8Bom))
-        {
-            payload = payload[Utf8Bom.Length..];
-        }
-
-        // Checked before anything reads text: a lenient decoder would store U+FFFD in place of the bad bytes.
-        if (!System.Text.Unicode.Utf8.IsValid(payload.Span))
-        {
-            output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Decode, InvalidUtf8Reason(payload.Span), null));
-            return false;
-        }
-
-        if (_source.Format == PayloadFormat.Csv)
-        {
-            string[] cells;
-            try
-            {
-                var text = Encoding.UTF8.GetString(payload.Span);
-                cells = Csv.ParseRecord(text.AsSpan().TrimEnd("\r\n"), _source.CsvDelimiter);
-            }
-            catch (FormatException ex)
-            {
-                output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Decode, "invalid CSV: " + ex.Message, ex));
-                return false;
-            }
-
-            if (cells.Length != _csvHeader!.Count)
-            {
-                output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Decode,
-                    $"invalid CSV: {cells.Length} cells where the header has {_csvHeader.Count}", null));
-                return false;
-            }
-
-            _view.SetCsv(_csvHeader, cells, msg.Topic);
-            return true;
-        }
-
-        try
-        {
-            doc = JsonDocument.Parse(payload, StrictJson);
-        }
-        catch (JsonException ex)
-        {
-            output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Decode, "invalid JSON: " + ex.Message, ex));
-            return false;
-        }
-
-        if (doc.RootElement.ValueKind != JsonValueKind.Object)
-        {
-            output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Decode,
-                $"expected a JSON object, got {doc.RootElement.ValueKind.ToString().ToLowerInvariant()}", null));
-            return false;
-        }
-
-        if (MayHoldLoneSurrogate(payload.Span) && LoneSurrogatePath(doc.RootElement, "$") is { } where)
-        {
-            output.DeadLetters.Add(Dead(msg, streamId, DeadLetterStage.Decode,
-                $"invalid JSON: the text at {where} holds an unpaired surrogate escape (\\uD800-\\uDFFF without its pair), which is no Unicode character", null));
-            return false;
-        }
-
-        _view.SetJson(doc.RootElement, msg.Topic);
-        return true;
-    }
-
-    private static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];
-
-    private static string InvalidUtf8Reason(ReadOnlySpan<byte> payload)
-    {
-        var offset = 0;
-        while (offset < payload.Length && System.Text.Rune.DecodeFromUtf8(payload[offset..], out _, out var consumed) == System.Buffers.OperationStatus.Done)
-        {
-            offset += consumed;
-        }
-
-        var b = offset < payload.Length ? payload[offset] : (byte)0;
-        return $"payload is not valid UTF-8: byte 0x{b:X2} at offset {offset} starts no character (send text as UTF-8, or binary values base64-encoded)";
-    }
-
-    /// <summary>Whether the payload has an escape in the surrogate range (\uD800-\uDFFF); only then is the walk below needed.</summary>
-    private static bool MayHoldLoneSurrogate(ReadOnlySpan<byte> payload)
-    {
-        int i;
-        while ((i = payload.IndexOf("\\u"u8)) >= 0)
-        {
-            if (i + 3 < payload.Length && payload[i + 2] is (byte)'d' or (byte)'D' && payload[i + 3] is >= (byte)'8' and <= (byte)'9' or >= (byte)'a' and <= (byte)'f' or >= (byte)'A' and <= (byte)'F')
-            {
-                return true;
-            }
-
-            payload = payload[(i + 2)..];
-        }
-
-        return false;
-    }
-
-    /// <summary>The path of the first property name or string that cannot be read as text, or null.</summary>
-    private static string? LoneSurrogatePath(JsonElement e, string path)
-    {
-        switch (e.ValueKind)
-        {
-            case JsonValueKind.Object:
-                foreach (var p in e.EnumerateObject())
-                {
-                    string name;
-                    try
-                    {
-                        name = p.Name;
-                    }
-                    catch (InvalidOperationException)
-                    {
-                        return path + " (a property name)";
-                    }
-
-                    if (LoneSurrogatePath(p.Value, path + "." + name) is { } inner)
-                    {
-                        return inner;
-                    }
-                }
-
-                return null;
-            case JsonValueKind.Array:
-                var i = 0;
-                foreach (var item in e.EnumerateArray())
-                {
-                    if (LoneSurrogatePath(item, $"{path}[{i++}]") is { } inner)
-                    {
-                        return inner;
-                    }
-                }
-
-                return null;
-            case JsonValueKind.String:
-                try
-                {
-                    _ = e.GetString();
-                    return null;
-                }
-                catch (InvalidOperationException)
-                {
-                    return path;
-                }
-
-            default:
-                return null;
+            _output!.DeadLetters.Add(Dead(_msg, _streamId, _stage, $"unexpected error ({ex.GetType().Name}): {ex.Message}", ex));
         }
     }
 
@@ -462,6 +407,7 @@ public sealed class SourcePipeline : ITemplateScope
             SourceId = _source.Id,
             Plant = plant,
             Position = msg.Position,
+            Index = _index,
             EventTime = eventTime,
             AvatarKey = avatarKey,
             AvatarId = avatarId,
@@ -789,10 +735,20 @@ public sealed class SourcePipeline : ITemplateScope
         _hashBuffer[len++] = 0x1f;
         if (_keyIndexes.Length == 0)
         {
-            // No natural key: the same payload from the same source and plant is the same fact.
-            EnsureHashRoom(len + msg.Payload.Length);
+            // No natural key: the same payload from the same source and plant is the same fact, and so is the same
+            // message of it. The index of the first message is left out, so that ids stay those stored before
+            // payloads could hold several messages, and replaying those changes nothing.
+            EnsureHashRoom(len + msg.Payload.Length + 5);
             msg.Payload.Span.CopyTo(_hashBuffer.AsSpan(len));
-            XxHash128.Hash(_hashBuffer.AsSpan(0, len + msg.Payload.Length), hash, _sourceSeed);
+            len += msg.Payload.Length;
+            if (_index > 0)
+            {
+                _hashBuffer[len++] = 0x1f;
+                BinaryPrimitives.WriteInt32LittleEndian(_hashBuffer.AsSpan(len), _index);
+                len += 4;
+            }
+
+            XxHash128.Hash(_hashBuffer.AsSpan(0, len), hash, _sourceSeed);
             return new Guid(hash);
         }
 
@@ -848,6 +804,7 @@ public sealed class SourcePipeline : ITemplateScope
             SourceId = _source.Id,
             StreamId = streamId,
             Position = msg.Position,
+            Index = _rejected ? null : _index,
             ReceivedAt = msg.ReceivedAt,
             Stage = stage,
             Reason = reason,

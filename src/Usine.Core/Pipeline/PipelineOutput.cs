@@ -14,6 +14,12 @@ public sealed class PipelineOutput
     /// <summary>Records dropped because an earlier message of the same batch had the same natural key.</summary>
     public int DuplicatesInBatch { get; set; }
 
+    /// <summary>
+    /// The messages the batch's raw messages decoded to, a raw message that could not be decoded counting as one:
+    /// each became a record, a duplicate in the batch or a dead letter. Reconciliation holds the outcomes to it.
+    /// </summary>
+    public int Decoded { get; set; }
+
     public void Clear()
     {
         Records.Clear();
@@ -22,5 +28,6 @@ public sealed class PipelineOutput
         Links.Clear();
         Attributes.Clear();
         DuplicatesInBatch = 0;
+        Decoded = 0;
     }
 }

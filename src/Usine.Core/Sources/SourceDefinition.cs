@@ -13,15 +13,6 @@ public enum SourceKind
     Sql,
 }
 
-public enum PayloadFormat
-{
-    /// <summary>One JSON object per message (MQTT, HTTP) or per line (files: NDJSON); a file may also hold one JSON array.</summary>
-    Json,
-
-    /// <summary>Comma-separated values with a header line.</summary>
-    Csv,
-}
-
 /// <summary>Where in the plant hierarchy a source's messages belong; each level is a template.</summary>
 public sealed record SourceContext
 {
@@ -39,6 +30,7 @@ public sealed record SourceDefinition
     public required Template Plant { get; init; }
 
     public required SourceKind Kind { get; init; }
+    /// <summary>The format of its payloads, which decodes each into messages (<c>format:</c>, registered in <see cref="PayloadFormats"/>). Default JSON.</summary>
     public PayloadFormat Format { get; init; } = PayloadFormat.Json;
 
     /// <summary>Model name; <see cref="ModelVersion"/> pins a version, otherwise the newest is used.</summary>
@@ -65,8 +57,8 @@ public sealed record SourceDefinition
     /// <summary>Largest message accepted, in bytes; a bigger one becomes a dead letter. Default 1 MiB.</summary>
     public int MaxPayloadBytes { get; init; } = 1 << 20;
 
-    /// <summary>CSV delimiter, default comma.</summary>
-    public char CsvDelimiter { get; init; } = ',';
+    /// <summary>What <see cref="Format"/> read from the source's keys (<see cref="CsvOptions"/> for CSV); null: its defaults.</summary>
+    public object? FormatOptions { get; init; }
 
     /// <summary>Extra connection settings of the connector (broker URL, client id, QoS...).</summary>
     public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();

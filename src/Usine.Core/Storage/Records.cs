@@ -157,7 +157,7 @@ public sealed class ExploreSchema
     [
         ("record_id", FieldType.String), ("plant", FieldType.String), ("avatar_key", FieldType.Int), ("avatar_id", FieldType.String),
         ("context_key", FieldType.Int), ("event_time", FieldType.Timestamp), ("model_version", FieldType.Int), ("source_id", FieldType.String),
-        ("stream_id", FieldType.String), ("raw_position", FieldType.Int), ("stored_at", FieldType.Timestamp),
+        ("stream_id", FieldType.String), ("raw_position", FieldType.Int), ("raw_index", FieldType.Int), ("stored_at", FieldType.Timestamp),
     ];
 
     public ExploreSchema(string model, IReadOnlyList<FieldDefinition> fields, IReadOnlyList<RollupDefinition> rollups)

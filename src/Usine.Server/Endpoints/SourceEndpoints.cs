@@ -297,7 +297,7 @@ internal static class SourceEndpoints
 
             if (source.Format == PayloadFormat.Csv && header is null)
             {
-                header = Csv.ParseRecord(Encoding.UTF8.GetString(line.Span), source.CsvDelimiter);
+                header = Csv.ParseRecord(Encoding.UTF8.GetString(line.Span), CsvOptions.Of(source).Delimiter);
                 continue;
             }
 

@@ -196,7 +196,7 @@ public sealed class FileImporter(IIngestor engine, IRawZone store, TimeProvider 
                 throw new InvalidDataException("the CSV file is empty: it needs a header line");
             }
 
-            header = Csv.ParseRecord(Encoding.UTF8.GetString(headerLine.Value.Bytes.Span).TrimStart('\uFEFF').TrimEnd('\r'), source.CsvDelimiter);
+            header = Csv.ParseRecord(Encoding.UTF8.GetString(headerLine.Value.Bytes.Span).TrimStart('\uFEFF').TrimEnd('\r'), CsvOptions.Of(source).Delimiter);
             await store.RegisterStreamAsync(streamId, source.Id, "file", name, header, ct);
             var record = new ArrayBufferWriter<byte>();
             long recordStart = 0;

@@ -122,7 +122,7 @@ public sealed class ExploreApiTests : IAsyncLifetime
         Assert.Equal(expected, seen);
 
         var firstRecord = first.GetProperty("records")[0];
-        foreach (var column in new[] { "record_id", "plant", "avatar_key", "avatar_id", "event_time", "model_version", "source_id", "stream_id", "raw_position", "stored_at", "station", "ts", "torque", "status" })
+        foreach (var column in new[] { "record_id", "plant", "avatar_key", "avatar_id", "event_time", "model_version", "source_id", "stream_id", "raw_position", "raw_index", "stored_at", "station", "ts", "torque", "status" })
         {
             Assert.True(firstRecord.TryGetProperty(column, out _), $"a record lacks {column}: {firstRecord}");
         }

@@ -5,6 +5,7 @@ namespace Usine.Tests.Pipeline;
 public sealed class DefinitionLoaderTests
 {
     private const string Avatar = "models:\n  - name: m\n    time: ts\n    key: [vin, ts]\n    avatar: { type: vehicle, id: \"{vin}\",\n      ";
+    private const string CsvSource = "models:\n  - name: m\n    time: ts\n    fields:\n      ts: { type: timestamp }\nsources:\n  - id: s\n    plant: p\n    kind: http\n    format: csv\n";
     private const string Fields = "    fields:\n      vin: string\n      ts: timestamp\n      colour: string\n";
 
     [Theory]
@@ -25,6 +26,9 @@ public sealed class DefinitionLoaderTests
     [InlineData(Avatar + "attributes: colour }\n" + Fields, 6, "avatar attributes (a list of fields, or name: template lines) must be a mapping")]
     [InlineData(Avatar + "attributes: [colour, colour] }\n" + Fields, 6, "avatar attribute 'colour' is given twice")]
     [InlineData(Avatar + "atributes: [colour] }\n" + Fields, 6, "unknown key 'atributes' in avatar (expected one of: type, id, attach, attributes)")]
+    [InlineData(CsvSource + "    delimiter: ab\n    model: m\n", 11, "delimiter must be one character (or 'tab')")]
+    [InlineData(CsvSource + "    model: m\n    delimiter: \"\"\n", 12, "delimiter must be one character (or 'tab')")]
+    [InlineData("models:\n  - name: m\n    time: ts\n    fields:\n      ts: { type: timestamp }\nsources:\n  - id: s\n    plant: p\n    kind: http\n    format: xml\n    model: m\n", 10, "format 'xml' is not one of json, csv")]
     public void An_invalid_definition_fails_naming_the_file_the_line_and_the_problem(string yaml, int line, string problem)
     {
         var ex = Assert.Throws<DefinitionException>(() => DefinitionLoader.LoadText(yaml, "plant.yaml"));
@@ -33,6 +37,20 @@ public sealed class DefinitionLoaderTests
         Assert.Equal(line, ex.Line);
         Assert.Contains(problem, ex.Problem, StringComparison.Ordinal);
         Assert.StartsWith($"plant.yaml:{line}: ", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_csv_format_reads_its_delimiter_and_other_formats_leave_it_alone()
+    {
+        var csv = DefinitionLoader.LoadText(CsvSource + "    model: m\n    delimiter: tab\n").Sources["s"];
+        Assert.Same(Usine.Sources.PayloadFormat.Csv, csv.Format);
+        Assert.Equal('\t', Usine.Sources.CsvOptions.Of(csv).Delimiter);
+        Assert.Equal(',', Usine.Sources.CsvOptions.Of(DefinitionLoader.LoadText(CsvSource + "    model: m\n").Sources["s"]).Delimiter);
+
+        // Accepted on a JSON source as it always was, and read by nothing.
+        var json = DefinitionLoader.LoadText(CsvSource.Replace("format: csv", "format: JSON", StringComparison.Ordinal) + "    model: m\n    delimiter: ;\n").Sources["s"];
+        Assert.Same(Usine.Sources.PayloadFormat.Json, json.Format);
+        Assert.Null(json.FormatOptions);
     }
 
     [Fact]

@@ -64,7 +64,7 @@ public sealed class MigrationTests : IAsyncLifetime
     public async Task A_new_store_has_every_migration_recorded_once_and_a_restart_applies_none_again()
     {
         var expected = Migrations.All.Select(m => $"{m.Version} {m.Name}").ToList();
-        Assert.Equal(["1 0001_initial", "2 0002_avatar_levels"], expected);
+        Assert.Equal(["1 0001_initial", "2 0002_avatar_levels", "3 0003_lineage"], expected);
         Assert.Equal(expected, Versions());
         var appliedAt = _store.Read("SELECT CAST(applied_at AS VARCHAR) FROM schema_migrations ORDER BY version", r => r.GetString(0));
 
