@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using DuckDB.NET.Data;
-using Usine.Pipeline;
 using Usine.Ingestion;
+using Usine.Pipeline;
 
 namespace Usine.Storage.DuckDb;
 

@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using DuckDB.NET.Data;
-using Usine.Pipeline;
 using Usine.Ingestion;
+using Usine.Pipeline;
 
 namespace Usine.Storage.DuckDb;
 
