@@ -5,7 +5,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Usine.Configuration;
 using Usine.Ingestion;
 using Usine.Server;
-using Usine.Server.Ingestion;
+using Usine.Connectors.Files;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Benchmarks;
@@ -72,7 +72,7 @@ public static class BenchRunner
                 store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = Path.Combine(work, "usine") });
                 engine = new IngestEngine(definitions, store, logger: NullLogger<IngestEngine>.Instance);
                 await engine.StartAsync(ct);
-                importer = new FileImporter(engine, store, TimeProvider.System);
+                importer = new FileImporter(engine, new StoreSourceStreams(store), TimeProvider.System);
             }
             else
             {

@@ -1,7 +1,7 @@
-using System.Buffers;
 using MQTTnet;
 using MQTTnet.Formatter;
 using Usine.Connectors.Mqtt.Internal;
+using Usine.Sources;
 
 namespace Usine.Connectors.Mqtt;
 
@@ -25,7 +25,7 @@ public sealed partial class MqttSourceConnector
         public void MarkLost(Exception? reason) => _lost.TrySetResult(reason);
     }
 
-    private async Task ConnectionLoopAsync(IMqttClient client, CancellationToken ct)
+    private async Task ConnectionLoopAsync(IMqttClient client, ReceiveContext context, CancellationToken ct)
     {
         var options = _settings.Broker.ApplyTo(new MqttClientOptionsBuilder())
             .WithProtocolVersion(MqttProtocolVersion.V500)
@@ -48,7 +48,6 @@ public sealed partial class MqttSourceConnector
             .WithTopicFilter(f => f.WithTopic(_settings.SubscriptionFilter).WithQualityOfServiceLevel(_settings.Qos))
             .Build();
 
-        var everConnected = false;
         var failures = 0;
         while (!ct.IsCancellationRequested)
         {
@@ -79,18 +78,12 @@ public sealed partial class MqttSourceConnector
                     }
                 }
 
-                if (everConnected)
-                {
-                    Interlocked.Increment(ref _reconnects);
-                }
-
-                everConnected = true;
                 failures = 0;
                 _logger.Connected(_source.Id, _settings.Broker.ToString(), connected.IsSessionPresent, _settings.SubscriptionFilter, (int)_settings.Qos);
-                SetState(MqttConnectorState.Running);
+                context.Connected();
 
                 var reason = await connection.Lost.WaitAsync(ct);
-                _lastError = reason ?? new UsineException($"connection to {_settings.Broker} lost", isTransient: true);
+                context.Disconnected(reason ?? new UsineException($"connection to {_settings.Broker} lost", isTransient: true));
                 _logger.ConnectionLost(reason, _source.Id, _settings.Broker.ToString(), reason?.Message ?? "closed by the broker");
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -106,7 +99,6 @@ public sealed partial class MqttSourceConnector
             {
                 // A refused certificate surfaces as a bare "authentication failed"; say which check failed and why.
                 var ex = certificates?.Explain(caught) is { } reason ? new UsineException(reason, isTransient: true, caught) : caught;
-                _lastError = ex;
                 failures++;
                 connection.MarkLost(ex);
                 if (client.IsConnected)
@@ -114,7 +106,7 @@ public sealed partial class MqttSourceConnector
                     await DisconnectAsync(client);
                 }
 
-                SetState(everConnected ? MqttConnectorState.Reconnecting : MqttConnectorState.Connecting);
+                context.Disconnected(ex);
                 var retryIn = Backoff.Delay(failures, _options.ReconnectMinBackoff, _options.ReconnectMaxBackoff);
                 _logger.ConnectFailed(ex, _source.Id, _settings.Broker.ToString(), failures, retryIn);
                 if (!await DelayAsync(retryIn, ct))
@@ -127,7 +119,6 @@ public sealed partial class MqttSourceConnector
 
             // The connection was lost after it ran: come back quickly the first time.
             connection.MarkLost(null);
-            SetState(MqttConnectorState.Reconnecting);
             if (!await DelayAsync(Backoff.Delay(1, _options.ReconnectMinBackoff, _options.ReconnectMaxBackoff), ct))
             {
                 break;
@@ -152,53 +143,5 @@ public sealed partial class MqttSourceConnector
     {
         _current?.MarkLost(e.Exception ?? (e.ClientWasConnected ? new UsineException($"disconnected by {_settings.Broker}: {e.Reason} {e.ReasonString}", isTransient: true) : null));
         return Task.CompletedTask;
-    }
-
-    private async Task OnMessageReceivedAsync(IMqttClient client, MqttApplicationMessageReceivedEventArgs e, CancellationToken stopping)
-    {
-        // Acknowledged by the batch loop once committed, never here.
-        e.AutoAcknowledge = false;
-        var message = e.ApplicationMessage;
-        var received = new Pending(
-            e,
-            _current!,
-            _time.GetUtcNow().UtcDateTime,
-            message.Payload.IsEmpty ? [] : message.Payload.ToArray(), // the client reuses its buffers
-            message.Topic);
-        Interlocked.Increment(ref _received);
-
-        if (_buffer.Writer.TryWrite(received))
-        {
-            return;
-        }
-
-        // Full: only with a broker that ignores Receive Maximum. Wait for room, but give up when stopping
-        // or when the connection dies, because the client waits for this handler before it reports the
-        // loss. A message given up is not acknowledged, so the broker delivers it again.
-        try
-        {
-            while (!_buffer.Writer.TryWrite(received))
-            {
-                using var recheck = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-                recheck.CancelAfter(TimeSpan.FromSeconds(1));
-                try
-                {
-                    if (!await _buffer.Writer.WaitToWriteAsync(recheck.Token))
-                    {
-                        return;
-                    }
-                }
-                catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
-                {
-                    if (!client.IsConnected)
-                    {
-                        return;
-                    }
-                }
-            }
-        }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-        {
-        }
     }
 }

@@ -6,22 +6,21 @@ namespace Usine.Web.Tests;
 [Collection(BrowserCollection.Name)]
 public sealed class SourceStateTests(BrowserFixture browser) : IAsyncLifetime
 {
-    // A kind with no connector in this version: its state is "unsupported", with the reason as its last error,
-    // the same field that holds a connector's last error (a refused broker certificate, a broker out of reach).
-    private const string More = """
-          - id: body-shop-sparkplug
-            plant: flins
-            kind: sparkplug
-            topic: "spBv1.0/flins/#"
-            model: screwing
-        """;
-
     private WebHarness _server = null!;
     private IBrowserContext _context = null!;
 
     public async Task InitializeAsync()
     {
-        _server = await WebHarness.StartAsync(More);
+        // A source stored through the API with a kind no connector of this Usine registers: it is set aside as
+        // failed, with the reason as its last error, the field that holds any connector's last error (a refused
+        // broker certificate, a broker out of reach).
+        _server = await WebHarness.StartAsync(prepareData: async data =>
+        {
+            var sources = Path.Combine(data, "definitions", "sources");
+            Directory.CreateDirectory(sources);
+            await File.WriteAllTextAsync(Path.Combine(sources, "body-shop-sparkplug.yaml"),
+                "sources:\n  - id: body-shop-sparkplug\n    plant: flins\n    kind: sparkplug\n    topic: \"spBv1.0/flins/#\"\n    model: screwing\n");
+        });
         _context = await browser.Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = _server.Address });
     }
 
@@ -38,8 +37,8 @@ public sealed class SourceStateTests(BrowserFixture browser) : IAsyncLifetime
         await page.GotoAsync("/");
 
         var stopped = page.Locator("#sources tbody tr", new() { HasText = "body-shop-sparkplug" });
-        await Expect(stopped.Locator(".state")).ToHaveTextAsync("unsupported");
-        await Expect(stopped.Locator(".reason")).ToHaveTextAsync("sources of kind sparkplug have no connector in this version; their data can be imported or pushed");
+        await Expect(stopped.Locator(".state")).ToHaveTextAsync("failed");
+        await Expect(stopped.Locator(".reason")).ToContainTextAsync("kind 'sparkplug' is not one of file, http, mqtt");
 
         var ready = page.Locator("#sources tbody tr", new() { HasText = "line1" });
         await Expect(ready.Locator(".state")).ToHaveTextAsync("ready");

@@ -21,32 +21,17 @@ internal static partial class Log
     [LoggerMessage(2004, LogLevel.Error, "MQTT source {SourceId}: the broker refused the subscription to {Filter}: {Reason}")]
     public static partial void SubscriptionRefused(this ILogger logger, string sourceId, string filter, string reason);
 
-    [LoggerMessage(2005, LogLevel.Warning, "MQTT source {SourceId}: ingest of {Count} messages failed transiently (attempt {Attempt}); retrying the same batch in {Delay}")]
-    public static partial void IngestRetry(this ILogger logger, Exception exception, string sourceId, int count, int attempt, TimeSpan delay);
-
-    [LoggerMessage(2006, LogLevel.Error, "MQTT source {SourceId}: ingest of {Count} messages failed and cannot be retried; the connector stops and the messages stay unacknowledged with the broker")]
-    public static partial void IngestFailed(this ILogger logger, Exception exception, string sourceId, int count);
-
     [LoggerMessage(2007, LogLevel.Information, "MQTT source {SourceId}: {Count} committed messages arrived on a connection that is gone, so they cannot be acknowledged; the broker redelivers them and the store drops the duplicates")]
     public static partial void AcknowledgeSkipped(this ILogger logger, string sourceId, int count);
 
     [LoggerMessage(2008, LogLevel.Warning, "MQTT source {SourceId}: acknowledging a committed message failed; the broker will redeliver it")]
     public static partial void AcknowledgeFailed(this ILogger logger, Exception exception, string sourceId);
 
-    [LoggerMessage(2009, LogLevel.Information, "MQTT source {SourceId} stopped: {Received} received, {Acknowledged} acknowledged, {Reconnects} reconnects")]
-    public static partial void Stopped(this ILogger logger, string sourceId, long received, long acknowledged, long reconnects);
-
-    [LoggerMessage(2010, LogLevel.Warning, "MQTT source {SourceId}: stop did not finish committing within {Timeout}; what is left is redelivered by the broker next time")]
-    public static partial void DrainTimedOut(this ILogger logger, string sourceId, TimeSpan timeout);
-
-    [LoggerMessage(2011, LogLevel.Warning, "MQTT source {SourceId}: a StateChanged handler threw")]
-    public static partial void StateHandlerFailed(this ILogger logger, Exception exception, string sourceId);
-
-    [LoggerMessage(2012, LogLevel.Warning, "MQTT source {SourceId}: reading the checkpoint of {StreamId} failed transiently (attempt {Attempt}); retrying in {Delay}")]
-    public static partial void CheckpointRetry(this ILogger logger, Exception exception, string sourceId, string streamId, int attempt, TimeSpan delay);
-
     [LoggerMessage(2013, LogLevel.Warning, "MQTT source {SourceId}: INSECURE: insecureSkipVerify is set, so the certificate of {Broker} is NOT checked. Anyone on the network path can pose as the broker and read or forge this source's data. Set caFile to the CA that issued the broker's certificate and remove insecureSkipVerify")]
     public static partial void InsecureSkipVerify(this ILogger logger, string sourceId, string broker);
+
+    [LoggerMessage(2014, LogLevel.Information, "MQTT source {SourceId}: leaving the session cleanly failed; the broker notices the closed socket and keeps the session all the same")]
+    public static partial void DisconnectFailed(this ILogger logger, Exception exception, string sourceId);
 
     // Embedded broker: 2040-2059.
     [LoggerMessage(2040, LogLevel.Information, "Embedded MQTT broker listening on {Address}:{Port}")]

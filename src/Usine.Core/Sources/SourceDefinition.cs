@@ -2,17 +2,6 @@ using Usine.Pipeline;
 
 namespace Usine.Sources;
 
-public enum SourceKind
-{
-    Mqtt,
-    Http,
-    File,
-    Sparkplug,
-    OpcUa,
-    Nats,
-    Sql,
-}
-
 public enum PayloadFormat
 {
     /// <summary>One JSON object per message (MQTT, HTTP) or per line (files: NDJSON); a file may also hold one JSON array.</summary>
@@ -38,7 +27,8 @@ public sealed record SourceDefinition
     /// <summary>The plant, a template: a constant such as <c>flins</c>, or <c>{$.plant}</c> for sources spanning plants.</summary>
     public required Template Plant { get; init; }
 
-    public required SourceKind Kind { get; init; }
+    /// <summary>The kind, lower case, as a connector registers it (<see cref="SourceKindRegistration"/>): <c>mqtt</c>, <c>file</c>, <c>http</c>...</summary>
+    public required string Kind { get; init; }
     public PayloadFormat Format { get; init; } = PayloadFormat.Json;
 
     /// <summary>Model name; <see cref="ModelVersion"/> pins a version, otherwise the newest is used.</summary>
@@ -50,15 +40,6 @@ public sealed record SourceDefinition
 
     public SourceContext Context { get; init; } = new();
 
-    /// <summary>MQTT topic filter, for kind mqtt.</summary>
-    public string? Topic { get; init; }
-
-    /// <summary>Folder watched for new files, for kind file.</summary>
-    public string? Path { get; init; }
-
-    /// <summary>File name pattern in <see cref="Path"/>, default <c>*</c>.</summary>
-    public string? Pattern { get; init; }
-
     /// <summary>Expected time between messages; silence beyond it is a failure signal. Null: no expectation.</summary>
     public TimeSpan? ExpectEvery { get; init; }
 
@@ -68,7 +49,11 @@ public sealed record SourceDefinition
     /// <summary>CSV delimiter, default comma.</summary>
     public char CsvDelimiter { get; init; } = ',';
 
-    /// <summary>Extra connection settings of the connector (broker URL, client id, QoS...).</summary>
+    /// <summary>
+    /// The connector's settings (topic, broker URL, client id, QoS; a folder and a file pattern...), which its
+    /// kind's <see cref="ISourceSettingsValidator"/> checks. The keys a source may also write at its top level in
+    /// YAML (<c>topic</c>, <c>path</c>, <c>pattern</c>) are folded in here.
+    /// </summary>
     public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
 
     public string? Description { get; init; }

@@ -1,7 +1,7 @@
 using System.Text;
 using Usine.Configuration;
 using Usine.Ingestion;
-using Usine.Server.Ingestion;
+using Usine.Connectors.Files;
 using Usine.Storage.DuckDb;
 using static Usine.Tests.TestDefinitions;
 
@@ -56,7 +56,7 @@ public sealed class BackfillTests : IAsyncLifetime
             Screwing(Vin2, "ST040", "2026-11-26T08:20:00Z", 5),
             Screwing(Vin1, "ST040", "2026-11-26T07:05:00Z", 40),
             Screwing(Vin1, "ST040", "2026-11-26T08:00:00Z", 20)) + "\n", Encoding.UTF8);
-        var import = await new FileImporter(_engine, _store, TimeProvider.System).ImportFileAsync(_defs.Sources["line1"], file, CancellationToken.None);
+        var import = await new FileImporter(_engine, new Usine.Server.StoreSourceStreams(_store), TimeProvider.System).ImportFileAsync(_defs.Sources["line1"], file, CancellationToken.None);
 
         Assert.Equal((4, 3, 1, 0), (import.Messages, import.Stored, import.Duplicates, import.DeadLetters));
         Assert.Equal((3, 5, 30, 55), Bucket("2026-11-26 08:00:00"));

@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Usine.Configuration;
 using Usine.Ingestion;
-using Usine.Server.Ingestion;
+using Usine.Connectors.Files;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Tests.Storage;
@@ -22,7 +22,7 @@ public sealed class FileImportTests : IAsyncLifetime
         _store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = Path.Combine(_dir, "data"), MemoryLimit = "256MB" });
         _engine = new IngestEngine(_defs, _store);
         await _engine.StartAsync(CancellationToken.None);
-        _importer = new FileImporter(_engine, _store, TimeProvider.System) { BatchSize = 3 };
+        _importer = new FileImporter(_engine, new Usine.Server.StoreSourceStreams(_store), TimeProvider.System) { BatchSize = 3 };
     }
 
     public async Task DisposeAsync()
@@ -105,7 +105,7 @@ public sealed class FileImportTests : IAsyncLifetime
 
         File.WriteAllBytes(Path.Combine(folder, "shift.csv.gz"), gz);
         // Batches of the size a real import uses: the fixture's batches of 3 would commit hundreds of times first.
-        var importer = new FileImporter(_engine, _store, TimeProvider.System);
+        var importer = new FileImporter(_engine, new Usine.Server.StoreSourceStreams(_store), TimeProvider.System);
         var watcher = new FileDropWatcher(_defs.Sources["csv-line1"], folder, importer, TimeSpan.FromMilliseconds(20),
             Microsoft.Extensions.Logging.Abstractions.NullLogger<FileDropWatcher>.Instance, TimeProvider.System);
         using var stop = new CancellationTokenSource();

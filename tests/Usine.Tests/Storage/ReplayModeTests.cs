@@ -3,7 +3,7 @@ using Usine.Avatars;
 using Usine.Configuration;
 using Usine.Ingestion;
 using Usine.Operations;
-using Usine.Server.Ingestion;
+using Usine.Connectors.Files;
 using Usine.Storage.DuckDb;
 using static Usine.Tests.TestDefinitions;
 
@@ -47,7 +47,7 @@ public sealed class ReplayModeTests : IAsyncLifetime
         var huge = "{\"VIN\":\"" + new string('A', 50_000) + "\"}";
         var path = Path.Combine(_dir, "huge.ndjson");
         await File.WriteAllTextAsync(path, Screwing(Vin1, "ST040", "2026-11-26T08:15:00Z", 12) + "\n" + huge + "\n", new UTF8Encoding(false));
-        await new FileImporter(_engine, _store, TimeProvider.System).ImportFileAsync(_defs.Sources["line1"], path, CancellationToken.None);
+        await new FileImporter(_engine, new Usine.Server.StoreSourceStreams(_store), TimeProvider.System).ImportFileAsync(_defs.Sources["line1"], path, CancellationToken.None);
         var before = DeadLetterRows();
         var checkpoint = await _store.GetCheckpointAsync(Assert.Single(_store.Read("SELECT stream_id FROM checkpoints", r => r.GetString(0))), CancellationToken.None);
 

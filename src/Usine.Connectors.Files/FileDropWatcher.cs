@@ -1,18 +1,20 @@
 using Microsoft.Extensions.Logging;
+using Usine.Connectors.Files.Internal;
 using Usine.Operations;
-using Usine.Server.Internal;
 using Usine.Sources;
 
-namespace Usine.Server.Ingestion;
+namespace Usine.Connectors.Files;
 
 /// <summary>
 /// Watches a folder of a file source and imports each new file; a file is moved to <c>done/</c> once
 /// imported (dead letters included) or to <c>failed/</c> with a <c>.error</c> note when it cannot be read.
 /// Files are only picked up once their size stops changing between two looks, so a file still being
-/// copied is never read half-way. The source's stream job, when given, is degraded while the folder
-/// cannot be read and counts what every imported file became; each file is an import job of its own.
+/// copied is never read half-way. Each file is a bounded run of the <see cref="FileImporter"/> on the
+/// <see cref="SourceRunner"/> (an import job of its own), and it moves to <c>done/</c> only once that run
+/// committed it all: the move is the file's acknowledgement. The source's stream job, when given, is degraded
+/// while the folder cannot be read and counts what every imported file became.
 /// </summary>
-public sealed class FileDropWatcher(SourceDefinition source, string folder, FileImporter importer, TimeSpan interval, ILogger<FileDropWatcher> logger, TimeProvider time, Job? job = null)
+public sealed class FileDropWatcher(SourceDefinition source, string folder, FileImporter importer, TimeSpan interval, ILogger<FileDropWatcher> logger, TimeProvider time, Job? job = null) : ILiveSource
 {
     private readonly Dictionary<string, long> _sizes = new(StringComparer.Ordinal);
 
@@ -21,6 +23,14 @@ public sealed class FileDropWatcher(SourceDefinition source, string folder, File
     public string? LastError { get; private set; }
 
     public long FilesImported { get; private set; }
+
+    /// <summary>The folder watched.</summary>
+    public string Folder => folder;
+
+    (string State, string? LastError) ILiveSource.Status => (State, LastError);
+
+    /// <summary>False: nobody holds a drop folder's files unacknowledged, so the platform says when its commits fail.</summary>
+    bool ILiveSource.ReportsCommitFailures => false;
 
     public async Task RunAsync(CancellationToken ct)
     {
@@ -70,7 +80,7 @@ public sealed class FileDropWatcher(SourceDefinition source, string folder, File
 
     private async Task ScanAsync(CancellationToken ct)
     {
-        foreach (var path in Directory.GetFiles(folder, source.Pattern ?? "*").Order(StringComparer.Ordinal))
+        foreach (var path in Directory.GetFiles(folder, source.Settings.GetValueOrDefault(FileConnectors.PatternSetting) ?? "*").Order(StringComparer.Ordinal))
         {
             if (path.EndsWith(CountSuffix, StringComparison.Ordinal))
             {
