@@ -28,7 +28,7 @@ public sealed record FileConnectorOptions
     }
 }
 
-/// <summary>The registration of the file kind of source: a drop folder whose files are imported on the <see cref="SourceRunner"/>.</summary>
+/// <summary>The registration of the file kind of source: a drop folder (<see cref="FileDropConnector"/>) on the <see cref="SourceRunner"/>.</summary>
 public static class FileConnectors
 {
     /// <summary>What <c>kind:</c> says for a drop folder.</summary>
@@ -52,8 +52,8 @@ public static class FileConnectors
             {
                 var path = source.Settings[PathSetting];
                 var folder = Path.IsPathRooted(path) ? path : Path.Combine(context.DataDirectory, path);
-                var importer = new FileImporter(context.Ingestor, context.Streams, context.Time, context.Jobs) { BatchSize = options.ImportBatchSize };
-                return new FileDropWatcher(source, folder, importer, options.PollInterval, context.Loggers.CreateLogger<FileDropWatcher>(), context.Time, context.Job);
+                var connector = new FileDropConnector(source, folder, context.Streams, options.PollInterval, context.Jobs, context.Loggers.CreateLogger<FileDropConnector>(), context.Time);
+                return new SourceRunner(connector, context.Ingestor, new SourceRunnerOptions { BatchSize = options.ImportBatchSize }, context.Job, context.Loggers.CreateLogger<SourceRunner>(), context.Time);
             },
         };
     }

@@ -33,11 +33,20 @@ internal sealed class FileImportConnector(SourceDefinition source, System.IO.Str
     /// <summary>Lines at or below the checkpoint, already imported before.</summary>
     public long Skipped { get; private set; }
 
+    /// <summary>Messages handed over to the runner (lines above the checkpoint).</summary>
+    public long Written { get; private set; }
+
     public async Task ReceiveAsync(ReceiveContext context, CancellationToken ct)
+    {
+        context.Connected();
+        await ReadAsync(context, ct);
+    }
+
+    /// <summary>Reads the content to its end, handing each line above the stream's checkpoint to the runner.</summary>
+    public async Task ReadAsync(ReceiveContext context, CancellationToken ct)
     {
         _checkpoint = await context.CheckpointAsync(ct) ?? 0;
         _now = time.GetUtcNow().UtcDateTime;
-        context.Connected();
         var decoded = await SkipByteOrderMark(await Decompress(new HashingStream(content, _hasher), ct), ct);
         _reader = PipeReader.Create(decoded, new StreamPipeReaderOptions(bufferSize: 1 << 16));
         var lines = new LineReader(_reader, source.MaxPayloadBytes);
@@ -131,6 +140,7 @@ internal sealed class FileImportConnector(SourceDefinition source, System.IO.Str
         }
 
         var message = new ReceivedMessage(new RawMessage(position, _now, _arena.Copy(payload.Span), null, receivedLength));
+        Written++;
         return output.TryWrite(message) ? ValueTask.CompletedTask : output.WriteAsync(message, ct);
     }
 

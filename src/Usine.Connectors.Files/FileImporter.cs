@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Security.Cryptography;
 using Usine.Ingestion;
 using Usine.Operations;
+using Usine.Pipeline;
 using Usine.Sources;
 
 namespace Usine.Connectors.Files;
@@ -38,7 +39,7 @@ public sealed class FileImporter(IIngestor engine, ISourceStreams streams, TimeP
             if (job is not null)
             {
                 // A record per line, after the header of a CSV file; a quoted cell over several lines makes it an upper bound.
-                job.Total = lines is { } n ? (source.Format == PayloadFormat.Csv ? Math.Max(0, n - 1) : n) : declaredCount;
+                job.Total = Records(source, lines) ?? declaredCount;
             }
 
             await using var s = File.OpenRead(path);
@@ -51,8 +52,12 @@ public sealed class FileImporter(IIngestor engine, ISourceStreams streams, TimeP
         }
     }
 
+    /// <summary>A record per line, after the header of a CSV file; a quoted cell over several lines makes it an upper bound.</summary>
+    internal static long? Records(SourceDefinition source, long? lines) =>
+        lines is { } n ? (source.Format == PayloadFormat.Csv ? Math.Max(0, n - 1) : n) : null;
+
     /// <summary>The file's SHA-256 and, when it is not gzip, its number of lines (what the import job's total is made of).</summary>
-    private static async Task<(string Sha256, long? Lines)> HashAndCountLinesAsync(string path, CancellationToken ct)
+    internal static async Task<(string Sha256, long? Lines)> HashAndCountLinesAsync(string path, CancellationToken ct)
     {
         using var hasher = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var buffer = ArrayPool<byte>.Shared.Rent(1 << 16);

@@ -100,6 +100,9 @@ public sealed class ReceiveContext
     /// </summary>
     public Task<long?> CheckpointAsync(CancellationToken cancellationToken) => _runner.ReadCheckpointAsync(cancellationToken);
 
+    /// <summary>What the committed batches of the run became so far (a connector of several streams takes the difference over one).</summary>
+    public SourceRunTotals Totals => _runner.Totals;
+
     /// <summary>The connector is connected (and subscribed): messages may flow.</summary>
     public void Connected() => _runner.OnConnected();
 

@@ -68,6 +68,12 @@ public sealed class SourceRunner : ILiveSource
 
     public ISourceConnector Connector => _connector;
 
+    /// <summary>How it batches, retries and stops.</summary>
+    public SourceRunnerOptions Options => _options;
+
+    /// <summary>Messages the connector handed over that wait for a batch; never more than the buffer's capacity.</summary>
+    public int Buffered => _buffer.Reader.Count;
+
     public ConnectorState State => (ConnectorState)Volatile.Read(ref _state);
 
     /// <summary>The last error met (connection, checkpoint or commit), kept after recovery so it can be shown.</summary>
