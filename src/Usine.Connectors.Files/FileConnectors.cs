@@ -13,6 +13,13 @@ public sealed record FileConnectorOptions
     /// <summary>Lines per batch of an import (a dropped file or an upload); each batch is one transaction. Default 25000.</summary>
     public int ImportBatchSize { get; init; } = 25_000;
 
+    /// <summary>
+    /// How the runner batches a file: full batches of <see cref="ImportBatchSize"/>, as few transactions as the
+    /// file allows. The end of a file ships its last batch at once; the window of a second only matters for an
+    /// upload that arrives slowly.
+    /// </summary>
+    internal SourceRunnerOptions RunnerOptions => new() { BatchSize = ImportBatchSize, BatchWindow = TimeSpan.FromSeconds(1) };
+
     /// <summary>Throws when a setting cannot work, saying which and how to fix it.</summary>
     public void Validate()
     {
@@ -40,22 +47,21 @@ public static class FileConnectors
     /// <summary>The file name pattern in the folder, default <c>*</c>.</summary>
     public const string PatternSetting = "pattern";
 
+    /// <summary>The file kind, with <paramref name="options"/> shared by every drop folder of the process.</summary>
     public static SourceKindRegistration Registration(FileConnectorOptions? options = null)
     {
-        options ??= new FileConnectorOptions();
-        options.Validate();
-        return new SourceKindRegistration
-        {
-            Name = Kind,
-            Settings = new FileSettingsValidator(),
-            Start = (source, context) =>
-            {
-                var path = source.Settings[PathSetting];
-                var folder = Path.IsPathRooted(path) ? path : Path.Combine(context.DataDirectory, path);
-                var connector = new FileDropConnector(source, folder, context.Streams, options.PollInterval, context.Jobs, context.Loggers.CreateLogger<FileDropConnector>(), context.Time);
-                return new SourceRunner(connector, context.Ingestor, new SourceRunnerOptions { BatchSize = options.ImportBatchSize }, context.Job, context.Loggers.CreateLogger<SourceRunner>(), context.Time);
-            },
-        };
+        var shared = options ?? new FileConnectorOptions();
+        shared.Validate();
+        return new() { Name = Kind, Settings = new FileSettingsValidator(), Start = (source, context) => Start(source, context, shared) };
+    }
+
+    /// <summary>The drop folder of a source on the runner; a relative path is read from the data directory.</summary>
+    private static SourceRunner Start(SourceDefinition source, SourceStartContext context, FileConnectorOptions options)
+    {
+        var path = source.Settings[PathSetting];
+        var folder = Path.IsPathRooted(path) ? path : Path.Combine(context.DataDirectory, path);
+        var connector = new FileDropConnector(source, folder, context.Streams, options.PollInterval, context.Jobs, context.Loggers.CreateLogger<FileDropConnector>(), context.Time);
+        return context.Run(connector, options.RunnerOptions);
     }
 
     /// <summary>Registers the file kind of source in a container.</summary>

@@ -1,7 +1,6 @@
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using Usine.Connectors.Files.Internal;
 using Usine.Operations;
 using Usine.Sources;
 
@@ -19,7 +18,7 @@ namespace Usine.Connectors.Files;
 /// One file at a time, and the next only once the last is acknowledged, so a batch never mixes two streams. The
 /// folder is the peer: while it cannot be read, the runner reports the connector reconnecting (its job degraded).
 /// </remarks>
-public sealed class FileDropConnector(SourceDefinition source, string folder, ISourceStreams streams, TimeSpan interval, JobRegistry? jobs = null, ILogger<FileDropConnector>? logger = null, TimeProvider? time = null) : ISourceConnector
+public sealed partial class FileDropConnector(SourceDefinition source, string folder, ISourceStreams streams, TimeSpan interval, JobRegistry? jobs = null, ILogger<FileDropConnector>? logger = null, TimeProvider? time = null) : ISourceConnector
 {
     /// <summary>A producer may drop <c>NAME.count</c> beside <c>NAME</c>, holding the number of records NAME has; reconciliation checks it.</summary>
     public const string CountSuffix = ".count";
@@ -69,7 +68,7 @@ public sealed class FileDropConnector(SourceDefinition source, string folder, IS
             {
                 _connected = false;
                 context.Disconnected(new IOException($"looking for files in {folder} failed: {ex.Message}", ex));
-                _logger.DropScanFailed(ex, source.Id, folder);
+                LogScanFailed(_logger, ex, source.Id, folder);
             }
         }
         while (await WaitAsync(timer, ct));
@@ -141,7 +140,7 @@ public sealed class FileDropConnector(SourceDefinition source, string folder, IS
             FilesImported++;
             job?.Record(messages, stored, duplicates, deadLetters);
             job?.SetState(JobState.Stopped, $"{messages} messages: {stored} stored, {duplicates} duplicates, {deadLetters} dead letters");
-            _logger.DropImported(source.Id, name, messages, stored, deadLetters);
+            LogImported(_logger, source.Id, name, messages, stored, deadLetters);
         }
         catch (Exception ex) when (ex is InvalidDataException or IOException or System.Text.Json.JsonException)
         {
@@ -149,7 +148,7 @@ public sealed class FileDropConnector(SourceDefinition source, string folder, IS
             await File.WriteAllTextAsync(target + ".error", ex.Message + Environment.NewLine, ct);
             LastFileError = $"{name}: {ex.Message}";
             job?.SetState(JobState.Failed, ex.Message);
-            _logger.DropFailed(ex, source.Id, name);
+            LogFailed(_logger, ex, source.Id, name);
         }
         catch (Exception ex) when (job is not null)
         {
@@ -170,6 +169,7 @@ public sealed class FileDropConnector(SourceDefinition source, string folder, IS
             try
             {
                 await file.ReadAsync(context, ct);
+                await context.FlushAsync(ct);
             }
             finally
             {
@@ -222,4 +222,14 @@ public sealed class FileDropConnector(SourceDefinition source, string folder, IS
         File.Move(path, target, overwrite: true);
         return target;
     }
+
+    // Log events 3001-3003, as when the drop folder lived in the server.
+    [LoggerMessage(3001, LogLevel.Information, "Imported {File} into source {SourceId}: {Messages} messages, {Stored} records, {DeadLetters} dead letters")]
+    private static partial void LogImported(ILogger logger, string sourceId, string file, long messages, long stored, long deadLetters);
+
+    [LoggerMessage(3002, LogLevel.Error, "File {File} of source {SourceId} could not be imported; moved to failed/")]
+    private static partial void LogFailed(ILogger logger, Exception exception, string sourceId, string file);
+
+    [LoggerMessage(3003, LogLevel.Error, "Looking for files of source {SourceId} in {Folder} failed")]
+    private static partial void LogScanFailed(ILogger logger, Exception exception, string sourceId, string folder);
 }

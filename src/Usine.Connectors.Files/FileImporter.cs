@@ -139,7 +139,7 @@ public sealed class FileImporter(IIngestor engine, ISourceStreams streams, TimeP
         var connector = new FileImportConnector(source, content, name, sha256, streamId, streams, time);
 
         // A bounded run: its answer is the acknowledgement, so a commit that fails ends it with the error.
-        var options = new SourceRunnerOptions { BatchSize = BatchSize, RetryTransientFaults = false, SetsJobState = false };
+        var options = new FileConnectorOptions { ImportBatchSize = BatchSize }.RunnerOptions with { RetryTransientFaults = false, SetsJobState = false };
         var totals = await new SourceRunner(connector, engine, options, job, time: time).RunAsync(ct);
         ct.ThrowIfCancellationRequested();
 

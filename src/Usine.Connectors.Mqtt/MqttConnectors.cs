@@ -13,18 +13,15 @@ public static class MqttConnectors
     /// <summary>The mqtt kind, with <paramref name="options"/> shared by every MQTT source of the process.</summary>
     public static SourceKindRegistration Registration(MqttConnectorOptions? options = null)
     {
-        options ??= new MqttConnectorOptions();
-        options.Validate();
-        return new SourceKindRegistration
-        {
-            Name = Kind,
-            Settings = new MqttSettingsValidator(options),
-            Start = (source, context) =>
-            {
-                var connector = new MqttSourceConnector(source, options, context.Loggers.CreateLogger<MqttSourceConnector>(), context.Time);
-                return new SourceRunner(connector, context.Ingestor, connector.RunnerOptions, context.Job, context.Loggers.CreateLogger<SourceRunner>(), context.Time);
-            },
-        };
+        var shared = options ?? new MqttConnectorOptions();
+        shared.Validate();
+        return new() { Name = Kind, Settings = new MqttSettingsValidator(shared), Start = (source, context) => Start(source, context, shared) };
+    }
+
+    private static SourceRunner Start(SourceDefinition source, SourceStartContext context, MqttConnectorOptions options)
+    {
+        var connector = new MqttSourceConnector(source, options, context.Loggers.CreateLogger<MqttSourceConnector>(), context.Time);
+        return context.Run(connector, connector.RunnerOptions);
     }
 
     /// <summary>Registers the mqtt kind of source in a container: <c>services.AddMqttConnectors(new() { DefaultBroker = ... })</c>.</summary>

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using MQTTnet;
 using MQTTnet.Formatter;
 using Usine.Connectors.Mqtt.Internal;
@@ -73,18 +74,18 @@ public sealed partial class MqttSourceConnector
                 {
                     if (item.ResultCode > MqttClientSubscribeResultCode.GrantedQoS2)
                     {
-                        _logger.SubscriptionRefused(_source.Id, _settings.SubscriptionFilter, item.ResultCode.ToString());
+                        LogSubscriptionRefused(_logger, _source.Id, _settings.SubscriptionFilter, item.ResultCode.ToString());
                         throw new UsineException($"the broker refused the subscription of source '{_source.Id}' to '{_settings.SubscriptionFilter}': {item.ResultCode}; check the topic filter and the broker's access rules");
                     }
                 }
 
                 failures = 0;
-                _logger.Connected(_source.Id, _settings.Broker.ToString(), connected.IsSessionPresent, _settings.SubscriptionFilter, (int)_settings.Qos);
+                LogConnected(_logger, _source.Id, _settings.Broker.ToString(), connected.IsSessionPresent, _settings.SubscriptionFilter, (int)_settings.Qos);
                 context.Connected();
 
                 var reason = await connection.Lost.WaitAsync(ct);
                 context.Disconnected(reason ?? new UsineException($"connection to {_settings.Broker} lost", isTransient: true));
-                _logger.ConnectionLost(reason, _source.Id, _settings.Broker.ToString(), reason?.Message ?? "closed by the broker");
+                LogConnectionLost(_logger, reason, _source.Id, _settings.Broker.ToString(), reason?.Message ?? "closed by the broker");
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -108,7 +109,7 @@ public sealed partial class MqttSourceConnector
 
                 context.Disconnected(ex);
                 var retryIn = Backoff.Delay(failures, _options.ReconnectMinBackoff, _options.ReconnectMaxBackoff);
-                _logger.ConnectFailed(ex, _source.Id, _settings.Broker.ToString(), failures, retryIn);
+                LogConnectFailed(_logger, ex, _source.Id, _settings.Broker.ToString(), failures, retryIn);
                 if (!await DelayAsync(retryIn, ct))
                 {
                     break;
@@ -144,4 +145,32 @@ public sealed partial class MqttSourceConnector
         _current?.MarkLost(e.Exception ?? (e.ClientWasConnected ? new UsineException($"disconnected by {_settings.Broker}: {e.Reason} {e.ReasonString}", isTransient: true) : null));
         return Task.CompletedTask;
     }
+
+    // Log events 2000-2039.
+    [LoggerMessage(2000, LogLevel.Information, "MQTT source {SourceId} starting: broker {Broker}, client id {ClientId}, filter {Filter}, next position {Position}")]
+    private static partial void LogStarting(ILogger logger, string sourceId, string broker, string clientId, string filter, long position);
+
+    [LoggerMessage(2001, LogLevel.Information, "MQTT source {SourceId} connected to {Broker} (session present: {SessionPresent}) and subscribed to {Filter} with QoS {Qos}")]
+    private static partial void LogConnected(ILogger logger, string sourceId, string broker, bool sessionPresent, string filter, int qos);
+
+    [LoggerMessage(2002, LogLevel.Warning, "MQTT source {SourceId} could not connect to {Broker} (attempt {Attempt}); next attempt in {Delay}")]
+    private static partial void LogConnectFailed(ILogger logger, Exception exception, string sourceId, string broker, int attempt, TimeSpan delay);
+
+    [LoggerMessage(2003, LogLevel.Warning, "MQTT source {SourceId} lost its connection to {Broker}: {Reason}; unacknowledged messages stay with the broker")]
+    private static partial void LogConnectionLost(ILogger logger, Exception? exception, string sourceId, string broker, string reason);
+
+    [LoggerMessage(2004, LogLevel.Error, "MQTT source {SourceId}: the broker refused the subscription to {Filter}: {Reason}")]
+    private static partial void LogSubscriptionRefused(ILogger logger, string sourceId, string filter, string reason);
+
+    [LoggerMessage(2007, LogLevel.Information, "MQTT source {SourceId}: {Count} committed messages arrived on a connection that is gone, so they cannot be acknowledged; the broker redelivers them and the store drops the duplicates")]
+    private static partial void LogAcknowledgeSkipped(ILogger logger, string sourceId, int count);
+
+    [LoggerMessage(2008, LogLevel.Warning, "MQTT source {SourceId}: acknowledging a committed message failed; the broker will redeliver it")]
+    private static partial void LogAcknowledgeFailed(ILogger logger, Exception exception, string sourceId);
+
+    [LoggerMessage(2013, LogLevel.Warning, "MQTT source {SourceId}: INSECURE: insecureSkipVerify is set, so the certificate of {Broker} is NOT checked. Anyone on the network path can pose as the broker and read or forge this source's data. Set caFile to the CA that issued the broker's certificate and remove insecureSkipVerify")]
+    private static partial void LogInsecureSkipVerify(ILogger logger, string sourceId, string broker);
+
+    [LoggerMessage(2014, LogLevel.Information, "MQTT source {SourceId}: leaving the session cleanly failed; the broker notices the closed socket and keeps the session all the same")]
+    private static partial void LogDisconnectFailed(ILogger logger, Exception exception, string sourceId);
 }

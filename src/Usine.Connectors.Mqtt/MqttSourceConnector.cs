@@ -84,10 +84,10 @@ public sealed partial class MqttSourceConnector : ISourceConnector
         }
 
         _nextPosition = (await context.CheckpointAsync(cancellationToken) ?? 0) + 1;
-        _logger.Starting(_source.Id, Endpoint, _settings.ClientId, _settings.SubscriptionFilter, _nextPosition);
+        LogStarting(_logger, _source.Id, Endpoint, _settings.ClientId, _settings.SubscriptionFilter, _nextPosition);
         if (_settings.Tls is { InsecureSkipVerify: true })
         {
-            _logger.InsecureSkipVerify(_source.Id, Endpoint);
+            LogInsecureSkipVerify(_logger, _source.Id, Endpoint);
         }
 
         var client = _client = new MqttClientFactory().CreateMqttClient();
@@ -124,7 +124,7 @@ public sealed partial class MqttSourceConnector : ISourceConnector
                 catch (Exception ex)
                 {
                     // The connection broke under us; the remaining acknowledgements would fail the same way.
-                    _logger.AcknowledgeFailed(ex, _source.Id);
+                    LogAcknowledgeFailed(_logger, ex, _source.Id);
                     broken = true;
                     skipped++;
                 }
@@ -137,7 +137,7 @@ public sealed partial class MqttSourceConnector : ISourceConnector
 
         if (skipped > 0)
         {
-            _logger.AcknowledgeSkipped(_source.Id, skipped);
+            LogAcknowledgeSkipped(_logger, _source.Id, skipped);
         }
     }
 
@@ -225,7 +225,7 @@ public sealed partial class MqttSourceConnector : ISourceConnector
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             // The broker notices the closed socket just as well; the session survives either way.
-            _logger.DisconnectFailed(ex, _source.Id);
+            LogDisconnectFailed(_logger, ex, _source.Id);
         }
     }
 }

@@ -271,16 +271,7 @@ public sealed class UsinePlatform : IAsyncDisposable
             return;
         }
 
-        var live = kind.Start(source, new SourceStartContext
-        {
-            Ingestor = Engine,
-            Job = Jobs.Stream(source.Id),
-            Jobs = Jobs,
-            Streams = Streams,
-            Loggers = _loggers,
-            Time = Time,
-            DataDirectory = Options.DataDirectory,
-        });
+        var live = kind.Start(source, new SourceStartContext(Engine, Jobs.Stream(source.Id), Jobs, Streams, _loggers, Time, Options.DataDirectory));
         var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
         _live[source.Id] = live;
         var run = live.RunAsync(stop.Token);

@@ -49,7 +49,7 @@ public static partial class DefinitionLoader
     {
         var defs = new UsineDefinitions();
         var seen = new HashSet<string>(StringComparer.Ordinal);
-                foreach (var path in paths)
+        foreach (var path in paths)
         {
             LoadInto(defs, path, seen, kinds);
         }

@@ -100,6 +100,12 @@ public sealed class ReceiveContext
     /// </summary>
     public Task<long?> CheckpointAsync(CancellationToken cancellationToken) => _runner.ReadCheckpointAsync(cancellationToken);
 
+    /// <summary>
+    /// Ships what was written so far as a batch now, without waiting for the batch window: the end of a file of a
+    /// connector that goes on (a drop folder). In order with the messages; the buffer's backpressure applies.
+    /// </summary>
+    public ValueTask FlushAsync(CancellationToken cancellationToken) => Messages.WriteAsync(SourceRunner.Flush, cancellationToken);
+
     /// <summary>What the committed batches of the run became so far (a connector of several streams takes the difference over one).</summary>
     public SourceRunTotals Totals => _runner.Totals;
 

@@ -30,25 +30,18 @@ public sealed partial record SourceKindRegistration
 }
 
 /// <summary>What a live source is started with: the platform's services, and the stream job of the source.</summary>
-public sealed record SourceStartContext
+/// <param name="Ingestor">Where batches go: the engine.</param>
+/// <param name="Job">The source's stream job, which the runner keeps up to date.</param>
+/// <param name="Jobs">Every job of the process, for the bounded runs a live source starts (each file of a drop folder).</param>
+/// <param name="Streams">What the store keeps about streams besides their checkpoint: the CSV header and the line count of a file.</param>
+/// <param name="Loggers">The loggers of the process.</param>
+/// <param name="Time">The clock.</param>
+/// <param name="DataDirectory">The data directory; relative folders of sources are read from it.</param>
+public sealed record SourceStartContext(IIngestor Ingestor, Job Job, JobRegistry Jobs, ISourceStreams Streams, ILoggerFactory Loggers, TimeProvider Time, string DataDirectory)
 {
-    public required IIngestor Ingestor { get; init; }
-
-    /// <summary>The source's stream job, which the runner keeps up to date.</summary>
-    public required Job Job { get; init; }
-
-    /// <summary>Every job of the process, for the bounded runs a live source starts (each file of a drop folder).</summary>
-    public required JobRegistry Jobs { get; init; }
-
-    /// <summary>What the store keeps about streams besides their checkpoint: the CSV header and the line count of a file.</summary>
-    public required ISourceStreams Streams { get; init; }
-
-    public required ILoggerFactory Loggers { get; init; }
-
-    public required TimeProvider Time { get; init; }
-
-    /// <summary>The data directory; relative folders of sources are read from it.</summary>
-    public required string DataDirectory { get; init; }
+    /// <summary>The connector of the source on a runner into the engine, keeping the source's stream job: what most kinds start.</summary>
+    public SourceRunner Run(ISourceConnector connector, SourceRunnerOptions options) =>
+        new(connector, Ingestor, options, Job, Loggers.CreateLogger<SourceRunner>(), Time);
 }
 
 /// <summary>A started source: runs until cancelled, and says how it goes.</summary>

@@ -33,6 +33,9 @@ public sealed class SourceRunner : ILiveSource
     private readonly TimeProvider _time;
     private readonly Channel<ReceivedMessage> _buffer;
 
+    /// <summary>The marker <see cref="ReceiveContext.FlushAsync"/> writes: the batch in hand ships at once.</summary>
+    internal static readonly ReceivedMessage Flush = new(default, new object());
+
     private int _state = (int)ConnectorState.Connecting;
     private int _started;
     private int _everConnected;
@@ -240,12 +243,19 @@ public sealed class SourceRunner : ILiveSource
             }
 
             var batch = new List<ReceivedMessage>(Math.Min(size, 4096));
+            var flushed = false;
             while (batch.Count < size && reader.TryRead(out var item))
             {
+                if (ReferenceEquals(item.Handle, Flush.Handle))
+                {
+                    flushed = true;
+                    break;
+                }
+
                 batch.Add(item);
             }
 
-            if (batch.Count < size)
+            if (!flushed && batch.Count < size)
             {
                 await FillUntilWindowClosesAsync(reader, batch, drain);
             }
@@ -290,6 +300,11 @@ public sealed class SourceRunner : ILiveSource
             {
                 if (reader.TryRead(out var item))
                 {
+                    if (ReferenceEquals(item.Handle, Flush.Handle))
+                    {
+                        return; // the connector asked to ship what there is
+                    }
+
                     batch.Add(item);
                 }
                 else if (!await reader.WaitToReadAsync(either.Token))

@@ -158,7 +158,7 @@ public sealed class MemoryConnector(SourceDefinition source, MemoryPeer peer, Ti
     public static SourceKindRegistration Registration(MemoryPeers peers, SourceRunnerOptions? options = null) => new()
     {
         Name = Kind,
-        Start = (source, context) => new SourceRunner(new MemoryConnector(source, peers.For(source.Id), context.Time), context.Ingestor, options, context.Job, time: context.Time),
+        Start = (source, context) => context.Run(new MemoryConnector(source, peers.For(source.Id), context.Time), options ?? SourceRunnerOptions.Default),
     };
 
     public SourceStream Stream { get; } = new(source.Id, "memory:" + source.Id);
