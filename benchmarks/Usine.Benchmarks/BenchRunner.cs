@@ -5,7 +5,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Usine.Configuration;
 using Usine.Ingestion;
 using Usine.Server;
-using Usine.Server.Ingestion;
+using Usine.Connectors.Files;
 using Usine.Storage;
 using Usine.Storage.DuckDb;
 

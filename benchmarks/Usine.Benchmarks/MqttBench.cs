@@ -40,11 +40,10 @@ public static class MqttBench
         var source = http with
         {
             Id = "bench-mqtt",
-            Kind = SourceKind.Mqtt,
-            Topic = $"usine-bench/{run}/#",
+            Kind = MqttConnectors.Kind,
             Settings = batchSize is { } b
-                ? new Dictionary<string, string> { ["broker"] = broker.ToString(), ["clientId"] = "usine-bench-" + run, ["batchSize"] = b.ToString(System.Globalization.CultureInfo.InvariantCulture) }
-                : new Dictionary<string, string> { ["broker"] = broker.ToString(), ["clientId"] = "usine-bench-" + run },
+                ? new Dictionary<string, string> { ["topic"] = $"usine-bench/{run}/#", ["broker"] = broker.ToString(), ["clientId"] = "usine-bench-" + run, ["batchSize"] = b.ToString(System.Globalization.CultureInfo.InvariantCulture) }
+                : new Dictionary<string, string> { ["topic"] = $"usine-bench/{run}/#", ["broker"] = broker.ToString(), ["clientId"] = "usine-bench-" + run },
         };
         definitions.Sources[source.Id] = source;
 
@@ -113,9 +112,9 @@ public static class MqttBench
         return new MqttBenchReport(lines.Length, published, ingest, stats.Stored, stats.DeadLetters, peak);
     }
 
-    private sealed class RunningConnector(MqttSourceConnector connector, Task running, CancellationTokenSource stop) : IAsyncDisposable
+    private sealed class RunningConnector(SourceRunner connector, Task running, CancellationTokenSource stop) : IAsyncDisposable
     {
-        public MqttSourceConnector Connector => connector;
+        public SourceRunner Connector => connector;
 
         public async ValueTask DisposeAsync()
         {
@@ -136,10 +135,11 @@ public static class MqttBench
     private static async Task<RunningConnector> StartAsync(SourceDefinition source, IngestEngine engine, MqttConnectorOptions options, CancellationToken ct)
     {
         var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var connector = new MqttSourceConnector(source, engine, options, NullLogger<MqttSourceConnector>.Instance);
+        var mqtt = new MqttSourceConnector(source, options, NullLogger<MqttSourceConnector>.Instance);
+        var connector = new SourceRunner(mqtt, engine, mqtt.RunnerOptions);
         var running = connector.RunAsync(stop.Token);
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (connector.State != MqttConnectorState.Running)
+        while (connector.State != ConnectorState.Running)
         {
             if (DateTime.UtcNow > deadline || running.IsCompleted)
             {

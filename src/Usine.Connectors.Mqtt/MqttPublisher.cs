@@ -5,6 +5,7 @@ using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
 using Usine.Connectors.Mqtt.Internal;
+using Usine.Sources;
 
 namespace Usine.Connectors.Mqtt;
 

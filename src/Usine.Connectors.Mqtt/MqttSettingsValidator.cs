@@ -13,8 +13,6 @@ public sealed class MqttSettingsValidator(MqttConnectorOptions? options = null) 
 {
     private readonly MqttConnectorOptions _options = options ?? new MqttConnectorOptions();
 
-    public SourceKind Kind => SourceKind.Mqtt;
-
     public void Validate(SourceDefinition source)
     {
         var settings = MqttSourceSettings.Parse(source, _options);

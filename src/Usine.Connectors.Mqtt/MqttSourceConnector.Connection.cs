@@ -1,7 +1,8 @@
-using System.Buffers;
+using Microsoft.Extensions.Logging;
 using MQTTnet;
 using MQTTnet.Formatter;
 using Usine.Connectors.Mqtt.Internal;
+using Usine.Sources;
 
 namespace Usine.Connectors.Mqtt;
 
@@ -25,7 +26,7 @@ public sealed partial class MqttSourceConnector
         public void MarkLost(Exception? reason) => _lost.TrySetResult(reason);
     }
 
-    private async Task ConnectionLoopAsync(IMqttClient client, CancellationToken ct)
+    private async Task ConnectionLoopAsync(IMqttClient client, ReceiveContext context, CancellationToken ct)
     {
         var options = _settings.Broker.ApplyTo(new MqttClientOptionsBuilder())
             .WithProtocolVersion(MqttProtocolVersion.V500)
@@ -48,7 +49,6 @@ public sealed partial class MqttSourceConnector
             .WithTopicFilter(f => f.WithTopic(_settings.SubscriptionFilter).WithQualityOfServiceLevel(_settings.Qos))
             .Build();
 
-        var everConnected = false;
         var failures = 0;
         while (!ct.IsCancellationRequested)
         {
@@ -74,24 +74,18 @@ public sealed partial class MqttSourceConnector
                 {
                     if (item.ResultCode > MqttClientSubscribeResultCode.GrantedQoS2)
                     {
-                        _logger.SubscriptionRefused(_source.Id, _settings.SubscriptionFilter, item.ResultCode.ToString());
+                        LogSubscriptionRefused(_logger, _source.Id, _settings.SubscriptionFilter, item.ResultCode.ToString());
                         throw new UsineException($"the broker refused the subscription of source '{_source.Id}' to '{_settings.SubscriptionFilter}': {item.ResultCode}; check the topic filter and the broker's access rules");
                     }
                 }
 
-                if (everConnected)
-                {
-                    Interlocked.Increment(ref _reconnects);
-                }
-
-                everConnected = true;
                 failures = 0;
-                _logger.Connected(_source.Id, _settings.Broker.ToString(), connected.IsSessionPresent, _settings.SubscriptionFilter, (int)_settings.Qos);
-                SetState(MqttConnectorState.Running);
+                LogConnected(_logger, _source.Id, _settings.Broker.ToString(), connected.IsSessionPresent, _settings.SubscriptionFilter, (int)_settings.Qos);
+                context.Connected();
 
                 var reason = await connection.Lost.WaitAsync(ct);
-                _lastError = reason ?? new UsineException($"connection to {_settings.Broker} lost", isTransient: true);
-                _logger.ConnectionLost(reason, _source.Id, _settings.Broker.ToString(), reason?.Message ?? "closed by the broker");
+                context.Disconnected(reason ?? new UsineException($"connection to {_settings.Broker} lost", isTransient: true));
+                LogConnectionLost(_logger, reason, _source.Id, _settings.Broker.ToString(), reason?.Message ?? "closed by the broker");
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -106,7 +100,6 @@ public sealed partial class MqttSourceConnector
             {
                 // A refused certificate surfaces as a bare "authentication failed"; say which check failed and why.
                 var ex = certificates?.Explain(caught) is { } reason ? new UsineException(reason, isTransient: true, caught) : caught;
-                _lastError = ex;
                 failures++;
                 connection.MarkLost(ex);
                 if (client.IsConnected)
@@ -114,9 +107,9 @@ public sealed partial class MqttSourceConnector
                     await DisconnectAsync(client);
                 }
 
-                SetState(everConnected ? MqttConnectorState.Reconnecting : MqttConnectorState.Connecting);
+                context.Disconnected(ex);
                 var retryIn = Backoff.Delay(failures, _options.ReconnectMinBackoff, _options.ReconnectMaxBackoff);
-                _logger.ConnectFailed(ex, _source.Id, _settings.Broker.ToString(), failures, retryIn);
+                LogConnectFailed(_logger, ex, _source.Id, _settings.Broker.ToString(), failures, retryIn);
                 if (!await DelayAsync(retryIn, ct))
                 {
                     break;
@@ -127,7 +120,6 @@ public sealed partial class MqttSourceConnector
 
             // The connection was lost after it ran: come back quickly the first time.
             connection.MarkLost(null);
-            SetState(MqttConnectorState.Reconnecting);
             if (!await DelayAsync(Backoff.Delay(1, _options.ReconnectMinBackoff, _options.ReconnectMaxBackoff), ct))
             {
                 break;
@@ -154,51 +146,31 @@ public sealed partial class MqttSourceConnector
         return Task.CompletedTask;
     }
 
-    private async Task OnMessageReceivedAsync(IMqttClient client, MqttApplicationMessageReceivedEventArgs e, CancellationToken stopping)
-    {
-        // Acknowledged by the batch loop once committed, never here.
-        e.AutoAcknowledge = false;
-        var message = e.ApplicationMessage;
-        var received = new Pending(
-            e,
-            _current!,
-            _time.GetUtcNow().UtcDateTime,
-            message.Payload.IsEmpty ? [] : message.Payload.ToArray(), // the client reuses its buffers
-            message.Topic);
-        Interlocked.Increment(ref _received);
+    // Log events 2000-2039.
+    [LoggerMessage(2000, LogLevel.Information, "MQTT source {SourceId} starting: broker {Broker}, client id {ClientId}, filter {Filter}, next position {Position}")]
+    private static partial void LogStarting(ILogger logger, string sourceId, string broker, string clientId, string filter, long position);
 
-        if (_buffer.Writer.TryWrite(received))
-        {
-            return;
-        }
+    [LoggerMessage(2001, LogLevel.Information, "MQTT source {SourceId} connected to {Broker} (session present: {SessionPresent}) and subscribed to {Filter} with QoS {Qos}")]
+    private static partial void LogConnected(ILogger logger, string sourceId, string broker, bool sessionPresent, string filter, int qos);
 
-        // Full: only with a broker that ignores Receive Maximum. Wait for room, but give up when stopping
-        // or when the connection dies, because the client waits for this handler before it reports the
-        // loss. A message given up is not acknowledged, so the broker delivers it again.
-        try
-        {
-            while (!_buffer.Writer.TryWrite(received))
-            {
-                using var recheck = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-                recheck.CancelAfter(TimeSpan.FromSeconds(1));
-                try
-                {
-                    if (!await _buffer.Writer.WaitToWriteAsync(recheck.Token))
-                    {
-                        return;
-                    }
-                }
-                catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
-                {
-                    if (!client.IsConnected)
-                    {
-                        return;
-                    }
-                }
-            }
-        }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-        {
-        }
-    }
+    [LoggerMessage(2002, LogLevel.Warning, "MQTT source {SourceId} could not connect to {Broker} (attempt {Attempt}); next attempt in {Delay}")]
+    private static partial void LogConnectFailed(ILogger logger, Exception exception, string sourceId, string broker, int attempt, TimeSpan delay);
+
+    [LoggerMessage(2003, LogLevel.Warning, "MQTT source {SourceId} lost its connection to {Broker}: {Reason}; unacknowledged messages stay with the broker")]
+    private static partial void LogConnectionLost(ILogger logger, Exception? exception, string sourceId, string broker, string reason);
+
+    [LoggerMessage(2004, LogLevel.Error, "MQTT source {SourceId}: the broker refused the subscription to {Filter}: {Reason}")]
+    private static partial void LogSubscriptionRefused(ILogger logger, string sourceId, string filter, string reason);
+
+    [LoggerMessage(2007, LogLevel.Information, "MQTT source {SourceId}: {Count} committed messages arrived on a connection that is gone, so they cannot be acknowledged; the broker redelivers them and the store drops the duplicates")]
+    private static partial void LogAcknowledgeSkipped(ILogger logger, string sourceId, int count);
+
+    [LoggerMessage(2008, LogLevel.Warning, "MQTT source {SourceId}: acknowledging a committed message failed; the broker will redeliver it")]
+    private static partial void LogAcknowledgeFailed(ILogger logger, Exception exception, string sourceId);
+
+    [LoggerMessage(2013, LogLevel.Warning, "MQTT source {SourceId}: INSECURE: insecureSkipVerify is set, so the certificate of {Broker} is NOT checked. Anyone on the network path can pose as the broker and read or forge this source's data. Set caFile to the CA that issued the broker's certificate and remove insecureSkipVerify")]
+    private static partial void LogInsecureSkipVerify(ILogger logger, string sourceId, string broker);
+
+    [LoggerMessage(2014, LogLevel.Information, "MQTT source {SourceId}: leaving the session cleanly failed; the broker notices the closed socket and keeps the session all the same")]
+    private static partial void LogDisconnectFailed(ILogger logger, Exception exception, string sourceId);
 }

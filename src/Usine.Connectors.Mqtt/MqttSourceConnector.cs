@@ -1,74 +1,68 @@
-using System.Runtime.ExceptionServices;
-using System.Threading.Channels;
+using System.Buffers;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using MQTTnet;
 using Usine.Connectors.Mqtt.Internal;
-using Usine.Ingestion;
-using Usine.Operations;
+using Usine.Pipeline;
 using Usine.Sources;
 
 namespace Usine.Connectors.Mqtt;
 
 /// <summary>
-/// Streams one mqtt source into an <see cref="IIngestor"/>: subscribes with QoS 1 on a persistent MQTT 5
-/// session, batches what arrives, and acknowledges each message to the broker only once the batch holding
-/// it is committed. A crash at any point therefore loses nothing: whatever was not acknowledged is
-/// redelivered by the broker, and the store drops what it already holds.
+/// The connector of one mqtt source, run by a <see cref="SourceRunner"/>: subscribes with QoS 1 on a persistent
+/// MQTT 5 session, hands each message over with its position, and acknowledges it to the broker (PUBACK) only
+/// when the runner says its batch is committed. A crash at any point therefore loses nothing: whatever was not
+/// acknowledged is redelivered by the broker, and the store drops what it already holds.
 /// </summary>
 /// <remarks>
 /// Backpressure: the broker sends at most <see cref="MqttConnectorOptions.ReceiveMaximum"/> unacknowledged
 /// messages, and acknowledgements only follow commits, so a slow store slows the broker down instead of
-/// filling memory; the rest waits in the broker's queue. The buffer between the MQTT client and the batcher
-/// is a bounded channel of that same capacity whose full mode is Wait, which only matters with a broker
-/// that ignores Receive Maximum: then the client's dispatch loop waits instead of buffering more.
+/// filling memory; the rest waits in the broker's queue. The runner's buffer has that same capacity
+/// (<see cref="RunnerOptions"/>), which only matters with a broker that ignores Receive Maximum: then the
+/// client's dispatch loop waits instead of buffering more.
 /// </remarks>
-public sealed partial class MqttSourceConnector
+public sealed partial class MqttSourceConnector : ISourceConnector
 {
     private readonly SourceDefinition _source;
-    private readonly IIngestor _ingestor;
     private readonly MqttConnectorOptions _options;
     private readonly MqttSourceSettings _settings;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
-    private readonly Channel<Pending> _buffer;
-
-    private int _state = (int)MqttConnectorState.Connecting;
-    private int _started;
-    private long _received;
-    private long _ingested;
-    private long _acknowledged;
-    private long _reconnects;
-    private long _ingestRetries;
+    private IMqttClient? _client;
     private long _nextPosition;
-    private volatile Exception? _lastError;
-    private readonly Job? _job;
 
-    /// <param name="job">The source's stream job, kept up to date with the connection's state and the counts of every committed batch.</param>
-    public MqttSourceConnector(SourceDefinition source, IIngestor ingestor, MqttConnectorOptions? options = null, ILogger<MqttSourceConnector>? logger = null, TimeProvider? time = null, Job? job = null)
+    public MqttSourceConnector(SourceDefinition source, MqttConnectorOptions? options = null, ILogger<MqttSourceConnector>? logger = null, TimeProvider? time = null)
     {
-        _job = job;
         ArgumentNullException.ThrowIfNull(source);
-        ArgumentNullException.ThrowIfNull(ingestor);
         _options = options ?? new MqttConnectorOptions();
         _options.Validate();
         _source = source;
-        _ingestor = ingestor;
         _settings = MqttSourceSettings.Parse(source, _options);
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _time = time ?? TimeProvider.System;
-        _buffer = Channel.CreateBounded<Pending>(new BoundedChannelOptions(_options.ReceiveMaximum)
+        Stream = new SourceStream(source.Id, "mqtt:" + source.Id);
+        RunnerOptions = new SourceRunnerOptions
         {
-            FullMode = BoundedChannelFullMode.Wait,
-            SingleReader = true,
-            SingleWriter = true,
-        });
+            BatchSize = _settings.BatchSize,
+            BatchWindow = _settings.BatchWindow,
+            BufferCapacity = _options.ReceiveMaximum,
+            RetryMinBackoff = _options.IngestRetryMinBackoff,
+            RetryMaxBackoff = _options.IngestRetryMaxBackoff,
+            DrainTimeout = _options.DrainTimeout,
+        };
     }
 
     public string SourceId => _source.Id;
 
     /// <summary>The stream the positions belong to: <c>mqtt:SOURCE</c>.</summary>
-    public string StreamId => "mqtt:" + _source.Id;
+    public SourceStream Stream { get; }
+
+    public string StreamId => Stream.StreamId;
+
+    public string Endpoint => _settings.Broker.ToString();
+
+    /// <summary>How the runner batches this source: its batchSize and batchMilliseconds, a buffer of the receive maximum, the options' retries and drain.</summary>
+    public SourceRunnerOptions RunnerOptions { get; }
 
     /// <summary>The client id the session is kept under.</summary>
     public string ClientId => _settings.ClientId;
@@ -76,138 +70,136 @@ public sealed partial class MqttSourceConnector
     /// <summary>The filter subscribed to, including the <c>$share/GROUP/</c> prefix of a shared subscription.</summary>
     public string SubscriptionFilter => _settings.SubscriptionFilter;
 
-    public MqttConnectorState State => (MqttConnectorState)Volatile.Read(ref _state);
-
-    /// <summary>The last error met (connection, subscription or ingest), kept after recovery so it can be shown.</summary>
-    public Exception? LastError => _lastError;
-
-    /// <summary>Messages handed over by the broker, redeliveries included.</summary>
-    public long Received => Interlocked.Read(ref _received);
-
-    /// <summary>Messages committed by the ingestor.</summary>
-    public long Ingested => Interlocked.Read(ref _ingested);
-
-    /// <summary>Committed messages released to the broker (QoS 0 messages need no acknowledgement and are counted here too).</summary>
-    public long Acknowledged => Interlocked.Read(ref _acknowledged);
-
-    /// <summary>Connections re-established after a loss.</summary>
-    public long Reconnects => Interlocked.Read(ref _reconnects);
-
-    /// <summary>Batches ingested again after a transient failure.</summary>
-    public long IngestRetries => Interlocked.Read(ref _ingestRetries);
-
-    /// <summary>Raised on every change of <see cref="State"/>, on the connector's own thread: keep handlers short.</summary>
-    public event EventHandler<MqttConnectorStateChangedEventArgs>? StateChanged;
-
     /// <summary>
-    /// Connects, subscribes and ingests until <paramref name="cancellationToken"/> is cancelled, then finishes
-    /// the batch in hand (within <see cref="MqttConnectorOptions.DrainTimeout"/>), disconnects keeping the
-    /// session, and returns. Lost connections are retried forever; it throws only when retrying cannot help
-    /// (the broker refuses the subscription, the ingestor rejects a batch), leaving <see cref="State"/> Failed.
+    /// Connects, subscribes and hands messages over until <paramref name="cancellationToken"/> is cancelled,
+    /// keeping the connection open for the last acknowledgements (<see cref="DisposeAsync"/> closes it). Lost
+    /// connections are retried forever; it throws only when the broker refuses the subscription.
     /// </summary>
-    public async Task RunAsync(CancellationToken cancellationToken)
+    public async Task ReceiveAsync(ReceiveContext context, CancellationToken cancellationToken)
     {
-        if (Interlocked.Exchange(ref _started, 1) != 0)
+        ArgumentNullException.ThrowIfNull(context);
+        if (_client is not null)
         {
-            throw new InvalidOperationException("RunAsync may be called once per connector; create a new connector to run the source again");
+            throw new InvalidOperationException("a connector receives once; create a new connector to run the source again");
         }
 
-        SetState(MqttConnectorState.Connecting);
-        long? checkpoint;
-        try
-        {
-            checkpoint = await ReadCheckpointAsync(cancellationToken);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            SetState(MqttConnectorState.Stopped);
-            return;
-        }
-        catch (Exception ex)
-        {
-            _lastError = ex;
-            SetState(MqttConnectorState.Failed);
-            throw;
-        }
-
-        _nextPosition = (checkpoint ?? 0) + 1;
-        _logger.Starting(_source.Id, _settings.Broker.ToString(), _settings.ClientId, _settings.SubscriptionFilter, _nextPosition);
+        _nextPosition = (await context.CheckpointAsync(cancellationToken) ?? 0) + 1;
+        LogStarting(_logger, _source.Id, Endpoint, _settings.ClientId, _settings.SubscriptionFilter, _nextPosition);
         if (_settings.Tls is { InsecureSkipVerify: true })
         {
-            _logger.InsecureSkipVerify(_source.Id, _settings.Broker.ToString());
+            LogInsecureSkipVerify(_logger, _source.Id, Endpoint);
         }
 
-        using var client = new MqttClientFactory().CreateMqttClient();
-        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var drain = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
-        client.ApplicationMessageReceivedAsync += e => OnMessageReceivedAsync(client, e, stopping.Token);
+        var client = _client = new MqttClientFactory().CreateMqttClient();
+        client.ApplicationMessageReceivedAsync += e => OnMessageReceivedAsync(client, context, e, cancellationToken);
         client.DisconnectedAsync += OnDisconnectedAsync;
-
-        var batching = Task.Run(() => BatchLoopAsync(drain.Token), CancellationToken.None);
-
-        // A batch loop that fails (a rejected batch) must also end the connection loop.
-        _ = batching.ContinueWith(static (_, s) => ((CancellationTokenSource)s!).Cancel(), stopping, CancellationToken.None, TaskContinuationOptions.NotOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-
-        Exception? failure = null;
-        try
-        {
-            await ConnectionLoopAsync(client, stopping.Token);
-        }
-        catch (Exception ex)
-        {
-            failure = ex;
-        }
-
-        // Stop taking messages, commit and acknowledge those already buffered, then leave the session.
-        await stopping.CancelAsync();
-        _buffer.Writer.TryComplete();
-        drain.CancelAfter(_options.DrainTimeout);
-        try
-        {
-            await batching;
-        }
-        catch (OperationCanceledException) when (drain.IsCancellationRequested)
-        {
-            _logger.DrainTimedOut(_source.Id, _options.DrainTimeout);
-        }
-        catch (Exception ex)
-        {
-            failure ??= ex;
-        }
-
-        await DisconnectAsync(client);
-        _settings.Tls?.Dispose();
-        _logger.Stopped(_source.Id, Received, Acknowledged, Reconnects);
-        if (failure is not null)
-        {
-            _lastError = failure;
-            SetState(MqttConnectorState.Failed);
-            ExceptionDispatchInfo.Throw(failure);
-        }
-
-        SetState(MqttConnectorState.Stopped);
+        await ConnectionLoopAsync(client, context, cancellationToken);
     }
 
-    private async Task<long?> ReadCheckpointAsync(CancellationToken ct)
+    /// <summary>Acknowledges committed messages in the order they arrived, as MQTT requires, on the connection that delivered them.</summary>
+    public async ValueTask AcknowledgeAsync(IReadOnlyList<ReceivedMessage> committed, CancellationToken cancellationToken)
     {
-        for (var attempt = 1; ; attempt++)
+        var skipped = 0;
+        var broken = false;
+        await _connectionLock.WaitAsync(CancellationToken.None);
+        try
         {
-            try
+            foreach (var m in committed)
             {
-                return await _ingestor.GetCheckpointAsync(StreamId, ct);
+                if (m.Handle is not Delivery d)
+                {
+                    continue; // QoS 0: nothing to acknowledge
+                }
+
+                if (broken || !ReferenceEquals(d.Connection, _current) || !d.Connection.IsAlive)
+                {
+                    skipped++;
+                    continue;
+                }
+
+                try
+                {
+                    await d.Args.AcknowledgeAsync(CancellationToken.None);
+                }
+                catch (Exception ex)
+                {
+                    // The connection broke under us; the remaining acknowledgements would fail the same way.
+                    LogAcknowledgeFailed(_logger, ex, _source.Id);
+                    broken = true;
+                    skipped++;
+                }
             }
-            catch (Exception ex) when (IsTransient(ex))
-            {
-                _lastError = ex;
-                var delay = Backoff.Delay(attempt, _options.IngestRetryMinBackoff, _options.IngestRetryMaxBackoff);
-                _logger.CheckpointRetry(ex, _source.Id, StreamId, attempt, delay);
-                await Task.Delay(delay, _time, ct);
-            }
+        }
+        finally
+        {
+            _connectionLock.Release();
+        }
+
+        if (skipped > 0)
+        {
+            LogAcknowledgeSkipped(_logger, _source.Id, skipped);
         }
     }
 
-    private static bool IsTransient(Exception ex) =>
-        ex is UsineException { IsTransient: true } or TimeoutException;
+    /// <summary>Leaves the session after the last acknowledgement: a ping makes sure the broker has them, then a normal disconnect keeps the session.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_client is { } client)
+        {
+            await DisconnectAsync(client);
+            client.Dispose();
+        }
+
+        _settings.Tls?.Dispose();
+        _connectionLock.Dispose();
+    }
+
+    /// <summary>A message as the client handed it over: what acknowledges it, and the connection it came on.</summary>
+    private sealed record Delivery(MqttApplicationMessageReceivedEventArgs Args, Connection Connection);
+
+    private async Task OnMessageReceivedAsync(IMqttClient client, ReceiveContext context, MqttApplicationMessageReceivedEventArgs e, CancellationToken stopping)
+    {
+        // Acknowledged once committed, never here.
+        e.AutoAcknowledge = false;
+        var message = e.ApplicationMessage;
+        var payload = message.Payload.IsEmpty ? [] : message.Payload.ToArray(); // the client reuses its buffers
+        var raw = new RawMessage(_nextPosition++, _time.GetUtcNow().UtcDateTime, payload, message.Topic);
+        var received = new ReceivedMessage(raw, message.QualityOfServiceLevel == MQTTnet.Protocol.MqttQualityOfServiceLevel.AtMostOnce ? null : new Delivery(e, _current!));
+        var writer = context.Messages;
+        if (writer.TryWrite(received))
+        {
+            return;
+        }
+
+        // Full: only with a broker that ignores Receive Maximum. Wait for room, but give up when stopping
+        // or when the connection dies, because the client waits for this handler before it reports the
+        // loss. A message given up is not acknowledged, so the broker delivers it again.
+        try
+        {
+            while (!writer.TryWrite(received))
+            {
+                using var recheck = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+                recheck.CancelAfter(TimeSpan.FromSeconds(1));
+                try
+                {
+                    if (!await writer.WaitToWriteAsync(recheck.Token))
+                    {
+                        return;
+                    }
+                }
+                catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+                {
+                    if (!client.IsConnected)
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+        }
+    }
 
     private async Task DisconnectAsync(IMqttClient client)
     {
@@ -233,80 +225,7 @@ public sealed partial class MqttSourceConnector
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             // The broker notices the closed socket just as well; the session survives either way.
-            _lastError ??= ex;
-        }
-    }
-
-    /// <summary>
-    /// The job's view of the connector: connected is running (the platform marks it idle when no traffic
-    /// comes), a first connection attempt is idle until it fails, trying to get back after a failure or a
-    /// loss is degraded with the error as reason, failed is failed and stopped is stopped.
-    /// </summary>
-    private void UpdateJob(MqttConnectorState state)
-    {
-        if (_job is null)
-        {
-            return;
-        }
-
-        var error = _lastError?.Message;
-        switch (state)
-        {
-            case MqttConnectorState.Running:
-                _job.SetState(JobState.Running, $"connected to {_settings.Broker}");
-                break;
-            case MqttConnectorState.Connecting when error is null:
-                _job.SetState(JobState.Idle, $"connecting to {_settings.Broker}");
-                break;
-            case MqttConnectorState.Connecting or MqttConnectorState.Reconnecting:
-                _job.SetState(JobState.Degraded, error ?? $"connection to {_settings.Broker} lost");
-                break;
-            case MqttConnectorState.Retrying:
-                _job.SetState(JobState.Degraded, $"batches cannot be committed, their messages stay unacknowledged with the broker: {error ?? "no error recorded"}");
-                break;
-            case MqttConnectorState.Failed:
-                _job.SetState(JobState.Failed, error ?? "the connector failed");
-                break;
-            case MqttConnectorState.Stopped:
-                _job.SetState(JobState.Stopped, "shut down");
-                break;
-        }
-    }
-
-    /// <summary>Moves to <paramref name="state"/> only from <paramref name="expected"/>, so that the batch loop never overwrites what the connection loop decided meanwhile.</summary>
-    private bool TrySetState(MqttConnectorState expected, MqttConnectorState state)
-    {
-        if (Interlocked.CompareExchange(ref _state, (int)state, (int)expected) != (int)expected)
-        {
-            return false;
-        }
-
-        UpdateJob(state);
-        RaiseStateChanged(expected, state);
-        return true;
-    }
-
-    private void SetState(MqttConnectorState state)
-    {
-        var previous = (MqttConnectorState)Interlocked.Exchange(ref _state, (int)state);
-
-        // Before the early return: another failed attempt in the same state still refreshes the job's last error.
-        UpdateJob(state);
-        if (previous != state)
-        {
-            RaiseStateChanged(previous, state);
-        }
-    }
-
-    private void RaiseStateChanged(MqttConnectorState previous, MqttConnectorState state)
-    {
-        try
-        {
-            StateChanged?.Invoke(this, new MqttConnectorStateChangedEventArgs(previous, state));
-        }
-        catch (Exception ex)
-        {
-            _logger.StateHandlerFailed(ex, _source.Id);
+            LogDisconnectFailed(_logger, ex, _source.Id);
         }
     }
 }

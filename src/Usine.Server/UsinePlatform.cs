@@ -1,10 +1,10 @@
 using Microsoft.Extensions.Logging;
 using Usine.Configuration;
-using Usine.Connectors.Mqtt;
+using Usine.Connectors.Files;
+using Usine.Connectors.Http;
 using Usine.Ingestion;
 using Usine.Operations;
 using Usine.Pipeline;
-using Usine.Server.Ingestion;
 using Usine.Server.Internal;
 using Usine.Server.Operations;
 using Usine.Sources;
@@ -22,10 +22,8 @@ public sealed class UsinePlatform : IAsyncDisposable
     private readonly ILoggerFactory _loggers;
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Task> _running = [];
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, MqttSourceConnector> _mqtt = new(StringComparer.Ordinal);
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, FileDropWatcher> _drops = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ILiveSource> _live = new(StringComparer.Ordinal);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (CancellationTokenSource Stop, Task Run)> _connectors = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, PushStream> _push = new(StringComparer.Ordinal);
     private readonly List<WebhookNotifier> _webhooks = [];
     private readonly AlertRecorder _alertRecorder;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _failedSources = new(StringComparer.Ordinal);
@@ -49,7 +47,10 @@ public sealed class UsinePlatform : IAsyncDisposable
         _alertRecorder = new AlertRecorder(store.Operations, loggers.CreateLogger<AlertRecorder>());
         Alerting.Recorder = _alertRecorder;
         Alerts = options.EvaluateAlerts && definitions.EffectiveAlertRules.Count > 0 ? Alerting : null;
-        Importer = new FileImporter(engine, store.RawZone, time, Jobs);
+        Kinds = DefinitionCatalog.SourceKinds(options);
+        Streams = store.RawZone;
+        Importer = new FileImporter(engine, Streams, time, Jobs);
+        Push = new HttpPush(engine, Streams, time);
         Replays = new Replays(definitions, engine, store, Jobs, options.MaxReplayAttempts, loggers.CreateLogger<Replays>(), time);
         Archive = new ArchiveService(options, store.Archive, Jobs, time, loggers.CreateLogger<ArchiveService>());
         Catalog = new DefinitionCatalog(this);
@@ -67,6 +68,15 @@ public sealed class UsinePlatform : IAsyncDisposable
     public IUsineStore Store { get; }
     public IngestEngine Engine { get; }
     public FileImporter Importer { get; }
+
+    /// <summary>HTTP pushes, each a bounded run answered once committed.</summary>
+    public HttpPush Push { get; }
+
+    /// <summary>The registered kinds of source: how each loads its settings and starts.</summary>
+    public SourceKindRegistry Kinds { get; }
+
+    /// <summary>What the store keeps about the streams of files and CSV pushes.</summary>
+    public ISourceStreams Streams { get; }
 
     /// <summary>Replays of dead letters and of raw ranges, audited.</summary>
     public Replays Replays { get; }
@@ -126,7 +136,7 @@ public sealed class UsinePlatform : IAsyncDisposable
         // Before the alert history, whose silences are judged against when each source was last seen.
         engine.SeedStats(store.Operations.SourceTotals());
         platform.Alerting.RestoreHistory(await store.Operations.RecentAlertEventsAsync(options.Alerting.HistoryLimit, ct));
-        foreach (var source in definitions.Sources.Values.Where(s => s.Kind == SourceKind.Http))
+        foreach (var source in definitions.Sources.Values.Where(s => platform.Kinds.Find(s.Kind) is { Start: null }))
         {
             platform.Jobs.Stream(source.Id);
         }
@@ -200,12 +210,12 @@ public sealed class UsinePlatform : IAsyncDisposable
     }
 
     /// <summary>
-    /// A commit of a source failed: its stream job is degraded with the reason. MQTT connectors say it themselves
-    /// (their state is retrying and they hold the broker's messages), so only the other sources are handled here.
+    /// A commit of a source failed: its stream job is degraded with the reason. Sources on the runner say it
+    /// themselves (their state is retrying and their peer holds the messages), so only the others are handled here.
     /// </summary>
     private void OnCommitFailed(CommitFailure failure)
     {
-        if (_mqtt.ContainsKey(failure.SourceId) || Jobs.Get("stream:" + failure.SourceId) is not { State: not (JobState.Stopped or JobState.Failed) } job)
+        if (_live.TryGetValue(failure.SourceId, out var live) && live.ReportsCommitFailures || Jobs.Get("stream:" + failure.SourceId) is not { State: not (JobState.Stopped or JobState.Failed) } job)
         {
             return;
         }
@@ -249,37 +259,25 @@ public sealed class UsinePlatform : IAsyncDisposable
         commits.Recovered();
     }
 
-    /// <summary>Starts what brings a source's data in: an MQTT connector, a drop-folder watcher, or the stream job of HTTP pushes.</summary>
+    /// <summary>Starts what brings a source's data in, as its kind's registration says; a kind whose data is pushed only gets its stream job.</summary>
     internal void StartConnector(SourceDefinition source)
     {
-        if (source.Kind == SourceKind.Http)
+        var kind = Kinds.Of(source);
+        if (kind.Start is null)
         {
             Jobs.Stream(source.Id);
             return;
         }
 
-        if (!Options.StartConnectors || source.Kind is not (SourceKind.Mqtt or SourceKind.File))
+        if (!Options.StartConnectors)
         {
             return;
         }
 
+        var live = kind.Start(source, new SourceStartContext(Engine, Jobs.Stream(source.Id), Jobs, Streams, _loggers, Time, Options.DataDirectory));
         var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-        Task run;
-        if (source.Kind == SourceKind.Mqtt)
-        {
-            var connector = new MqttSourceConnector(source, Engine, new MqttConnectorOptions { DefaultBroker = Options.DefaultMqttBroker },
-                _loggers.CreateLogger<MqttSourceConnector>(), Time, Jobs.Stream(source.Id));
-            _mqtt[source.Id] = connector;
-            run = connector.RunAsync(stop.Token);
-        }
-        else
-        {
-            var folder = Path.IsPathRooted(source.Path!) ? source.Path! : Path.Combine(Options.DataDirectory, source.Path!);
-            var watcher = new FileDropWatcher(source, folder, Importer, Options.DropPollInterval, _loggers.CreateLogger<FileDropWatcher>(), Time, Jobs.Stream(source.Id));
-            _drops[source.Id] = watcher;
-            run = watcher.RunAsync(stop.Token);
-        }
-
+        _live[source.Id] = live;
+        var run = live.RunAsync(stop.Token);
         _connectors[source.Id] = (stop, run);
         lock (_running)
         {
@@ -305,8 +303,7 @@ public sealed class UsinePlatform : IAsyncDisposable
             c.Stop.Dispose();
         }
 
-        _mqtt.TryRemove(sourceId, out _);
-        _drops.TryRemove(sourceId, out _);
+        _live.TryRemove(sourceId, out _);
         Jobs.Get("stream:" + sourceId)?.SetState(JobState.Stopped, "source changed or removed");
     }
 
@@ -345,7 +342,7 @@ public sealed class UsinePlatform : IAsyncDisposable
     /// <summary>Silence after which a running stream of <paramref name="source"/> is idle: twice its cadence, else the default.</summary>
     public TimeSpan IdleAfter(SourceDefinition source) => source.ExpectEvery is { } every ? every * 2 : Options.IdleAfter;
 
-    /// <summary>The state of a source's connector, for status pages: running, connecting, reconnecting, failed, ready...</summary>
+    /// <summary>The state of a source's connector, for status pages: running, connecting, reconnecting, retrying, degraded, failed, ready, stopped.</summary>
     public (string State, string? LastError) SourceState(SourceDefinition source)
     {
         if (_failedSources.TryGetValue(source.Id, out var reason))
@@ -353,62 +350,24 @@ public sealed class UsinePlatform : IAsyncDisposable
             return ("failed", reason);
         }
 
-        if (_mqtt.TryGetValue(source.Id, out var m))
+        _live.TryGetValue(source.Id, out var live);
+        if (live is { ReportsCommitFailures: true })
         {
-            return (m.State.ToString().ToLowerInvariant(), m.LastError?.Message);
+            return live.Status;
         }
 
-        // Pushes and drop folders have nobody holding messages for them: while their commits fail, they are degraded.
+        // Drop folders and pushes have nobody holding messages for them: while their commits fail, they are degraded.
         if (Engine.Commits.Of(source.Id) is { } failure)
         {
             return ("degraded", $"batches cannot be committed since {failure.Since:u} ({failure.Attempts} failed): {failure.Reason}");
         }
 
-        if (_drops.TryGetValue(source.Id, out var d))
+        if (live is not null)
         {
-            return (d.State, d.LastError);
+            return live.Status;
         }
 
-        return source.Kind switch
-        {
-            SourceKind.Http => ("ready", null),
-            SourceKind.Mqtt or SourceKind.File => ("stopped", null),
-            _ => ("unsupported", $"sources of kind {source.Kind.ToString().ToLowerInvariant()} have no connector in this version; their data can be imported or pushed"),
-        };
-    }
-
-    /// <summary>Positions of HTTP pushes: one stream per source (per source and header line for CSV), numbered on from its checkpoint.</summary>
-    public async Task<PushStream> PushStreamAsync(SourceDefinition source, IReadOnlyList<string>? csvHeader, CancellationToken ct)
-    {
-        // CSV pushes with the same header share a stream that records it, so that their lines can be read again
-        // (replay, dead-letter retry); each push may carry another header, hence one stream per header.
-        var id = csvHeader is null
-            ? "http:" + source.Id
-            : $"http:{source.Id}:csv-{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(string.Join('\u001f', csvHeader))))[..12]}";
-        PushStream? stream;
-        lock (_push)
-        {
-            _push.TryGetValue(id, out stream);
-        }
-
-        if (stream is null)
-        {
-            if (csvHeader is not null)
-            {
-                await Store.RawZone.RegisterStreamAsync(id, source.Id, "http", null, csvHeader, ct);
-            }
-
-            var checkpoint = await Engine.GetCheckpointAsync(id, ct) ?? 0;
-            lock (_push)
-            {
-                if (!_push.TryGetValue(id, out stream))
-                {
-                    _push[id] = stream = new PushStream(id, checkpoint);
-                }
-            }
-        }
-
-        return stream;
+        return Kinds.Find(source.Kind) is { Start: null } ? ("ready", null) : ("stopped", null);
     }
 
     public async ValueTask DisposeAsync()
@@ -429,7 +388,7 @@ public sealed class UsinePlatform : IAsyncDisposable
             // Connectors end by cancellation.
         }
 
-        foreach (var source in Definitions.Sources.Values.Where(s => s.Kind == SourceKind.Http))
+        foreach (var source in Definitions.Sources.Values.Where(s => Kinds.Find(s.Kind) is { Start: null }))
         {
             Jobs.Stream(source.Id).SetState(JobState.Stopped, "shut down");
         }
@@ -445,15 +404,4 @@ public sealed class UsinePlatform : IAsyncDisposable
         Metrics.Dispose();
         _stopping.Dispose();
     }
-}
-
-/// <summary>Hands out increasing positions to the pushes of one source.</summary>
-public sealed class PushStream(string id, long start)
-{
-    private long _next = start;
-
-    public string Id { get; } = id;
-
-    /// <summary>Reserves <paramref name="count"/> positions and returns the first.</summary>
-    public long Reserve(int count) => Interlocked.Add(ref _next, count) - count + 1;
 }

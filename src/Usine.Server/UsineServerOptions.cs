@@ -36,6 +36,12 @@ public sealed record UsineServerOptions
     /// <summary>Start the connectors of live sources (MQTT, file drops). Default true; tests of the API alone turn it off.</summary>
     public bool StartConnectors { get; init; } = true;
 
+    /// <summary>
+    /// Kinds of source registered besides the built-in ones (mqtt, file, http): a connector project's
+    /// <see cref="Sources.SourceKindRegistration"/>. Its sources load, validate and start like the others.
+    /// </summary>
+    public IReadOnlyList<Sources.SourceKindRegistration> SourceKinds { get; init; } = [];
+
     /// <summary>Attempts after which a dead letter is not replayed again unless forced. Default 5.</summary>
     public int MaxReplayAttempts { get; init; } = 5;
 

@@ -51,7 +51,7 @@ public sealed class EmbeddedMqttBrokerTests(ITestOutputHelper output)
         var ingestor = new RecordingIngestor();
         await using var publisher = new MqttPublisher(new MqttPublisherOptions { Broker = broker.Address });
 
-        await using (var running = new RunningConnector(new MqttSourceConnector(source, ingestor, TestSources.FastOptions, new TestOutputLogger<MqttSourceConnector>(output))))
+        await using (var running = new RunningConnector(TestSources.Runner(source, ingestor, TestSources.FastOptions, new TestOutputLogger<MqttSourceConnector>(output))))
         {
             await running.WaitUntilRunningAsync();
             await Task.WhenAll(Enumerable.Range(0, count).Select(i => publisher.PublishAsync($"usine/flins/st{i % 7}/screwing", TestSources.Payload(i))));
@@ -61,7 +61,7 @@ public sealed class EmbeddedMqttBrokerTests(ITestOutputHelper output)
         }
 
         await publisher.PublishAsync("usine/flins/st0/screwing", TestSources.Payload(count));
-        await using (var again = new RunningConnector(new MqttSourceConnector(source, ingestor, TestSources.FastOptions, new TestOutputLogger<MqttSourceConnector>(output))))
+        await using (var again = new RunningConnector(TestSources.Runner(source, ingestor, TestSources.FastOptions, new TestOutputLogger<MqttSourceConnector>(output))))
         {
             await ingestor.WaitForCommittedAsync(count + 1, "the message the embedded broker kept while the connector was stopped");
             await again.StopAsync();

@@ -8,8 +8,8 @@ namespace Usine.Connectors.Mqtt.Tests;
 [Collection(MosquittoCollection.Name)]
 public sealed class MqttSourceConnectorTests(MosquittoFixture mosquitto, ITestOutputHelper output)
 {
-    private MqttSourceConnector Connector(Usine.Sources.SourceDefinition source, RecordingIngestor ingestor, MqttConnectorOptions? options = null) =>
-        new(source, ingestor, options ?? TestSources.FastOptions, new TestOutputLogger<MqttSourceConnector>(output));
+    private SourceRunner Connector(Usine.Sources.SourceDefinition source, RecordingIngestor ingestor, MqttConnectorOptions? options = null) =>
+        TestSources.Runner(source, ingestor, options, new TestOutputLogger<MqttSourceConnector>(output));
 
     private MqttPublisher Publisher() => new(new MqttPublisherOptions { Broker = mosquitto.Broker }, new TestOutputLogger<MqttPublisher>(output));
 
@@ -53,7 +53,7 @@ public sealed class MqttSourceConnectorTests(MosquittoFixture mosquitto, ITestOu
         });
         Assert.Equal(count, running.Connector.Received);
         Assert.Equal(count, running.Connector.Acknowledged);
-        Assert.Equal(MqttConnectorState.Stopped, running.Connector.State);
+        Assert.Equal(ConnectorState.Stopped, running.Connector.State);
     }
 
     [Fact]
@@ -128,7 +128,7 @@ public sealed class MqttSourceConnectorTests(MosquittoFixture mosquitto, ITestOu
         var committed = ingestor.Committed.OrderBy(m => m.Position).ToList();
         Assert.Equal(Enumerable.Range(0, count), committed.Select(TestSources.N));
         Assert.Equal(Enumerable.Range(1, count).Select(p => (long)p), committed.Select(m => m.Position));
-        Assert.Equal(3, running.Connector.IngestRetries);
+        Assert.Equal(3, running.Connector.Retries);
         Assert.Equal(count, running.Connector.Acknowledged);
         Assert.IsType<UsineException>(running.Connector.LastError);
     }
@@ -158,7 +158,7 @@ public sealed class MqttSourceConnectorTests(MosquittoFixture mosquitto, ITestOu
         await ingestor.WaitForCommittedAsync(4, "the three messages the broker kept in the session while the connector was away");
         await second.StopAsync();
 
-        Assert.Equal("usine-" + source.Id, second.Connector.ClientId);
+        Assert.Equal("usine-" + source.Id, second.Mqtt.ClientId);
         Assert.Equal([0, 1, 2, 3], ingestor.Committed.Select(TestSources.N));
         Assert.Equal([1L, 2, 3, 4], ingestor.Committed.Select(m => m.Position));
     }
@@ -181,12 +181,12 @@ public sealed class MqttSourceConnectorTests(MosquittoFixture mosquitto, ITestOu
         await ingestor.WaitForCommittedAsync(1, "the message published before the restart");
 
         await broker.KillAsync();
-        await running.WaitUntilAsync(c => c.State == MqttConnectorState.Reconnecting, "the connector to notice the broker is gone");
+        await running.WaitUntilAsync(c => c.State == ConnectorState.Reconnecting, "the connector to notice the broker is gone");
 
         // This broker keeps nothing across a restart, so the message below only arrives if the connector
         // subscribed again on its own.
         await broker.RestartAsync();
-        await running.WaitUntilAsync(c => c.State == MqttConnectorState.Running && c.Reconnects == 1, "the connector to reconnect once");
+        await running.WaitUntilAsync(c => c.State == ConnectorState.Running && c.Reconnects == 1, "the connector to reconnect once");
         await using (var publisher = new MqttPublisher(new MqttPublisherOptions { Broker = broker.Url }))
         {
             await publisher.PublishAsync(root + "/x", TestSources.Payload(1));
@@ -205,13 +205,13 @@ public sealed class MqttSourceConnectorTests(MosquittoFixture mosquitto, ITestOu
         var logs = new TestOutputLogger<MqttSourceConnector>(output);
         var failedTwice = logs.WaitForEventAsync(2002, times: 2, "two failed connection attempts");
         var source = TestSources.Mqtt(new Uri("mqtt://127.0.0.1:1"), "a/#");
-        await using var running = new RunningConnector(new MqttSourceConnector(source, new RecordingIngestor(), TestSources.FastOptions, logs));
+        await using var running = new RunningConnector(TestSources.Runner(source, new RecordingIngestor(), TestSources.FastOptions, logs));
         await failedTwice;
 
-        Assert.Equal(MqttConnectorState.Connecting, running.Connector.State);
+        Assert.Equal(ConnectorState.Connecting, running.Connector.State);
         Assert.NotNull(running.Connector.LastError);
         await running.StopAsync();
-        Assert.Equal(MqttConnectorState.Stopped, running.Connector.State);
+        Assert.Equal(ConnectorState.Stopped, running.Connector.State);
     }
 
     [Fact]
@@ -234,7 +234,7 @@ public sealed class MqttSourceConnectorTests(MosquittoFixture mosquitto, ITestOu
         Assert.Contains("'secret/#'", ex.Message, StringComparison.Ordinal);
         Assert.Contains("NotAuthorized", ex.Message, StringComparison.Ordinal);
         Assert.False(ex.IsTransient);
-        Assert.Equal(MqttConnectorState.Failed, connector.State);
+        Assert.Equal(ConnectorState.Failed, connector.State);
         Assert.Same(ex, connector.LastError);
         await server.StopAsync(new MqttServerStopOptionsBuilder().Build());
     }
@@ -263,7 +263,7 @@ public sealed class MqttSourceConnectorTests(MosquittoFixture mosquitto, ITestOu
         Assert.Contains("'+' must be a whole level", Rejected("a/b+/c", new()).Message, StringComparison.Ordinal);
         Assert.Contains("sharedGroup", Rejected("$share/g/a/#", new()).Message, StringComparison.Ordinal);
 
-        var shared = Connector(TestSources.Mqtt(mosquitto.Broker, "plant/+/screwing", new Dictionary<string, string> { ["sharedGroup"] = "usine" }, id: "screwing"), ingestor);
+        var shared = (MqttSourceConnector)Connector(TestSources.Mqtt(mosquitto.Broker, "plant/+/screwing", new Dictionary<string, string> { ["sharedGroup"] = "usine" }, id: "screwing"), ingestor).Connector;
         Assert.Equal("$share/usine/plant/+/screwing", shared.SubscriptionFilter);
         Assert.Equal("usine-screwing-" + Environment.MachineName, shared.ClientId);
         Assert.Equal("mqtt:screwing", shared.StreamId);

@@ -62,11 +62,11 @@ public sealed class MqttTlsTests(ITestOutputHelper output) : IAsyncLifetime
     private SourceDefinition Source(string listener, string topic, Dictionary<string, string> settings) =>
         TestSources.Mqtt(new Uri($"mqtts://127.0.0.1:{_ports[listener]}"), topic, settings) with { Directory = _dir };
 
-    private (MqttSourceConnector Connector, TestOutputLogger<MqttSourceConnector> Log, Job Job) Connector(SourceDefinition source, RecordingIngestor ingestor)
+    private (SourceRunner Connector, TestOutputLogger<MqttSourceConnector> Log, Job Job) Connector(SourceDefinition source, RecordingIngestor ingestor)
     {
         var log = new TestOutputLogger<MqttSourceConnector>(output);
         var job = new JobRegistry().Stream(source.Id);
-        return (new MqttSourceConnector(source, ingestor, TestSources.FastOptions, log, job: job), log, job);
+        return (TestSources.Runner(source, ingestor, TestSources.FastOptions, log, job), log, job);
     }
 
     private async Task PublishAsync(string topic, int count)
@@ -87,7 +87,7 @@ public sealed class MqttTlsTests(ITestOutputHelper output) : IAsyncLifetime
         await log.WaitForEventAsync(2002, 1, "a failed connection attempt");
         Assert.Equal(JobState.Degraded, job.State);
         Assert.Equal(connector.LastError?.Message, job.LastError);
-        Assert.NotEqual(MqttConnectorState.Running, connector.State);
+        Assert.NotEqual(ConnectorState.Running, connector.State);
         return job.LastError!;
     }
 

@@ -15,7 +15,7 @@ public sealed class StreamJobTests(ITestOutputHelper output)
         var jobs = new JobRegistry(TimeProvider.System, new TestOutputLogger<JobRegistry>(output));
         var job = jobs.Stream(source.Id);
         var ingestor = new RecordingIngestor();
-        await using var running = new RunningConnector(new MqttSourceConnector(source, ingestor, TestSources.FastOptions, new TestOutputLogger<MqttSourceConnector>(output), job: job));
+        await using var running = new RunningConnector(TestSources.Runner(source, ingestor, TestSources.FastOptions, new TestOutputLogger<MqttSourceConnector>(output), job));
 
         await WaitForAsync(jobs, job, JobState.Running, "the job to run once the connector is subscribed");
         await using (var publisher = new MqttPublisher(new MqttPublisherOptions { Broker = broker.Url }))
@@ -54,7 +54,7 @@ public sealed class StreamJobTests(ITestOutputHelper output)
         var source = TestSources.Mqtt(new Uri("mqtt://127.0.0.1:1"), "a/#");
         var jobs = new JobRegistry();
         var job = jobs.Stream(source.Id);
-        await using var running = new RunningConnector(new MqttSourceConnector(source, new RecordingIngestor(), TestSources.FastOptions, new TestOutputLogger<MqttSourceConnector>(output), job: job));
+        await using var running = new RunningConnector(TestSources.Runner(source, new RecordingIngestor(), TestSources.FastOptions, new TestOutputLogger<MqttSourceConnector>(output), job));
 
         await WaitForAsync(jobs, job, JobState.Degraded, "the job to be degraded after a failed connection attempt");
         Assert.Equal(running.Connector.LastError?.Message, job.LastError);

@@ -1,6 +1,8 @@
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Usine.Ingestion;
+using Usine.Operations;
 using Usine.Pipeline;
 using Usine.Sources;
 
@@ -16,7 +18,7 @@ internal static class TestSources
     /// <summary>A source with a unique id and topic, so tests never see each other's sessions or messages.</summary>
     public static SourceDefinition Mqtt(Uri broker, string topic, IReadOnlyDictionary<string, string>? settings = null, string? id = null)
     {
-        var all = new Dictionary<string, string>(StringComparer.Ordinal) { ["broker"] = broker.ToString() };
+        var all = new Dictionary<string, string>(StringComparer.Ordinal) { ["broker"] = broker.ToString(), ["topic"] = topic };
         foreach (var (k, v) in settings ?? new Dictionary<string, string>())
         {
             all[k] = v;
@@ -26,11 +28,17 @@ internal static class TestSources
         {
             Id = id ?? $"test-{Guid.NewGuid():N}",
             Plant = Template.Parse("test"),
-            Kind = SourceKind.Mqtt,
+            Kind = MqttConnectors.Kind,
             Model = "test",
-            Topic = topic,
             Settings = all,
         };
+    }
+
+    /// <summary>An MQTT connector on the source runner, as the platform starts it.</summary>
+    public static SourceRunner Runner(SourceDefinition source, IIngestor ingestor, MqttConnectorOptions? options = null, ILogger<MqttSourceConnector>? logger = null, Job? job = null)
+    {
+        var connector = new MqttSourceConnector(source, options ?? FastOptions, logger);
+        return new SourceRunner(connector, ingestor, connector.RunnerOptions, job);
     }
 
     public static string UniqueTopicRoot() => $"usine-test/{Guid.NewGuid():N}";
@@ -56,21 +64,24 @@ internal sealed class RunningConnector : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stop = new();
 
-    public RunningConnector(MqttSourceConnector connector)
+    public RunningConnector(SourceRunner connector)
     {
         Connector = connector;
         Run = Task.Run(() => connector.RunAsync(_stop.Token));
     }
 
-    public MqttSourceConnector Connector { get; }
+    /// <summary>The MQTT connector on its runner: the runner has the state and the counters.</summary>
+    public SourceRunner Connector { get; }
+
+    public MqttSourceConnector Mqtt => (MqttSourceConnector)Connector.Connector;
 
     public Task Run { get; }
 
     /// <summary>Completes when <paramref name="condition"/> holds after a state change; the timeout says what was expected.</summary>
-    public async Task WaitUntilAsync(Func<MqttSourceConnector, bool> condition, string expectation)
+    public async Task WaitUntilAsync(Func<SourceRunner, bool> condition, string expectation)
     {
         var signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        void OnChange(object? sender, MqttConnectorStateChangedEventArgs e)
+        void OnChange(object? sender, ConnectorStateChangedEventArgs e)
         {
             if (condition(Connector))
             {
@@ -103,7 +114,7 @@ internal sealed class RunningConnector : IAsyncDisposable
         }
     }
 
-    public Task WaitUntilRunningAsync() => WaitUntilAsync(c => c.State == MqttConnectorState.Running, "the connector to be connected and subscribed");
+    public Task WaitUntilRunningAsync() => WaitUntilAsync(c => c.State == ConnectorState.Running, "the connector to be connected and subscribed");
 
     public async Task StopAsync()
     {

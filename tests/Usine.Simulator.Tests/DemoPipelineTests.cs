@@ -29,12 +29,12 @@ public sealed class DemoPipelineTests
 
     private static Run Process(UsineDefinitions defs, IReadOnlyList<SimulatedMessage> messages)
     {
-        var mqtt = defs.Sources.Values.Where(s => s.Kind == SourceKind.Mqtt).ToList();
+        var mqtt = defs.Sources.Values.Where(s => s.Kind == "mqtt").ToList();
         var routed = new List<Routed>();
         for (var i = 0; i < messages.Count; i++)
         {
             var m = messages[i];
-            var matching = mqtt.Where(s => TopicFilter.Matches(s.Topic!, m.Topic)).ToList();
+            var matching = mqtt.Where(s => TopicFilter.Matches(s.Settings["topic"], m.Topic)).ToList();
             var source = Assert.Single(matching);
             routed.Add(new Routed(m, new RawMessage(i + 1, m.Time, m.Payload, m.Topic), source));
         }

@@ -2,7 +2,11 @@ using Microsoft.Playwright;
 
 namespace Usine.Web.Tests;
 
-/// <summary>A source whose stored definition no longer loads: the overview lists it failed, with why, beside the sources that run.</summary>
+/// <summary>
+/// Sources whose stored definition no longer loads (a model taken out of the configuration, a kind no connector
+/// registers): the overview lists them failed, with why in the row itself rather than in a tooltip, beside the
+/// sources that run.
+/// </summary>
 [Collection(BrowserCollection.Name)]
 public sealed class FailedSourceTests(BrowserFixture browser) : IAsyncLifetime
 {
@@ -18,6 +22,8 @@ public sealed class FailedSourceTests(BrowserFixture browser) : IAsyncLifetime
             Directory.CreateDirectory(sources);
             await File.WriteAllTextAsync(Path.Combine(sources, "meters.yaml"),
                 "sources:\n  - id: meters\n    plant: flins\n    kind: http\n    model: energy\n    map: { meter: \"$.m\", ts: \"$.t\" }\n");
+            await File.WriteAllTextAsync(Path.Combine(sources, "body-shop-sparkplug.yaml"),
+                "sources:\n  - id: body-shop-sparkplug\n    plant: flins\n    kind: sparkplug\n    topic: \"spBv1.0/flins/#\"\n    model: screwing\n");
         });
         _context = await browser.Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = _server.Address });
     }
@@ -33,12 +39,20 @@ public sealed class FailedSourceTests(BrowserFixture browser) : IAsyncLifetime
     {
         var page = await _context.NewPageAsync();
         await page.GotoAsync("/");
-        await Assertions.Expect(page.Locator("#sources tbody tr")).ToHaveCountAsync(2);
+        await Assertions.Expect(page.Locator("#sources tbody tr")).ToHaveCountAsync(3);
         var row = page.Locator("#sources tbody tr", new() { HasText = "meters" });
         var state = row.Locator(".state");
         await Assertions.Expect(state).ToHaveTextAsync("failed");
         await Assertions.Expect(state).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("bad"));
         await Assertions.Expect(state).ToHaveAttributeAsync("title", new System.Text.RegularExpressions.Regex("names model 'energy', which is not defined"));
-        await Assertions.Expect(page.Locator("#sources tbody tr", new() { HasText = "line1" }).Locator(".state")).ToHaveTextAsync("ready");
+        await Assertions.Expect(row.Locator(".reason")).ToContainTextAsync("names model 'energy', which is not defined");
+
+        var unknownKind = page.Locator("#sources tbody tr", new() { HasText = "body-shop-sparkplug" });
+        await Assertions.Expect(unknownKind.Locator(".state")).ToHaveTextAsync("failed");
+        await Assertions.Expect(unknownKind.Locator(".reason")).ToContainTextAsync("kind 'sparkplug' is not one of file, http, mqtt");
+
+        var ready = page.Locator("#sources tbody tr", new() { HasText = "line1" });
+        await Assertions.Expect(ready.Locator(".state")).ToHaveTextAsync("ready");
+        await Assertions.Expect(ready.Locator(".reason")).ToHaveCountAsync(0);
     }
 }

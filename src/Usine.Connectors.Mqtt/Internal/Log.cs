@@ -2,52 +2,9 @@ using Microsoft.Extensions.Logging;
 
 namespace Usine.Connectors.Mqtt.Internal;
 
-/// <summary>Every log event of the MQTT connector, with its id in one place (2000-2099).</summary>
+/// <summary>Log events of the embedded broker and the publisher (2040-2099); the source connector keeps its own (2000-2039).</summary>
 internal static partial class Log
 {
-    // Source connector: 2000-2039.
-    [LoggerMessage(2000, LogLevel.Information, "MQTT source {SourceId} starting: broker {Broker}, client id {ClientId}, filter {Filter}, next position {Position}")]
-    public static partial void Starting(this ILogger logger, string sourceId, string broker, string clientId, string filter, long position);
-
-    [LoggerMessage(2001, LogLevel.Information, "MQTT source {SourceId} connected to {Broker} (session present: {SessionPresent}) and subscribed to {Filter} with QoS {Qos}")]
-    public static partial void Connected(this ILogger logger, string sourceId, string broker, bool sessionPresent, string filter, int qos);
-
-    [LoggerMessage(2002, LogLevel.Warning, "MQTT source {SourceId} could not connect to {Broker} (attempt {Attempt}); next attempt in {Delay}")]
-    public static partial void ConnectFailed(this ILogger logger, Exception exception, string sourceId, string broker, int attempt, TimeSpan delay);
-
-    [LoggerMessage(2003, LogLevel.Warning, "MQTT source {SourceId} lost its connection to {Broker}: {Reason}; unacknowledged messages stay with the broker")]
-    public static partial void ConnectionLost(this ILogger logger, Exception? exception, string sourceId, string broker, string reason);
-
-    [LoggerMessage(2004, LogLevel.Error, "MQTT source {SourceId}: the broker refused the subscription to {Filter}: {Reason}")]
-    public static partial void SubscriptionRefused(this ILogger logger, string sourceId, string filter, string reason);
-
-    [LoggerMessage(2005, LogLevel.Warning, "MQTT source {SourceId}: ingest of {Count} messages failed transiently (attempt {Attempt}); retrying the same batch in {Delay}")]
-    public static partial void IngestRetry(this ILogger logger, Exception exception, string sourceId, int count, int attempt, TimeSpan delay);
-
-    [LoggerMessage(2006, LogLevel.Error, "MQTT source {SourceId}: ingest of {Count} messages failed and cannot be retried; the connector stops and the messages stay unacknowledged with the broker")]
-    public static partial void IngestFailed(this ILogger logger, Exception exception, string sourceId, int count);
-
-    [LoggerMessage(2007, LogLevel.Information, "MQTT source {SourceId}: {Count} committed messages arrived on a connection that is gone, so they cannot be acknowledged; the broker redelivers them and the store drops the duplicates")]
-    public static partial void AcknowledgeSkipped(this ILogger logger, string sourceId, int count);
-
-    [LoggerMessage(2008, LogLevel.Warning, "MQTT source {SourceId}: acknowledging a committed message failed; the broker will redeliver it")]
-    public static partial void AcknowledgeFailed(this ILogger logger, Exception exception, string sourceId);
-
-    [LoggerMessage(2009, LogLevel.Information, "MQTT source {SourceId} stopped: {Received} received, {Acknowledged} acknowledged, {Reconnects} reconnects")]
-    public static partial void Stopped(this ILogger logger, string sourceId, long received, long acknowledged, long reconnects);
-
-    [LoggerMessage(2010, LogLevel.Warning, "MQTT source {SourceId}: stop did not finish committing within {Timeout}; what is left is redelivered by the broker next time")]
-    public static partial void DrainTimedOut(this ILogger logger, string sourceId, TimeSpan timeout);
-
-    [LoggerMessage(2011, LogLevel.Warning, "MQTT source {SourceId}: a StateChanged handler threw")]
-    public static partial void StateHandlerFailed(this ILogger logger, Exception exception, string sourceId);
-
-    [LoggerMessage(2012, LogLevel.Warning, "MQTT source {SourceId}: reading the checkpoint of {StreamId} failed transiently (attempt {Attempt}); retrying in {Delay}")]
-    public static partial void CheckpointRetry(this ILogger logger, Exception exception, string sourceId, string streamId, int attempt, TimeSpan delay);
-
-    [LoggerMessage(2013, LogLevel.Warning, "MQTT source {SourceId}: INSECURE: insecureSkipVerify is set, so the certificate of {Broker} is NOT checked. Anyone on the network path can pose as the broker and read or forge this source's data. Set caFile to the CA that issued the broker's certificate and remove insecureSkipVerify")]
-    public static partial void InsecureSkipVerify(this ILogger logger, string sourceId, string broker);
-
     // Embedded broker: 2040-2059.
     [LoggerMessage(2040, LogLevel.Information, "Embedded MQTT broker listening on {Address}:{Port}")]
     public static partial void BrokerStarted(this ILogger logger, string address, int port);

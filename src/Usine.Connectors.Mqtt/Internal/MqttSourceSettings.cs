@@ -10,7 +10,7 @@ internal sealed record MqttSourceSettings
     public static readonly string[] Keys =
     [
         "broker", "clientId", "username", "password", "qos", "sharedGroup", "batchSize", "batchMilliseconds",
-        "caFile", "certFile", "keyFile", "keyPassword", "revocation", "insecureSkipVerify",
+        "caFile", "certFile", "keyFile", "keyPassword", "revocation", "insecureSkipVerify", "topic",
     ];
 
     public required BrokerAddress Broker { get; init; }
@@ -31,18 +31,18 @@ internal sealed record MqttSourceSettings
     public static MqttSourceSettings Parse(SourceDefinition source, MqttConnectorOptions options)
     {
         var what = $"source '{source.Id}'";
-        if (source.Kind != SourceKind.Mqtt)
+        if (source.Kind != MqttConnectors.Kind)
         {
-            throw new ArgumentException($"{what} is of kind {source.Kind}; the MQTT connector only runs sources of kind mqtt", nameof(source));
+            throw new ArgumentException($"{what} is of kind {source.Kind}; the MQTT connector only runs sources of kind {MqttConnectors.Kind}", nameof(source));
         }
 
-        if (string.IsNullOrWhiteSpace(source.Topic))
+        var s = source.Settings;
+        if (!s.TryGetValue("topic", out var topic) || string.IsNullOrWhiteSpace(topic))
         {
             throw new SourceSettingException("topic", $"{what} has no topic; give it a topic filter such as plant/+/screwing");
         }
 
-        CheckTopicFilter(source.Topic, what);
-        var s = source.Settings;
+        CheckTopicFilter(topic, what);
         foreach (var key in s.Keys)
         {
             if (Array.IndexOf(Keys, key) < 0)
@@ -105,7 +105,7 @@ internal sealed record MqttSourceSettings
             Username = string.IsNullOrEmpty(user) ? null : user,
             Password = password is null ? null : SourceSettings.ExpandEnvironment(password, "password", what),
             Qos = (MqttQualityOfServiceLevel)qos,
-            SubscriptionFilter = sharedGroup is null ? source.Topic : $"$share/{sharedGroup}/{source.Topic}",
+            SubscriptionFilter = sharedGroup is null ? topic : $"$share/{sharedGroup}/{topic}",
             BatchSize = batchSize,
             BatchWindow = TimeSpan.FromMilliseconds(batchMs),
             Tls = MqttTlsSettings.Parse(source, broker, what),

@@ -20,6 +20,7 @@ public static partial class DefinitionLoader
     private static readonly string[] AvatarKeys = ["type", "id", "attach", "attributes"];
     private static readonly string[] RollupKeys = ["name", "bucket", "by", "measures"];
     private static readonly string[] SourceKeys = ["id", "plant", "kind", "format", "model", "map", "context", "topic", "path", "pattern", "expect", "maxPayloadBytes", "settings", "description"];
+    private static readonly string[] FoldedKeys = ["topic", "path", "pattern"];
     private static readonly string[] ContextKeys = ["shop", "line", "station"];
     private static readonly string[] MappingKeys = ["path", "unit", "expr", "const", "template"];
 
@@ -29,28 +30,30 @@ public static partial class DefinitionLoader
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
     private static partial Regex SourceId();
 
+    [GeneratedRegex("^[a-z][a-z0-9-]{0,31}$")]
+    private static partial Regex KindName();
+
     /// <summary>Loads a file and the files it includes.</summary>
-    /// <param name="validators">The connectors' checks of source settings; with them, a source whose kind has none may have no settings.</param>
+    /// <param name="kinds">The registered kinds of source; with them, a kind not registered is an error and each source's settings are checked by its kind. Without them, any kind name is read and settings are not checked.</param>
     /// <param name="formats">The formats sources may name; default JSON and CSV.</param>
-    public static UsineDefinitions LoadFile(string path, IEnumerable<ISourceSettingsValidator>? validators = null, PayloadFormats? formats = null)
+    public static UsineDefinitions LoadFile(string path, SourceKindRegistry? kinds = null, PayloadFormats? formats = null)
     {
         var defs = new UsineDefinitions { Formats = formats ?? PayloadFormats.Default };
-        LoadInto(defs, path, new HashSet<string>(StringComparer.Ordinal), Validators(validators));
+        LoadInto(defs, path, new HashSet<string>(StringComparer.Ordinal), kinds);
         Check(defs);
         return defs;
     }
 
     /// <summary>Loads several files (and what they include) as one set of definitions, checked together.</summary>
-    /// <param name="validators">The connectors' checks of source settings; with them, a source whose kind has none may have no settings.</param>
+    /// <param name="kinds">The registered kinds of source; with them, a kind not registered is an error and each source's settings are checked by its kind. Without them, any kind name is read and settings are not checked.</param>
     /// <param name="formats">The formats sources may name; default JSON and CSV.</param>
-    public static UsineDefinitions LoadFiles(IEnumerable<string> paths, IEnumerable<ISourceSettingsValidator>? validators = null, PayloadFormats? formats = null)
+    public static UsineDefinitions LoadFiles(IEnumerable<string> paths, SourceKindRegistry? kinds = null, PayloadFormats? formats = null)
     {
         var defs = new UsineDefinitions { Formats = formats ?? PayloadFormats.Default };
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        var checks = Validators(validators);
         foreach (var path in paths)
         {
-            LoadInto(defs, path, seen, checks);
+            LoadInto(defs, path, seen, kinds);
         }
 
         Check(defs);
@@ -58,25 +61,22 @@ public static partial class DefinitionLoader
     }
 
     /// <summary>Loads definitions from YAML text; <paramref name="name"/> appears in error messages.</summary>
-    public static UsineDefinitions LoadText(string yaml, string name = "<text>", IEnumerable<ISourceSettingsValidator>? validators = null, PayloadFormats? formats = null)
+    public static UsineDefinitions LoadText(string yaml, string name = "<text>", SourceKindRegistry? kinds = null, PayloadFormats? formats = null)
     {
         var defs = new UsineDefinitions { Formats = formats ?? PayloadFormats.Default };
-        Parse(defs, yaml, name, null, new HashSet<string>(StringComparer.Ordinal), Validators(validators));
+        Parse(defs, yaml, name, null, new HashSet<string>(StringComparer.Ordinal), kinds);
         Check(defs);
         return defs;
     }
 
     /// <summary>Adds definitions from more YAML to existing ones (used when models and sources come from several places).</summary>
-    public static void Merge(UsineDefinitions defs, string yaml, string name, IEnumerable<ISourceSettingsValidator>? validators = null)
+    public static void Merge(UsineDefinitions defs, string yaml, string name, SourceKindRegistry? kinds = null)
     {
-        Parse(defs, yaml, name, null, new HashSet<string>(StringComparer.Ordinal), Validators(validators));
+        Parse(defs, yaml, name, null, new HashSet<string>(StringComparer.Ordinal), kinds);
         Check(defs);
     }
 
-    private static Dictionary<SourceKind, ISourceSettingsValidator>? Validators(IEnumerable<ISourceSettingsValidator>? validators) =>
-        validators?.ToDictionary(v => v.Kind);
-
-    private static void LoadInto(UsineDefinitions defs, string path, HashSet<string> seen, Dictionary<SourceKind, ISourceSettingsValidator>? validators)
+    private static void LoadInto(UsineDefinitions defs, string path, HashSet<string> seen, SourceKindRegistry? kinds)
     {
         var full = System.IO.Path.GetFullPath(path);
         if (!seen.Add(full))
@@ -89,10 +89,10 @@ public static partial class DefinitionLoader
             throw new DefinitionException(path, 0, "file not found");
         }
 
-        Parse(defs, File.ReadAllText(full), path, System.IO.Path.GetDirectoryName(full), seen, validators);
+        Parse(defs, File.ReadAllText(full), path, System.IO.Path.GetDirectoryName(full), seen, kinds);
     }
 
-    private static void Parse(UsineDefinitions defs, string yaml, string file, string? dir, HashSet<string> seen, Dictionary<SourceKind, ISourceSettingsValidator>? validators)
+    private static void Parse(UsineDefinitions defs, string yaml, string file, string? dir, HashSet<string> seen, SourceKindRegistry? kinds)
     {
         var stream = new YamlStream();
         try
@@ -104,7 +104,7 @@ public static partial class DefinitionLoader
             throw new DefinitionException(file, ex.Start.Line, "invalid YAML: " + FirstLine(ex.Message));
         }
 
-        var ctx = new Ctx(file, dir, validators);
+        var ctx = new Ctx(file, dir, kinds);
         foreach (var doc in stream.Documents)
         {
             if (doc.RootNode is YamlScalarNode { Value: null or "" })
@@ -128,7 +128,7 @@ public static partial class DefinitionLoader
 
                     foreach (var m in matches)
                     {
-                        LoadInto(defs, m, seen, validators);
+                        LoadInto(defs, m, seen, kinds);
                     }
                 }
             }
@@ -588,7 +588,7 @@ public static partial class DefinitionLoader
             throw ctx.Error(idNode, $"source id '{id}' may hold letters, digits and _ . : - (up to 128), starting with a letter or digit");
         }
 
-        var kind = ctx.Enum<SourceKind>(ctx.Req(map, "kind", $"source '{id}'"), "kind");
+        var kind = ReadKind(ctx, ctx.Req(map, "kind", $"source '{id}'"));
         var format = ReadFormat(ctx, map, defs.Formats, out var formatOptions);
         var modelNode = ctx.Req(map, "model", $"source '{id}'");
         var modelText = ctx.Str(modelNode, "model");
@@ -626,18 +626,6 @@ public static partial class DefinitionLoader
             };
         }
 
-        var topic = ctx.OptStr(map, "topic");
-        if (kind is SourceKind.Mqtt or SourceKind.Sparkplug && topic is null)
-        {
-            throw ctx.Error(node, $"source '{id}' of kind {Lower(kind)} needs a 'topic' (an MQTT topic filter such as flins/+/+/screwing)");
-        }
-
-        var path = ctx.OptStr(map, "path");
-        if (kind == SourceKind.File && path is null)
-        {
-            throw ctx.Error(node, $"source '{id}' of kind file needs a 'path' (the folder watched for new files)");
-        }
-
         TimeSpan? every = null;
         if (ctx.Opt(map, "expect") is { } en)
         {
@@ -666,6 +654,21 @@ public static partial class DefinitionLoader
             }
         }
 
+        // Settings a source may also write at its top level, as it always could: its connector reads them from
+        // its settings like any other, and a problem with one is reported at its line.
+        foreach (var key in FoldedKeys)
+        {
+            if (ctx.Opt(map, key) is { } folded)
+            {
+                if (settings.ContainsKey(key))
+                {
+                    throw ctx.Error(folded, $"source '{id}' gives '{key}' twice, at its top level and under settings; keep one");
+                }
+
+                settings[key] = ctx.Str(folded, key);
+            }
+        }
+
         var plantNode = ctx.Req(map, "plant", $"source '{id}' (a plant name, or a template like '{{$.plant}}')");
         var source = new SourceDefinition
         {
@@ -677,9 +680,6 @@ public static partial class DefinitionLoader
             ModelVersion = modelVersion,
             Map = mapDict,
             Context = context,
-            Topic = topic,
-            Path = path,
-            Pattern = ctx.OptStr(map, "pattern"),
             ExpectEvery = every,
             MaxPayloadBytes = maxBytes,
             FormatOptions = formatOptions,
@@ -729,21 +729,23 @@ public static partial class DefinitionLoader
     /// <summary>Runs the connector's check of the source's settings, reporting a problem at the line of the setting it is about.</summary>
     private static void CheckSettings(Ctx ctx, YamlMappingNode map, YamlMappingNode? settingsNode, SourceDefinition source)
     {
-        if (ctx.Validators is null)
+        if (ctx.Kinds?.Find(source.Kind) is not { } kind)
         {
             return;
         }
 
         try
         {
-            if (ctx.Validators.TryGetValue(source.Kind, out var validator))
+            if (kind.Settings is { } validator)
             {
                 validator.Validate(source);
             }
-            else if (settingsNode is not null && settingsNode.Children.Count > 0)
+            else if (source.Settings.Count > 0)
             {
-                var key = settingsNode.Children.First().Key;
-                throw new SourceSettingException(ctx.Str(key, "a setting"), $"source '{source.Id}': a source of kind {Lower(source.Kind)} takes no settings; remove 'settings'");
+                var key = source.Settings.Keys.Order(StringComparer.Ordinal).First();
+                throw new SourceSettingException(key, FoldedKeys.Contains(key, StringComparer.Ordinal)
+                    ? $"source '{source.Id}': a source of kind {source.Kind} takes no '{key}'; remove it"
+                    : $"source '{source.Id}': a source of kind {source.Kind} takes no settings; remove 'settings'");
             }
         }
         catch (SourceSettingException ex)
@@ -752,6 +754,19 @@ public static partial class DefinitionLoader
             var at = KeyNode(settingsNode, ex.Setting) ?? KeyNode(map, ex.Setting) ?? map;
             throw ctx.Error(at, ex.Message);
         }
+    }
+
+    /// <summary>The kind, lower case; with registered kinds, one of them.</summary>
+    private static string ReadKind(Ctx ctx, YamlNode node)
+    {
+        var text = ctx.Str(node, "kind");
+        if (ctx.Kinds is { } kinds)
+        {
+            return kinds.Find(text)?.Name ?? throw ctx.Error(node, $"kind '{text}' is not one of {string.Join(", ", kinds.Names)} (the kinds the connectors of this Usine register)");
+        }
+
+        var kind = text.ToLowerInvariant();
+        return KindName().IsMatch(kind) ? kind : throw ctx.Error(node, $"kind '{text}' must be a name such as mqtt, file or http");
     }
 
     private static YamlNode? KeyNode(YamlMappingNode? map, string? key) =>
@@ -821,13 +836,13 @@ public static partial class DefinitionLoader
         return TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var ts) && ts > TimeSpan.Zero ? ts : null;
     }
 
-    private sealed class Ctx(string file, string? dir, Dictionary<SourceKind, ISourceSettingsValidator>? validators)
+    private sealed class Ctx(string file, string? dir, SourceKindRegistry? kinds)
     {
         /// <summary>The folder of the file being read; null for text.</summary>
         public string? Dir => dir;
 
-        /// <summary>The connectors' checks of settings; null when the caller gave none.</summary>
-        public Dictionary<SourceKind, ISourceSettingsValidator>? Validators => validators;
+        /// <summary>The registered kinds of source; null when the caller gave none.</summary>
+        public SourceKindRegistry? Kinds => kinds;
 
         public DefinitionException Error(YamlNode node, string problem) => new(file, node.Start.Line, problem);
 

@@ -46,4 +46,23 @@ internal static partial class Log
 
     [LoggerMessage(1306, LogLevel.Error, "Webhook {Notifier}: queue full, dropped the oldest event ({Rule} {Status})")]
     public static partial void WebhookDropped(this ILogger logger, string notifier, string rule, string status);
+
+    // Source runner: 1401-1419.
+    [LoggerMessage(1401, LogLevel.Warning, "Source {SourceId}: ingest of {Count} messages failed transiently (attempt {Attempt}); retrying the same batch in {Delay}")]
+    public static partial void IngestRetry(this ILogger logger, Exception exception, string sourceId, int count, int attempt, TimeSpan delay);
+
+    [LoggerMessage(1402, LogLevel.Error, "Source {SourceId}: ingest of {Count} messages failed and cannot be retried; the run stops and the messages stay unacknowledged")]
+    public static partial void IngestFailed(this ILogger logger, Exception exception, string sourceId, int count);
+
+    [LoggerMessage(1403, LogLevel.Information, "Source {SourceId} stopped: {Received} received, {Acknowledged} acknowledged, {Reconnects} reconnects")]
+    public static partial void RunnerStopped(this ILogger logger, string sourceId, long received, long acknowledged, long reconnects);
+
+    [LoggerMessage(1404, LogLevel.Warning, "Source {SourceId}: stop did not finish committing within {Timeout}; what is left stays unacknowledged and comes again next time")]
+    public static partial void DrainTimedOut(this ILogger logger, string sourceId, TimeSpan timeout);
+
+    [LoggerMessage(1405, LogLevel.Warning, "Source {SourceId}: a StateChanged handler threw")]
+    public static partial void StateHandlerFailed(this ILogger logger, Exception exception, string sourceId);
+
+    [LoggerMessage(1406, LogLevel.Warning, "Source {SourceId}: reading the checkpoint of {StreamId} failed transiently (attempt {Attempt}); retrying in {Delay}")]
+    public static partial void CheckpointRetry(this ILogger logger, Exception exception, string sourceId, string streamId, int attempt, TimeSpan delay);
 }

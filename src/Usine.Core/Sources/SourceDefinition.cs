@@ -2,17 +2,6 @@ using Usine.Pipeline;
 
 namespace Usine.Sources;
 
-public enum SourceKind
-{
-    Mqtt,
-    Http,
-    File,
-    Sparkplug,
-    OpcUa,
-    Nats,
-    Sql,
-}
-
 /// <summary>Where in the plant hierarchy a source's messages belong; each level is a template.</summary>
 public sealed record SourceContext
 {
@@ -29,7 +18,9 @@ public sealed record SourceDefinition
     /// <summary>The plant, a template: a constant such as <c>flins</c>, or <c>{$.plant}</c> for sources spanning plants.</summary>
     public required Template Plant { get; init; }
 
-    public required SourceKind Kind { get; init; }
+    /// <summary>The kind, lower case, as a connector registers it (<see cref="SourceKindRegistration"/>): <c>mqtt</c>, <c>file</c>, <c>http</c>...</summary>
+    public required string Kind { get; init; }
+
     /// <summary>The format of its payloads, which decodes each into messages (<c>format:</c>, registered in <see cref="PayloadFormats"/>). Default JSON.</summary>
     public PayloadFormat Format { get; init; } = PayloadFormat.Json;
 
@@ -42,15 +33,6 @@ public sealed record SourceDefinition
 
     public SourceContext Context { get; init; } = new();
 
-    /// <summary>MQTT topic filter, for kind mqtt.</summary>
-    public string? Topic { get; init; }
-
-    /// <summary>Folder watched for new files, for kind file.</summary>
-    public string? Path { get; init; }
-
-    /// <summary>File name pattern in <see cref="Path"/>, default <c>*</c>.</summary>
-    public string? Pattern { get; init; }
-
     /// <summary>Expected time between messages; silence beyond it is a failure signal. Null: no expectation.</summary>
     public TimeSpan? ExpectEvery { get; init; }
 
@@ -60,7 +42,11 @@ public sealed record SourceDefinition
     /// <summary>What <see cref="Format"/> read from the source's keys (<see cref="CsvOptions"/> for CSV); null: its defaults.</summary>
     public object? FormatOptions { get; init; }
 
-    /// <summary>Extra connection settings of the connector (broker URL, client id, QoS...).</summary>
+    /// <summary>
+    /// The connector's settings (topic, broker URL, client id, QoS; a folder and a file pattern...), which its
+    /// kind's <see cref="ISourceSettingsValidator"/> checks. The keys a source may also write at its top level in
+    /// YAML (<c>topic</c>, <c>path</c>, <c>pattern</c>) are folded in here.
+    /// </summary>
     public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
 
     public string? Description { get; init; }

@@ -1,14 +1,13 @@
 namespace Usine.Sources;
 
 /// <summary>
-/// Checks the <c>settings:</c> of the sources of one kind. The definitions loader runs it on each source of
-/// that kind as it reads it, so a setting that cannot work fails the load with the file and line of the
-/// setting, like any other definition error, instead of failing later when the connector starts.
+/// Checks the <c>settings:</c> of the sources of one kind (its <see cref="SourceKindRegistration.Settings"/>). The
+/// definitions loader runs it on each source of that kind as it reads it, so a setting that cannot work fails the
+/// load with the file and line of the setting, like any other definition error, instead of failing later when the
+/// connector starts.
 /// </summary>
 public interface ISourceSettingsValidator
 {
-    SourceKind Kind { get; }
-
     /// <summary>Throws <see cref="SourceSettingException"/> for a setting (or a key of the source) that cannot work; its message names the source.</summary>
     void Validate(SourceDefinition source);
 }

@@ -1,4 +1,5 @@
 using Usine.Ingestion;
+using Usine.Sources;
 
 namespace Usine.Storage;
 
@@ -6,14 +7,9 @@ namespace Usine.Storage;
 /// The raw zone read back, for replays, and the streams it holds: an import or a CSV push registers its stream
 /// (with the CSV header its lines need to be read again) and, for a file, completes it with its line counts.
 /// </summary>
-public interface IRawZone
+/// <remarks>Registering a stream again changes nothing (<see cref="ISourceStreams"/>, which the connectors see).</remarks>
+public interface IRawZone : ISourceStreams
 {
-    /// <summary>Records where a stream comes from; registering it again changes nothing.</summary>
-    Task RegisterStreamAsync(string streamId, string sourceId, string kind, string? name, IReadOnlyList<string>? csvHeader, CancellationToken cancellationToken);
-
-    /// <summary>Records the end of a file import: the data lines the file had and the count it declared, if any.</summary>
-    Task CompleteStreamAsync(string streamId, long lines, long? declared, CancellationToken cancellationToken);
-
     /// <summary>The header of a CSV stream as its import recorded it; null when none was recorded.</summary>
     IReadOnlyList<string>? CsvHeader(string streamId);
 

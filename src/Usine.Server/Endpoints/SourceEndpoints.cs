@@ -26,11 +26,11 @@ internal static class SourceEndpoints
         {
             id = s.Id,
             plant = s.Plant.Text,
-            kind = s.Kind.ToString().ToLowerInvariant(),
+            kind = s.Kind,
             format = s.Format.ToString().ToLowerInvariant(),
             model = s.ModelVersion is { } v ? $"{s.Model}@{v}" : s.Model,
-            topic = s.Topic,
-            path = s.Path,
+            topic = s.Settings.GetValueOrDefault("topic"),
+            path = s.Settings.GetValueOrDefault("path"),
             expectEvery = s.ExpectEvery?.ToString(),
             description = s.Description,
             origin = s.Origin,
@@ -223,88 +223,13 @@ internal static class SourceEndpoints
                 return Errors.Status(StatusCodes.Status413PayloadTooLarge, $"a push takes at most {p.Options.MaxPushBytes} bytes (send several, or use import)");
             }
 
-            var (messages, header, error) = Split(source, body);
-            if (error is not null)
-            {
-                return Errors.BadRequest(error);
-            }
-
-            if (messages.Count == 0)
-            {
-                return Errors.BadRequest("the body holds no message: send a JSON array of objects, or one JSON object per line");
-            }
-
-            var stream = await p.PushStreamAsync(source, header, ct);
-            var first = stream.Reserve(messages.Count);
-            var now = p.Time.GetUtcNow().UtcDateTime;
-            var raw = messages.Select((m, i) => new RawMessage(first + i, now, m)).ToArray();
-            var r = await p.Engine.IngestAsync(new IngestBatch { SourceId = source.Id, StreamId = stream.Id, Messages = raw, CsvHeader = header }, ct);
-            p.Jobs.Stream(source.Id).Record(r);
-            return TypedResults.Ok(new { received = r.Received, stored = r.Stored, duplicates = r.Duplicates, deadLetters = r.DeadLetters });
+            var r = await p.Push.PushAsync(source, body, p.Jobs.Stream(source.Id), ct);
+            return r.Error is { } error
+                ? Errors.BadRequest(error)
+                : TypedResults.Ok(new { received = r.Received, stored = r.Stored, duplicates = r.Duplicates, deadLetters = r.DeadLetters });
         }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("HTTP push: a JSON array or NDJSON, answered once durable");
 
         return app;
-    }
-
-    /// <summary>A push body as messages: a JSON array's elements, NDJSON lines, or CSV records after a header.</summary>
-    private static (List<ReadOnlyMemory<byte>> Messages, IReadOnlyList<string>? Header, string? Error) Split(SourceDefinition source, byte[] body)
-    {
-        var list = new List<ReadOnlyMemory<byte>>();
-        var span = body.AsSpan();
-        var start = span.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]) ? 3 : 0;
-        while (start < span.Length && span[start] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n')
-        {
-            start++;
-        }
-
-        if (source.Format == PayloadFormat.Json && start < span.Length && span[start] == '[')
-        {
-            try
-            {
-                using var doc = System.Text.Json.JsonDocument.Parse(body.AsMemory(start));
-                foreach (var e in doc.RootElement.EnumerateArray())
-                {
-                    // Each element exactly as sent: serializing it again would rewrite its escapes and numbers.
-                    list.Add(System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(e).ToArray());
-                }
-            }
-            catch (System.Text.Json.JsonException ex)
-            {
-                return (list, null, "the body starts with '[' but is not a valid JSON array: " + ex.Message);
-            }
-
-            return (list, null, null);
-        }
-
-        IReadOnlyList<string>? header = null;
-        var mem = body.AsMemory();
-        var pos = start > 0 && span[0] == 0xEF ? 3 : 0;
-        while (pos < body.Length)
-        {
-            var nl = Array.IndexOf(body, (byte)'\n', pos);
-            var end = nl < 0 ? body.Length : nl;
-            var line = mem[pos..end];
-            if (line.Length > 0 && line.Span[^1] == '\r')
-            {
-                line = line[..^1];
-            }
-
-            pos = end + 1;
-            if (line.Span.Trim(" \t"u8).IsEmpty)
-            {
-                continue;
-            }
-
-            if (source.Format == PayloadFormat.Csv && header is null)
-            {
-                header = Csv.ParseRecord(Encoding.UTF8.GetString(line.Span), CsvOptions.Of(source).Delimiter);
-                continue;
-            }
-
-            list.Add(line);
-        }
-
-        return (list, header, null);
     }
 
     /// <summary>404 for a source id that is not defined, naming the sources the caller may see.</summary>

@@ -5,15 +5,6 @@ namespace Usine.Server.Internal;
 /// <summary>Log events of the server, ids 3000-3199; operations (replay, dead letters, audit) 3200-3299; the archive 3300-3399; the web UI 3500-3599.</summary>
 internal static partial class Log
 {
-    [LoggerMessage(3001, LogLevel.Information, "Imported {File} into source {SourceId}: {Messages} messages, {Stored} records, {DeadLetters} dead letters")]
-    public static partial void DropImported(this ILogger logger, string sourceId, string file, long messages, long stored, long deadLetters);
-
-    [LoggerMessage(3002, LogLevel.Error, "File {File} of source {SourceId} could not be imported; moved to failed/")]
-    public static partial void DropFailed(this ILogger logger, Exception exception, string sourceId, string file);
-
-    [LoggerMessage(3003, LogLevel.Error, "Looking for files of source {SourceId} in {Folder} failed")]
-    public static partial void DropScanFailed(this ILogger logger, Exception exception, string sourceId, string folder);
-
     [LoggerMessage(3004, LogLevel.Information, "Usine listens on {Urls} with data in {DataDirectory}")]
     public static partial void Listening(this ILogger logger, string urls, string dataDirectory);
 

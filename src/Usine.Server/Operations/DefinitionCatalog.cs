@@ -2,6 +2,8 @@ using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 using Usine.Configuration;
+using Usine.Connectors.Files;
+using Usine.Connectors.Http;
 using Usine.Connectors.Mqtt;
 using Usine.Models;
 using Usine.Sources;
@@ -54,11 +56,20 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
     }
 
     /// <summary>Loads the configuration file with the API's definitions, as the platform starts.</summary>
-    public static UsineDefinitions Load(UsineServerOptions options) => DefinitionLoader.LoadFiles(Files(options), SettingsValidators(options));
+    public static UsineDefinitions Load(UsineServerOptions options) => DefinitionLoader.LoadFiles(Files(options), SourceKinds(options));
 
-    /// <summary>The connectors' checks of source settings, run as definitions are read so that a bad setting is a definition error.</summary>
-    public static ISourceSettingsValidator[] SettingsValidators(UsineServerOptions options) =>
-        [new MqttSettingsValidator(new MqttConnectorOptions { DefaultBroker = options.DefaultMqttBroker })];
+    /// <summary>
+    /// The kinds of source: each connector's registration (its settings check, run as definitions are read so that
+    /// a bad setting is a definition error, and how its sources start), and those the options add. The only place
+    /// kinds are named.
+    /// </summary>
+    public static SourceKindRegistry SourceKinds(UsineServerOptions options) => new(
+    [
+        MqttConnectors.Registration(new MqttConnectorOptions { DefaultBroker = options.DefaultMqttBroker }),
+        FileConnectors.Registration(new FileConnectorOptions { PollInterval = options.DropPollInterval }),
+        HttpConnectors.Registration(),
+        .. options.SourceKinds,
+    ]);
 
     /// <summary>A definition the API stored that no longer loads (the model it names was taken out of the configuration, say).</summary>
     /// <param name="File">The definition's file under <c>DATA/definitions</c>.</param>
@@ -80,7 +91,7 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         {
             try
             {
-                return (DefinitionLoader.LoadFiles(files, SettingsValidators(options)), setAside);
+                return (DefinitionLoader.LoadFiles(files, SourceKinds(options)), setAside);
             }
             catch (DefinitionException ex) when (Path.GetFullPath(ex.File) is var file && file.StartsWith(managed, StringComparison.Ordinal) && files.Remove(file))
             {
@@ -226,7 +237,7 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         try
         {
             var files = LoadedFiles().Where(f => f != exclude).Append(temp);
-            var defs = Parse(section, body, temp, () => DefinitionLoader.LoadFiles(files, SettingsValidators(platform.Options)));
+            var defs = Parse(section, body, temp, () => DefinitionLoader.LoadFiles(files, platform.Kinds));
 
             // The load above ran everything a start checks, the connector's own settings included, before the file
             // exists: a definition written here is one the next start can run.
@@ -244,7 +255,7 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         }
 
         // Read again from the file's final name, so that every origin names it.
-        return DefinitionLoader.LoadFiles(LoadedFiles(), SettingsValidators(platform.Options));
+        return DefinitionLoader.LoadFiles(LoadedFiles(), platform.Kinds);
     }
 
     /// <summary>

@@ -80,7 +80,7 @@ internal static class Ui
         var (state, error) = p.SourceState(s);
         var activity = p.Tracker.For(s.Id);
         return new SourceHealth(
-            s.Id, PlantText(s), s.Kind.ToString().ToLowerInvariant(), s.ModelVersion is { } v ? $"{s.Model}@{v}" : s.Model,
+            s.Id, PlantText(s), s.Kind, s.ModelVersion is { } v ? $"{s.Model}@{v}" : s.Model,
             state, error, stats?.Received ?? 0, stats?.Stored ?? 0, stats?.DeadLetters ?? 0, stats?.LastSeen,
             activity?.RatePerSecond(now) ?? 0, activity?.DeadLettersLastHour(now) ?? 0,
             pending.TryGetValue(s.Id, out var oldest) ? Math.Max(0, (now - oldest).TotalSeconds) : 0);

@@ -129,7 +129,7 @@ public sealed class DefinitionApiTests : IAsyncLifetime
             """{"kwh":"$.v","meter":"$.m","ts":"$.t"}""",
             source.GetProperty("map").GetRawText());
         Assert.Equal(
-            """{"broker":"mqtt://reader:***@127.0.0.1:1","password":"***","username":"reader"}""",
+            """{"broker":"mqtt://reader:***@127.0.0.1:1","password":"***","topic":"meters/+","username":"reader"}""",
             source.GetProperty("settings").GetRawText());
         Assert.Equal(("meters", "energy"), (source.GetProperty("id").GetString(), source.GetProperty("model").GetString()));
         Assert.DoesNotContain(":pw@", source.GetRawText(), StringComparison.Ordinal);

@@ -57,7 +57,7 @@ public sealed class SimulatorSilenceTests : IAsyncLifetime
     private async Task PublishAsync(int count, int seed)
     {
         // QoS 1 messages published before a source subscribed are not for it: wait until every MQTT source runs.
-        var mqtt = _platform.Definitions.Sources.Values.Where(s => s.Kind == Usine.Sources.SourceKind.Mqtt).ToList();
+        var mqtt = _platform.Definitions.Sources.Values.Where(s => s.Kind == "mqtt").ToList();
         var connected = DateTime.UtcNow.AddSeconds(60);
         while (mqtt.Any(s => _platform.SourceState(s).State != "running"))
         {

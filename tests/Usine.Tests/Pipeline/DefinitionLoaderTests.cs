@@ -6,6 +6,10 @@ public sealed class DefinitionLoaderTests
 {
     private const string Avatar = "models:\n  - name: m\n    time: ts\n    key: [vin, ts]\n    avatar: { type: vehicle, id: \"{vin}\",\n      ";
     private const string CsvSource = "models:\n  - name: m\n    time: ts\n    fields:\n      ts: { type: timestamp }\nsources:\n  - id: s\n    plant: p\n    kind: http\n    format: csv\n";
+    /// <summary>The kinds of source as the connector projects register them.</summary>
+    private static readonly Usine.Sources.SourceKindRegistry Kinds = new(
+        [Usine.Connectors.Mqtt.MqttConnectors.Registration(), Usine.Connectors.Files.FileConnectors.Registration(), Usine.Connectors.Http.HttpConnectors.Registration()]);
+
     private const string Fields = "    fields:\n      vin: string\n      ts: timestamp\n      colour: string\n";
 
     [Theory]
@@ -15,7 +19,12 @@ public sealed class DefinitionLoaderTests
     [InlineData("models:\n  - name: m\n    time: ts\n    key: [id]\n    fields:\n      ts: { type: timestamp }\n", 4, "key field 'id' is not a field of model 'm'")]
     [InlineData("models:\n  - name: m\n    time: ts\n    fields:\n      ts: { type: timestamp }\n      x: { type: double, min: 5, max: 1 }\n", 6, "min 5 above max 1")]
     [InlineData("models:\n  - name: m\n   time: ts\n", 3, "invalid YAML")]
-    [InlineData("sources:\n  - id: s\n    plant: p\n    kind: mqtt\n    model: m\n", 2, "needs a 'topic'")]
+    [InlineData("sources:\n  - id: s\n    plant: p\n    kind: mqtt\n    model: m\n", 2, "source 's' has no topic; give it a topic filter")]
+    [InlineData("sources:\n  - id: s\n    plant: p\n    kind: file\n    model: m\n", 2, "source 's' of kind file needs a 'path'")]
+    [InlineData("sources:\n  - id: s\n    plant: p\n    kind: opcua\n    model: m\n", 4, "kind 'opcua' is not one of file, http, mqtt")]
+    [InlineData("sources:\n  - id: s\n    plant: p\n    kind: mqtt\n    topic: a/#\n    model: m\n    settings: { topic: b/# }\n", 5, "gives 'topic' twice")]
+    [InlineData("sources:\n  - id: s\n    plant: p\n    kind: http\n    topic: a/#\n    model: m\n", 5, "a source of kind http takes no 'topic'")]
+    [InlineData("sources:\n  - id: s\n    plant: p\n    kind: file\n    path: drop\n    pattern: sub/*.csv\n    model: m\n", 6, "is a file name pattern such as *.csv")]
     [InlineData("models:\n  - name: m\n    time: ts\n    fields:\n      ts: { type: timestamp }\nsources:\n  - id: s\n    plant: p\n    kind: http\n    model: nope\n", 7, "names model 'nope', which is not defined")]
     [InlineData("models:\n  - name: m\n    time: ts\n    fields:\n      ts: { type: timestamp }\n      x: { type: double, unit: Nm }\nsources:\n  - id: s\n    plant: p\n    kind: http\n    model: m\n    map: { x: { path: $.x, unit: kWh } }\n", 8, "cannot convert energy 'kWh' to torque 'Nm'")]
     [InlineData("models:\n  - name: m\n    time: ts\n    fields:\n      ts: { type: timestamp }\n      plant: { type: string }\n", 6, "field name 'plant' is taken")]
@@ -31,7 +40,7 @@ public sealed class DefinitionLoaderTests
     [InlineData("models:\n  - name: m\n    time: ts\n    fields:\n      ts: { type: timestamp }\nsources:\n  - id: s\n    plant: p\n    kind: http\n    format: xml\n    model: m\n", 10, "format 'xml' is not one of json, csv")]
     public void An_invalid_definition_fails_naming_the_file_the_line_and_the_problem(string yaml, int line, string problem)
     {
-        var ex = Assert.Throws<DefinitionException>(() => DefinitionLoader.LoadText(yaml, "plant.yaml"));
+        var ex = Assert.Throws<DefinitionException>(() => DefinitionLoader.LoadText(yaml, "plant.yaml", Kinds));
 
         Assert.Equal("plant.yaml", ex.File);
         Assert.Equal(line, ex.Line);

@@ -1,7 +1,7 @@
 using System.Text;
 using Usine.Configuration;
 using Usine.Ingestion;
-using Usine.Server.Ingestion;
+using Usine.Connectors.Files;
 using Usine.Storage;
 using Usine.Storage.DuckDb;
 using static Usine.Tests.TestDefinitions;

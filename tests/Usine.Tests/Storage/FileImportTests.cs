@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Usine.Configuration;
 using Usine.Ingestion;
-using Usine.Server.Ingestion;
+using Usine.Connectors.Files;
 using Usine.Storage;
 using Usine.Storage.DuckDb;
 
@@ -106,16 +106,15 @@ public sealed class FileImportTests : IAsyncLifetime
 
         File.WriteAllBytes(Path.Combine(folder, "shift.csv.gz"), gz);
         // Batches of the size a real import uses: the fixture's batches of 3 would commit hundreds of times first.
-        var importer = new FileImporter(_engine, _store.RawZone, TimeProvider.System);
-        var watcher = new FileDropWatcher(_defs.Sources["csv-line1"], folder, importer, TimeSpan.FromMilliseconds(20),
-            Microsoft.Extensions.Logging.Abstractions.NullLogger<FileDropWatcher>.Instance, TimeProvider.System);
+        var drop = new FileDropConnector(_defs.Sources["csv-line1"], folder, _store.RawZone, TimeSpan.FromMilliseconds(20));
+        var runner = new Usine.Sources.SourceRunner(drop, _engine, new Usine.Sources.SourceRunnerOptions { BatchSize = 25_000 });
         using var stop = new CancellationTokenSource();
-        var run = watcher.RunAsync(stop.Token);
+        var run = runner.RunAsync(stop.Token);
         var note = Path.Combine(folder, "failed", "shift.csv.gz.error");
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (!File.Exists(note))
         {
-            Assert.True(DateTime.UtcNow < deadline, $"expected {note} within 30 s; watcher state {watcher.State}, last error {watcher.LastError}");
+            Assert.True(DateTime.UtcNow < deadline, $"expected {note} within 30 s; the drop is {runner.State}, last error {runner.LastError?.Message ?? drop.LastFileError}");
             await Task.Delay(20);
         }
 

@@ -3,7 +3,7 @@ using Usine.Avatars;
 using Usine.Configuration;
 using Usine.Ingestion;
 using Usine.Operations;
-using Usine.Server.Ingestion;
+using Usine.Connectors.Files;
 using Usine.Storage;
 using Usine.Storage.DuckDb;
 using static Usine.Tests.TestDefinitions;

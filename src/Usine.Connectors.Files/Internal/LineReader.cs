@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 
-namespace Usine.Server.Ingestion;
+namespace Usine.Connectors.Files.Internal;
 
 /// <summary>
 /// Splits a byte stream into lines without holding more than one line: a line longer than the size limit

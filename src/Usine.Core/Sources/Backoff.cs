@@ -1,6 +1,7 @@
-namespace Usine.Connectors.Mqtt.Internal;
+namespace Usine.Sources;
 
-internal static class Backoff
+/// <summary>Waits between attempts that connectors and the source runner share.</summary>
+public static class Backoff
 {
     /// <summary>
     /// Exponential delay for the given attempt (1 = first retry), capped, with ±20% jitter so that many

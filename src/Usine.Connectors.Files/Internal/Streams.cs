@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 
-namespace Usine.Server.Ingestion;
+namespace Usine.Connectors.Files.Internal;
 
 /// <summary>Feeds every byte read through a hash, so a file is checked while it is imported, in one pass.</summary>
 internal sealed class HashingStream(Stream inner, IncrementalHash hash) : ReadOnlyStream
