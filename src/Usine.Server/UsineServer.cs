@@ -60,7 +60,14 @@ public static class UsineServer
         var http = UsineConfiguration.Bind(builder.Configuration, UsineHttpOptions.Section, new UsineHttpOptions(), strict: true);
         http.Validate();
         var mqtt = UsineConfiguration.Bind(builder.Configuration, MqttSection, new MqttConnectorOptions(), strict: true);
-        mqtt.Validate();
+        try
+        {
+            mqtt.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            throw new ArgumentException($"{MqttSection}: {ex.Message}", ex);
+        }
         var loaded = LoadedDefinitions.Load(options, mqtt);
         UsineAuth.EnsureSafeToListen(http.Urls, loaded.Definitions.Auth);
         builder.WebHost.UseUrls(http.Urls);
