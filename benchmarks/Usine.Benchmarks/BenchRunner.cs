@@ -1,11 +1,16 @@
 using System.Diagnostics;
 using System.Globalization;
 using DuckDB.NET.Data;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using Usine.Configuration;
 using Usine.Ingestion;
+using Usine.Operations;
 using Usine.Server;
 using Usine.Connectors.Files;
+using Usine.Connectors.Http;
+using Usine.Connectors.Mqtt;
 using Usine.Storage;
 using Usine.Storage.DuckDb;
 
@@ -66,7 +71,7 @@ public static class BenchRunner
             DuckDbStore store;
             IngestEngine engine;
             FileImporter importer;
-            UsinePlatform? platform = null;
+            IHost? platform = null;
             using var scrape = options.Bare ? null : new MetricsScrape();
             if (options.Bare)
             {
@@ -77,10 +82,15 @@ public static class BenchRunner
             }
             else
             {
-                platform = await UsinePlatform.StartAsync(
-                    new UsineServerOptions { ConfigPath = Path.Combine(work, "bench.yaml"), DataDirectory = Path.Combine(work, "usine"), StartConnectors = false },
-                    NullLoggerFactory.Instance, ct: ct);
-                (store, engine, importer) = ((DuckDbStore)platform.Store, platform.Engine, platform.Importer);
+                // The platform as usine serve composes it, without HTTP.
+                var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+                var data = Path.Combine(work, "usine");
+                builder.Services.AddFileConnectors().AddHttpConnectors().AddMqttConnectors().AddUsine(new UsineOptions { ConfigPath = Path.Combine(work, "bench.yaml"), DataDirectory = data, StartConnectors = false });
+                builder.Services.AddDuckDbStore(new DuckDbStoreOptions { DataDirectory = data });
+                platform = builder.Build();
+                await platform.StartAsync(ct);
+                var services = platform.Services;
+                (store, engine, importer) = (services.GetRequiredService<DuckDbStore>(), services.GetRequiredService<IngestEngine>(), services.GetRequiredService<FileImporter>());
             }
 
             using var sampler = new PeakSampler();
@@ -105,8 +115,10 @@ public static class BenchRunner
             log("  commit phases (s): " + string.Join(", ", store.Timings.Seconds.OrderByDescending(x => x.Value).Select(x => $"{x.Key} {x.Value:N1}")));
             if (platform is not null)
             {
-                log($"  alert rules evaluated: {platform.Alerting.Rules.Count}, firing at the end: {platform.Alerting.Firing.Count}; jobs: {platform.Jobs.List().Count}; metric measurements read: {scrape!.Measurements:N0}");
-                await platform.DisposeAsync();
+                var alerting = platform.Services.GetRequiredService<AlertEngine>();
+                log($"  alert rules evaluated: {alerting.Rules.Count}, firing at the end: {alerting.Firing.Count}; jobs: {platform.Services.GetRequiredService<JobRegistry>().List().Count}; metric measurements read: {scrape!.Measurements:N0}");
+                await platform.StopAsync(ct);
+                platform.Dispose();
             }
             else
             {

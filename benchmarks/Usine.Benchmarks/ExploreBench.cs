@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
+using Usine.Ingestion;
 using Usine.Server;
 using Usine.Storage;
 using Usine.Storage.DuckDb;
@@ -176,18 +177,18 @@ public static class ExploreBench
     {
         log($"layout: {layout}");
         var clock = Stopwatch.StartNew();
-        var platform = await UsinePlatform.StartAsync(new UsineServerOptions
+        var app = UsineServer.Build(new UsineOptions
         {
             ConfigPath = Path.Combine(work, "bench.yaml"),
             DataDirectory = data,
             StartConnectors = false,
             EvaluateAlerts = false,
             ArchiveTimeOfDay = null,
-        }, NullLoggerFactory.Instance, ct: ct);
-        var app = UsineServer.Build(platform, "http://127.0.0.1:0", logging: _ => { });
+        }, new Dictionary<string, string?> { [UsineHttpOptions.Section + ":Urls"] = "http://127.0.0.1:0" }, logging: _ => { });
         await app.StartAsync(ct);
+        var store = app.Services.GetRequiredService<DuckDbStore>();
         var started = clock.Elapsed.TotalSeconds;
-        log($"  platform started in {started:N1} s ({platform.Engine.AvatarCount:N0} avatars loaded)");
+        log($"  platform started in {started:N1} s ({app.Services.GetRequiredService<IngestEngine>().AvatarCount:N0} avatars loaded)");
         try
         {
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -205,20 +206,20 @@ public static class ExploreBench
             log("  hourly aggregate of one plant-day, served from the rollup");
             timings.Add(await TimeAsync("API aggregate (rollup)", async i => await Get(http,
                 $"/api/models/screwing/aggregate?bucket=1h&measures=count,torque:avg,torque:max&by=station&plant={Plant(i)}&from={Day(i)}&to={Next(i)}", ct)));
-            timings.Add(Time("DuckDB same SQL (rollup)", i => Sql((DuckDbStore)platform.Store,
+            timings.Add(Time("DuckDB same SQL (rollup)", i => Sql(store,
                 $"""
                 SELECT time_bucket(INTERVAL 3600 SECOND, bucket) AS bucket, station, CAST(sum(n) AS BIGINT) AS count,
                        CAST(sum(torque_sum) AS DOUBLE) / nullif(sum(torque_count), 0) AS torque_avg, max(torque_max) AS torque_max
                 FROM r_screwing_1h WHERE bucket >= {Ts(i)} AND bucket < {Ts(i, 1)} AND plant = '{Plant(i)}' GROUP BY ALL ORDER BY bucket, station
                 """)));
 
-            timings.Add(Time("DuckDB same SQL, parameters (rollup)", i => Sql((DuckDbStore)platform.Store,
+            timings.Add(Time("DuckDB same SQL, parameters (rollup)", i => Sql(store,
                 """
                 SELECT time_bucket(INTERVAL 3600 SECOND, bucket) AS bucket, station, CAST(sum(n) AS BIGINT) AS count,
                        CAST(sum(torque_sum) AS DOUBLE) / nullif(sum(torque_count), 0) AS torque_avg, max(torque_max) AS torque_max
                 FROM r_screwing_1h WHERE bucket >= $1 AND bucket < $2 AND plant = $3 GROUP BY ALL ORDER BY bucket, station
                 """, days[i % Days], days[i % Days].AddDays(1), Plant(i))));
-            timings.Add(await TimeAsync("store AggregateAsync (rollup)", async i => await platform.Store.Records.AggregateAsync(new AggregateQuery
+            timings.Add(await TimeAsync("store AggregateAsync (rollup)", async i => await store.Records.AggregateAsync(new AggregateQuery
             {
                 Model = "screwing",
                 Bucket = AggregateBucket.All.Single(b => b.Name == "1h"),
@@ -229,7 +230,7 @@ public static class ExploreBench
 
             timings.Add(await TimeAsync("API aggregate, 1 bucket (rollup)", async i => await Get(http,
                 $"/api/models/screwing/aggregate?bucket=1d&measures=count,torque:avg,torque:max&plant={Plant(i)}&from={Day(i)}&to={Next(i)}", ct)));
-            timings.Add(Time("DuckDB same SQL, 1 bucket (rollup)", i => Sql((DuckDbStore)platform.Store,
+            timings.Add(Time("DuckDB same SQL, 1 bucket (rollup)", i => Sql(store,
                 $"""
                 SELECT time_bucket(INTERVAL 86400 SECOND, bucket) AS bucket, CAST(sum(n) AS BIGINT) AS count,
                        CAST(sum(torque_sum) AS DOUBLE) / nullif(sum(torque_count), 0) AS torque_avg, max(torque_max) AS torque_max
@@ -241,24 +242,24 @@ public static class ExploreBench
             // Every plant-day the series below read is read once before any is timed: at 100 million records the
             // store is far larger than DuckDB's memory limit, and whichever series came first would otherwise pay
             // for reading each plant-day from disk, and the others would find it cached.
-            Warm(i => Sql((DuckDbStore)platform.Store,
+            Warm(i => Sql(store,
                 $"SELECT count(*), sum(torque) FROM m_screwing WHERE event_time >= {Ts(i)} AND event_time < {Ts(i, 1)} AND plant = '{Plant(i)}'"));
             timings.Add(await TimeAsync("API aggregate (records)", async i => await Get(http,
                 $"/api/models/screwing/aggregate?source=records&bucket=1h&measures=count,torque:avg,torque:max&by=station&plant={Plant(i)}&from={Day(i)}&to={Next(i)}", ct)));
-            timings.Add(Time("DuckDB same SQL (records)", i => Sql((DuckDbStore)platform.Store,
+            timings.Add(Time("DuckDB same SQL (records)", i => Sql(store,
                 $"""
                 SELECT time_bucket(INTERVAL 3600 SECOND, event_time) AS bucket, coalesce(CAST(station AS VARCHAR), '') AS station, count(*) AS count,
                        CAST(sum(torque) AS DOUBLE) / nullif(count(torque), 0) AS torque_avg, CAST(max(torque) AS DOUBLE) AS torque_max
                 FROM m_screwing WHERE event_time >= {Ts(i)} AND event_time < {Ts(i, 1)} AND plant = '{Plant(i)}' GROUP BY ALL ORDER BY bucket, station
                 """)));
 
-            timings.Add(Time("DuckDB same SQL, parameters (records)", i => Sql((DuckDbStore)platform.Store,
+            timings.Add(Time("DuckDB same SQL, parameters (records)", i => Sql(store,
                 """
                 SELECT time_bucket(INTERVAL 3600 SECOND, event_time) AS bucket, coalesce(CAST(station AS VARCHAR), '') AS station, count(*) AS count,
                        CAST(sum(torque) AS DOUBLE) / nullif(count(torque), 0) AS torque_avg, CAST(max(torque) AS DOUBLE) AS torque_max
                 FROM m_screwing WHERE event_time >= $1 AND event_time < $2 AND plant = $3 GROUP BY ALL ORDER BY bucket, station
                 """, days[i % Days], days[i % Days].AddDays(1), Plant(i))));
-            timings.Add(await TimeAsync("store AggregateAsync (records)", async i => await platform.Store.Records.AggregateAsync(new AggregateQuery
+            timings.Add(await TimeAsync("store AggregateAsync (records)", async i => await store.Records.AggregateAsync(new AggregateQuery
             {
                 Model = "screwing",
                 Bucket = AggregateBucket.All.Single(b => b.Name == "1h"),
@@ -270,11 +271,11 @@ public static class ExploreBench
 
             log("  full history of one vehicle");
             string Vin(int i) => "VF1" + ((i * 7919L) % vehicles).ToString("D14", CultureInfo.InvariantCulture);
-            Warm(i => Sql((DuckDbStore)platform.Store, $"SELECT count(*) FROM m_screwing WHERE avatar_key = {1000 + ((i * 7919L) % vehicles)}"));
+            Warm(i => Sql(store, $"SELECT count(*) FROM m_screwing WHERE avatar_key = {1000 + ((i * 7919L) % vehicles)}"));
             timings.Add(await TimeAsync("API avatar history", async i => await Get(http, $"/api/avatars/{Vin(i)}/history", ct)));
-            timings.Add(Time("DuckDB history by avatar_key", i => Sql((DuckDbStore)platform.Store,
+            timings.Add(Time("DuckDB history by avatar_key", i => Sql(store,
                 $"SELECT * FROM m_screwing WHERE avatar_key = {1000 + ((i * 7919L) % vehicles)} ORDER BY event_time DESC, record_id DESC LIMIT 1000")));
-            timings.Add(Time("DuckDB avatar by id", i => Sql((DuckDbStore)platform.Store,
+            timings.Add(Time("DuckDB avatar by id", i => Sql(store,
                 $"SELECT avatar_key FROM avatars WHERE id = '{Vin(i)}'")));
             foreach (var t in timings)
             {

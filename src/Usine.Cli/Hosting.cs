@@ -1,3 +1,4 @@
+using System.Globalization;
 using Usine.Benchmarks;
 using Usine.Cli.Commands;
 using Usine.Server;
@@ -9,26 +10,24 @@ internal static class Hosting
 {
     public static async Task<int> ServeAsync(ServeSettings settings, CancellationToken cancellationToken)
     {
-        if (settings.Config is null)
-        {
-            return Fail(2, "usine serve needs --config FILE: the YAML file of models and sources (see docs/models.md)");
-        }
-
-        if (!File.Exists(settings.Config))
+        // Without --config, the file may be named by the configuration (Usine:ConfigPath); the server says when neither does.
+        if (settings.Config is not null && !File.Exists(settings.Config))
         {
             return Fail(2, $"the configuration file {settings.Config} does not exist");
         }
 
-        return await Run(() => UsineServer.RunAsync(new UsineServerOptions
+        // The flags given override the configuration (appsettings.json, Usine__* environment variables).
+        var flags = new Dictionary<string, string?>
         {
-            ConfigPath = settings.Config,
-            DataDirectory = settings.Data ?? ".usine",
-            Urls = settings.Urls ?? "http://127.0.0.1:5080",
-            MaxReplayAttempts = settings.MaxReplayAttempts ?? 5,
-            ArchiveDirectory = settings.ArchiveDir,
-            RawRetentionDays = settings.RawRetentionDays,
-            ArchiveRetentionDays = settings.ArchiveRetentionDays,
-        }, cancellationToken));
+            ["Usine:ConfigPath"] = settings.Config,
+            ["Usine:DataDirectory"] = settings.Data,
+            ["Usine:MaxReplayAttempts"] = settings.MaxReplayAttempts?.ToString(CultureInfo.InvariantCulture),
+            ["Usine:RawRetentionDays"] = settings.RawRetentionDays?.ToString(CultureInfo.InvariantCulture),
+            ["Usine:ArchiveRetentionDays"] = settings.ArchiveRetentionDays?.ToString(CultureInfo.InvariantCulture),
+            [UsineHttpOptions.Section + ":Urls"] = settings.Urls,
+            [UsineStoreComposition.Section + ":ArchiveDirectory"] = settings.ArchiveDir,
+        };
+        return await Run(() => UsineServer.RunAsync(flags.Where(f => f.Value is not null)));
     }
 
     public static Task<int> DemoAsync(DemoSettings settings, CancellationToken cancellationToken) =>
@@ -39,8 +38,8 @@ internal static class Hosting
             MqttPort = settings.MqttPort,
             Rate = settings.Rate ?? 200,
             ArchiveDirectory = settings.ArchiveDir,
-            RawRetentionDays = settings.RawRetentionDays,
-            ArchiveRetentionDays = settings.ArchiveRetentionDays,
+            RawRetentionDays = settings.RawRetentionDays ?? 30,
+            ArchiveRetentionDays = settings.ArchiveRetentionDays ?? 0,
         }, cancellationToken));
 
     public static async Task<int> BenchAsync(BenchSettings settings, CancellationToken cancellationToken)
@@ -112,6 +111,11 @@ internal static class Hosting
         catch (UsineException ex)
         {
             return Fail(1, ex.Message);
+        }
+        catch (ArgumentException ex)
+        {
+            // A setting out of range, from a flag or the configuration; the message names it.
+            return Fail(2, ex.Message);
         }
         catch (IOException ex) when (ex.Message.Contains("address", StringComparison.OrdinalIgnoreCase))
         {

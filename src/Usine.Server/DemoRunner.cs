@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Usine.Connectors.Mqtt;
 using Usine.Simulator;
@@ -22,7 +23,7 @@ public sealed record DemoOptions
     /// <summary>Root of the archive. Default <c>archive</c> inside the data directory.</summary>
     public string? ArchiveDirectory { get; init; }
 
-    /// <summary>Raw retention in days, 0 keeps. Default 30 (see <see cref="UsineServerOptions.RawRetentionDays"/>).</summary>
+    /// <summary>Raw retention in days, 0 keeps. Default 30 (see <see cref="UsineOptions.RawRetentionDays"/>).</summary>
     public int RawRetentionDays { get; init; } = 30;
 
     /// <summary>Archive retention in days. Default 0: kept.</summary>
@@ -57,17 +58,21 @@ public static class DemoRunner
         var config = WriteDemoConfig(options.DataDirectory);
         await using var broker = new EmbeddedMqttBroker(new EmbeddedMqttBrokerOptions { Port = options.MqttPort }, loggers.CreateLogger<EmbeddedMqttBroker>());
         await broker.StartAsync(ct);
-        var platform = await UsinePlatform.StartAsync(new UsineServerOptions
+        var app = UsineServer.Build(new UsineOptions
         {
             ConfigPath = config,
             DataDirectory = options.DataDirectory,
-            Urls = options.Urls,
-            DefaultMqttBroker = broker.Address,
-            ArchiveDirectory = options.ArchiveDirectory,
             RawRetentionDays = options.RawRetentionDays,
             ArchiveRetentionDays = options.ArchiveRetentionDays,
-        }, loggers, ct: ct);
-        var app = UsineServer.Build(platform, options.Urls);
+        }, new Dictionary<string, string?>
+        {
+            [UsineHttpOptions.Section + ":Urls"] = options.Urls,
+            [UsineServer.MqttSection + ":DefaultBroker"] = broker.Address.ToString(),
+            [UsineStoreComposition.Section + ":ArchiveDirectory"] = options.ArchiveDirectory,
+        });
+
+        // The connectors subscribe before the simulator publishes its first message.
+        await app.StartAsync(ct);
         var simulator = new PlantSimulator(new SimulatorOptions
         {
             BrokerUrl = broker.Address,
@@ -77,7 +82,8 @@ public static class DemoRunner
         }, TimeProvider.System, loggers.CreateLogger<PlantSimulator>());
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct, app.Lifetime.ApplicationStopping);
         var running = simulator.RunAsync(stop.Token);
-        await app.RunAsync();
+        await app.WaitForShutdownAsync();
+        await app.DisposeAsync();
         await stop.CancelAsync();
         try
         {

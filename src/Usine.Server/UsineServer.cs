@@ -4,9 +4,13 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Scalar.AspNetCore;
+using Usine.Connectors.Files;
+using Usine.Connectors.Http;
+using Usine.Connectors.Mqtt;
 using Usine.Server.Endpoints;
 using Usine.Server.Internal;
 using Usine.Server.Security;
@@ -14,15 +18,67 @@ using Usine.Server.Ui;
 
 namespace Usine.Server;
 
-/// <summary>The HTTP face of a platform: builds and runs the web application.</summary>
+/// <summary>
+/// <c>usine serve</c>: builds the web application of the platform from its settings, composed by dependency
+/// injection (<see cref="UsineServiceCollectionExtensions.AddUsine(IServiceCollection, UsineOptions)"/>,
+/// <see cref="UsineStoreComposition.AddUsineStore"/>), and runs it.
+/// </summary>
 public static class UsineServer
 {
-    /// <summary>Builds the web application around a started platform (it disposes the platform when it stops).</summary>
-    public static WebApplication Build(UsinePlatform platform, string urls, Action<ILoggingBuilder>? logging = null)
+    /// <summary>The section of the configuration the MQTT connectors' settings are read from.</summary>
+    public const string MqttSection = "Usine:Mqtt";
+
+    /// <summary>
+    /// Builds the web application with every setting read from the configuration: appsettings.json in the current
+    /// directory, environment variables (<c>Usine__Store__MemoryLimit</c>), then <paramref name="settings"/> (the
+    /// command line's flags, as configuration keys such as <c>Usine:DataDirectory</c>) over them.
+    /// </summary>
+    public static WebApplication Build(IEnumerable<KeyValuePair<string, string?>>? settings = null, Action<IServiceCollection>? services = null, Action<ILoggingBuilder>? logging = null) =>
+        Build(null, settings, services, logging);
+
+    /// <summary>
+    /// Builds the web application on the platform's settings <paramref name="options"/> (the <c>Usine</c> section is not
+    /// read), the other components' settings read from the configuration as <see cref="Build(IEnumerable{KeyValuePair{string, string}}?, Action{IServiceCollection}?, Action{ILoggingBuilder}?)"/>
+    /// does. <paramref name="services"/> registers services first: a <see cref="TimeProvider"/>, pipeline steps.
+    /// The definitions are loaded here, so that a bad configuration fails before anything starts.
+    /// </summary>
+    public static WebApplication Build(UsineOptions? options, IEnumerable<KeyValuePair<string, string?>>? settings = null, Action<IServiceCollection>? services = null,
+        Action<ILoggingBuilder>? logging = null)
     {
-        UsineAuth.EnsureSafeToListen(urls, platform.Definitions.Auth);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "Usine" });
-        builder.WebHost.UseUrls(urls);
+        if (settings is not null)
+        {
+            // A key given twice takes its last value, as a later configuration source overrides an earlier one.
+            var last = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+            foreach (var (key, value) in settings)
+            {
+                last[key] = value;
+            }
+
+            builder.Configuration.AddInMemoryCollection(last);
+        }
+
+        options ??= UsineConfiguration.Bind(builder.Configuration, UsineOptions.Section, new UsineOptions(), strict: false);
+        var http = UsineConfiguration.Bind(builder.Configuration, UsineHttpOptions.Section, new UsineHttpOptions(), strict: true);
+        http.Validate();
+        var mqtt = UsineConfiguration.Bind(builder.Configuration, MqttSection, new MqttConnectorOptions(), strict: true);
+        try
+        {
+            mqtt.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            throw new ArgumentException($"{MqttSection}: {ex.Message}", ex);
+        }
+
+        // The kinds of source this server runs: each connector project registers its own; a test or an extension
+        // adds more through `services`.
+        builder.Services.AddSingleton(mqtt).AddMqttConnectors(mqtt).AddFileConnectors(new FileConnectorOptions { PollInterval = options.DropPollInterval }).AddHttpConnectors();
+        services?.Invoke(builder.Services);
+        var kinds = UsineServiceCollectionExtensions.SourceKinds(builder.Services, options);
+        var loaded = LoadedDefinitions.Load(options, kinds);
+        UsineAuth.EnsureSafeToListen(http.Urls, loaded.Definitions.Auth);
+        builder.WebHost.UseUrls(http.Urls);
         builder.Logging.ClearProviders();
         if (logging is null)
         {
@@ -34,7 +90,9 @@ public static class UsineServer
             logging(builder.Logging);
         }
 
-        builder.Services.AddSingleton(platform);
+        builder.Services.AddUsine(options, kinds, loaded);
+        builder.Services.AddUsineStore(builder.Configuration, options);
+        builder.Services.AddSingleton(http);
         builder.Services.ConfigureHttpJsonOptions(o =>
         {
             o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.Never;
@@ -44,7 +102,7 @@ public static class UsineServer
         builder.Services.AddOpenApi(o => o.AddOperationTransformer(OpenApiTags.TagByResource).AddDocumentTransformer(OpenApiTags.DeclareUsedTags));
         builder.AddUsineMetrics();
         builder.Services.AddUsineUi();
-        builder.Services.AddUsineAuth(platform.Definitions.Auth, platform.Options.DataDirectory);
+        builder.Services.AddUsineAuth(loaded.Definitions.Auth, options.DataDirectory);
 
         var app = builder.Build();
         app.UseExceptionHandler(e => e.Run(async http =>
@@ -109,8 +167,7 @@ public static class UsineServer
         app.MapScalarApiReference(o => o.WithTitle("Usine API").WithFavicon("/favicon.ico").HideModels().HideClientButton()
             .HideDeveloperTools().DisableAgent().DisableMcp().DisableTelemetry()).AllowAnonymous();
         app.MapUsineUi();
-        app.Lifetime.ApplicationStopped.Register(() => platform.DisposeAsync().AsTask().GetAwaiter().GetResult());
-        app.Lifetime.ApplicationStarted.Register(() => app.Logger.Listening(urls, Path.GetFullPath(platform.Options.DataDirectory)));
+        app.Lifetime.ApplicationStarted.Register(() => app.Logger.Listening(http.Urls, Path.GetFullPath(options.DataDirectory)));
         return app;
     }
 
@@ -121,12 +178,10 @@ public static class UsineServer
         o.TimestampFormat = "HH:mm:ss ";
     }).SetMinimumLevel(LogLevel.Information);
 
-    /// <summary><c>usine serve</c>: starts the platform and serves until cancelled or stopped by a signal.</summary>
-    public static async Task RunAsync(UsineServerOptions options, CancellationToken ct)
+    /// <summary><c>usine serve</c>: builds the platform on the configuration and <paramref name="settings"/>, and serves until stopped by a signal.</summary>
+    public static async Task RunAsync(IEnumerable<KeyValuePair<string, string?>> settings)
     {
-        using var loggers = LoggerFactory.Create(ConsoleLogging);
-        var platform = await UsinePlatform.StartAsync(options, loggers, ct: ct);
-        var app = Build(platform, options.Urls);
+        var app = Build(settings);
         await app.RunAsync();
     }
 }

@@ -2,7 +2,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
 using Usine.Security;
 using Usine.Server;
 
@@ -34,15 +33,17 @@ public sealed class DefinitionsTests : IAsyncLifetime
                 - { name: admin, hash: "{{ApiKeys.HashText(AdminKey)}}", role: admin }
                 - { name: viewer, hash: "{{ApiKeys.HashText(ViewerKey)}}", role: viewer }
             """);
-        var platform = await UsinePlatform.StartAsync(new UsineServerOptions
+        _app = UsineServer.Build(new UsineOptions
         {
             ConfigPath = config,
             DataDirectory = Path.Combine(_dir, "data"),
-            MemoryLimit = "256MB",
             StartConnectors = false,
             ArchiveTimeOfDay = null,
-        }, NullLoggerFactory.Instance);
-        _app = UsineServer.Build(platform, "http://127.0.0.1:0", logging: _ => { });
+        }, new Dictionary<string, string?>
+        {
+            [UsineHttpOptions.Section + ":Urls"] = "http://127.0.0.1:0",
+            [UsineStoreComposition.Section + ":MemoryLimit"] = "256MB",
+        }, logging: _ => { });
         await _app.StartAsync();
         _url = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
     }

@@ -114,7 +114,7 @@ public sealed class SignInTests(BrowserFixture browser) : IAsyncLifetime
         await Expect(_page.Locator("#triage-result")).ToContainTextAsync("Still failing");
         await ShotAsync("operator-replay");
 
-        var audit = _server.Platform.Store.Audit.Entries(null, null, 10);
+        var audit = _server.Store.Audit.Entries(null, null, 10);
         Assert.Equal("key:ops (web)", Assert.Single(audit).Actor);
     }
 

@@ -108,7 +108,7 @@ public sealed class UiTests(BrowserFixture browser) : IAsyncLifetime
 
         await Expect(_page.Locator("#triage-result")).ToHaveTextAsync("Discarded 1 dead letter: test bench message, not a vehicle.");
         await Expect(_page.Locator("#letter-status")).ToContainTextAsync("discarded — test bench message, not a vehicle");
-        Assert.Equal(1, _server.Platform.Store.DeadLetters.Count(new DeadLetterFilter { Status = "discarded" }).Total);
+        Assert.Equal(1, _server.Store.DeadLetters.Count(new DeadLetterFilter { Status = "discarded" }).Total);
     }
 
     [Fact]
@@ -141,8 +141,8 @@ public sealed class UiTests(BrowserFixture browser) : IAsyncLifetime
         await _page.Locator("#discard-group").ClickAsync();
 
         await Expect(_page.Locator("#triage-result")).ToHaveTextAsync("Discarded 2 dead letters: bench calibration run.");
-        Assert.Equal(1, _server.Platform.Store.DeadLetters.Count(new DeadLetterFilter()).Open);
-        Assert.Equal(2, _server.Platform.Store.DeadLetters.Count(new DeadLetterFilter { Status = "discarded", Reason = "above the maximum" }).Total);
+        Assert.Equal(1, _server.Store.DeadLetters.Count(new DeadLetterFilter()).Open);
+        Assert.Equal(2, _server.Store.DeadLetters.Count(new DeadLetterFilter { Status = "discarded", Reason = "above the maximum" }).Total);
     }
 
     [Fact]
@@ -191,7 +191,7 @@ public sealed class UiTests(BrowserFixture browser) : IAsyncLifetime
         await _page.Locator("#sql").FillAsync("DELETE FROM m_screwing");
         await _page.Locator("#run").ClickAsync();
         await Expect(_page.Locator("#query-error")).ToContainTextAsync("only read-only SELECT queries are allowed");
-        Assert.Equal(3, _server.Platform.Store.Records.RecordCounts()["screwing"]);
+        Assert.Equal(3, _server.Store.Records.RecordCounts()["screwing"]);
     }
 
     [Fact]

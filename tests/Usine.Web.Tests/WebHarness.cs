@@ -4,9 +4,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Usine.Server;
+using Usine.Storage;
 
 namespace Usine.Web.Tests;
 
@@ -43,16 +43,17 @@ internal sealed class WebHarness : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly string _dir;
 
-    private WebHarness(WebApplication app, UsinePlatform platform, FakeTimeProvider time, string address, string dir)
+    private WebHarness(WebApplication app, FakeTimeProvider time, string address, string dir)
     {
         _app = app;
         _dir = dir;
-        Platform = platform;
+        Store = app.Services.GetRequiredService<IUsineStore>();
         Time = time;
         Address = address;
     }
 
-    public UsinePlatform Platform { get; }
+    /// <summary>The platform's store, by its facets.</summary>
+    public IUsineStore Store { get; }
 
     public string Address { get; }
 
@@ -75,18 +76,20 @@ internal sealed class WebHarness : IAsyncDisposable
         }
 
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 26, 10, 0, 0, TimeSpan.Zero));
-        var platform = await UsinePlatform.StartAsync(new UsineServerOptions
+        var app = UsineServer.Build(new UsineOptions
         {
             ConfigPath = config,
             DataDirectory = Path.Combine(dir, "data"),
-            MemoryLimit = "256MB",
             StartConnectors = false,
             ArchiveTimeOfDay = null,
-        }, NullLoggerFactory.Instance, time: time);
-        var app = UsineServer.Build(platform, "http://127.0.0.1:0", logging: _ => { });
+        }, new Dictionary<string, string?>
+        {
+            [UsineHttpOptions.Section + ":Urls"] = "http://127.0.0.1:0",
+            [UsineStoreComposition.Section + ":MemoryLimit"] = "256MB",
+        }, services => services.AddSingleton<TimeProvider>(time), logging: _ => { });
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new WebHarness(app, platform, time, address, dir);
+        return new WebHarness(app, time, address, dir);
     }
 
     public static string Screwing(string vin, string station, string time, double torque, string status = "OK") =>

@@ -12,14 +12,12 @@ internal abstract class PlatformSettings : CommandSettings
     public string? ArchiveDir { get; init; }
 
     [CommandOption("--raw-retention-days <DAYS>")]
-    [Description("Delete archived raw messages of the days that ended more than DAYS days ago; 0 keeps them. Messages not archived are never deleted.")]
-    [DefaultValue(30)]
-    public int RawRetentionDays { get; init; } = 30;
+    [Description("Delete archived raw messages of the days that ended more than DAYS days ago; 0 keeps them. Messages not archived are never deleted. Default: 30.")]
+    public int? RawRetentionDays { get; init; }
 
     [CommandOption("--archive-retention-days <DAYS>")]
-    [Description("Delete archive partitions of the days that ended more than DAYS days ago; 0 keeps them.")]
-    [DefaultValue(0)]
-    public int ArchiveRetentionDays { get; init; }
+    [Description("Delete archive partitions of the days that ended more than DAYS days ago; 0 keeps them. Default: 0.")]
+    public int? ArchiveRetentionDays { get; init; }
 }
 
 internal sealed class ServeSettings : PlatformSettings
@@ -38,7 +36,7 @@ internal sealed class ServeSettings : PlatformSettings
 
     public override ValidationResult Validate() =>
         MaxReplayAttempts is < 1 ? ValidationResult.Error("--max-replay-attempts must be 1 or more")
-        : ArchiveSettings.Validate(RawRetentionDays, ArchiveRetentionDays);
+        : ArchiveSettings.Validate(RawRetentionDays ?? 30, ArchiveRetentionDays ?? 0);
 }
 
 internal sealed class DemoSettings : PlatformSettings
@@ -60,7 +58,7 @@ internal sealed class DemoSettings : PlatformSettings
     public override ValidationResult Validate() =>
         Rate is < 1 ? ValidationResult.Error("--rate must be 1 or more messages per second")
         : MqttPort is < 1 or > 65535 ? ValidationResult.Error("--mqtt-port must be between 1 and 65535")
-        : ArchiveSettings.Validate(RawRetentionDays, ArchiveRetentionDays);
+        : ArchiveSettings.Validate(RawRetentionDays ?? 30, ArchiveRetentionDays ?? 0);
 }
 
 internal sealed class BenchSettings : CommandSettings

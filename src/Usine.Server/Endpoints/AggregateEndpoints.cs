@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Usine.Configuration;
 using Usine.Storage;
 
 namespace Usine.Server.Endpoints;
@@ -11,11 +12,11 @@ internal static class AggregateEndpoints
     {
         app.MapGroup("/api/models").WithTags("Aggregates").MapGet("/{name}/aggregate", async Task<IResult> (
             string name, string? bucket, string? measures, string? by, string? from, string? to, string? plant, string[]? where,
-            string? source, UsinePlatform p, HttpContext http, CancellationToken ct) =>
+            string? source, IRecordReads records, UsineDefinitions definitions, HttpContext http, CancellationToken ct) =>
         {
-            if (Explore.Schema(p, name) is not { } schema)
+            if (Explore.Schema(records, name) is not { } schema)
             {
-                return Explore.UnknownModel(p, name);
+                return Explore.UnknownModel(definitions, name);
             }
 
             var b = AggregateBucket.All.FirstOrDefault(x => x.Name == (bucket ?? "1h"))
@@ -27,7 +28,7 @@ internal static class AggregateEndpoints
                 "rollup" => AggregateSource.Rollup,
                 _ => throw new ArgumentException($"source: '{source}' is not one of auto, records, rollup"),
             };
-            var result = await p.Store.Records.AggregateAsync(new AggregateQuery
+            var result = await records.AggregateAsync(new AggregateQuery
             {
                 Model = name,
                 Bucket = b,

@@ -2,9 +2,11 @@ using System.Globalization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Usine.Configuration;
+using Usine.Ingestion;
 using Usine.Operations;
-
 using Usine.Server.Security;
+using Usine.Storage;
 
 namespace Usine.Server.Endpoints;
 
@@ -13,22 +15,22 @@ internal static class AlertEndpoints
     public static IEndpointRouteBuilder MapAlerts(this IEndpointRouteBuilder app)
     {
         var alerts = app.MapGroup("/api/alerts");
-        alerts.MapGet("/", (UsinePlatform p, HttpContext http) =>
+        alerts.MapGet("/", (UsineDefinitions definitions, AlertEngine alerting, IEnumerable<WebhookNotifier> webhooks, HttpContext http) =>
         {
             var scope = Explore.Plants(http);
-            bool Readable(string? source) => PlantScopes.MayReadSource(scope, p.Definitions, source);
+            bool Readable(string? source) => PlantScopes.MayReadSource(scope, definitions, source);
             return TypedResults.Ok(new
             {
-                firing = p.Alerting.Firing.Where(a => Readable(a.Source)),
+                firing = alerting.Firing.Where(a => Readable(a.Source)),
 
                 // A rule shows the sources the caller may read; one that only names other plants' sources is not shown.
-                rules = p.Alerting.Rules.Where(r => r.Sources.Count == 0 || r.Sources.Any(Readable))
+                rules = alerting.Rules.Where(r => r.Sources.Count == 0 || r.Sources.Any(Readable))
                     .Select(r => Rule(r with { Sources = [.. r.Sources.Where(Readable)] })),
-                notifiers = Notifiers(p),
+                notifiers = Notifiers(webhooks),
             });
         }).WithSummary("Alerts firing now, the rules that run and the notifiers' delivery counters");
 
-        alerts.MapGet("/history", IResult (int? limit, string? rule, string? source, UsinePlatform p, HttpContext http) =>
+        alerts.MapGet("/history", IResult (int? limit, string? rule, string? source, UsineDefinitions definitions, AlertEngine alerting, HttpContext http) =>
         {
             var n = limit ?? 100;
             if (n is < 1 or > 1000)
@@ -38,42 +40,42 @@ internal static class AlertEndpoints
 
             if (source is not null)
             {
-                Explore.EnsureSourceInScope(http, p, source);
+                Explore.EnsureSourceInScope(http, definitions, source);
             }
 
             var scope = Explore.Plants(http);
-            return TypedResults.Ok(p.Alerting.History
+            return TypedResults.Ok(alerting.History
                 .Where(e => rule is null || e.Rule == rule)
                 .Where(e => source is null || e.Source == source)
-                .Where(e => PlantScopes.MayReadSource(scope, p.Definitions, e.Source))
+                .Where(e => PlantScopes.MayReadSource(scope, definitions, e.Source))
                 .Take(n));
         }).WithSummary("Alerts fired and resolved, newest first");
 
-        alerts.MapPost("/evaluate", async (UsinePlatform p, CancellationToken ct) =>
+        alerts.MapPost("/evaluate", async (AlertEngine alerting, CancellationToken ct) =>
         {
-            await p.Alerting.EvaluateAsync(ct);
-            return TypedResults.Ok(new { firing = p.Alerting.Firing });
+            await alerting.EvaluateAsync(ct);
+            return TypedResults.Ok(new { firing = alerting.Firing });
         }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Evaluate every alert rule now");
 
-        app.MapGet("/api/reconcile", IResult (string? source, string? from, string? to, UsinePlatform p, HttpContext http) =>
+        app.MapGet("/api/reconcile", IResult (string? source, string? from, string? to, IOperationsStore operationsStore, UsineDefinitions definitions, TimeProvider time, IngestEngine engine, HttpContext http) =>
         {
             if (string.IsNullOrWhiteSpace(source))
             {
                 return Errors.BadRequest("source is missing: /api/reconcile?source=ID&from=2026-11-26T00:00:00Z&to=2026-11-27T00:00:00Z");
             }
 
-            if (!p.Definitions.Sources.TryGetValue(source, out var def))
+            if (!definitions.Sources.TryGetValue(source, out var def))
             {
-                return SourceEndpoints.UnknownSource(p, source, http);
+                return SourceEndpoints.UnknownSource(definitions, source, http);
             }
 
-            Explore.EnsureSourceInScope(http, p, source);
+            Explore.EnsureSourceInScope(http, definitions, source);
             if (!PlantScopes.MayRead(Explore.Plants(http), def))
             {
                 return Errors.Status(StatusCodes.Status403Forbidden, $"source '{source}' takes its plant from each message, so its counts span plants; reconciling it needs a key or token of every plant");
             }
 
-            var now = p.Time.GetUtcNow().UtcDateTime;
+            var now = time.GetUtcNow().UtcDateTime;
             if (!TimeArgument.TryParse(from, now, now.AddHours(-24), "from", out var f, out var error)
                 || !TimeArgument.TryParse(to, now, now, "to", out var t, out error))
             {
@@ -85,7 +87,7 @@ internal static class AlertEndpoints
                 return Errors.BadRequest($"to ({t:u}) must be after from ({f:u})");
             }
 
-            var report = p.Store.Operations.Reconcile(def, f, t, p.Engine.PendingMessages(source));
+            var report = operationsStore.Reconcile(def, f, t, engine.PendingMessages(source));
             return TypedResults.Ok(new
             {
                 source = report.Source,
@@ -118,7 +120,7 @@ internal static class AlertEndpoints
         origin = r.Origin,
     };
 
-    private static IEnumerable<object> Notifiers(UsinePlatform p) => p.Webhooks.Select(w =>
+    private static IEnumerable<object> Notifiers(IEnumerable<WebhookNotifier> webhooks) => webhooks.Select(w =>
     {
         var c = w.Counters;
         return new { name = w.Name, kind = "webhook", delivered = c.Delivered, failed = c.Failed, retries = c.Retries, dropped = c.Dropped, queued = w.Queued };

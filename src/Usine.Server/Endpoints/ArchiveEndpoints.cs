@@ -1,8 +1,9 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
-
+using Usine.Server.Operations;
 using Usine.Server.Security;
+using Usine.Storage;
 
 namespace Usine.Server.Endpoints;
 
@@ -12,11 +13,11 @@ internal static class ArchiveEndpoints
     {
         var group = app.MapGroup("/api/archive");
 
-        group.MapPost("/run", async Task<IResult> (bool? includeToday, UsinePlatform p, CancellationToken ct) =>
+        group.MapPost("/run", async Task<IResult> (bool? includeToday, ArchiveService archive, CancellationToken ct) =>
         {
             try
             {
-                var r = await p.Archive.RunAsync(includeToday ?? false, ct);
+                var r = await archive.RunAsync(includeToday ?? false, ct);
                 return TypedResults.Ok(new
                 {
                     archiveJob = r.ArchiveJob,
@@ -38,12 +39,12 @@ internal static class ArchiveEndpoints
             }
         }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Archive the raw messages that are due (with includeToday=true, also today's until now) and apply retention now");
 
-        group.MapGet("/", (string? source, UsinePlatform p) =>
+        group.MapGet("/", (string? source, IArchiveStore archiveStore) =>
         {
-            var partitions = p.Store.Archive.ArchivePartitions(source);
+            var partitions = archiveStore.ArchivePartitions(source);
             return TypedResults.Ok(new
             {
-                root = Path.GetFullPath(p.Store.Archive.ArchiveRoot),
+                root = Path.GetFullPath(archiveStore.ArchiveRoot),
                 partitions = partitions.Count,
                 files = partitions.Sum(x => x.Files),
                 rows = partitions.Sum(x => x.Rows),
@@ -62,9 +63,9 @@ internal static class ArchiveEndpoints
             });
         }).WithSummary("The Parquet archive per plant, source and day");
 
-        group.MapGet("/verify", async (UsinePlatform p, CancellationToken ct) =>
+        group.MapGet("/verify", async (IArchiveStore archiveStore, CancellationToken ct) =>
         {
-            var r = await p.Store.Archive.VerifyArchiveAsync(ct);
+            var r = await archiveStore.VerifyArchiveAsync(ct);
             return TypedResults.Ok(new
             {
                 ok = r.IsOk,

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Usine.Configuration;
 using Usine.Storage;
 
 namespace Usine.Server.Endpoints;
@@ -12,7 +13,7 @@ internal static class AvatarEndpoints
     public static IEndpointRouteBuilder MapAvatars(this IEndpointRouteBuilder app)
     {
         var avatars = app.MapGroup("/api/avatars").WithTags("Avatars");
-        avatars.MapGet("/", (string? q, string? type, string? plant, int? limit, UsinePlatform p, HttpContext http) =>
+        avatars.MapGet("/", (string? q, string? type, string? plant, int? limit, IAvatarReads avatars, UsineDefinitions definitions, HttpContext http) =>
         {
             var n = limit ?? 50;
             if (n is < 1 or > 10_000)
@@ -22,8 +23,8 @@ internal static class AvatarEndpoints
 
             Explore.EnsurePlant(http, plant);
             var plants = Explore.Plants(http);
-            var found = p.Store.Avatars.SearchAvatars(q, type, plant, n, plants, AttributeFilter(http, p));
-            var attributes = p.Store.Avatars.AvatarAttributes([.. found.Select(a => a.Key)], plants);
+            var found = avatars.SearchAvatars(q, type, plant, n, plants, AttributeFilter(http, definitions));
+            var attributes = avatars.AvatarAttributes([.. found.Select(a => a.Key)], plants);
             return TypedResults.Ok(found.Select(a => new
             {
                 type = a.Type,
@@ -36,20 +37,20 @@ internal static class AvatarEndpoints
 
         // Ids without slashes (VINs, serials) or with them escaped (%2F) match these routes; ids with plain
         // slashes (stations: flins/assembly/L1/ST040) reach the catch-all below, which reads the suffix.
-        avatars.MapGet("/{id}/children", (string id, string? type, int? limit, UsinePlatform p, HttpContext http) => View(id, type, "children", http, p))
+        avatars.MapGet("/{id}/children", (string id, string? type, int? limit, IAvatarReads avatars, TimeProvider time, HttpContext http) => View(id, type, "children", http, avatars, time))
             .WithSummary("The avatars whose parent is this one");
-        avatars.MapGet("/{id}/ancestors", (string id, string? type, UsinePlatform p, HttpContext http) => View(id, type, "ancestors", http, p))
+        avatars.MapGet("/{id}/ancestors", (string id, string? type, IAvatarReads avatars, TimeProvider time, HttpContext http) => View(id, type, "ancestors", http, avatars, time))
             .WithSummary("The chain of parents of an avatar, the plant first");
-        avatars.MapGet("/{id}/history", (string id, string? type, string? from, string? to, int? limit, UsinePlatform p, HttpContext http) => View(id, type, "history", http, p))
+        avatars.MapGet("/{id}/history", (string id, string? type, string? from, string? to, int? limit, IAvatarReads avatars, TimeProvider time, HttpContext http) => View(id, type, "history", http, avatars, time))
             .WithSummary("Every record of every model about an avatar in a time range, newest first");
-        avatars.MapGet("/{id}/links", (string id, string? type, string? at, UsinePlatform p, HttpContext http) => View(id, type, "links", http, p))
+        avatars.MapGet("/{id}/links", (string id, string? type, string? at, IAvatarReads avatars, TimeProvider time, HttpContext http) => View(id, type, "links", http, avatars, time))
             .WithSummary("The links of an avatar valid at a time (default: now)");
-        avatars.MapGet("/{*id}", async Task<IResult> (string id, string? type, UsinePlatform p, HttpContext http) =>
+        avatars.MapGet("/{*id}", async Task<IResult> (string id, string? type, IAvatarReads avatars, TimeProvider time, HttpContext http) =>
         {
             var slash = id.LastIndexOf('/');
-            return slash > 0 && Views.Contains(id[(slash + 1)..]) && !Exists(p, Uri.UnescapeDataString(id))
-                ? await View(id[..slash], type, id[(slash + 1)..], http, p)
-                : Detail(id, type, http, p);
+            return slash > 0 && Views.Contains(id[(slash + 1)..]) && !Exists(avatars, Uri.UnescapeDataString(id))
+                ? await View(id[..slash], type, id[(slash + 1)..], http, avatars, time)
+                : Detail(id, type, http, avatars);
         }).WithSummary("One avatar: hierarchy, links, record counts and recent records");
         return app;
     }
@@ -58,7 +59,7 @@ internal static class AvatarEndpoints
     /// The <c>attr.NAME=VALUE</c> parameters of a search: every name must hold, with one of its values when it is
     /// repeated. A name no model declares is refused, so that a typo does not answer an empty list.
     /// </summary>
-    private static Dictionary<string, IReadOnlyList<string>> AttributeFilter(HttpContext http, UsinePlatform p)
+    private static Dictionary<string, IReadOnlyList<string>> AttributeFilter(HttpContext http, UsineDefinitions definitions)
     {
         var filter = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
         HashSet<string>? declared = null;
@@ -70,7 +71,7 @@ internal static class AvatarEndpoints
             }
 
             var name = key["attr.".Length..];
-            declared ??= p.Definitions.Models.Values.SelectMany(v => v.All).SelectMany(m => m.Avatar?.Attributes ?? []).Select(a => a.Name)
+            declared ??= definitions.Models.Values.SelectMany(v => v.All).SelectMany(m => m.Avatar?.Attributes ?? []).Select(a => a.Name)
                 .ToHashSet(StringComparer.Ordinal);
             if (!declared.Contains(name))
             {
@@ -87,18 +88,18 @@ internal static class AvatarEndpoints
     private static Dictionary<string, string> Attributes(List<AvatarAttributeRow>? rows) =>
         (rows ?? []).ToDictionary(x => x.Name, x => x.Value, StringComparer.Ordinal);
 
-    private static bool Exists(UsinePlatform p, string id) => p.Store.Avatars.FindAvatars(id, null).Count > 0;
+    private static bool Exists(IAvatarReads avatars, string id) => avatars.FindAvatars(id, null).Count > 0;
 
     private static object Short(AvatarRow a) => new { type = a.Type, id = a.Id, plant = a.Plant, firstSeen = a.FirstSeen };
 
     /// <summary>The one avatar an id names, or the error to answer.</summary>
-    private static (AvatarRow? Avatar, IResult? Error) Find(string id, string? type, UsinePlatform p, IReadOnlySet<string>? plants)
+    private static (AvatarRow? Avatar, IResult? Error) Find(string id, string? type, IAvatarReads avatars, IReadOnlySet<string>? plants)
     {
         // Hierarchy ids hold slashes; a client may send them as they are or escaped (%2F), which the
         // router leaves escaped in a catch-all segment.
         id = Uri.UnescapeDataString(id);
-        var found = p.Store.Avatars.FindAvatars(id, type, plants);
-        if (found.Count == 0 && plants is not null && p.Store.Avatars.FindAvatars(id, type, null).Count > 0)
+        var found = avatars.FindAvatars(id, type, plants);
+        if (found.Count == 0 && plants is not null && avatars.FindAvatars(id, type, null).Count > 0)
         {
             throw new OutOfScopeException($"avatar '{id}' is outside the plants this key or token may read");
         }
@@ -106,7 +107,7 @@ internal static class AvatarEndpoints
         if (found.Count == 0)
         {
             // An id is often typed without its path (OV1 for arlon/OV1): say which ids were probably meant.
-            var suggestions = p.Store.Avatars.SuggestAvatars(id, type, 5, plants).Select(a => a.Id).Distinct(StringComparer.Ordinal).ToList();
+            var suggestions = avatars.SuggestAvatars(id, type, 5, plants).Select(a => a.Id).Distinct(StringComparer.Ordinal).ToList();
             var message = type is null ? $"no avatar with id '{id}'" : $"no avatar of type '{type}' with id '{id}'";
             if (suggestions.Count > 0)
             {
@@ -124,10 +125,10 @@ internal static class AvatarEndpoints
         return (found[0], null);
     }
 
-    private static async Task<IResult> View(string id, string? type, string view, HttpContext http, UsinePlatform p)
+    private static async Task<IResult> View(string id, string? type, string view, HttpContext http, IAvatarReads avatars, TimeProvider time)
     {
         var plants = Explore.Plants(http);
-        var (a, error) = Find(id, type, p, plants);
+        var (a, error) = Find(id, type, avatars, plants);
         if (a is null)
         {
             return error!;
@@ -150,11 +151,11 @@ internal static class AvatarEndpoints
         switch (view)
         {
             case "children":
-                return TypedResults.Ok(p.Store.Avatars.Children(a.Key, Limit(1000), plants).Select(Short));
+                return TypedResults.Ok(avatars.Children(a.Key, Limit(1000), plants).Select(Short));
             case "ancestors":
-                return TypedResults.Ok(p.Store.Avatars.Ancestors(a, plants).Select(Short));
+                return TypedResults.Ok(avatars.Ancestors(a, plants).Select(Short));
             case "history":
-                var records = await p.Store.Avatars.AvatarHistoryAsync(a.Key, Explore.Time(Text(query["from"]), "from"), Explore.Time(Text(query["to"]), "to"), Limit(1000), plants, http.RequestAborted);
+                var records = await avatars.AvatarHistoryAsync(a.Key, Explore.Time(Text(query["from"]), "from"), Explore.Time(Text(query["to"]), "to"), Limit(1000), plants, http.RequestAborted);
                 return TypedResults.Ok(new
                 {
                     type = a.Type,
@@ -162,13 +163,13 @@ internal static class AvatarEndpoints
                     records = records.Select(r => new { model = r.Model, time = r.Time, recordId = r.RecordId, values = r.Values }),
                 });
             default:
-                var at = Explore.Time(Text(query["at"]), "at") ?? p.Time.GetUtcNow().UtcDateTime;
+                var at = Explore.Time(Text(query["at"]), "at") ?? time.GetUtcNow().UtcDateTime;
                 return TypedResults.Ok(new
                 {
                     type = a.Type,
                     id = a.Id,
                     at,
-                    links = p.Store.Avatars.LinksAt(a.Key, at, plants).Select(l => new { kind = l.Kind, type = l.To.Type, id = l.To.Id, plant = l.To.Plant, from = l.From, until = l.Until }),
+                    links = avatars.LinksAt(a.Key, at, plants).Select(l => new { kind = l.Kind, type = l.To.Type, id = l.To.Id, plant = l.To.Plant, from = l.From, until = l.Until }),
                 });
         }
     }
@@ -178,17 +179,17 @@ internal static class AvatarEndpoints
     /// <summary>The 404 of an unknown avatar id: the error line, and the ids it probably meant.</summary>
     internal sealed record NotFoundWithSuggestions(string Error, IReadOnlyList<string> Suggestions);
 
-    private static IResult Detail(string id, string? type, HttpContext http, UsinePlatform p)
+    private static IResult Detail(string id, string? type, HttpContext http, IAvatarReads avatars)
     {
         var plants = Explore.Plants(http);
-        var (a, error) = Find(id, type, p, plants);
+        var (a, error) = Find(id, type, avatars, plants);
         if (a is null)
         {
             return error!;
         }
 
-        var ancestors = p.Store.Avatars.Ancestors(a, plants);
-        var (counts, recent) = p.Store.Avatars.AvatarRecords(a.Key, 20, plants);
+        var ancestors = avatars.Ancestors(a, plants);
+        var (counts, recent) = avatars.AvatarRecords(a.Key, 20, plants);
         return TypedResults.Ok(new
         {
             key = a.Key,
@@ -196,12 +197,12 @@ internal static class AvatarEndpoints
             id = a.Id,
             plant = a.Plant,
             firstSeen = a.FirstSeen,
-            earliestEvent = p.Store.Avatars.EarliestEvent(a.Key, plants),
-            attributes = Attributes(p.Store.Avatars.AvatarAttributes([a.Key], plants).GetValueOrDefault(a.Key)),
+            earliestEvent = avatars.EarliestEvent(a.Key, plants),
+            attributes = Attributes(avatars.AvatarAttributes([a.Key], plants).GetValueOrDefault(a.Key)),
             parent = ancestors.Count > 0 ? new { type = ancestors[^1].Type, id = ancestors[^1].Id } : null,
             ancestors = ancestors.Select(x => new { type = x.Type, id = x.Id }),
-            children = p.Store.Avatars.Children(a.Key, 200, plants).Select(x => new { type = x.Type, id = x.Id }),
-            links = p.Store.Avatars.Links(a.Key, plants).Select(l => new { kind = l.Kind, type = l.Type, id = l.Id, from = l.From, until = l.Until }),
+            children = avatars.Children(a.Key, 200, plants).Select(x => new { type = x.Type, id = x.Id }),
+            links = avatars.Links(a.Key, plants).Select(l => new { kind = l.Kind, type = l.Type, id = l.Id, from = l.From, until = l.Until }),
             records = counts,
             recent = recent.Select(r => new { model = r.Model, time = r.Time, values = r.Values }),
         });

@@ -6,12 +6,12 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Usine.Configuration;
 using Usine.Pipeline;
 using Usine.Server.Internal;
 using Usine.Server.Operations;
-using Usine.Storage;
-
 using Usine.Server.Security;
+using Usine.Storage;
 
 namespace Usine.Server.Endpoints;
 
@@ -26,14 +26,15 @@ internal static class DeadLetterEndpoints
         {
             if (ctx.HttpContext.Request.RouteValues.TryGetValue("id", out var raw) && long.TryParse(raw?.ToString(), CultureInfo.InvariantCulture, out var id))
             {
-                Explore.EnsureDeadLetter(ctx.HttpContext, ctx.HttpContext.RequestServices.GetRequiredService<UsinePlatform>(), id);
+                var services = ctx.HttpContext.RequestServices;
+                Explore.EnsureDeadLetter(ctx.HttpContext, services.GetRequiredService<IDeadLetterStore>(), services.GetRequiredService<UsineDefinitions>(), id);
             }
 
             return await next(ctx);
         });
-        group.MapGet("/", IResult (string? source, string? stage, string? status, string? reason, string? rule, string? from, string? to, int? limit, UsinePlatform p, HttpContext http) =>
+        group.MapGet("/", IResult (string? source, string? stage, string? status, string? reason, string? rule, string? from, string? to, int? limit, IDeadLetterStore deadLetters, UsineDefinitions definitions, HttpContext http) =>
         {
-            if (Filter(http, p, new FilterRequest(source, stage, status, reason, from, to, null, rule), out var filter) is { } error)
+            if (Filter(http, deadLetters, definitions, new FilterRequest(source, stage, status, reason, from, to, null, rule), out var filter) is { } error)
             {
                 return error;
             }
@@ -43,12 +44,12 @@ internal static class DeadLetterEndpoints
                 return Errors.BadRequest("limit must be between 1 and 100000");
             }
 
-            return TypedResults.Ok(p.Store.DeadLetters.List(filter, limit ?? 100).Select(View));
+            return TypedResults.Ok(deadLetters.List(filter, limit ?? 100).Select(View));
         }).WithSummary("Dead letters matching a filter, newest first");
 
-        group.MapGet("/groups", IResult (string? source, string? stage, string? status, string? reason, string? rule, string? from, string? to, int? limit, UsinePlatform p, HttpContext http) =>
+        group.MapGet("/groups", IResult (string? source, string? stage, string? status, string? reason, string? rule, string? from, string? to, int? limit, IDeadLetterStore deadLetters, UsineDefinitions definitions, HttpContext http) =>
         {
-            if (Filter(http, p, new FilterRequest(source, stage, status, reason, from, to, null, rule), out var filter) is { } error)
+            if (Filter(http, deadLetters, definitions, new FilterRequest(source, stage, status, reason, from, to, null, rule), out var filter) is { } error)
             {
                 return error;
             }
@@ -58,12 +59,12 @@ internal static class DeadLetterEndpoints
                 return Errors.BadRequest("limit must be between 1 and 100000");
             }
 
-            return TypedResults.Ok(p.Store.DeadLetters.Groups(filter, limit ?? 100));
+            return TypedResults.Ok(deadLetters.Groups(filter, limit ?? 100));
         }).WithSummary("Dead letters counted per source, stage and rule broken, with example values");
 
-        group.MapGet("/{id:long}", IResult (long id, UsinePlatform p) =>
+        group.MapGet("/{id:long}", IResult (long id, IDeadLetterStore deadLetters) =>
         {
-            if (p.Store.DeadLetters.Get(id) is not { } found)
+            if (deadLetters.Get(id) is not { } found)
             {
                 return Errors.NotFound($"no dead letter with id {id}");
             }
@@ -86,13 +87,13 @@ internal static class DeadLetterEndpoints
             });
         }).WithSummary("One dead letter with its payload, original payload and discard reason");
 
-        group.MapPost("/{id:long}/replay", async Task<IResult> (long id, HttpContext http, UsinePlatform p, CancellationToken ct) =>
+        group.MapPost("/{id:long}/replay", async Task<IResult> (long id, HttpContext http, IDeadLetterStore deadLetters, UsineDefinitions definitions, Replays replays, CancellationToken ct) =>
         {
             var body = await Body<ReplayOneRequest>(http, ct) ?? new ReplayOneRequest(false);
-            return await ReplayOneAsync(p, id, body.Force, UsineAuth.Actor(http), ct);
+            return await ReplayOneAsync(deadLetters, definitions, replays, id, body.Force, UsineAuth.Actor(http), ct);
         }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Replay one open dead letter through the current pipeline");
 
-        group.MapPost("/{id:long}/edit", async Task<IResult> (long id, HttpContext http, UsinePlatform p, CancellationToken ct) =>
+        group.MapPost("/{id:long}/edit", async Task<IResult> (long id, HttpContext http, IDeadLetterStore deadLetters, UsineDefinitions definitions, UsineHttpOptions httpOptions, UsineOptions options, Replays replays, CancellationToken ct) =>
         {
             var body = await Body<EditRequest>(http, ct);
             if (body is null || (body.Payload is null) == (body.PayloadBase64 is null))
@@ -110,34 +111,34 @@ internal static class DeadLetterEndpoints
                 return Errors.BadRequest("payloadBase64 is not valid base64");
             }
 
-            if (payload.Length > p.Options.MaxPushBytes)
+            if (payload.Length > httpOptions.MaxPushBytes)
             {
-                return Errors.Status(StatusCodes.Status413PayloadTooLarge, $"the new payload is {payload.Length} bytes; at most {p.Options.MaxPushBytes}");
+                return Errors.Status(StatusCodes.Status413PayloadTooLarge, $"the new payload is {payload.Length} bytes; at most {httpOptions.MaxPushBytes}");
             }
 
-            if (Open(p, id, out _) is { } refused)
+            if (Open(deadLetters, id, out _) is { } refused)
             {
                 return refused;
             }
 
             var actor = UsineAuth.Actor(http);
             var detail = Replays.Json(new { bytes = payload.Length, replay = body.Replay });
-            if (!await p.Store.DeadLetters.EditAsync(id, payload, new AuditRecord(actor, "deadletter.edit", Target(id), detail, "ok"), ct))
+            if (!await deadLetters.EditAsync(id, payload, new AuditRecord(actor, "deadletter.edit", Target(id), detail, "ok"), ct))
             {
                 return Errors.Status(StatusCodes.Status409Conflict, $"dead letter {id} is no longer open");
             }
 
-            p.Replays.Log.DeadLetterEdited(id, actor, payload.Length);
+            replays.Log.DeadLetterEdited(id, actor, payload.Length);
             if (body.Replay)
             {
-                return await ReplayOneAsync(p, id, body.Force, actor, ct);
+                return await ReplayOneAsync(deadLetters, definitions, replays, id, body.Force, actor, ct);
             }
 
-            var (letter, _, editedAt, _) = p.Store.DeadLetters.Get(id)!;
+            var (letter, _, editedAt, _) = deadLetters.Get(id)!;
             return TypedResults.Ok(new { id, status = letter.Status, edited = true, editedAt, payloadBytes = payload.Length });
         }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Replace the payload of an open dead letter, keeping the original, and optionally replay it");
 
-        group.MapPost("/{id:long}/discard", async Task<IResult> (long id, HttpContext http, UsinePlatform p, CancellationToken ct) =>
+        group.MapPost("/{id:long}/discard", async Task<IResult> (long id, HttpContext http, IDeadLetterStore deadLetters, Replays replays, CancellationToken ct) =>
         {
             var body = await Body<DiscardOneRequest>(http, ct);
             if (string.IsNullOrWhiteSpace(body?.Reason))
@@ -145,28 +146,28 @@ internal static class DeadLetterEndpoints
                 return Errors.BadRequest("a reason is required to discard a dead letter: {\"reason\": \"why it is dropped\"}");
             }
 
-            if (Open(p, id, out _) is { } refused)
+            if (Open(deadLetters, id, out _) is { } refused)
             {
                 return refused;
             }
 
             var actor = UsineAuth.Actor(http);
             var reason = body.Reason.Trim();
-            var n = await p.Store.DeadLetters.DiscardAsync(new DeadLetterFilter { Ids = [id] }, reason,
+            var n = await deadLetters.DiscardAsync(new DeadLetterFilter { Ids = [id] }, reason,
                 count => new AuditRecord(actor, "deadletter.discard", Target(id), Replays.Json(new { reason }), count == 1 ? "ok" : "refused: not open"), ct);
             if (n == 0)
             {
                 return Errors.Status(StatusCodes.Status409Conflict, $"dead letter {id} is no longer open");
             }
 
-            p.Replays.Log.DeadLettersDiscarded(Target(id), actor, n, reason);
+            replays.Log.DeadLettersDiscarded(Target(id), actor, n, reason);
             return TypedResults.Ok(new { id, status = "discarded", reason });
         }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Discard an open dead letter, with a reason");
 
-        group.MapPost("/replay", async Task<IResult> (HttpContext http, UsinePlatform p, CancellationToken ct) =>
+        group.MapPost("/replay", async Task<IResult> (HttpContext http, IDeadLetterStore deadLetters, UsineDefinitions definitions, Replays replays, CancellationToken ct) =>
         {
             var body = await Body<ReplayManyRequest>(http, ct);
-            if (Filter(http, p, body?.Filter, out var filter) is { } error)
+            if (Filter(http, deadLetters, definitions, body?.Filter, out var filter) is { } error)
             {
                 return error;
             }
@@ -184,7 +185,7 @@ internal static class DeadLetterEndpoints
             var target = "deadletters:" + Replays.Json(filter);
             try
             {
-                return TypedResults.Ok(await p.Replays.ReplayDeadLettersAsync(filter, body!.Force, UsineAuth.Actor(http), target, ct));
+                return TypedResults.Ok(await replays.ReplayDeadLettersAsync(filter, body!.Force, UsineAuth.Actor(http), target, ct));
             }
             catch (UsineException ex) when (!ex.IsTransient)
             {
@@ -192,10 +193,10 @@ internal static class DeadLetterEndpoints
             }
         }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Replay every open dead letter a filter matches");
 
-        group.MapPost("/discard", async Task<IResult> (HttpContext http, UsinePlatform p, CancellationToken ct) =>
+        group.MapPost("/discard", async Task<IResult> (HttpContext http, IDeadLetterStore deadLetters, UsineDefinitions definitions, Replays replays, CancellationToken ct) =>
         {
             var body = await Body<DiscardManyRequest>(http, ct);
-            if (Filter(http, p, body?.Filter, out var filter) is { } error)
+            if (Filter(http, deadLetters, definitions, body?.Filter, out var filter) is { } error)
             {
                 return error;
             }
@@ -213,28 +214,28 @@ internal static class DeadLetterEndpoints
             var actor = UsineAuth.Actor(http);
             var reason = body.Reason.Trim();
             var target = "deadletters:" + Replays.Json(filter);
-            var n = await p.Store.DeadLetters.DiscardAsync(filter, reason,
+            var n = await deadLetters.DiscardAsync(filter, reason,
                 count => new AuditRecord(actor, "deadletters.discard", target, Replays.Json(new { filter, reason, discarded = count }), "ok"), ct);
-            p.Replays.Log.DeadLettersDiscarded(target, actor, n, reason);
+            replays.Log.DeadLettersDiscarded(target, actor, n, reason);
             return TypedResults.Ok(new { discarded = n, reason });
         }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Discard every open dead letter a filter matches, with a reason");
 
         return app;
     }
 
-    private static async Task<IResult> ReplayOneAsync(UsinePlatform p, long id, bool force, string actor, CancellationToken ct)
+    private static async Task<IResult> ReplayOneAsync(IDeadLetterStore deadLetters, UsineDefinitions definitions, Replays replays, long id, bool force, string actor, CancellationToken ct)
     {
-        if (Open(p, id, out var letter) is { } refused)
+        if (Open(deadLetters, id, out var letter) is { } refused)
         {
             return refused;
         }
 
-        if (!p.Definitions.Sources.ContainsKey(letter!.Source))
+        if (!definitions.Sources.ContainsKey(letter!.Source))
         {
             return Errors.Status(StatusCodes.Status409Conflict, $"dead letter {id} belongs to source '{letter.Source}', which is no longer defined; discard it or define the source again");
         }
 
-        var max = p.Replays.MaxAttempts;
+        var max = replays.MaxAttempts;
         if (letter.Attempts >= max && !force)
         {
             return Errors.Status(StatusCodes.Status409Conflict,
@@ -244,14 +245,14 @@ internal static class DeadLetterEndpoints
         DeadLetterReplayResult r;
         try
         {
-            r = await p.Replays.ReplayDeadLettersAsync(new DeadLetterFilter { Ids = [id] }, force, actor, Target(id), ct);
+            r = await replays.ReplayDeadLettersAsync(new DeadLetterFilter { Ids = [id] }, force, actor, Target(id), ct);
         }
         catch (UsineException ex) when (!ex.IsTransient)
         {
             return Errors.Status(StatusCodes.Status409Conflict, ex.Message);
         }
 
-        var after = p.Store.DeadLetters.Get(id)!.Letter;
+        var after = deadLetters.Get(id)!.Letter;
         return TypedResults.Ok(new
         {
             id,
@@ -266,9 +267,9 @@ internal static class DeadLetterEndpoints
     }
 
     /// <summary>Null when dead letter <paramref name="id"/> exists and is open; else the answer saying why not.</summary>
-    private static IResult? Open(UsinePlatform p, long id, out DeadLetterRow? letter)
+    private static IResult? Open(IDeadLetterStore deadLetters, long id, out DeadLetterRow? letter)
     {
-        letter = p.Store.DeadLetters.Get(id)?.Letter;
+        letter = deadLetters.Get(id)?.Letter;
         if (letter is null)
         {
             return Errors.NotFound($"no dead letter with id {id}");
@@ -298,9 +299,9 @@ internal static class DeadLetterEndpoints
     private static readonly JsonSerializerOptions BodyJson = new(JsonSerializerDefaults.Web);
 
     /// <summary>Checks and converts a filter; the answer to send back when it is wrong, else null.</summary>
-    private static IResult? Filter(HttpContext http, UsinePlatform p, FilterRequest? request, out DeadLetterFilter filter)
+    private static IResult? Filter(HttpContext http, IDeadLetterStore deadLetters, UsineDefinitions definitions, FilterRequest? request, out DeadLetterFilter filter)
     {
-        filter = Explore.Scoped(http, p, new DeadLetterFilter());
+        filter = Explore.Scoped(http, definitions, new DeadLetterFilter());
         if (request is null)
         {
             return null;
@@ -318,12 +319,12 @@ internal static class DeadLetterEndpoints
 
         if (request.Source is not null)
         {
-            Explore.EnsureSourceInScope(http, p, request.Source);
+            Explore.EnsureSourceInScope(http, definitions, request.Source);
         }
 
-        if (request.Source is not null && !p.Definitions.Sources.ContainsKey(request.Source) && p.Store.DeadLetters.Count(new DeadLetterFilter { Source = request.Source }).Total == 0)
+        if (request.Source is not null && !definitions.Sources.ContainsKey(request.Source) && deadLetters.Count(new DeadLetterFilter { Source = request.Source }).Total == 0)
         {
-            return SourceEndpoints.UnknownSource(p, request.Source, http);
+            return SourceEndpoints.UnknownSource(definitions, request.Source, http);
         }
 
         if (Times.Parse("from", request.From, out var from) is { } fromError)
@@ -352,7 +353,7 @@ internal static class DeadLetterEndpoints
             To = to,
             Ids = request.Ids,
         };
-        filter = Explore.Scoped(http, p, filter);
+        filter = Explore.Scoped(http, definitions, filter);
         return null;
     }
 

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using Usine.Configuration;
 using Usine.Server.Security;
 using Usine.Storage;
 
@@ -31,33 +32,33 @@ internal static class Explore
     /// The sources whose data a plant-scoped caller may see: those with a fixed plant in its scope. A source whose
     /// plant comes from each message spans plants, so only an unscoped caller sees it. Null when unscoped.
     /// </summary>
-    public static IReadOnlySet<string>? ReadableSources(HttpContext http, UsinePlatform p) => PlantScopes.ReadableSources(Plants(http), p.Definitions);
+    public static IReadOnlySet<string>? ReadableSources(HttpContext http, UsineDefinitions definitions) => PlantScopes.ReadableSources(Plants(http), definitions);
 
     /// <summary>The part of a dead-letter filter that keeps a plant-scoped caller to its plants (nothing for an unscoped one).</summary>
-    public static DeadLetterFilter Scoped(HttpContext http, UsinePlatform p, DeadLetterFilter filter) => PlantScopes.Scoped(Plants(http), p.Definitions, filter);
+    public static DeadLetterFilter Scoped(HttpContext http, UsineDefinitions definitions, DeadLetterFilter filter) => PlantScopes.Scoped(Plants(http), definitions, filter);
 
     /// <summary>Refuses a dead letter outside the caller's scope: its plant, or its source's when its plant is not known.</summary>
-    public static void EnsureDeadLetter(HttpContext http, UsinePlatform p, long id)
+    public static void EnsureDeadLetter(HttpContext http, IDeadLetterStore deadLetters, UsineDefinitions definitions, long id)
     {
-        if (Plants(http) is { } plants && !PlantScopes.MayReadDeadLetter(plants, p, id))
+        if (Plants(http) is { } plants && !PlantScopes.MayReadDeadLetter(plants, deadLetters, definitions, id))
         {
             throw new OutOfScopeException($"dead letter {id} is outside the plants this key or token may read ({Describe(plants)})");
         }
     }
 
     /// <summary>Refuses naming a source whose fixed plant is outside the caller's scope (a source of several plants may be named: its rows are filtered).</summary>
-    public static void EnsureSourceInScope(HttpContext http, UsinePlatform p, string sourceId)
+    public static void EnsureSourceInScope(HttpContext http, UsineDefinitions definitions, string sourceId)
     {
-        if (Plants(http) is { } plants && p.Definitions.Sources.TryGetValue(sourceId, out var source) && source.Plant.Constant is { } plant && !plants.Contains(plant))
+        if (Plants(http) is { } plants && definitions.Sources.TryGetValue(sourceId, out var source) && source.Plant.Constant is { } plant && !plants.Contains(plant))
         {
             throw new OutOfScopeException($"source '{sourceId}' is outside the plants this key or token may read ({Describe(plants)})");
         }
     }
 
     /// <summary>Refuses a request about a source outside the caller's scope.</summary>
-    public static void EnsureSource(HttpContext http, UsinePlatform p, string sourceId)
+    public static void EnsureSource(HttpContext http, UsineDefinitions definitions, string sourceId)
     {
-        if (ReadableSources(http, p) is { } readable && !readable.Contains(sourceId))
+        if (ReadableSources(http, definitions) is { } readable && !readable.Contains(sourceId))
         {
             throw new OutOfScopeException($"source '{sourceId}' is outside the plants this key or token may read ({Describe(Plants(http)!)})");
         }
@@ -65,10 +66,10 @@ internal static class Explore
 
     private static string Describe(IReadOnlySet<string> plants) => plants.Count == 0 ? "no plant" : "plant " + string.Join(", ", plants.Order(StringComparer.Ordinal));
 
-    public static ExploreSchema? Schema(UsinePlatform p, string model) => p.Store.Records.Schema(model);
+    public static ExploreSchema? Schema(IRecordReads records, string model) => records.Schema(model);
 
-    public static IResult UnknownModel(UsinePlatform p, string name) =>
-        Errors.NotFound($"no model named '{name}' (models: {string.Join(", ", p.Definitions.Models.Keys.Order(StringComparer.Ordinal))})");
+    public static IResult UnknownModel(UsineDefinitions definitions, string name) =>
+        Errors.NotFound($"no model named '{name}' (models: {string.Join(", ", definitions.Models.Keys.Order(StringComparer.Ordinal))})");
 
     public static DateTime? Time(string? text, string parameter) => text is null
         ? null

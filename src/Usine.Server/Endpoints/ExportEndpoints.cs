@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Usine.Configuration;
 using Usine.Storage;
 
 namespace Usine.Server.Endpoints;
@@ -11,11 +12,11 @@ internal static class ExportEndpoints
     {
         app.MapGroup("/api/models").WithTags("Exports").MapGet("/{name}/export", async Task<IResult> (
             string name, string? format, string? from, string? to, string? plant, string? avatar, string? source, string[]? where,
-            UsinePlatform p, HttpContext http, CancellationToken ct) =>
+            IRecordReads records, UsineDefinitions definitions, HttpContext http, CancellationToken ct) =>
         {
-            if (Explore.Schema(p, name) is not { } schema)
+            if (Explore.Schema(records, name) is not { } schema)
             {
-                return Explore.UnknownModel(p, name);
+                return Explore.UnknownModel(definitions, name);
             }
 
             var (kind, contentType, extension) = (format ?? "csv") switch
@@ -28,7 +29,7 @@ internal static class ExportEndpoints
             var filter = Explore.Filter(http, schema, from, to, plant, avatar, source, where);
             http.Response.ContentType = contentType;
             http.Response.Headers.ContentDisposition = $"attachment; filename=\"{name}.{extension}\"";
-            await p.Store.Records.ExportAsync(name, filter, kind, Explore.Plants(http), http.Response.Body, ct);
+            await records.ExportAsync(name, filter, kind, Explore.Plants(http), http.Response.Body, ct);
             return Results.Empty;
         }).WithSummary("Records of a model streamed as CSV, NDJSON or Parquet");
         return app;

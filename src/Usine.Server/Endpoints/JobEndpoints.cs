@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Usine.Configuration;
 using Usine.Operations;
 using Usine.Server.Security;
 
@@ -14,7 +15,7 @@ internal static class JobEndpoints
     public static IEndpointRouteBuilder MapJobs(this IEndpointRouteBuilder app)
     {
         var jobs = app.MapGroup("/api/jobs");
-        jobs.MapGet("/", IResult (string? kind, string? state, string? source, UsinePlatform p, HttpContext http) =>
+        jobs.MapGet("/", IResult (string? kind, string? state, string? source, UsineDefinitions definitions, JobRegistry jobRegistry, HttpContext http) =>
         {
             JobKind? k = null;
             if (kind is not null)
@@ -40,30 +41,30 @@ internal static class JobEndpoints
 
             if (source is not null)
             {
-                Explore.EnsureSourceInScope(http, p, source);
+                Explore.EnsureSourceInScope(http, definitions, source);
             }
 
             var scope = Explore.Plants(http);
-            var list = p.Jobs.List()
+            var list = jobRegistry.List()
                 .Where(j => (k is null || j.Kind == k) && (st is null || j.State == st) && (source is null || string.Equals(j.SourceId, source, StringComparison.Ordinal)))
-                .Where(j => PlantScopes.MayReadSource(scope, p.Definitions, j.SourceId))
+                .Where(j => PlantScopes.MayReadSource(scope, definitions, j.SourceId))
                 .Select(j => Summary(j));
             return TypedResults.Ok(list);
         }).WithSummary("Jobs, newest first: a stream per live source and bounded runs");
 
-        jobs.MapGet("/{id}", IResult (string id, UsinePlatform p, HttpContext http) =>
+        jobs.MapGet("/{id}", IResult (string id, UsineDefinitions definitions, JobRegistry jobRegistry, HttpContext http) =>
         {
-            if (p.Jobs.Get(id) is not { } job)
+            if (jobRegistry.Get(id) is not { } job)
             {
                 return Errors.NotFound($"no job with id '{id}' (see GET /api/jobs; finished runs are kept for the last 500)");
             }
 
             if (job.SourceId is { } source)
             {
-                Explore.EnsureSourceInScope(http, p, source);
+                Explore.EnsureSourceInScope(http, definitions, source);
             }
 
-            return PlantScopes.MayReadSource(Explore.Plants(http), p.Definitions, job.SourceId)
+            return PlantScopes.MayReadSource(Explore.Plants(http), definitions, job.SourceId)
                 ? TypedResults.Ok(Detail(job))
                 : Errors.Status(StatusCodes.Status403Forbidden, $"job {id} is of source '{job.SourceId}', whose data spans plants; it needs a key or token of every plant");
         }).WithSummary("One job with the history of its states");

@@ -1,7 +1,9 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Usine.Configuration;
 using Usine.Models;
+using Usine.Server.Operations;
 using Usine.Server.Security;
 
 namespace Usine.Server.Endpoints;
@@ -11,7 +13,7 @@ internal static class ModelEndpoints
     public static IEndpointRouteBuilder MapModels(this IEndpointRouteBuilder app)
     {
         var models = app.MapGroup("/api/models");
-        models.MapGet("/", (UsinePlatform p) => TypedResults.Ok(p.Definitions.Models.Values.OrderBy(m => m.Name, StringComparer.Ordinal).Select(v => new
+        models.MapGet("/", (UsineDefinitions definitions) => TypedResults.Ok(definitions.Models.Values.OrderBy(m => m.Name, StringComparer.Ordinal).Select(v => new
         {
             name = v.Name,
             version = v.Latest.Version,
@@ -20,11 +22,11 @@ internal static class ModelEndpoints
             description = v.Latest.Description,
         }))).WithSummary("Every data model with its versions");
 
-        models.MapGet("/{name}", IResult (string name, int? version, UsinePlatform p) =>
+        models.MapGet("/{name}", IResult (string name, int? version, UsineDefinitions definitions, DefinitionCatalog catalog) =>
         {
-            if (!p.Definitions.Models.TryGetValue(name, out var versions))
+            if (!definitions.Models.TryGetValue(name, out var versions))
             {
-                return Errors.NotFound($"no model named '{name}' (models: {string.Join(", ", p.Definitions.Models.Keys.Order(StringComparer.Ordinal))})");
+                return Errors.NotFound($"no model named '{name}' (models: {string.Join(", ", definitions.Models.Keys.Order(StringComparer.Ordinal))})");
             }
 
             var m = version is { } v ? versions.Get(v) : versions.Latest;
@@ -33,20 +35,20 @@ internal static class ModelEndpoints
                 return Errors.NotFound($"model '{name}' has no version {version} (versions: {string.Join(", ", versions.All.Select(x => x.Version))})");
             }
 
-            return TypedResults.Ok(Detail(p, versions, m));
+            return TypedResults.Ok(Detail(catalog, versions, m));
         }).WithSummary("One model version in full: fields, key, avatar binding, rollups");
 
-        models.MapPost("/", async Task<IResult> (HttpContext http, UsinePlatform p, CancellationToken ct) =>
+        models.MapPost("/", async Task<IResult> (HttpContext http, UsineDefinitions definitions, DefinitionCatalog catalog, CancellationToken ct) =>
         {
             var body = await DefinitionBody.ReadAsync(http, ct);
-            var model = await p.Catalog.AddModelAsync(body, UsineAuth.Actor(http), ct);
-            return TypedResults.Created($"/api/models/{model.Name}?version={model.Version}", Detail(p, p.Definitions.Models[model.Name], model));
+            var model = await catalog.AddModelAsync(body, UsineAuth.Actor(http), ct);
+            return TypedResults.Created($"/api/models/{model.Name}?version={model.Version}", Detail(catalog, definitions.Models[model.Name], model));
         }).RequireAuthorization(UsineAuth.AdminPolicy)
             .WithSummary("Add a model, or a new version of one: the body is its definition in YAML or JSON, as in the configuration file");
         return app;
     }
 
-    private static object Detail(UsinePlatform p, ModelVersions versions, DataModel m) => new
+    private static object Detail(DefinitionCatalog catalog, ModelVersions versions, DataModel m) => new
     {
         name = m.Name,
         version = m.Version,
@@ -78,7 +80,7 @@ internal static class ModelEndpoints
         }),
         table = "m_" + m.Name,
         origin = m.Origin,
-        definedBy = p.Catalog.IsManaged(m.Origin) ? "api" : "configuration",
+        definedBy = catalog.IsManaged(m.Origin) ? "api" : "configuration",
     };
 
     private static string Bucket(TimeSpan t) =>

@@ -2,9 +2,10 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Usine.Configuration;
 using Usine.Server.Operations;
-
 using Usine.Server.Security;
+using Usine.Storage;
 
 namespace Usine.Server.Endpoints;
 
@@ -13,7 +14,7 @@ internal static class OperationsEndpoints
 {
     public static IEndpointRouteBuilder MapOperations(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/api/replay", async Task<IResult> (HttpContext http, UsinePlatform p, CancellationToken ct) =>
+        app.MapPost("/api/replay", async Task<IResult> (HttpContext http, UsineDefinitions definitions, Replays replays, CancellationToken ct) =>
         {
             var body = await DeadLetterEndpoints.Body<RangeReplayRequest>(http, ct);
             if (string.IsNullOrWhiteSpace(body?.Source))
@@ -21,12 +22,12 @@ internal static class OperationsEndpoints
                 return Errors.BadRequest("source is required: {\"source\": \"ID\", \"from\": \"2026-11-26T08:00:00Z\", \"to\": \"2026-11-26T09:00:00Z\"}");
             }
 
-            if (!p.Definitions.Sources.TryGetValue(body.Source, out var source))
+            if (!definitions.Sources.TryGetValue(body.Source, out var source))
             {
-                return SourceEndpoints.UnknownSource(p, body.Source, http);
+                return SourceEndpoints.UnknownSource(definitions, body.Source, http);
             }
 
-            Explore.EnsureSource(http, p, body.Source);
+            Explore.EnsureSource(http, definitions, body.Source);
 
             if (string.IsNullOrWhiteSpace(body.From) || string.IsNullOrWhiteSpace(body.To))
             {
@@ -51,7 +52,7 @@ internal static class OperationsEndpoints
             RangeReplayResult? result;
             try
             {
-                result = await p.Replays.ReplayRangeAsync(source, from!.Value, to!.Value, body.FromArchive, UsineAuth.Actor(http), ct);
+                result = await replays.ReplayRangeAsync(source, from!.Value, to!.Value, body.FromArchive, UsineAuth.Actor(http), ct);
             }
             catch (UsineException ex) when (!ex.IsTransient)
             {
@@ -64,7 +65,7 @@ internal static class OperationsEndpoints
                 : TypedResults.Ok(result);
         }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Replay the raw messages of a source received in a time range through the current pipeline");
 
-        app.MapGet("/api/audit", IResult (string? action, string? since, int? limit, UsinePlatform p) =>
+        app.MapGet("/api/audit", IResult (string? action, string? since, int? limit, IAuditLog audit) =>
         {
             if (Times.Parse("since", since, out var from) is { } error)
             {
@@ -76,7 +77,7 @@ internal static class OperationsEndpoints
                 return Errors.BadRequest("limit must be between 1 and 100000");
             }
 
-            return TypedResults.Ok(p.Store.Audit.Entries(string.IsNullOrWhiteSpace(action) ? null : action, from, limit ?? 100).Select(e => new
+            return TypedResults.Ok(audit.Entries(string.IsNullOrWhiteSpace(action) ? null : action, from, limit ?? 100).Select(e => new
             {
                 e.Id,
                 e.At,

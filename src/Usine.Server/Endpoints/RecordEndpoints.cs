@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Usine.Configuration;
 using Usine.Storage;
 
 namespace Usine.Server.Endpoints;
@@ -11,14 +12,14 @@ internal static class RecordEndpoints
     {
         app.MapGroup("/api/models").WithTags("Records").MapGet("/{name}/records", async Task<IResult> (
             string name, string? from, string? to, string? plant, string? avatar, string? source, string[]? where,
-            string? sort, int? limit, string? cursor, UsinePlatform p, HttpContext http, CancellationToken ct) =>
+            string? sort, int? limit, string? cursor, IRecordReads records, UsineDefinitions definitions, HttpContext http, CancellationToken ct) =>
         {
-            if (Explore.Schema(p, name) is not { } schema)
+            if (Explore.Schema(records, name) is not { } schema)
             {
-                return Explore.UnknownModel(p, name);
+                return Explore.UnknownModel(definitions, name);
             }
 
-            var page = await p.Store.Records.QueryRecordsAsync(new RecordQuery
+            var page = await records.QueryRecordsAsync(new RecordQuery
             {
                 Model = name,
                 Filter = Explore.Filter(http, schema, from, to, plant, avatar, source, where),

@@ -1,9 +1,9 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
-using Usine.Storage;
-
+using Usine.Configuration;
 using Usine.Server.Security;
+using Usine.Storage;
 
 namespace Usine.Server.Endpoints;
 
@@ -13,19 +13,19 @@ internal static class RollupEndpoints
 {
     public static IEndpointRouteBuilder MapRollups(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/api/rollups/rebuild", async Task<IResult> (RollupRebuildRequest? body, HttpContext http, UsinePlatform p, CancellationToken ct) =>
+        app.MapPost("/api/rollups/rebuild", async Task<IResult> (RollupRebuildRequest? body, HttpContext http, IStoreAdmin storeAdmin, UsineDefinitions definitions, TimeProvider time, CancellationToken ct) =>
         {
             if (body?.Model is not { Length: > 0 } model)
             {
                 return Errors.BadRequest("send {\"model\": \"screwing\", \"from\": \"2026-11-26T00:00:00Z\", \"to\": \"2026-11-27T00:00:00Z\"}: the model is missing");
             }
 
-            if (!p.Definitions.Models.ContainsKey(model))
+            if (!definitions.Models.ContainsKey(model))
             {
-                return Errors.NotFound($"unknown model '{model}' (models: {string.Join(", ", p.Definitions.Models.Keys.Order(StringComparer.Ordinal))})");
+                return Errors.NotFound($"unknown model '{model}' (models: {string.Join(", ", definitions.Models.Keys.Order(StringComparer.Ordinal))})");
             }
 
-            var now = p.Time.GetUtcNow().UtcDateTime;
+            var now = time.GetUtcNow().UtcDateTime;
             if (body.From is null || body.To is null)
             {
                 return Errors.BadRequest("from and to are both needed: the rebuild recomputes the buckets between them");
@@ -44,7 +44,7 @@ internal static class RollupEndpoints
             try
             {
                 var audit = new AuditRecord(UsineAuth.Actor(http), "rollups.rebuild", model, "", "");
-                var rebuilt = await p.Store.Admin.RebuildRollupsAsync(model, from, to, audit, ct);
+                var rebuilt = await storeAdmin.RebuildRollupsAsync(model, from, to, audit, ct);
                 return TypedResults.Ok(new { model, rollups = rebuilt });
             }
             catch (ArgumentException ex)

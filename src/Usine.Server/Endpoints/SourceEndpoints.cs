@@ -3,25 +3,30 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
+using Usine.Configuration;
 using Usine.Ingestion;
+using Usine.Operations;
 using Usine.Pipeline;
-using Usine.Sources;
-
+using Usine.Connectors.Files;
+using Usine.Connectors.Http;
+using Usine.Server.Internal;
+using Usine.Server.Operations;
 using Usine.Server.Security;
+using Usine.Sources;
 
 namespace Usine.Server.Endpoints;
 
 internal static class SourceEndpoints
 {
     /// <param name="pending">The engine's <see cref="IngestEngine.OldestPending"/>, when the caller already has it (a page of many sources).</param>
-    public static object Summary(UsinePlatform p, SourceDefinition s, IReadOnlyDictionary<string, DateTime>? pending = null)
+    public static object Summary(TimeProvider time, IngestEngine engine, JobRegistry jobRegistry, DefinitionCatalog catalog, SourceHost sourceHost, IngestTracker tracker, SourceDefinition s, IReadOnlyDictionary<string, DateTime>? pending = null)
     {
-        var stats = p.Engine.Stats.GetValueOrDefault(s.Id);
-        var (state, error) = p.SourceState(s);
-        var now = p.Time.GetUtcNow().UtcDateTime;
-        var activity = p.Tracker.For(s.Id);
-        var job = p.Jobs.Get("stream:" + s.Id);
-        pending ??= p.Engine.OldestPending();
+        var stats = engine.Stats.GetValueOrDefault(s.Id);
+        var (state, error) = sourceHost.SourceState(s);
+        var now = time.GetUtcNow().UtcDateTime;
+        var activity = tracker.For(s.Id);
+        var job = jobRegistry.Get("stream:" + s.Id);
+        pending ??= engine.OldestPending();
         return new
         {
             id = s.Id,
@@ -34,7 +39,7 @@ internal static class SourceEndpoints
             expectEvery = s.ExpectEvery?.ToString(),
             description = s.Description,
             origin = s.Origin,
-            definedBy = p.Catalog.IsManaged(s.Origin) ? "api" : "configuration",
+            definedBy = catalog.IsManaged(s.Origin) ? "api" : "configuration",
             state,
             lastError = error,
             received = stats?.Received ?? 0,
@@ -53,9 +58,9 @@ internal static class SourceEndpoints
     }
 
     /// <summary>The summary, and the rest of the definition: how fields are mapped and the connector's settings.</summary>
-    private static System.Text.Json.Nodes.JsonObject Detail(UsinePlatform p, SourceDefinition s)
+    private static System.Text.Json.Nodes.JsonObject Detail(TimeProvider time, IngestEngine engine, JobRegistry jobRegistry, DefinitionCatalog catalog, SourceHost sourceHost, IngestTracker tracker, SourceDefinition s)
     {
-        var detail = System.Text.Json.JsonSerializer.SerializeToNode(Summary(p, s), System.Text.Json.JsonSerializerOptions.Web)!.AsObject();
+        var detail = System.Text.Json.JsonSerializer.SerializeToNode(Summary(time, engine, jobRegistry, catalog, sourceHost, tracker, s), System.Text.Json.JsonSerializerOptions.Web)!.AsObject();
         var map = new System.Text.Json.Nodes.JsonObject();
         foreach (var (field, mapping) in s.Map.OrderBy(pair => pair.Key, StringComparer.Ordinal))
         {
@@ -93,20 +98,20 @@ internal static class SourceEndpoints
         // A plant-scoped caller sees the sources of its plants only. A source whose plant comes from each message
         // spans plants (its counters and errors mix them), so only a caller of every plant sees it, as its jobs and
         // alerts; so do sources whose stored definition no longer loads, whose plant is not known.
-        sources.MapGet("/", (UsinePlatform p, HttpContext http) =>
+        sources.MapGet("/", (UsineDefinitions definitions, TimeProvider time, UsineOptions options, IngestEngine engine, JobRegistry jobRegistry, DefinitionCatalog catalog, SourceHost sourceHost, IngestTracker tracker, HttpContext http) =>
         {
             var scope = Explore.Plants(http);
-            var pending = p.Engine.OldestPending();
-            var defined = p.Definitions.Sources.Values.Where(s => PlantScopes.MayRead(scope, s)).Select(s => (s.Id, Summary: Summary(p, s, pending)));
-            var setAside = scope is not null ? [] : p.FailedSources.Where(f => !p.Definitions.Sources.ContainsKey(f.Key)).Select(f => (Id: f.Key, Summary: SetAsideSummary(p, f.Key, f.Value)));
+            var pending = engine.OldestPending();
+            var defined = definitions.Sources.Values.Where(s => PlantScopes.MayRead(scope, s)).Select(s => (s.Id, Summary: Summary(time, engine, jobRegistry, catalog, sourceHost, tracker, s, pending)));
+            var setAside = scope is not null ? [] : sourceHost.FailedSources.Where(f => !definitions.Sources.ContainsKey(f.Key)).Select(f => (Id: f.Key, Summary: SetAsideSummary(options, jobRegistry, f.Key, f.Value)));
             return TypedResults.Ok(defined.Concat(setAside).OrderBy(s => s.Id, StringComparer.Ordinal).Select(s => s.Summary));
         }).WithSummary("Every source with its counters (within the caller's plants)");
 
-        sources.MapGet("/{id}", IResult (string id, UsinePlatform p, HttpContext http) =>
+        sources.MapGet("/{id}", IResult (string id, UsineDefinitions definitions, TimeProvider time, UsineOptions options, IngestEngine engine, JobRegistry jobRegistry, DefinitionCatalog catalog, SourceHost sourceHost, IngestTracker tracker, HttpContext http) =>
         {
-            if (!p.Definitions.Sources.TryGetValue(id, out var s))
+            if (!definitions.Sources.TryGetValue(id, out var s))
             {
-                return Explore.Plants(http) is null && p.FailedSources.TryGetValue(id, out var reason) ? TypedResults.Ok(SetAsideSummary(p, id, reason)) : UnknownSource(p, id, http);
+                return Explore.Plants(http) is null && sourceHost.FailedSources.TryGetValue(id, out var reason) ? TypedResults.Ok(SetAsideSummary(options, jobRegistry, id, reason)) : UnknownSource(definitions, id, http);
             }
 
             if (!PlantScopes.MayRead(Explore.Plants(http), s))
@@ -116,32 +121,32 @@ internal static class SourceEndpoints
                     : $"source '{id}' is outside the plants this key or token may read");
             }
 
-            return TypedResults.Ok(Detail(p, s));
+            return TypedResults.Ok(Detail(time, engine, jobRegistry, catalog, sourceHost, tracker, s));
         }).WithSummary("One source with its definition (mapping and connector settings, secrets hidden) and counters");
 
-        sources.MapPut("/{id}", async Task<IResult> (string id, HttpContext http, UsinePlatform p, CancellationToken ct) =>
+        sources.MapPut("/{id}", async Task<IResult> (string id, HttpContext http, TimeProvider time, IngestEngine engine, JobRegistry jobRegistry, DefinitionCatalog catalog, SourceHost sourceHost, IngestTracker tracker, CancellationToken ct) =>
         {
             var body = await DefinitionBody.ReadAsync(http, ct);
-            var (source, created) = await p.Catalog.PutSourceAsync(id, body, UsineAuth.Actor(http), ct);
-            return created ? TypedResults.Created($"/api/sources/{source.Id}", Summary(p, source)) : TypedResults.Ok(Summary(p, source));
+            var (source, created) = await catalog.PutSourceAsync(id, body, UsineAuth.Actor(http), ct);
+            return created ? TypedResults.Created($"/api/sources/{source.Id}", Summary(time, engine, jobRegistry, catalog, sourceHost, tracker, source)) : TypedResults.Ok(Summary(time, engine, jobRegistry, catalog, sourceHost, tracker, source));
         }).RequireAuthorization(UsineAuth.AdminPolicy)
             .WithSummary("Create or replace a source: the body is its definition in YAML or JSON, as in the configuration file; it runs at once");
 
-        sources.MapDelete("/{id}", async Task<IResult> (string id, HttpContext http, UsinePlatform p, CancellationToken ct) =>
+        sources.MapDelete("/{id}", async Task<IResult> (string id, HttpContext http, DefinitionCatalog catalog, CancellationToken ct) =>
         {
-            await p.Catalog.RemoveSourceAsync(id, UsineAuth.Actor(http), ct);
+            await catalog.RemoveSourceAsync(id, UsineAuth.Actor(http), ct);
             return TypedResults.Ok(new { removed = id });
         }).RequireAuthorization(UsineAuth.AdminPolicy)
             .WithSummary("Remove a source created through the API; its records, dead letters and raw messages stay");
 
-        sources.MapPost("/{id}/import", async Task<IResult> (string id, string? name, string? sha256, string? format, long? expectedCount, HttpContext http, UsinePlatform p, CancellationToken ct) =>
+        sources.MapPost("/{id}/import", async Task<IResult> (string id, string? name, string? sha256, string? format, long? expectedCount, HttpContext http, UsineDefinitions definitions, FileImporter importer, CancellationToken ct) =>
         {
-            if (!p.Definitions.Sources.TryGetValue(id, out var source))
+            if (!definitions.Sources.TryGetValue(id, out var source))
             {
-                return UnknownSource(p, id, http);
+                return UnknownSource(definitions, id, http);
             }
 
-            Explore.EnsureSource(http, p, id);
+            Explore.EnsureSource(http, definitions, id);
 
             var reads = source.Format.ToString().ToLowerInvariant();
             if (format is not null && !string.Equals(format, reads, StringComparison.OrdinalIgnoreCase)
@@ -174,10 +179,10 @@ internal static class SourceEndpoints
                         await body.CopyToAsync(f, ct);
                     }
 
-                    return TypedResults.Ok(await p.Importer.ImportFileAsync(source, spool, ct, expectedCount, name) with { Name = name });
+                    return TypedResults.Ok(await importer.ImportFileAsync(source, spool, ct, expectedCount, name) with { Name = name });
                 }
 
-                return TypedResults.Ok(await p.Importer.ImportAsync(source, body, name, sha256, ct, expectedCount));
+                return TypedResults.Ok(await importer.ImportAsync(source, body, name, sha256, ct, expectedCount));
             }
             catch (InvalidDataException ex)
             {
@@ -196,21 +201,21 @@ internal static class SourceEndpoints
             }
         }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Import a CSV, NDJSON or JSON-array file into a source");
 
-        sources.MapPost("/{id}/messages", async Task<IResult> (string id, HttpContext http, UsinePlatform p, CancellationToken ct) =>
+        sources.MapPost("/{id}/messages", async Task<IResult> (string id, HttpContext http, UsineDefinitions definitions, TimeProvider time, UsineHttpOptions httpOptions, JobRegistry jobRegistry, HttpPush push, CancellationToken ct) =>
         {
-            if (!p.Definitions.Sources.TryGetValue(id, out var source))
+            if (!definitions.Sources.TryGetValue(id, out var source))
             {
-                return UnknownSource(p, id, http);
+                return UnknownSource(definitions, id, http);
             }
 
-            Explore.EnsureSource(http, p, id);
+            Explore.EnsureSource(http, definitions, id);
 
-            if (http.Request.ContentLength > p.Options.MaxPushBytes)
+            if (http.Request.ContentLength > httpOptions.MaxPushBytes)
             {
-                return Errors.Status(StatusCodes.Status413PayloadTooLarge, $"the body is {http.Request.ContentLength} bytes; a push takes at most {p.Options.MaxPushBytes} (send several, or use import)");
+                return Errors.Status(StatusCodes.Status413PayloadTooLarge, $"the body is {http.Request.ContentLength} bytes; a push takes at most {httpOptions.MaxPushBytes} (send several, or use import)");
             }
 
-            http.Features.Get<IHttpMaxRequestBodySizeFeature>()!.MaxRequestBodySize = p.Options.MaxPushBytes;
+            http.Features.Get<IHttpMaxRequestBodySizeFeature>()!.MaxRequestBodySize = httpOptions.MaxPushBytes;
             byte[] body;
             try
             {
@@ -220,10 +225,10 @@ internal static class SourceEndpoints
             }
             catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
             {
-                return Errors.Status(StatusCodes.Status413PayloadTooLarge, $"a push takes at most {p.Options.MaxPushBytes} bytes (send several, or use import)");
+                return Errors.Status(StatusCodes.Status413PayloadTooLarge, $"a push takes at most {httpOptions.MaxPushBytes} bytes (send several, or use import)");
             }
 
-            var r = await p.Push.PushAsync(source, body, p.Jobs.Stream(source.Id), ct);
+            var r = await push.PushAsync(source, body, jobRegistry.Stream(source.Id), ct);
             return r.Error is { } error
                 ? Errors.BadRequest(error)
                 : TypedResults.Ok(new { received = r.Received, stored = r.Stored, duplicates = r.Duplicates, deadLetters = r.DeadLetters });
@@ -233,19 +238,19 @@ internal static class SourceEndpoints
     }
 
     /// <summary>404 for a source id that is not defined, naming the sources the caller may see.</summary>
-    public static IResult UnknownSource(UsinePlatform p, string id, HttpContext http) =>
-        Errors.NotFound($"no source with id '{id}' (sources: {string.Join(", ", p.Definitions.Sources.Values.Where(s => PlantScopes.MayRead(Explore.Plants(http), s)).Select(s => s.Id).Order(StringComparer.Ordinal))})");
+    public static IResult UnknownSource(UsineDefinitions definitions, string id, HttpContext http) =>
+        Errors.NotFound($"no source with id '{id}' (sources: {string.Join(", ", definitions.Sources.Values.Where(s => PlantScopes.MayRead(Explore.Plants(http), s)).Select(s => s.Id).Order(StringComparer.Ordinal))})");
 
     /// <summary>A source whose stored definition no longer loads: failed, with why and how to repair it.</summary>
-    private static object SetAsideSummary(UsinePlatform p, string id, string reason)
+    private static object SetAsideSummary(UsineOptions options, JobRegistry jobRegistry, string id, string reason)
     {
-        var job = p.Jobs.Get("stream:" + id);
+        var job = jobRegistry.Get("stream:" + id);
         return new
         {
             id,
             plant = (string?)null,
             kind = (string?)null,
-            origin = Path.Combine(Operations.DefinitionCatalog.DirectoryOf(p.Options), "sources", id + ".yaml"),
+            origin = Path.Combine(Operations.DefinitionCatalog.DirectoryOf(options), "sources", id + ".yaml"),
             definedBy = "api",
             state = "failed",
             lastError = reason,

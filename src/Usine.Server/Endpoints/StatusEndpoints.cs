@@ -1,7 +1,11 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Usine.Configuration;
+using Usine.Ingestion;
 using Usine.Operations;
+using Usine.Server.Internal;
+using Usine.Server.Operations;
 using Usine.Server.Security;
 using Usine.Storage;
 
@@ -15,48 +19,48 @@ internal static class StatusEndpoints
     {
         // Degraded is still 200: the process lives and serves reads, and restarting it would not free a disk.
         // Monitors read "status". The reasons name no source: anyone may ask.
-        app.MapGet("/health", (UsinePlatform p) =>
+        app.MapGet("/health", (IngestEngine engine) =>
         {
-            var failing = p.Engine.Commits.Failing;
+            var failing = engine.Commits.Failing;
             return failing.Count == 0
                 ? TypedResults.Ok(new { status = "ok", reasons = Array.Empty<string>() })
                 : TypedResults.Ok(new { status = "degraded", reasons = failing.GroupBy(f => f.Reason).Select(g => $"commits fail since {g.Min(f => f.Since):u} ({g.Count()} sources): {g.Key}").ToArray() });
         }).AllowAnonymous().WithSummary("Health: ok, or degraded while the store cannot commit, with why");
 
         var api = app.MapGroup("/api");
-        api.MapGet("/status", (UsinePlatform p, HttpContext http) =>
+        api.MapGet("/status", (IAvatarReads avatars, IDeadLetterStore deadLetters, IRecordReads records, UsineDefinitions definitions, TimeProvider time, UsineOptions options, IngestEngine engine, JobRegistry jobRegistry, DefinitionCatalog catalog, AlertStatus alertStatus, SourceHost sourceHost, UsineStarted started, IngestTracker tracker, HttpContext http) =>
         {
             // A caller kept to some plants sees their counts, their sources, and the jobs and alerts of those.
             var scope = Explore.Plants(http);
-            var now = p.Time.GetUtcNow().UtcDateTime;
-            var pending = p.Engine.OldestPending();
-            var jobs = p.Jobs.List().Where(j => PlantScopes.MayReadSource(scope, p.Definitions, j.SourceId)).ToList();
-            var (open, total) = p.Store.DeadLetters.Count(scope is null ? new DeadLetterFilter() : PlantScopes.Scoped(scope, p.Definitions, new DeadLetterFilter()));
+            var now = time.GetUtcNow().UtcDateTime;
+            var pending = engine.OldestPending();
+            var jobs = jobRegistry.List().Where(j => PlantScopes.MayReadSource(scope, definitions, j.SourceId)).ToList();
+            var (open, total) = deadLetters.Count(scope is null ? new DeadLetterFilter() : PlantScopes.Scoped(scope, definitions, new DeadLetterFilter()));
             return TypedResults.Ok(new
             {
-                startedAt = p.StartedAt,
-                uptimeSeconds = Math.Round((now - p.StartedAt).TotalSeconds, 1),
+                startedAt = started.At,
+                uptimeSeconds = Math.Round((now - started.At).TotalSeconds, 1),
                 // Where the data lives is the server's business, not that of a caller kept to some plants.
-                dataDirectory = scope is null ? Path.GetFullPath(p.Options.DataDirectory) : null,
+                dataDirectory = scope is null ? Path.GetFullPath(options.DataDirectory) : null,
                 store = new
                 {
-                    status = p.Engine.Commits.Failing.Count == 0 ? "ok" : "degraded",
-                    failing = p.Engine.Commits.Failing.Where(f => PlantScopes.MayReadSource(scope, p.Definitions, f.SourceId))
+                    status = engine.Commits.Failing.Count == 0 ? "ok" : "degraded",
+                    failing = engine.Commits.Failing.Where(f => PlantScopes.MayReadSource(scope, definitions, f.SourceId))
                         .Select(f => new { source = f.SourceId, reason = f.Reason, since = f.Since, lastAt = f.LastAt, attempts = f.Attempts }),
                 },
-                plants = p.Store.Avatars.Plants().Where(plant => scope is null || scope.Contains(plant)),
-                avatars = p.Store.Avatars.AvatarTotal(scope),
-                records = p.Store.Records.RecordCounts(scope),
+                plants = avatars.Plants().Where(plant => scope is null || scope.Contains(plant)),
+                avatars = avatars.AvatarTotal(scope),
+                records = records.RecordCounts(scope),
                 deadLetters = new { open, total },
-                sources = p.Definitions.Sources.Values.Where(s => PlantScopes.MayRead(scope, s)).OrderBy(s => s.Id, StringComparer.Ordinal).Select(s => SourceEndpoints.Summary(p, s, pending)),
+                sources = definitions.Sources.Values.Where(s => PlantScopes.MayRead(scope, s)).OrderBy(s => s.Id, StringComparer.Ordinal).Select(s => SourceEndpoints.Summary(time, engine, jobRegistry, catalog, sourceHost, tracker, s, pending)),
                 jobs = Enum.GetValues<JobState>().ToDictionary(s => s.ToString().ToLowerInvariant(), s => jobs.Count(j => j.State == s && (j.Kind == JobKind.Stream || j.EndedAt is null || j.EndedAt > now.AddHours(-1)))),
-                alertsAvailable = p.Alerts is not null,
-                alerts = (p.Alerts?.Firing ?? []).Where(a => PlantScopes.MayReadSource(scope, p.Definitions, a.Source))
+                alertsAvailable = alertStatus.View is not null,
+                alerts = (alertStatus.View?.Firing ?? []).Where(a => PlantScopes.MayReadSource(scope, definitions, a.Source))
                     .Select(a => new { rule = a.Rule, severity = a.Severity, source = a.Source, summary = a.Summary, since = a.Since }),
             });
         }).WithSummary("The platform at a glance: plants, records, sources, jobs, alerts (within the caller's plants)");
 
-        api.MapPost("/sql", async Task<IResult> (SqlRequest? body, UsinePlatform p, HttpContext http, CancellationToken ct) =>
+        api.MapPost("/sql", async Task<IResult> (SqlRequest? body, IUsineStore store, UsineHttpOptions httpOptions, UsineOptions options, HttpContext http, CancellationToken ct) =>
         {
             if (body?.Sql is not { } sql || string.IsNullOrWhiteSpace(sql))
             {
@@ -71,7 +75,7 @@ internal static class StatusEndpoints
 
             try
             {
-                var r = await p.Store.SqlConsole!.QueryAsync(sql, limit, p.Options.SqlTimeout, ct, Explore.Plants(http));
+                var r = await store.SqlConsole!.QueryAsync(sql, limit, httpOptions.SqlTimeout, ct, Explore.Plants(http));
                 return TypedResults.Ok(new
                 {
                     columns = r.Columns.Select(c => new { name = c.Name, type = c.Type }),

@@ -17,7 +17,7 @@ internal sealed class AlertRecorder : IAlertNotifier, IAsyncDisposable
     private readonly Channel<AlertEvent> _queue = Channel.CreateBounded<AlertEvent>(new BoundedChannelOptions(1000) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
     private readonly Task _loop;
 
-    public AlertRecorder(IOperationsStore store, ILogger logger)
+    public AlertRecorder(IOperationsStore store, ILogger<AlertRecorder> logger)
     {
         _store = store;
         _logger = logger;

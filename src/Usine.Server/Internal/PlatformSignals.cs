@@ -2,22 +2,22 @@ using Usine.Operations;
 
 namespace Usine.Server.Internal;
 
-/// <summary>The signals alert rules evaluate, read from the running platform.</summary>
-internal sealed class PlatformSignals(UsinePlatform platform) : IAlertSignals
+/// <summary>The signals alert rules evaluate, read from the running engine and the store.</summary>
+internal sealed class PlatformSignals(Usine.Ingestion.IngestEngine engine, Usine.Storage.IOperationsStore store, Usine.Configuration.UsineDefinitions definitions) : IAlertSignals
 {
     public SourceSignal Source(string sourceId)
     {
-        var stats = platform.Engine.Stats.GetValueOrDefault(sourceId);
-        return new SourceSignal(stats?.LastSeen, stats?.Received ?? 0, stats?.DeadLetters ?? 0, platform.Engine.OldestPendingAge(sourceId));
+        var stats = engine.Stats.GetValueOrDefault(sourceId);
+        return new SourceSignal(stats?.LastSeen, stats?.Received ?? 0, stats?.DeadLetters ?? 0, engine.OldestPendingAge(sourceId));
     }
 
-    public IReadOnlyList<Usine.Ingestion.CommitFailure> FailingCommits() => platform.Engine.Commits.Failing;
+    public IReadOnlyList<Usine.Ingestion.CommitFailure> FailingCommits() => engine.Commits.Failing;
 
     public Task<IReadOnlyList<ReconcileIssue>> FindMismatchesAsync(DateTime from, DateTime to, CancellationToken cancellationToken)
     {
         // One pass over every source: a query per table, not a few per source.
         cancellationToken.ThrowIfCancellationRequested();
-        var reports = platform.Store.Operations.ReconcileAll([.. platform.Definitions.Sources.Values], from, to);
+        var reports = store.ReconcileAll([.. definitions.Sources.Values], from, to);
         var issues = reports.Values.OrderBy(r => r.Source, StringComparer.Ordinal)
             .SelectMany(r => r.Mismatches.Select(m => new ReconcileIssue(r.Source, m))).ToList();
         return Task.FromResult<IReadOnlyList<ReconcileIssue>>(issues);

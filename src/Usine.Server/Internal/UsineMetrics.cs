@@ -19,14 +19,22 @@ internal sealed class UsineMetrics : IDisposable
     public static readonly IReadOnlyList<double> LatencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
     private static readonly JobState[] States = Enum.GetValues<JobState>();
-    private readonly UsinePlatform _platform;
+    private readonly Usine.Ingestion.IngestEngine _engine;
+    private readonly Usine.Configuration.UsineDefinitions _definitions;
+    private readonly JobRegistry _jobs;
+    private readonly TimeProvider _time;
+    private readonly DateTime _startedAt;
     private readonly Meter _meter;
     private readonly Histogram<double> _latency;
     private readonly ConcurrentDictionary<string, KeyValuePair<string, object?>[]> _tags = new(StringComparer.Ordinal);
 
-    public UsineMetrics(UsinePlatform platform)
+    public UsineMetrics(Usine.Ingestion.IngestEngine engine, Usine.Configuration.UsineDefinitions definitions, JobRegistry jobs, TimeProvider time, UsineStarted started)
     {
-        _platform = platform;
+        _engine = engine;
+        _definitions = definitions;
+        _jobs = jobs;
+        _time = time;
+        _startedAt = started.At;
         _meter = new Meter(MeterName, typeof(UsineMetrics).Assembly.GetName().Version?.ToString(3));
         _meter.CreateObservableCounter("usine.source.received", () => PerSource(s => s?.Received ?? 0), "{message}",
             "Messages handed to the engine and committed, per source: stored, duplicate or rejected.");
@@ -57,9 +65,9 @@ internal sealed class UsineMetrics : IDisposable
 
     private List<Measurement<long>> PerSource(Func<Usine.Ingestion.SourceStats?, long> value)
     {
-        var stats = _platform.Engine.Stats;
-        var list = new List<Measurement<long>>(_platform.Definitions.Sources.Count);
-        foreach (var source in _platform.Definitions.Sources.Values)
+        var stats = _engine.Stats;
+        var list = new List<Measurement<long>>(_definitions.Sources.Count);
+        foreach (var source in _definitions.Sources.Values)
         {
             list.Add(new Measurement<long>(value(stats.GetValueOrDefault(source.Id)), Tags(source)));
         }
@@ -69,11 +77,11 @@ internal sealed class UsineMetrics : IDisposable
 
     private List<Measurement<double>> LastSeen()
     {
-        var now = _platform.Time.GetUtcNow().UtcDateTime;
-        var list = new List<Measurement<double>>(_platform.Definitions.Sources.Count);
-        foreach (var source in _platform.Definitions.Sources.Values)
+        var now = _time.GetUtcNow().UtcDateTime;
+        var list = new List<Measurement<double>>(_definitions.Sources.Count);
+        foreach (var source in _definitions.Sources.Values)
         {
-            var last = _platform.Engine.Stats.GetValueOrDefault(source.Id)?.LastSeen ?? _platform.StartedAt;
+            var last = _engine.Stats.GetValueOrDefault(source.Id)?.LastSeen ?? _startedAt;
             list.Add(new Measurement<double>(Math.Max(0, (now - last).TotalSeconds), Tags(source)));
         }
 
@@ -82,10 +90,10 @@ internal sealed class UsineMetrics : IDisposable
 
     private List<Measurement<double>> Lag()
     {
-        var now = _platform.Time.GetUtcNow().UtcDateTime;
-        var pending = _platform.Engine.OldestPending();
-        var list = new List<Measurement<double>>(_platform.Definitions.Sources.Count);
-        foreach (var source in _platform.Definitions.Sources.Values)
+        var now = _time.GetUtcNow().UtcDateTime;
+        var pending = _engine.OldestPending();
+        var list = new List<Measurement<double>>(_definitions.Sources.Count);
+        foreach (var source in _definitions.Sources.Values)
         {
             var lag = pending.TryGetValue(source.Id, out var oldest) ? Math.Max(0, (now - oldest).TotalSeconds) : 0;
             list.Add(new Measurement<double>(lag, Tags(source)));
@@ -96,9 +104,9 @@ internal sealed class UsineMetrics : IDisposable
 
     private List<Measurement<int>> JobStates()
     {
-        var recent = _platform.Time.GetUtcNow().UtcDateTime - TimeSpan.FromHours(1);
+        var recent = _time.GetUtcNow().UtcDateTime - TimeSpan.FromHours(1);
         var list = new List<Measurement<int>>();
-        foreach (var job in _platform.Jobs.List())
+        foreach (var job in _jobs.List())
         {
             if (job.EndedAt is { } ended && ended < recent)
             {

@@ -19,14 +19,14 @@ public sealed record ArchiveRunReport(
 /// </summary>
 public sealed class ArchiveService
 {
-    private readonly UsineServerOptions _options;
+    private readonly UsineOptions _options;
     private readonly IArchiveStore _store;
     private readonly JobRegistry _jobs;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
 
-    internal ArchiveService(UsineServerOptions options, IArchiveStore store, JobRegistry jobs, TimeProvider time, ILogger<ArchiveService> logger)
+    internal ArchiveService(UsineOptions options, IArchiveStore store, JobRegistry jobs, TimeProvider time, ILogger<ArchiveService> logger)
     {
         _options = options;
         _store = store;

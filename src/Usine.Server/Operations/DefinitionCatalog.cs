@@ -2,9 +2,6 @@ using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 using Usine.Configuration;
-using Usine.Connectors.Files;
-using Usine.Connectors.Http;
-using Usine.Connectors.Mqtt;
 using Usine.Models;
 using Usine.Sources;
 using Usine.Storage;
@@ -24,7 +21,7 @@ public sealed class DefinitionRejectedException(int status, string message) : Ex
 /// a model version gets its columns, a source its connector. Definitions from the configuration file are
 /// changed there, not here.
 /// </summary>
-public sealed class DefinitionCatalog(UsinePlatform platform)
+public sealed class DefinitionCatalog(UsineOptions options, SourceKindRegistry kinds, UsineDefinitions definitions, IUsineStore store, SourceHost sources)
 {
     private const string BodyName = "<body>";
     private readonly SemaphoreSlim _lock = new(1, 1);
@@ -34,13 +31,13 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
     internal void SetAsideAtStart(IEnumerable<SetAside> files) => _setAside.UnionWith(files.Select(f => f.File));
 
     /// <summary>The files the running platform was loaded from: the configuration and the API's definitions but those set aside.</summary>
-    private IEnumerable<string> LoadedFiles() => Files(platform.Options).Where(f => !_setAside.Contains(Path.GetFullPath(f)));
+    private IEnumerable<string> LoadedFiles() => Files(options).Where(f => !_setAside.Contains(Path.GetFullPath(f)));
 
     /// <summary>Where the API's definitions live.</summary>
-    public static string DirectoryOf(UsineServerOptions options) => Path.Combine(Path.GetFullPath(options.DataDirectory), "definitions");
+    public static string DirectoryOf(UsineOptions options) => Path.Combine(Path.GetFullPath(options.DataDirectory), "definitions");
 
     /// <summary>The configuration file and every definition the API added, in a stable order.</summary>
-    public static List<string> Files(UsineServerOptions options)
+    public static List<string> Files(UsineOptions options)
     {
         var files = new List<string> { options.ConfigPath! };
         foreach (var kind in new[] { "models", "sources" })
@@ -56,20 +53,13 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
     }
 
     /// <summary>Loads the configuration file with the API's definitions, as the platform starts.</summary>
-    public static UsineDefinitions Load(UsineServerOptions options) => DefinitionLoader.LoadFiles(Files(options), SourceKinds(options));
+    public static UsineDefinitions Load(UsineOptions options, SourceKindRegistry kinds) => DefinitionLoader.LoadFiles(Files(options), kinds);
 
     /// <summary>
-    /// The kinds of source: each connector's registration (its settings check, run as definitions are read so that
-    /// a bad setting is a definition error, and how its sources start), and those the options add. The only place
-    /// kinds are named.
+    /// The kinds of source: the connectors' registrations (each kind's settings check, run as definitions are read so
+    /// that a bad setting is a definition error, and how its sources start), then those the options add.
     /// </summary>
-    public static SourceKindRegistry SourceKinds(UsineServerOptions options) => new(
-    [
-        MqttConnectors.Registration(new MqttConnectorOptions { DefaultBroker = options.DefaultMqttBroker }),
-        FileConnectors.Registration(new FileConnectorOptions { PollInterval = options.DropPollInterval }),
-        HttpConnectors.Registration(),
-        .. options.SourceKinds,
-    ]);
+    public static SourceKindRegistry SourceKinds(UsineOptions options, IEnumerable<SourceKindRegistration> registered) => new([.. registered, .. options.SourceKinds]);
 
     /// <summary>A definition the API stored that no longer loads (the model it names was taken out of the configuration, say).</summary>
     /// <param name="File">The definition's file under <c>DATA/definitions</c>.</param>
@@ -82,7 +72,7 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
     /// should; a definition the API stored that no longer loads is set aside with its reason instead, so that the
     /// platform runs without it (the source is shown failed) rather than not at all.
     /// </summary>
-    public static (UsineDefinitions Definitions, IReadOnlyList<SetAside> SetAside) LoadAtStart(UsineServerOptions options)
+    public static (UsineDefinitions Definitions, IReadOnlyList<SetAside> SetAside) LoadAtStart(UsineOptions options, SourceKindRegistry kinds)
     {
         var files = Files(options);
         var setAside = new List<SetAside>();
@@ -91,7 +81,7 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         {
             try
             {
-                return (DefinitionLoader.LoadFiles(files, SourceKinds(options)), setAside);
+                return (DefinitionLoader.LoadFiles(files, kinds), setAside);
             }
             catch (DefinitionException ex) when (Path.GetFullPath(ex.File) is var file && file.StartsWith(managed, StringComparison.Ordinal) && files.Remove(file))
             {
@@ -111,7 +101,7 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
     }
 
     /// <summary>Whether a definition read from <paramref name="origin"/> (file:line) was added through the API.</summary>
-    public bool IsManaged(string? origin) => origin is not null && origin.StartsWith(DirectoryOf(platform.Options) + Path.DirectorySeparatorChar, StringComparison.Ordinal);
+    public bool IsManaged(string? origin) => origin is not null && origin.StartsWith(DirectoryOf(options) + Path.DirectorySeparatorChar, StringComparison.Ordinal);
 
     /// <summary>Adds a model, or a new version of one, from its YAML or JSON definition.</summary>
     public async Task<DataModel> AddModelAsync(string body, string actor, CancellationToken ct)
@@ -121,7 +111,7 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         await _lock.WaitAsync(ct);
         try
         {
-            if (platform.Definitions.Models.TryGetValue(model.Name, out var versions))
+            if (definitions.Models.TryGetValue(model.Name, out var versions))
             {
                 if (versions.Get(model.Version) is { } same)
                 {
@@ -134,11 +124,11 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
                 }
             }
 
-            var target = Path.Combine(DirectoryOf(platform.Options), "models", $"{model.Name}.v{model.Version.ToString(CultureInfo.InvariantCulture)}.yaml");
+            var target = Path.Combine(DirectoryOf(options), "models", $"{model.Name}.v{model.Version.ToString(CultureInfo.InvariantCulture)}.yaml");
             var reloaded = await CommitFileAsync(target, "models", body, exclude: null);
             var added = reloaded.Models[model.Name];
-            await platform.Store.Admin.AddModelAsync(added, ct);
-            platform.Definitions.Models[model.Name] = added;
+            await store.Admin.AddModelAsync(added, ct);
+            definitions.Models[model.Name] = added;
             await AuditAsync(actor, versions is null ? "model.create" : "model.version", $"model:{model.Name}@{model.Version}", ct);
             return added.Get(model.Version)!;
         }
@@ -155,23 +145,23 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         await _lock.WaitAsync(ct);
         try
         {
-            var existing = platform.Definitions.Sources.GetValueOrDefault(id);
+            var existing = definitions.Sources.GetValueOrDefault(id);
             if (existing is not null && !IsManaged(existing.Origin))
             {
                 throw new DefinitionRejectedException(409, $"source '{id}' is defined in {existing.Origin}; change it there and restart, or give this one another id");
             }
 
-            var target = Path.Combine(DirectoryOf(platform.Options), "sources", id + ".yaml");
+            var target = Path.Combine(DirectoryOf(options), "sources", id + ".yaml");
             var reloaded = await CommitFileAsync(target, "sources", body, exclude: target, expectSource: id);
             var source = reloaded.Sources[id];
             if (existing is not null)
             {
-                await platform.StopConnectorAsync(id);
+                await sources.StopConnectorAsync(id);
             }
 
-            platform.ClearFailedSource(id);
-            platform.Definitions.Sources[id] = source;
-            platform.StartConnector(source);
+            sources.ClearFailedSource(id);
+            definitions.Sources[id] = source;
+            sources.StartConnector(source);
             await AuditAsync(actor, existing is null ? "source.create" : "source.update", "source:" + id, ct);
             return (source, existing is null);
         }
@@ -187,33 +177,33 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         await _lock.WaitAsync(ct);
         try
         {
-            var target = Path.Combine(DirectoryOf(platform.Options), "sources", id + ".yaml");
-            if (!platform.Definitions.Sources.ContainsKey(id) && platform.FailedSources.ContainsKey(id) && File.Exists(target))
+            var target = Path.Combine(DirectoryOf(options), "sources", id + ".yaml");
+            if (!definitions.Sources.ContainsKey(id) && sources.FailedSources.ContainsKey(id) && File.Exists(target))
             {
                 // A stored definition set aside at start: removing it is how it is repaired.
                 File.Delete(target);
                 _setAside.Remove(Path.GetFullPath(target));
-                platform.ClearFailedSource(id);
-                await platform.StopConnectorAsync(id);
+                sources.ClearFailedSource(id);
+                await sources.StopConnectorAsync(id);
                 await AuditAsync(actor, "source.delete", "source:" + id, ct);
                 return null;
             }
 
-            var existing = platform.Definitions.Sources.GetValueOrDefault(id)
-                ?? throw new DefinitionRejectedException(404, $"no source '{id}' (sources: {string.Join(", ", platform.Definitions.Sources.Keys.Order(StringComparer.Ordinal))})");
+            var existing = definitions.Sources.GetValueOrDefault(id)
+                ?? throw new DefinitionRejectedException(404, $"no source '{id}' (sources: {string.Join(", ", definitions.Sources.Keys.Order(StringComparer.Ordinal))})");
             if (!IsManaged(existing.Origin))
             {
                 throw new DefinitionRejectedException(409, $"source '{id}' is defined in {existing.Origin}; remove it there and restart");
             }
 
-            if (platform.Definitions.AlertRules.FirstOrDefault(r => r.Sources.Contains(id, StringComparer.Ordinal)) is { } rule)
+            if (definitions.AlertRules.FirstOrDefault(r => r.Sources.Contains(id, StringComparer.Ordinal)) is { } rule)
             {
                 throw new DefinitionRejectedException(409, $"alert rule '{rule.Name}' ({rule.Origin}) names source '{id}'; take it out of the rule first");
             }
 
-            await platform.StopConnectorAsync(id);
-            platform.Definitions.Sources.TryRemove(id, out _);
-            platform.ClearFailedSource(id);
+            await sources.StopConnectorAsync(id);
+            definitions.Sources.TryRemove(id, out _);
+            sources.ClearFailedSource(id);
             File.Delete(target);
             await AuditAsync(actor, "source.delete", "source:" + id, ct);
             return existing;
@@ -237,7 +227,7 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         try
         {
             var files = LoadedFiles().Where(f => f != exclude).Append(temp);
-            var defs = Parse(section, body, temp, () => DefinitionLoader.LoadFiles(files, platform.Kinds));
+            var defs = Parse(section, body, temp, () => DefinitionLoader.LoadFiles(files, kinds));
 
             // The load above ran everything a start checks, the connector's own settings included, before the file
             // exists: a definition written here is one the next start can run.
@@ -255,7 +245,7 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
         }
 
         // Read again from the file's final name, so that every origin names it.
-        return DefinitionLoader.LoadFiles(LoadedFiles(), platform.Kinds);
+        return DefinitionLoader.LoadFiles(LoadedFiles(), kinds);
     }
 
     /// <summary>
@@ -305,5 +295,5 @@ public sealed class DefinitionCatalog(UsinePlatform platform)
     }
 
     private async Task AuditAsync(string actor, string action, string target, CancellationToken ct) =>
-        await platform.Store.Audit.AppendAsync(new AuditRecord(actor, action, target, "{}", "ok"), ct);
+        await store.Audit.AppendAsync(new AuditRecord(actor, action, target, "{}", "ok"), ct);
 }

@@ -20,7 +20,7 @@ internal static class LoginEndpoints
             ? Page(null, Safe(returnUrl))
             : Results.Redirect(Safe(returnUrl))).AllowAnonymous().ExcludeFromDescription();
 
-        app.MapPost("/login", async (HttpContext http, AuthDefinition auth, UsinePlatform p) =>
+        app.MapPost("/login", async (HttpContext http, AuthDefinition auth, TimeProvider time) =>
         {
             if (!auth.Enabled)
             {
@@ -41,7 +41,7 @@ internal static class LoginEndpoints
             string? keyName = null;
             if (credential.StartsWith(ApiKeys.Prefix, StringComparison.Ordinal) || http.RequestServices.GetService<JwtValidation>() is not { } jwt)
             {
-                (caller, error) = UsineAuth.CheckKey(auth, credential, p.Time.GetUtcNow());
+                (caller, error) = UsineAuth.CheckKey(auth, credential, time.GetUtcNow());
                 var key = ApiKeys.Find(auth.Keys, credential);
                 keyName = key?.Name;
                 caller = caller is null ? null : caller with { Expires = key?.Expires };

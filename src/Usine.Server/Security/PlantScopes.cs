@@ -31,8 +31,8 @@ internal static class PlantScopes
         plants is null ? filter : filter with { Plants = plants, Sources = ReadableSources(plants, definitions) };
 
     /// <summary>False when dead letter <paramref name="id"/> exists and belongs to another plant; true otherwise (a missing letter is answered as missing).</summary>
-    public static bool MayReadDeadLetter(IReadOnlySet<string>? plants, UsinePlatform platform, long id) =>
+    public static bool MayReadDeadLetter(IReadOnlySet<string>? plants, IDeadLetterStore deadLetters, UsineDefinitions definitions, long id) =>
         plants is null
-        || platform.Store.DeadLetters.Owner(id) is not var (source, plant)
-        || (plant is not null ? plants.Contains(plant) : ReadableSources(plants, platform.Definitions)!.Contains(source));
+        || deadLetters.Owner(id) is not var (source, plant)
+        || (plant is not null ? plants.Contains(plant) : ReadableSources(plants, definitions)!.Contains(source));
 }

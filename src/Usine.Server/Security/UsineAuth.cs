@@ -219,7 +219,7 @@ public static class UsineAuth
         if (ctx.Principal?.FindFirst(KeyClaim)?.Value is { } keyName)
         {
             var auth = ctx.HttpContext.RequestServices.GetRequiredService<AuthDefinition>();
-            var time = ctx.HttpContext.RequestServices.GetRequiredService<UsinePlatform>().Time;
+            var time = ctx.HttpContext.RequestServices.GetRequiredService<TimeProvider>();
             var key = auth.Keys.FirstOrDefault(k => k.Name == keyName);
             if (key is null || key.Expires <= time.GetUtcNow())
             {
@@ -247,7 +247,7 @@ public static class UsineAuth
     }
 
     /// <summary>API keys, from <c>Authorization: Bearer usine_...</c> or <c>X-Api-Key</c>.</summary>
-    private sealed class ApiKeyHandler(IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, AuthDefinition auth, UsinePlatform platform)
+    private sealed class ApiKeyHandler(IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, AuthDefinition auth, TimeProvider time)
         : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
     {
         protected override Task<AuthenticateResult> HandleAuthenticateAsync()
@@ -271,7 +271,7 @@ public static class UsineAuth
                 return Task.FromResult(AuthenticateResult.NoResult());
             }
 
-            var (caller, error) = CheckKey(auth, key, platform.Time.GetUtcNow());
+            var (caller, error) = CheckKey(auth, key, time.GetUtcNow());
             return caller is null
                 ? Fail(error!)
                 : Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(caller.ToPrincipal(ApiKeyScheme), ApiKeyScheme)));

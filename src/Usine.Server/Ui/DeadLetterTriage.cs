@@ -1,4 +1,5 @@
 using System.Globalization;
+using Usine.Configuration;
 using Usine.Server.Internal;
 using Usine.Server.Operations;
 using Usine.Server.Security;
@@ -14,7 +15,7 @@ internal sealed record TriageOutcome(bool Ok, string Message);
 /// store with the same audit actions as the HTTP API, so an operator's click and a <c>usine deadletters</c> command
 /// leave the same trace.
 /// </summary>
-internal sealed class DeadLetterTriage(UsinePlatform platform, UiSession session)
+internal sealed class DeadLetterTriage(UsineDefinitions definitions, IDeadLetterStore deadLetters, Replays replays, UsineHttpOptions httpOptions, UiSession session)
 {
     private string Actor => session.Actor;
 
@@ -25,20 +26,20 @@ internal sealed class DeadLetterTriage(UsinePlatform platform, UiSession session
             return refused;
         }
 
-        if (!platform.Definitions.Sources.ContainsKey(letter!.Source))
+        if (!definitions.Sources.ContainsKey(letter!.Source))
         {
             return new(false, $"Dead letter {id} belongs to source '{letter.Source}', which is no longer defined: discard it or define the source again.");
         }
 
-        if (letter.Attempts >= platform.Replays.MaxAttempts && !force)
+        if (letter.Attempts >= replays.MaxAttempts && !force)
         {
-            return new(false, $"Dead letter {id} failed {letter.Attempts} times, the limit of {platform.Replays.MaxAttempts} attempts: tick \"force\" to try again.");
+            return new(false, $"Dead letter {id} failed {letter.Attempts} times, the limit of {replays.MaxAttempts} attempts: tick \"force\" to try again.");
         }
 
         return await Guard("deadletter.replay", Target(id), async () =>
         {
-            var r = await platform.Replays.ReplayDeadLettersAsync(new DeadLetterFilter { Ids = [id] }, force, Actor, Target(id), ct);
-            var after = platform.Store.DeadLetters.Get(id)!.Letter;
+            var r = await replays.ReplayDeadLettersAsync(new DeadLetterFilter { Ids = [id] }, force, Actor, Target(id), ct);
+            var after = deadLetters.Get(id)!.Letter;
             return after.Status == "replayed"
                 ? new TriageOutcome(true, $"Replayed: {Records(r.Stored)} stored{(r.Duplicates > 0 ? $", {Records(r.Duplicates)} already stored" : "")}.")
                 : new TriageOutcome(false, $"Still failing at stage {after.Stage}: {after.Reason} (attempt {after.Attempts}).");
@@ -49,7 +50,7 @@ internal sealed class DeadLetterTriage(UsinePlatform platform, UiSession session
     public async Task<TriageOutcome> ReplayGroupAsync(DeadLetterFilter filter, string target, bool force, CancellationToken ct) =>
         filter.Ids is { Count: 0 } ? NothingOpen : await Guard("deadletters.replay", target, async () =>
         {
-            var r = await platform.Replays.ReplayDeadLettersAsync(session.Scoped(filter with { Status = "open" }, platform), force, Actor, target, ct);
+            var r = await replays.ReplayDeadLettersAsync(session.Scoped(filter with { Status = "open" }, definitions), force, Actor, target, ct);
             var text = $"{r.Selected} sent: {r.Replayed} replayed ({Records(r.Stored)} stored), {r.FailedAgain} still failing"
                 + (r.SkippedAtLimit > 0 ? $", {r.SkippedAtLimit} skipped at the attempt limit" : "") + (r.Note is null ? "." : $". {r.Note}.");
             return new TriageOutcome(r.FailedAgain == 0 && r.SkippedAtLimit == 0, text);
@@ -58,9 +59,9 @@ internal sealed class DeadLetterTriage(UsinePlatform platform, UiSession session
     public async Task<TriageOutcome> EditAndReplayAsync(long id, string payload, bool force, CancellationToken ct)
     {
         var bytes = System.Text.Encoding.UTF8.GetBytes(payload);
-        if (bytes.Length > platform.Options.MaxPushBytes)
+        if (bytes.Length > httpOptions.MaxPushBytes)
         {
-            return new(false, $"The new payload is {bytes.Length} bytes; at most {platform.Options.MaxPushBytes}.");
+            return new(false, $"The new payload is {bytes.Length} bytes; at most {httpOptions.MaxPushBytes}.");
         }
 
         if (Refusal(id, out _) is { } refused)
@@ -71,12 +72,12 @@ internal sealed class DeadLetterTriage(UsinePlatform platform, UiSession session
         var edited = await Guard("deadletter.edit", Target(id), async () =>
         {
             var detail = Replays.Json(new { bytes = bytes.Length, replay = true });
-            if (!await platform.Store.DeadLetters.EditAsync(id, bytes, new AuditRecord(Actor, "deadletter.edit", Target(id), detail, "ok"), ct))
+            if (!await deadLetters.EditAsync(id, bytes, new AuditRecord(Actor, "deadletter.edit", Target(id), detail, "ok"), ct))
             {
                 return new TriageOutcome(false, $"Dead letter {id} is no longer open.");
             }
 
-            platform.Replays.Log.DeadLetterEdited(id, Actor, bytes.Length);
+            replays.Log.DeadLetterEdited(id, Actor, bytes.Length);
             return new TriageOutcome(true, "Edited.");
         });
         return edited.Ok ? await ReplayOneAsync(id, force, ct) : edited;
@@ -96,13 +97,13 @@ internal sealed class DeadLetterTriage(UsinePlatform platform, UiSession session
 
         var why = reason.Trim();
         var single = filter.Ids is { Count: 1 };
-        filter = session.Scoped(filter, platform);
+        filter = session.Scoped(filter, definitions);
         return await Guard(single ? "deadletter.discard" : "deadletters.discard", target, async () =>
         {
-            var n = await platform.Store.DeadLetters.DiscardAsync(filter with { Status = "open" }, why,
+            var n = await deadLetters.DiscardAsync(filter with { Status = "open" }, why,
                 count => new AuditRecord(Actor, single ? "deadletter.discard" : "deadletters.discard", target,
                     Replays.Json(new { filter, reason = why, discarded = count }), single && count == 0 ? "refused: not open" : "ok"), ct);
-            platform.Replays.Log.DeadLettersDiscarded(target, Actor, n, why);
+            replays.Log.DeadLettersDiscarded(target, Actor, n, why);
             return n == 0 ? new TriageOutcome(false, "Nothing discarded: no open dead letter matches.")
                 : new TriageOutcome(true, $"Discarded {n} dead letter{(n == 1 ? "" : "s")}: {why}.");
         });
@@ -114,8 +115,8 @@ internal sealed class DeadLetterTriage(UsinePlatform platform, UiSession session
 
     private TriageOutcome? Refusal(long id, out DeadLetterRow? letter)
     {
-        letter = platform.Store.DeadLetters.Get(id)?.Letter;
-        if (letter is not null && !session.MayReadDeadLetter(id, platform))
+        letter = deadLetters.Get(id)?.Letter;
+        if (letter is not null && !session.MayReadDeadLetter(id, deadLetters, definitions))
         {
             letter = null;
         }
@@ -139,7 +140,7 @@ internal sealed class DeadLetterTriage(UsinePlatform platform, UiSession session
         catch (UsineException ex)
         {
             // The page shows what went wrong; the log keeps the details for the operator.
-            platform.Replays.Log.UiActionFailed(ex, action, target);
+            replays.Log.UiActionFailed(ex, action, target);
             return new(false, ex.Message);
         }
     }

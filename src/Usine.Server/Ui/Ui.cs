@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
+using Usine.Ingestion;
+using Usine.Server.Internal;
 using Usine.Sources;
 
 namespace Usine.Server.Ui;
@@ -74,11 +76,11 @@ internal static class Ui
     }
 
     /// <summary>The health of one source as the overview and the source page show it.</summary>
-    public static SourceHealth Health(UsinePlatform p, SourceDefinition s, IReadOnlyDictionary<string, DateTime> pending, DateTime now)
+    public static SourceHealth Health(IngestEngine engine, SourceHost sourceHost, IngestTracker tracker, SourceDefinition s, IReadOnlyDictionary<string, DateTime> pending, DateTime now)
     {
-        var stats = p.Engine.Stats.GetValueOrDefault(s.Id);
-        var (state, error) = p.SourceState(s);
-        var activity = p.Tracker.For(s.Id);
+        var stats = engine.Stats.GetValueOrDefault(s.Id);
+        var (state, error) = sourceHost.SourceState(s);
+        var activity = tracker.For(s.Id);
         return new SourceHealth(
             s.Id, PlantText(s), s.Kind, s.ModelVersion is { } v ? $"{s.Model}@{v}" : s.Model,
             state, error, stats?.Received ?? 0, stats?.Stored ?? 0, stats?.DeadLetters ?? 0, stats?.LastSeen,

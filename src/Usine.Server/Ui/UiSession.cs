@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Components.Authorization;
+using Usine.Configuration;
 using Usine.Security;
 using Usine.Server.Security;
 using Usine.Sources;
@@ -40,15 +41,15 @@ internal sealed class UiSession(AuthenticationStateProvider authentication)
     public bool MayRead(SourceDefinition source) => PlantScopes.MayRead(Plants, source);
 
     /// <summary>The sources whose dead letters and records this person may see; null for every source.</summary>
-    public IReadOnlySet<string>? ReadableSources(UsinePlatform platform) => PlantScopes.ReadableSources(Plants, platform.Definitions);
+    public IReadOnlySet<string>? ReadableSources(UsineDefinitions definitions) => PlantScopes.ReadableSources(Plants, definitions);
 
     public bool MayRead(string plant) => Caller.MayRead(plant);
 
     /// <summary>Keeps a dead-letter filter to this person's plants.</summary>
-    public DeadLetterFilter Scoped(DeadLetterFilter filter, UsinePlatform platform) => PlantScopes.Scoped(Plants, platform.Definitions, filter);
+    public DeadLetterFilter Scoped(DeadLetterFilter filter, UsineDefinitions definitions) => PlantScopes.Scoped(Plants, definitions, filter);
 
     /// <summary>Whether this person may see dead letter <paramref name="id"/>: its plant, or its source's when its plant is not known.</summary>
-    public bool MayReadDeadLetter(long id, UsinePlatform platform) => PlantScopes.MayReadDeadLetter(Plants, platform, id);
+    public bool MayReadDeadLetter(long id, IDeadLetterStore deadLetters, UsineDefinitions definitions) => PlantScopes.MayReadDeadLetter(Plants, deadLetters, definitions, id);
 
     private Caller Load()
     {

@@ -39,7 +39,7 @@ public sealed class AccessControlTests : IAsyncLifetime
     private readonly string _dir = Directory.CreateTempSubdirectory("usine-auth-").FullName;
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 26, 10, 0, 0, TimeSpan.Zero));
     private ServerHarness _server = null!;
-    private UsinePlatform _platform = null!;
+    private PlatformServices _platform = null!;
     private HttpClient _http = null!;
     private long _flinsLetter, _douaiLetter;
 
@@ -531,27 +531,27 @@ public sealed class AccessControlTests : IAsyncLifetime
     {
         var config = Path.Combine(_dir, "open.yaml");
         await File.WriteAllTextAsync(config, TestDefinitions.Yaml);
-        await using var platform = await UsinePlatform.StartAsync(new UsineServerOptions
+        var open = new UsineOptions
         {
             ConfigPath = config,
             DataDirectory = Path.Combine(_dir, "open"),
-            MemoryLimit = "256MB",
             StartConnectors = false,
             ArchiveTimeOfDay = null,
-        }, NullLoggerFactory.Instance, time: _time);
+        };
+        WebApplication Build(UsineOptions options, string urls) => ServerHarness.Build(options, _time, [new(UsineHttpOptions.Section + ":Urls", urls)]);
         foreach (var urls in new[] { "http://0.0.0.0:5080", "http://*:5080", "http://+:5080", "http://127.0.0.1:5080;http://10.1.2.3:5080", "http://[::]:5080", "http://plant-server:5080" })
         {
-            var e = Assert.Throws<UsineException>(() => UsineServer.Build(platform, urls, logging: _ => { }));
+            var e = Assert.Throws<UsineException>(() => Build(open, urls));
             Assert.Contains("without authentication", e.Message, StringComparison.Ordinal);
             Assert.Contains("auth", e.Message, StringComparison.Ordinal);
         }
 
         foreach (var urls in new[] { "http://127.0.0.1:0", "http://localhost:5080", "http://[::1]:5080" })
         {
-            await using var app = UsineServer.Build(platform, urls, logging: _ => { });
+            await using var app = Build(open, urls);
         }
 
         // With authentication configured, every address is allowed.
-        await using var secured = UsineServer.Build(_platform, "http://0.0.0.0:0", logging: _ => { });
+        await using var secured = Build(_platform.Options, "http://0.0.0.0:0");
     }
 }

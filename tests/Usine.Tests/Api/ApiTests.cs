@@ -33,7 +33,8 @@ public sealed class ApiTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _server = await ServerHarness.StartAsync(_dir, TestDefinitions.Yaml + "\n" + ExtraSource, _time, o => o with { StartConnectors = true, ArchiveTimeOfDay = TimeSpan.FromMinutes(30), MaxPushBytes = 4096, DropPollInterval = TimeSpan.FromSeconds(1) }, actor: null);
+        _server = await ServerHarness.StartAsync(_dir, TestDefinitions.Yaml + "\n" + ExtraSource, _time, o => o with { StartConnectors = true, ArchiveTimeOfDay = TimeSpan.FromMinutes(30), DropPollInterval = TimeSpan.FromSeconds(1) }, actor: null,
+            settings: [new(UsineHttpOptions.Section + ":MaxPushBytes", "4096")]);
         _http = _server.Http;
     }
 

@@ -20,11 +20,12 @@ public sealed class ArchiveApiTests : IAsyncLifetime
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 26, 10, 0, 0, TimeSpan.Zero));
     private ServerHarness _server = null!;
     private HttpClient _http = null!;
-    private UsinePlatform _platform = null!;
+    private PlatformServices _platform = null!;
 
     public async Task InitializeAsync()
     {
-        _server = await ServerHarness.StartAsync(_dir, TestDefinitions.Yaml, _time, o => o with { ArchiveDirectory = Path.Combine(_dir, "cold"), ArchiveTimeOfDay = TimeSpan.FromMinutes(30) }, actor: null);
+        _server = await ServerHarness.StartAsync(_dir, TestDefinitions.Yaml, _time, o => o with { ArchiveTimeOfDay = TimeSpan.FromMinutes(30) }, actor: null,
+            settings: [new(UsineStoreComposition.Section + ":ArchiveDirectory", Path.Combine(_dir, "cold"))]);
         (_http, _platform) = (_server.Http, _server.Platform);
     }
 
@@ -140,13 +141,13 @@ public sealed class ArchiveApiTests : IAsyncLifetime
     public async Task Retention_settings_that_would_lose_data_are_refused_at_start_with_what_to_fix(int raw, int archive, string message)
     {
         var config = Path.Combine(_dir, "usine.yaml");
-        var e = await Assert.ThrowsAsync<ArgumentException>(() => UsinePlatform.StartAsync(new UsineServerOptions
+        var e = Assert.Throws<ArgumentException>(() => ServerHarness.Build(new UsineOptions
         {
             ConfigPath = config,
             DataDirectory = Path.Combine(_dir, "other"),
             RawRetentionDays = raw,
             ArchiveRetentionDays = archive,
-        }, NullLoggerFactory.Instance, time: _time));
+        }, _time));
         Assert.StartsWith(message, e.Message, StringComparison.Ordinal);
     }
 }

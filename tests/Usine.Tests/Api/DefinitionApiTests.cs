@@ -190,7 +190,8 @@ public sealed class DefinitionApiTests : IAsyncLifetime
 
         // The next start, with its connectors, runs as before.
         await _server.DisposeAsync();
-        _server = await ServerHarness.StartAsync(_dir, TestDefinitions.Yaml, _time, o => o with { StartConnectors = true, DefaultMqttBroker = new Uri("mqtt://127.0.0.1:1") });
+        _server = await ServerHarness.StartAsync(_dir, TestDefinitions.Yaml, _time, o => o with { StartConnectors = true },
+            settings: [new(Usine.Server.UsineServer.MqttSection + ":DefaultBroker", "mqtt://127.0.0.1:1")]);
         Assert.Equal(["csv-line1", "line1"], (await _server.Get("/api/sources")).EnumerateArray().Select(s => s.GetProperty("id").GetString()));
     }
 
@@ -219,7 +220,8 @@ public sealed class DefinitionApiTests : IAsyncLifetime
                 map: { meter: "$.m", ts: "$.t", kwh: "$.v" }
             """);
         await _server.DisposeAsync();
-        _server = await ServerHarness.StartAsync(_dir, TestDefinitions.Yaml, _time, o => o with { StartConnectors = true, DefaultMqttBroker = new Uri("mqtt://127.0.0.1:1") });
+        _server = await ServerHarness.StartAsync(_dir, TestDefinitions.Yaml, _time, o => o with { StartConnectors = true },
+            settings: [new(Usine.Server.UsineServer.MqttSection + ":DefaultBroker", "mqtt://127.0.0.1:1")]);
 
         var cells = await _server.Get("/api/sources/cells");
         Assert.Equal(("failed", "failed"), (cells.GetProperty("state").GetString(), cells.GetProperty("jobState").GetString()));
@@ -258,7 +260,8 @@ public sealed class DefinitionApiTests : IAsyncLifetime
         Assert.DoesNotContain((await _server.Get("/api/alerts")).GetProperty("firing").EnumerateArray(), a => a.GetProperty("rule").GetString() == "job-failed");
 
         await _server.DisposeAsync();
-        _server = await ServerHarness.StartAsync(_dir, TestDefinitions.Yaml, _time, o => o with { StartConnectors = true, DefaultMqttBroker = new Uri("mqtt://127.0.0.1:1") });
+        _server = await ServerHarness.StartAsync(_dir, TestDefinitions.Yaml, _time, o => o with { StartConnectors = true },
+            settings: [new(Usine.Server.UsineServer.MqttSection + ":DefaultBroker", "mqtt://127.0.0.1:1")]);
         Assert.Empty(_server.Platform.FailedSources);
         Assert.NotEqual("failed", (await _server.Get("/api/sources/cells")).GetProperty("state").GetString());
     }

@@ -21,7 +21,7 @@ public sealed class ExploreApiTests : IAsyncLifetime
     private readonly string _dir = Directory.CreateTempSubdirectory("usine-explore-").FullName;
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 26, 10, 0, 0, TimeSpan.Zero));
     private ServerHarness _server = null!;
-    private UsinePlatform _platform = null!;
+    private PlatformServices _platform = null!;
     private HttpClient _http = null!;
 
     private const string SecondPlant = """

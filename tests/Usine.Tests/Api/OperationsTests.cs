@@ -23,7 +23,7 @@ public sealed class OperationsTests : IAsyncLifetime
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("usine-ops-").FullName;
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 26, 10, 0, 0, TimeSpan.Zero));
-    private UsinePlatform _platform = null!;
+    private PlatformServices _platform = null!;
     private ServerHarness _server = null!;
     private HttpClient _http = null!;
 

@@ -6,9 +6,13 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Time.Testing;
+using Usine.Configuration;
+using Usine.Ingestion;
+using Usine.Operations;
 using Usine.Server;
+using Usine.Server.Operations;
+using Usine.Sources;
+using Usine.Storage;
 
 namespace Usine.Tests.Api;
 
@@ -20,54 +24,81 @@ internal sealed class ServerHarness : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private ServerHarness(WebApplication app, UsinePlatform platform, HttpClient http)
+    private ServerHarness(WebApplication app, HttpClient http)
     {
         _app = app;
-        Platform = platform;
+        Platform = new PlatformServices(app.Services);
         Http = http;
     }
 
-    public UsinePlatform Platform { get; }
+    /// <summary>The services of the running platform, as its endpoints see them.</summary>
+    public PlatformServices Platform { get; }
 
     public HttpClient Http { get; }
+
+    /// <summary>Settings of every test server: a loopback port of its own, and a small store.</summary>
+    public static readonly IReadOnlyDictionary<string, string?> TestSettings = new Dictionary<string, string?>
+    {
+        [UsineHttpOptions.Section + ":Urls"] = "http://127.0.0.1:0",
+        [UsineStoreComposition.Section + ":MemoryLimit"] = "256MB",
+    };
 
     /// <summary>
     /// Starts the platform on <paramref name="yaml"/> in <paramref name="dir"/> and serves it. By default connectors
     /// stay stopped and the archive runs only when a test asks; <paramref name="options"/> changes any setting.
-    /// Requests carry <paramref name="actor"/> as the person behind them, unless it is null.
+    /// Requests carry <paramref name="actor"/> as the person behind them, unless it is null. <paramref name="settings"/>
+    /// sets the other components' settings by their configuration keys (<c>Usine:Http:MaxPushBytes</c>).
     /// </summary>
     public static async Task<ServerHarness> StartAsync(string dir, string yaml, TimeProvider? time,
-        Func<UsineServerOptions, UsineServerOptions>? options = null, string? actor = "marie", IEnumerable<Usine.Pipeline.IPipelineStep>? steps = null)
+        Func<UsineOptions, UsineOptions>? options = null, string? actor = "marie", IEnumerable<Usine.Pipeline.IPipelineStep>? steps = null,
+        IEnumerable<KeyValuePair<string, string?>>? settings = null)
     {
         var config = Path.Combine(dir, "usine.yaml");
         await File.WriteAllTextAsync(config, yaml);
-        var settings = new UsineServerOptions
+        var platform = new UsineOptions
         {
             ConfigPath = config,
             DataDirectory = Path.Combine(dir, "data"),
-            MemoryLimit = "256MB",
             StartConnectors = false,
 
             // The archive runs when a test asks, not when the fake clock passes 00:30.
             ArchiveTimeOfDay = null,
         };
-        var platform = await UsinePlatform.StartAsync(options?.Invoke(settings) ?? settings, NullLoggerFactory.Instance, steps, time: time);
-        var (app, http) = await ServeAsync(platform);
+        var app = Build(options?.Invoke(platform) ?? platform, time, settings, steps);
+        var http = await ServeAsync(app);
         if (actor is not null)
         {
             http.DefaultRequestHeaders.Add("X-Usine-Actor", actor);
         }
 
-        return new ServerHarness(app, platform, http);
+        return new ServerHarness(app, http);
     }
 
-    /// <summary>Serves a started platform on a free loopback port, as <c>usine serve</c> does, with a client of it.</summary>
-    public static async Task<(WebApplication App, HttpClient Http)> ServeAsync(UsinePlatform platform)
+    /// <summary>
+    /// Builds the platform as <c>usine serve</c> does, on <paramref name="time"/> when given, with <see cref="TestSettings"/>
+    /// and <paramref name="more"/> settings (configuration keys) over them.
+    /// </summary>
+    public static WebApplication Build(UsineOptions options, TimeProvider? time, IEnumerable<KeyValuePair<string, string?>>? more = null,
+        IEnumerable<Usine.Pipeline.IPipelineStep>? steps = null) =>
+        UsineServer.Build(options, [.. TestSettings, .. more ?? []], services =>
+        {
+            if (time is not null)
+            {
+                services.AddSingleton(time);
+            }
+
+            foreach (var step in steps ?? [])
+            {
+                services.AddSingleton<Usine.Pipeline.IPipelineStep>(step);
+            }
+        }, logging: _ => { });
+
+    /// <summary>Starts a built platform on its loopback port, and returns a client of it.</summary>
+    public static async Task<HttpClient> ServeAsync(WebApplication app)
     {
-        var app = UsineServer.Build(platform, "http://127.0.0.1:0", logging: _ => { });
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return (app, new HttpClient { BaseAddress = new Uri(address) });
+        return new HttpClient { BaseAddress = new Uri(address) };
     }
 
     public async ValueTask DisposeAsync()
@@ -99,4 +130,39 @@ internal sealed class ServerHarness : IAsyncDisposable
         var r = await Post("/api/sql", new { sql });
         return r.GetProperty("rows")[0][0];
     }
+}
+
+/// <summary>The services of a running platform that tests look at and drive directly, from its container.</summary>
+internal sealed class PlatformServices(IServiceProvider services)
+{
+    public IServiceProvider Services { get; } = services;
+
+    public UsineOptions Options => Services.GetRequiredService<UsineOptions>();
+
+    public IUsineStore Store => Services.GetRequiredService<IUsineStore>();
+
+    public UsineDefinitions Definitions => Services.GetRequiredService<UsineDefinitions>();
+
+    public IngestEngine Engine => Services.GetRequiredService<IngestEngine>();
+
+    public JobRegistry Jobs => Services.GetRequiredService<JobRegistry>();
+
+    public AlertEngine Alerting => Services.GetRequiredService<AlertEngine>();
+
+    public ArchiveService Archive => Services.GetRequiredService<ArchiveService>();
+
+    public SourceHost Sources => Services.GetRequiredService<SourceHost>();
+
+    /// <summary>The alerts the status shows; a test may attach a view of its own.</summary>
+    public IAlertView? Alerts
+    {
+        get => Services.GetRequiredService<AlertStatus>().View;
+        set => Services.GetRequiredService<AlertStatus>().View = value;
+    }
+
+    public IReadOnlyDictionary<string, string> FailedSources => Sources.FailedSources;
+
+    public (string State, string? LastError) SourceState(SourceDefinition source) => Sources.SourceState(source);
+
+    public void CheckStreams() => Sources.CheckStreams();
 }

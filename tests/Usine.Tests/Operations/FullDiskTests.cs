@@ -24,7 +24,7 @@ public sealed class FullDiskTests : IAsyncLifetime
     private string _data = null!;
     private bool _mounted;
     private EmbeddedMqttBroker _broker = null!;
-    private UsinePlatform _platform = null!;
+    private PlatformServices _platform = null!;
     private WebApplication _app = null!;
     private HttpClient _http = null!;
 
@@ -49,18 +49,17 @@ public sealed class FullDiskTests : IAsyncLifetime
         await _broker.StartAsync(CancellationToken.None);
         var config = Path.Combine(_dir, "usine.yaml");
         await File.WriteAllTextAsync(config, Yaml);
-        _platform = await UsinePlatform.StartAsync(new UsineServerOptions
+        _app = ServerHarness.Build(new UsineOptions
         {
             ConfigPath = config,
             DataDirectory = _data,
-            MemoryLimit = "256MB",
-            DefaultMqttBroker = _broker.Address,
             ArchiveTimeOfDay = null,
             JobCheckInterval = TimeSpan.FromMilliseconds(200),
             StoreProbeAfter = TimeSpan.FromSeconds(1),
             Alerting = new AlertEngineOptions { EvaluateEvery = TimeSpan.FromMilliseconds(200) },
-        }, NullLoggerFactory.Instance);
-        (_app, _http) = await ServerHarness.ServeAsync(_platform);
+        }, time: null, [new(UsineServer.MqttSection + ":DefaultBroker", _broker.Address.ToString())]);
+        _http = await ServerHarness.ServeAsync(_app);
+        _platform = new PlatformServices(_app.Services);
     }
 
     public async Task DisposeAsync()

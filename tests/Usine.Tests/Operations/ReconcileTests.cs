@@ -20,7 +20,7 @@ public sealed class ReconcileTests : IAsyncLifetime
     private readonly string _dir = Directory.CreateTempSubdirectory("usine-reconcile-").FullName;
     private ServerHarness _server = null!;
     private HttpClient _http = null!;
-    private UsinePlatform _platform = null!;
+    private PlatformServices _platform = null!;
 
     private const string MachineModel = """
 

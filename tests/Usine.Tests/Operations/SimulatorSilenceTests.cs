@@ -1,9 +1,11 @@
 using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Usine.Connectors.Mqtt;
 using Usine.Server;
 using Usine.Simulator;
+using Usine.Tests.Api;
 
 namespace Usine.Tests.Operations;
 
@@ -19,7 +21,8 @@ public sealed class SimulatorSilenceTests : IAsyncLifetime
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 26, 23, 0, 0, TimeSpan.Zero));
     private EmbeddedMqttBroker _broker = null!;
     private WebhookReceiver _hook = null!;
-    private UsinePlatform _platform = null!;
+    private WebApplication _app = null!;
+    private PlatformServices _platform = null!;
 
     public async Task InitializeAsync()
     {
@@ -35,19 +38,20 @@ public sealed class SimulatorSilenceTests : IAsyncLifetime
               rules:
                 - {"{"} name: silent, signal: silence, sources: [screwing], severity: critical {"}"}
             """);
-        _platform = await UsinePlatform.StartAsync(new UsineServerOptions
+        _app = ServerHarness.Build(new UsineOptions
         {
             ConfigPath = config,
             DataDirectory = Path.Combine(_dir, "data"),
-            MemoryLimit = "256MB",
-            DefaultMqttBroker = _broker.Address,
             EvaluateAlerts = false,
-        }, NullLoggerFactory.Instance, time: _time);
+        }, _time, [new(UsineServer.MqttSection + ":DefaultBroker", _broker.Address.ToString())]);
+        await _app.StartAsync();
+        _platform = new PlatformServices(_app.Services);
     }
 
     public async Task DisposeAsync()
     {
-        await _platform.DisposeAsync();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
         await _hook.DisposeAsync();
         await _broker.DisposeAsync();
         Directory.Delete(_dir, recursive: true);

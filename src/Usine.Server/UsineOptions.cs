@@ -1,31 +1,25 @@
 namespace Usine.Server;
 
-/// <summary>Settings of <c>usine serve</c> and <c>usine demo</c>.</summary>
-public sealed record UsineServerOptions
+/// <summary>
+/// The platform's own settings: its definitions and data directory, jobs, replays, archive schedule and retention,
+/// alerting. The store (<c>Usine:Store</c>), the MQTT connectors (<c>Usine:Mqtt</c>) and HTTP (<c>Usine:Http</c>) have
+/// their own; docs/configuration.md lists them all with their configuration keys. Read from the <c>Usine</c> section of
+/// the configuration (appsettings.json, <c>Usine__RawRetentionDays</c> environment variables); command-line flags
+/// override.
+/// </summary>
+public sealed record UsineOptions
 {
+    /// <summary>The section of the configuration the platform's settings are read from.</summary>
+    public const string Section = "Usine";
+
     /// <summary>The YAML file of models and sources. Required for serve; demo writes its own.</summary>
     public string? ConfigPath { get; init; }
 
     /// <summary>Where the store, dropped files and state live. Default <c>./.usine</c>.</summary>
     public string DataDirectory { get; init; } = ".usine";
 
-    /// <summary>Where the HTTP API listens. Default <c>http://127.0.0.1:5080</c>.</summary>
-    public string Urls { get; init; } = "http://127.0.0.1:5080";
-
-    /// <summary>The broker of MQTT sources that do not name one in their settings. Default <c>mqtt://127.0.0.1:1883</c>.</summary>
-    public Uri DefaultMqttBroker { get; init; } = new("mqtt://127.0.0.1:1883");
-
-    /// <summary>Largest body of an HTTP push, in bytes; larger answers 413. Default 16 MiB. File imports stream and have no limit.</summary>
-    public long MaxPushBytes { get; init; } = 16 << 20;
-
-    /// <summary>Time limit of one SQL query. Default 30 s.</summary>
-    public TimeSpan SqlTimeout { get; init; } = TimeSpan.FromSeconds(30);
-
     /// <summary>How often file-drop folders are looked at. Default 1 s.</summary>
     public TimeSpan DropPollInterval { get; init; } = TimeSpan.FromSeconds(1);
-
-    /// <summary>DuckDB's memory limit. Default <c>384MB</c>.</summary>
-    public string MemoryLimit { get; init; } = "384MB";
 
     /// <summary>Evaluate alert rules on a timer. Default true.</summary>
     public bool EvaluateAlerts { get; init; } = true;
@@ -44,9 +38,6 @@ public sealed record UsineServerOptions
 
     /// <summary>Attempts after which a dead letter is not replayed again unless forced. Default 5.</summary>
     public int MaxReplayAttempts { get; init; } = 5;
-
-    /// <summary>Root of the Parquet archive of the raw zone. Default <c>archive</c> inside <see cref="DataDirectory"/>.</summary>
-    public string? ArchiveDirectory { get; init; }
 
     /// <summary>
     /// How old a raw message must be to be archived. Default null: the days that have ended are archived, that is
@@ -69,35 +60,45 @@ public sealed record UsineServerOptions
     /// <summary>Throws <see cref="ArgumentException"/> saying which setting is wrong and how to fix it.</summary>
     public void Validate()
     {
+        if (string.IsNullOrWhiteSpace(ConfigPath))
+        {
+            throw new ArgumentException("a configuration file is needed: --config usine.yaml, or Usine:ConfigPath in appsettings.json (see docs/models.md and docs/sources.md)");
+        }
+
+        if (string.IsNullOrWhiteSpace(DataDirectory))
+        {
+            throw new ArgumentException("the data directory is empty: --data DIR, or Usine:DataDirectory (default .usine)");
+        }
+
         if (MaxReplayAttempts < 1)
         {
-            throw new ArgumentException($"the dead-letter attempt limit must be 1 or more, not {MaxReplayAttempts} (--max-replay-attempts)");
+            throw new ArgumentException($"the dead-letter attempt limit must be 1 or more, not {MaxReplayAttempts} (--max-replay-attempts, Usine:MaxReplayAttempts)");
         }
 
         if (RawRetentionDays < 0)
         {
-            throw new ArgumentException($"raw retention must be 0 (keep) or a number of days, not {RawRetentionDays} (--raw-retention-days)");
+            throw new ArgumentException($"raw retention must be 0 (keep) or a number of days, not {RawRetentionDays} (--raw-retention-days, Usine:RawRetentionDays)");
         }
 
         if (ArchiveRetentionDays < 0)
         {
-            throw new ArgumentException($"archive retention must be 0 (keep) or a number of days, not {ArchiveRetentionDays} (--archive-retention-days)");
+            throw new ArgumentException($"archive retention must be 0 (keep) or a number of days, not {ArchiveRetentionDays} (--archive-retention-days, Usine:ArchiveRetentionDays)");
         }
 
         if (ArchiveRetentionDays > 0 && RawRetentionDays > 0 && ArchiveRetentionDays < RawRetentionDays)
         {
             throw new ArgumentException($"archive retention ({ArchiveRetentionDays} days) is shorter than raw retention ({RawRetentionDays} days): "
-                + "raw messages are only deleted once their archive file is checked, so keep the archive at least as long (--archive-retention-days), or 0 to keep it");
+                + "raw messages are only deleted once their archive file is checked, so keep the archive at least as long (--archive-retention-days, Usine:ArchiveRetentionDays), or 0 to keep it");
         }
 
         if (ArchiveAfter is { } age && (age <= TimeSpan.Zero || (RawRetentionDays > 0 && age >= TimeSpan.FromDays(RawRetentionDays))))
         {
-            throw new ArgumentException($"the archive age {age} must be positive and shorter than the raw retention of {RawRetentionDays} days, or messages would be due for deletion before they are archived");
+            throw new ArgumentException($"the archive age {age} must be positive and shorter than the raw retention of {RawRetentionDays} days, or messages would be due for deletion before they are archived (Usine:ArchiveAfter)");
         }
 
         if (ArchiveTimeOfDay is { } at && (at < TimeSpan.Zero || at >= TimeSpan.FromDays(1)))
         {
-            throw new ArgumentException($"the archive time of day {at} must be between 00:00 and 23:59:59 UTC");
+            throw new ArgumentException($"the archive time of day {at} must be between 00:00 and 23:59:59 UTC (Usine:ArchiveTimeOfDay)");
         }
     }
 

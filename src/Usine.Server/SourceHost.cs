@@ -1,176 +1,88 @@
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Usine.Configuration;
 using Usine.Connectors.Files;
 using Usine.Connectors.Http;
 using Usine.Ingestion;
 using Usine.Operations;
-using Usine.Pipeline;
 using Usine.Server.Internal;
 using Usine.Server.Operations;
 using Usine.Sources;
 using Usine.Storage;
-using Usine.Storage.DuckDb;
 
 namespace Usine.Server;
 
 /// <summary>
-/// One running Usine: the store, the engine, and a connector per live source. The HTTP API, the demo and
-/// the benchmark all drive this same object.
+/// The running sources: a connector per live source (MQTT, drop folders), the positions of HTTP pushes, and the
+/// sources that could not start. Started by the host after the engine and stopped before it; while it runs it
+/// watches streams for silence and probes a store whose commits fail.
 /// </summary>
-public sealed class UsinePlatform : IAsyncDisposable
+public sealed class SourceHost(UsineOptions options, SourceKindRegistry kinds, LoadedDefinitions loaded, IUsineStore store, IngestEngine engine, JobRegistry jobs,
+    ILoggerFactory loggers, TimeProvider time) : IHostedService, IAsyncDisposable
 {
-    private readonly ILoggerFactory _loggers;
+    private readonly ILoggerFactory _loggers = loggers;
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Task> _running = [];
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ILiveSource> _live = new(StringComparer.Ordinal);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (CancellationTokenSource Stop, Task Run)> _connectors = new(StringComparer.Ordinal);
-    private readonly List<WebhookNotifier> _webhooks = [];
-    private readonly AlertRecorder _alertRecorder;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _failedSources = new(StringComparer.Ordinal);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _degradedByCommits = new(StringComparer.Ordinal);
+    private readonly IReadOnlyList<DefinitionCatalog.SetAside> _setAside = loaded.SetAside;
 
-    private UsinePlatform(UsineServerOptions options, UsineDefinitions definitions, IUsineStore store, IngestEngine engine, ILoggerFactory loggers, TimeProvider time)
-    {
-        Options = options;
-        Definitions = definitions;
-        Store = store;
-        Engine = engine;
-        Time = time;
-        _loggers = loggers;
-        Jobs = new JobRegistry(time, loggers.CreateLogger<JobRegistry>());
-        foreach (var n in definitions.Notifiers.Where(n => n.Kind == NotifierKind.Webhook))
-        {
-            _webhooks.Add(new WebhookNotifier(n, time: time, logger: loggers.CreateLogger<WebhookNotifier>()));
-        }
+    private UsineOptions Options => options;
 
-        Alerting = new AlertEngine(definitions, Jobs, new PlatformSignals(this), _webhooks, options.Alerting, time, loggers.CreateLogger<AlertEngine>());
-        _alertRecorder = new AlertRecorder(store.Operations, loggers.CreateLogger<AlertRecorder>());
-        Alerting.Recorder = _alertRecorder;
-        Alerts = options.EvaluateAlerts && definitions.EffectiveAlertRules.Count > 0 ? Alerting : null;
-        Kinds = DefinitionCatalog.SourceKinds(options);
-        Streams = store.RawZone;
-        Importer = new FileImporter(engine, Streams, time, Jobs);
-        Push = new HttpPush(engine, Streams, time);
-        Replays = new Replays(definitions, engine, store, Jobs, options.MaxReplayAttempts, loggers.CreateLogger<Replays>(), time);
-        Archive = new ArchiveService(options, store.Archive, Jobs, time, loggers.CreateLogger<ArchiveService>());
-        Catalog = new DefinitionCatalog(this);
-        StartedAt = time.GetUtcNow().UtcDateTime;
-        Metrics = new UsineMetrics(this);
-        Tracker = new IngestTracker(Metrics);
-        engine.Observer = Tracker;
-        engine.Commits.Failed += OnCommitFailed;
-        engine.Commits.Cleared += OnCommitsCleared;
-    }
+    private UsineDefinitions Definitions => loaded.Definitions;
 
-    public UsineServerOptions Options { get; }
-    public UsineDefinitions Definitions { get; }
-    /// <summary>The store, by its facets.</summary>
-    public IUsineStore Store { get; }
-    public IngestEngine Engine { get; }
-    public FileImporter Importer { get; }
+    private IUsineStore Store => store;
 
-    /// <summary>HTTP pushes, each a bounded run answered once committed.</summary>
-    public HttpPush Push { get; }
+    private IngestEngine Engine => engine;
 
-    /// <summary>The registered kinds of source: how each loads its settings and starts.</summary>
-    public SourceKindRegistry Kinds { get; }
+    private JobRegistry Jobs => jobs;
+
+    /// <summary>The registered kinds of source: how each checks its settings and starts.</summary>
+    public SourceKindRegistry Kinds => kinds;
 
     /// <summary>What the store keeps about the streams of files and CSV pushes.</summary>
-    public ISourceStreams Streams { get; }
+    private ISourceStreams Streams => store.RawZone;
 
-    /// <summary>Replays of dead letters and of raw ranges, audited.</summary>
-    public Replays Replays { get; }
-    public TimeProvider Time { get; }
+    private TimeProvider Time => time;
 
-    /// <summary>Models and sources created and changed through the API.</summary>
-    public DefinitionCatalog Catalog { get; }
-
-    /// <summary>The alert rules, what fires now and what fired before.</summary>
-    public AlertEngine Alerting { get; }
-
-    /// <summary>The webhook notifiers with their delivery counters.</summary>
-    public IReadOnlyList<WebhookNotifier> Webhooks => _webhooks;
-
-    /// <summary>Every stream and bounded run (import, replay, backfill, archive, retention) with its state and history.</summary>
-    public JobRegistry Jobs { get; }
-    public DateTime StartedAt { get; }
-
-    /// <summary>The archive of the raw zone and retention: run on demand, and daily at <see cref="UsineServerOptions.ArchiveTimeOfDay"/>.</summary>
-    public ArchiveService Archive { get; }
-
-    /// <summary>The alerts firing now, for status pages; null while no alerting is attached.</summary>
-    public IAlertView? Alerts { get; set; }
-
-    internal UsineMetrics Metrics { get; }
-
-    internal IngestTracker Tracker { get; }
-
-    /// <summary>Loads the definitions, opens the store and starts the engine and the connectors.</summary>
-    public static async Task<UsinePlatform> StartAsync(UsineServerOptions options, ILoggerFactory loggers, IEnumerable<IPipelineStep>? steps = null, TimeProvider? time = null, CancellationToken ct = default)
+    /// <summary>
+    /// Fails the sources whose stored definitions were set aside at start, starts the connectors (unless
+    /// <see cref="UsineOptions.StartConnectors"/> is off) and the watch of streams.
+    /// </summary>
+    public Task StartAsync(CancellationToken cancellationToken)
     {
-        time ??= TimeProvider.System;
-
-        // The engine's two stages and DuckDB commits hold pool threads for tens of milliseconds at a time;
-        // on a 2-core machine the pool would otherwise grow too slowly and keep the API waiting behind them.
-        ThreadPool.GetMinThreads(out var workers, out var io);
-        ThreadPool.SetMinThreads(Math.Max(workers, 32), Math.Max(io, 32));
-        if (options.ConfigPath is null)
+        Engine.Commits.Failed += OnCommitFailed;
+        Engine.Commits.Cleared += OnCommitsCleared;
+        foreach (var source in Definitions.Sources.Values.Where(s => Kinds.Find(s.Kind) is { Start: null }))
         {
-            throw new ArgumentException("a configuration file is needed: --config usine.yaml (see docs/models.md and docs/sources.md)");
+            Jobs.Stream(source.Id);
         }
 
-        options.Validate();
-        var (definitions, setAside) = DefinitionCatalog.LoadAtStart(options);
-        // The one place that names the store's implementation.
-        IUsineStore store = new DuckDbStore(new DuckDbStoreOptions
-        {
-            DataDirectory = options.DataDirectory,
-            MemoryLimit = options.MemoryLimit,
-            ArchiveDirectory = options.ArchiveDirectory,
-            Time = time,
-        });
-        var engine = new IngestEngine(definitions, store.Commit, steps, loggers.CreateLogger<IngestEngine>(), time);
-        var platform = new UsinePlatform(options, definitions, store, engine, loggers, time);
-        await engine.StartAsync(ct);
-
-        // Before the alert history, whose silences are judged against when each source was last seen.
-        engine.SeedStats(store.Operations.SourceTotals());
-        platform.Alerting.RestoreHistory(await store.Operations.RecentAlertEventsAsync(options.Alerting.HistoryLimit, ct));
-        foreach (var source in definitions.Sources.Values.Where(s => platform.Kinds.Find(s.Kind) is { Start: null }))
-        {
-            platform.Jobs.Stream(source.Id);
-        }
-
-        platform.Catalog.SetAsideAtStart(setAside);
-        foreach (var aside in setAside)
+        foreach (var aside in _setAside)
         {
             if (aside.SourceId is { } id)
             {
-                platform.FailSource(id, aside.Reason);
+                FailSource(id, aside.Reason);
             }
             else
             {
-                loggers.CreateLogger<UsinePlatform>().DefinitionSetAside(aside.File, aside.Reason);
+                _loggers.CreateLogger<SourceHost>().DefinitionSetAside(aside.File, aside.Reason);
             }
         }
 
-        if (options.StartConnectors)
+        if (Options.StartConnectors)
         {
-            platform.StartConnectors();
+            StartConnectors();
         }
 
-        platform._running.Add(platform.WatchStreamsAsync(platform._stopping.Token));
-        if (options.EvaluateAlerts)
+        lock (_running)
         {
-            platform._running.Add(platform.Alerting.RunAsync(platform._stopping.Token));
+            _running.Add(WatchStreamsAsync(_stopping.Token));
         }
 
-        if (options.ArchiveTimeOfDay is { } at)
-        {
-            platform._running.Add(platform.Archive.RunDailyAsync(at, platform._stopping.Token));
-        }
-
-        return platform;
+        return Task.CompletedTask;
     }
 
     /// <summary>Starts every source; one that cannot start is failed with its reason, and the others run.</summary>
@@ -197,7 +109,7 @@ public sealed class UsinePlatform : IAsyncDisposable
     {
         _failedSources[sourceId] = reason;
         Jobs.Stream(sourceId, JobState.Failed).SetState(JobState.Failed, reason);
-        _loggers.CreateLogger<UsinePlatform>().SourceFailedAtStart(sourceId, reason);
+        _loggers.CreateLogger<SourceHost>().SourceFailedAtStart(sourceId, reason);
     }
 
     /// <summary>Forgets that a source failed at start: it was defined again, or removed.</summary>
@@ -233,7 +145,7 @@ public sealed class UsinePlatform : IAsyncDisposable
     }
 
     /// <summary>
-    /// While commits fail and nobody has tried one for <see cref="UsineServerOptions.StoreProbeAfter"/>, writes a
+    /// While commits fail and nobody has tried one for <see cref="UsineOptions.StoreProbeAfter"/>, writes a
     /// probe: once it commits, the store is known to work again and nothing is reported failing any more.
     /// </summary>
     public async Task ProbeStoreAsync(CancellationToken ct)
@@ -244,7 +156,7 @@ public sealed class UsinePlatform : IAsyncDisposable
             return;
         }
 
-        var logger = _loggers.CreateLogger<UsinePlatform>();
+        var logger = _loggers.CreateLogger<SourceHost>();
         try
         {
             await Store.Admin.ProbeWriteAsync(ct);
@@ -308,7 +220,7 @@ public sealed class UsinePlatform : IAsyncDisposable
     }
 
     /// <summary>
-    /// Marks silent streams idle, every <see cref="UsineServerOptions.JobCheckInterval"/>, until the platform stops.
+    /// Marks silent streams idle, every <see cref="UsineOptions.JobCheckInterval"/>, until the platform stops.
     /// </summary>
     private async Task WatchStreamsAsync(CancellationToken ct)
     {
@@ -325,7 +237,7 @@ public sealed class UsinePlatform : IAsyncDisposable
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
                     // A state a check could not set is set by the next one; the loop must outlive it.
-                    _loggers.CreateLogger<UsinePlatform>().StreamCheckFailed(ex);
+                    _loggers.CreateLogger<SourceHost>().StreamCheckFailed(ex);
                 }
             }
         }
@@ -335,7 +247,7 @@ public sealed class UsinePlatform : IAsyncDisposable
         }
     }
 
-    /// <summary>Marks idle the running streams that have been silent longer than their source allows (see <see cref="UsineServerOptions.IdleAfter"/>).</summary>
+    /// <summary>Marks idle the running streams that have been silent longer than their source allows (see <see cref="UsineOptions.IdleAfter"/>).</summary>
     public void CheckStreams() => Jobs.MarkSilentStreamsIdle(job =>
         job.SourceId is { } id && Definitions.Sources.TryGetValue(id, out var source) ? IdleAfter(source) : Options.IdleAfter);
 
@@ -370,7 +282,8 @@ public sealed class UsinePlatform : IAsyncDisposable
         return Kinds.Find(source.Kind) is { Start: null } ? ("ready", null) : ("stopped", null);
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>Stops the connectors and the watch of streams, and waits for them; HTTP sources' streams end stopped.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
     {
         await _stopping.CancelAsync();
         try
@@ -393,15 +306,13 @@ public sealed class UsinePlatform : IAsyncDisposable
             Jobs.Stream(source.Id).SetState(JobState.Stopped, "shut down");
         }
 
-        foreach (var w in _webhooks)
-        {
-            await w.DisposeAsync();
-        }
+        Engine.Commits.Failed -= OnCommitFailed;
+        Engine.Commits.Cleared -= OnCommitsCleared;
+    }
 
-        await _alertRecorder.DisposeAsync();
-        await Engine.DisposeAsync();
-        await Store.DisposeAsync();
-        Metrics.Dispose();
+    public ValueTask DisposeAsync()
+    {
         _stopping.Dispose();
+        return ValueTask.CompletedTask;
     }
 }
