@@ -48,7 +48,7 @@ public static class UsineServiceCollectionExtensions
     /// webhooks, metrics and the running sources; and the hosted services that run them, in order: the engine
     /// (<see cref="EngineHost"/>) first, then the sources (<see cref="SourceHost"/>), then the alert evaluation and the
     /// daily archive. The host stops them in reverse order: the engine last, after every source has handed in its
-    /// last batch. A store (<c>AddUsineStore</c>) must be registered as well; <see cref="IPipelineStep"/>s registered in
+    /// last batch. A store (<c>AddUsineStore</c>) must be registered as well; <see cref="Pipeline.IPipelineStep"/>s registered in
     /// the container run in the engine, in their order of registration, and a <see cref="TimeProvider"/> registered
     /// before replaces the system clock.
     /// </summary>
@@ -86,7 +86,7 @@ public static class UsineServiceCollectionExtensions
 
         services.AddSingleton<UsineMetrics>();
         services.AddSingleton<IngestTracker>();
-        services.AddSingleton(sp => new IngestEngine(definitions, sp.GetRequiredService<IRecordStore>(), sp.GetServices<IPipelineStep>(),
+        services.AddSingleton(sp => new IngestEngine(definitions, sp.GetRequiredService<IRecordStore>(), sp.GetServices<Pipeline.IPipelineStep>(),
             sp.GetRequiredService<ILogger<IngestEngine>>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IIngestor>(sp => sp.GetRequiredService<IngestEngine>());
         services.AddSingleton<IAlertSignals, PlatformSignals>();

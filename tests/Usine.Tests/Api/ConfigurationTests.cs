@@ -60,7 +60,6 @@ public sealed class ConfigurationTests : IDisposable
     [InlineData("Usine:Store:MemoryLimt", "1GB", "MemoryLimt")]
     [InlineData("Usine:Store:Threads", "0", "Usine:Store:Threads")]
     [InlineData("Usine:Mqtt:DefaultBroker", "http://broker:1883", "Usine:Mqtt: DefaultBroker")]
-    [InlineData("Usine:MaxReplayAttempts", "0", "Usine:MaxReplayAttempts")]
     public void A_wrong_setting_stops_the_start_with_a_message_naming_it(string key, string value, string named)
     {
         var settings = Required();
