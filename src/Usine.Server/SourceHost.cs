@@ -1,14 +1,6 @@
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
-using Usine.Configuration;
 using Usine.Connectors.Files;
 using Usine.Connectors.Http;
-using Usine.Ingestion;
-using Usine.Operations;
-using Usine.Server.Internal;
-using Usine.Server.Operations;
-using Usine.Sources;
-using Usine.Storage;
 
 namespace Usine.Server;
 

@@ -1,19 +1,14 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using Scalar.AspNetCore;
 using Usine.Connectors.Files;
 using Usine.Connectors.Http;
 using Usine.Connectors.Mqtt;
 using Usine.Server.Endpoints;
-using Usine.Server.Internal;
-using Usine.Server.Security;
 using Usine.Server.Ui;
 
 namespace Usine.Server;

@@ -1,5 +1,3 @@
-using Microsoft.AspNetCore.Builder;
-
 namespace Usine.Cli.Tests;
 
 public sealed class ConnectionTests

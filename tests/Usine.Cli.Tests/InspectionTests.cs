@@ -1,6 +1,4 @@
 using System.Text.RegularExpressions;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
 
 namespace Usine.Cli.Tests;
 

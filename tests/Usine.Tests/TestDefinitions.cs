@@ -1,7 +1,3 @@
-using System.Text;
-using Usine.Configuration;
-using Usine.Pipeline;
-
 namespace Usine.Tests;
 
 /// <summary>A small model set used across tests: screwing results of vehicles at stations.</summary>

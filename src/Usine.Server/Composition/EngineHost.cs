@@ -1,9 +1,4 @@
 using Microsoft.Extensions.Hosting;
-using Usine.Ingestion;
-using Usine.Operations;
-using Usine.Server.Internal;
-using Usine.Server.Operations;
-using Usine.Storage;
 
 namespace Usine.Server;
 

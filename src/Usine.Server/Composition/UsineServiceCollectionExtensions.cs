@@ -1,16 +1,8 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Logging;
-using Usine.Configuration;
 using Usine.Connectors.Files;
 using Usine.Connectors.Http;
-using Usine.Ingestion;
-using Usine.Operations;
 using Usine.Pipeline;
-using Usine.Server.Internal;
-using Usine.Server.Operations;
-using Usine.Sources;
-using Usine.Storage;
 
 namespace Usine.Server;
 

@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Usine.Storage;
 using Usine.Storage.DuckDb;
 
 namespace Usine.Server;

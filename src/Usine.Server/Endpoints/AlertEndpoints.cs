@@ -1,12 +1,4 @@
 using System.Globalization;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
-using Usine.Configuration;
-using Usine.Ingestion;
-using Usine.Operations;
-using Usine.Server.Security;
-using Usine.Storage;
 
 namespace Usine.Server.Endpoints;
 

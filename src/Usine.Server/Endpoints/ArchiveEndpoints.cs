@@ -1,10 +1,3 @@
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
-using Usine.Server.Operations;
-using Usine.Server.Security;
-using Usine.Storage;
-
 namespace Usine.Server.Endpoints;
 
 internal static class ArchiveEndpoints

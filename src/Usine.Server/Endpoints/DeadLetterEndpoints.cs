@@ -1,17 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
-using Usine.Configuration;
 using Usine.Pipeline;
-using Usine.Server.Internal;
-using Usine.Server.Operations;
-using Usine.Server.Security;
-using Usine.Storage;
 
 namespace Usine.Server.Endpoints;
 

@@ -1,6 +1,3 @@
-using Microsoft.AspNetCore.Http;
-using Usine.Server.Operations;
-
 namespace Usine.Server.Endpoints;
 
 /// <summary>The body of a request that creates or changes a definition: YAML or JSON text, at most 1 MiB.</summary>

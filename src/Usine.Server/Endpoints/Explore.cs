@@ -1,8 +1,3 @@
-using Microsoft.AspNetCore.Http;
-using Usine.Configuration;
-using Usine.Server.Security;
-using Usine.Storage;
-
 namespace Usine.Server.Endpoints;
 
 /// <summary>

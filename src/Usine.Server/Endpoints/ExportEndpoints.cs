@@ -1,9 +1,3 @@
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
-using Usine.Configuration;
-using Usine.Storage;
-
 namespace Usine.Server.Endpoints;
 
 internal static class ExportEndpoints

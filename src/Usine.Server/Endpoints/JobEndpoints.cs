@@ -1,10 +1,3 @@
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
-using Usine.Configuration;
-using Usine.Operations;
-using Usine.Server.Security;
-
 namespace Usine.Server.Endpoints;
 
 internal static class JobEndpoints

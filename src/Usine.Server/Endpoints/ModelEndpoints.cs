@@ -1,10 +1,4 @@
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
-using Usine.Configuration;
 using Usine.Models;
-using Usine.Server.Operations;
-using Usine.Server.Security;
 
 namespace Usine.Server.Endpoints;
 

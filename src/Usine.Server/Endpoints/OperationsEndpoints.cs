@@ -1,11 +1,4 @@
 using System.Text.Json;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
-using Usine.Configuration;
-using Usine.Server.Operations;
-using Usine.Server.Security;
-using Usine.Storage;
 
 namespace Usine.Server.Endpoints;
 

@@ -1,10 +1,3 @@
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
-using Usine.Configuration;
-using Usine.Server.Security;
-using Usine.Storage;
-
 namespace Usine.Server.Endpoints;
 
 public sealed record RollupRebuildRequest(string? Model, string? From, string? To);

@@ -1,18 +1,8 @@
 using System.Text;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.Routing;
-using Usine.Configuration;
-using Usine.Ingestion;
-using Usine.Operations;
 using Usine.Pipeline;
 using Usine.Connectors.Files;
 using Usine.Connectors.Http;
-using Usine.Server.Internal;
-using Usine.Server.Operations;
-using Usine.Server.Security;
-using Usine.Sources;
 
 namespace Usine.Server.Endpoints;
 

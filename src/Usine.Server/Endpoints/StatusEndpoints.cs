@@ -1,14 +1,3 @@
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
-using Usine.Configuration;
-using Usine.Ingestion;
-using Usine.Operations;
-using Usine.Server.Internal;
-using Usine.Server.Operations;
-using Usine.Server.Security;
-using Usine.Storage;
-
 namespace Usine.Server.Endpoints;
 
 public sealed record SqlRequest(string? Sql, int? Limit);

@@ -1,7 +1,4 @@
 using System.Threading.Channels;
-using Microsoft.Extensions.Logging;
-using Usine.Operations;
-using Usine.Storage;
 
 namespace Usine.Server.Internal;
 

@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Logging;
-
 namespace Usine.Server.Internal;
 
 /// <summary>Log events of the server, ids 3000-3199; operations (replay, dead letters, audit) 3200-3299; the archive 3300-3399; the web UI 3500-3599.</summary>

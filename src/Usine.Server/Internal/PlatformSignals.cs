@@ -1,5 +1,3 @@
-using Usine.Operations;
-
 namespace Usine.Server.Internal;
 
 /// <summary>The signals alert rules evaluate, read from the running engine and the store.</summary>

@@ -1,6 +1,4 @@
 using System.Collections.Concurrent;
-using Usine.Ingestion;
-using Usine.Sources;
 
 namespace Usine.Server.Internal;
 

@@ -1,7 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
-using Usine.Operations;
-using Usine.Sources;
 
 namespace Usine.Server.Internal;
 

@@ -1,8 +1,3 @@
-using Microsoft.Extensions.Logging;
-using Usine.Operations;
-using Usine.Server.Internal;
-using Usine.Storage;
-
 namespace Usine.Server.Operations;
 
 /// <summary>What one archive-and-retention run did.</summary>

@@ -1,10 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
-using Usine.Configuration;
 using Usine.Models;
-using Usine.Sources;
-using Usine.Storage;
 
 namespace Usine.Server.Operations;
 

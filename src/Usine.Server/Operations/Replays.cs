@@ -1,13 +1,6 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
-using Microsoft.Extensions.Logging;
-using Usine.Configuration;
-using Usine.Ingestion;
-using Usine.Operations;
-using Usine.Server.Internal;
-using Usine.Sources;
-using Usine.Storage;
 
 namespace Usine.Server.Operations;
 

@@ -1,7 +1,3 @@
-using Usine.Configuration;
-using Usine.Sources;
-using Usine.Storage;
-
 namespace Usine.Server.Security;
 
 /// <summary>

@@ -1,5 +1,4 @@
 using System.Text;
-using Usine.Storage;
 
 namespace Usine.Server.Ui;
 

@@ -1,9 +1,4 @@
 using System.Globalization;
-using Usine.Configuration;
-using Usine.Server.Internal;
-using Usine.Server.Operations;
-using Usine.Server.Security;
-using Usine.Storage;
 
 namespace Usine.Server.Ui;
 

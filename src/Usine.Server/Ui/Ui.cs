@@ -1,8 +1,5 @@
 using System.Globalization;
 using System.Text.Json;
-using Usine.Ingestion;
-using Usine.Server.Internal;
-using Usine.Sources;
 
 namespace Usine.Server.Ui;
 

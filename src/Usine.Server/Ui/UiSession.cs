@@ -1,9 +1,5 @@
 using Microsoft.AspNetCore.Components.Authorization;
-using Usine.Configuration;
 using Usine.Security;
-using Usine.Server.Security;
-using Usine.Sources;
-using Usine.Storage;
 
 namespace Usine.Server.Ui;
 

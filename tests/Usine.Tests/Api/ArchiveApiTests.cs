@@ -1,14 +1,8 @@
-using System.Net;
-using System.Text;
-using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Time.Testing;
-using Usine.Operations;
-using Usine.Server;
 using Usine.Server.Operations;
 
 namespace Usine.Tests.Api;

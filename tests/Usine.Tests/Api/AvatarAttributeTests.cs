@@ -1,7 +1,3 @@
-using System.Net;
-using System.Text.Json;
-using Microsoft.Extensions.Time.Testing;
-
 namespace Usine.Tests.Api;
 
 /// <summary>Attributes records give their avatars: kept latest by event time, shown, searched, under the plant scope.</summary>

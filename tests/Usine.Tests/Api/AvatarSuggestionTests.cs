@@ -1,5 +1,3 @@
-using System.Net;
-using Microsoft.Extensions.Time.Testing;
 using Usine.Tests.EndToEnd;
 
 namespace Usine.Tests.Api;

@@ -1,8 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Usine.Connectors.Mqtt;
-using Usine.Server;
-using Usine.Storage.DuckDb;
 
 namespace Usine.Tests.Api;
 

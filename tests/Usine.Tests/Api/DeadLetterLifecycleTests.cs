@@ -1,6 +1,3 @@
-using System.Net;
-using System.Text;
-using Microsoft.Extensions.Time.Testing;
 using static Usine.Tests.TestDefinitions;
 
 namespace Usine.Tests.Api;

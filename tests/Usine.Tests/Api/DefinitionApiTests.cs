@@ -1,8 +1,3 @@
-using System.Net;
-using System.Text;
-using System.Text.Json;
-using Microsoft.Extensions.Time.Testing;
-
 namespace Usine.Tests.Api;
 
 /// <summary>Models and sources created and changed through the API, applied at once and kept across a restart.</summary>

@@ -1,17 +1,10 @@
 using System.Globalization;
-using System.Net;
-using System.Text;
-using System.Text.Json;
 using DuckDB.NET.Data;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Time.Testing;
-using Usine.Server;
-using Usine.Storage;
-using Usine.Storage.DuckDb;
 
 namespace Usine.Tests.Api;
 

@@ -1,6 +1,3 @@
-using System.Text.Json;
-using Microsoft.Extensions.Time.Testing;
-
 namespace Usine.Tests.Api;
 
 /// <summary>The OpenAPI document and the reference page built from it, as a reader of the API meets them.</summary>

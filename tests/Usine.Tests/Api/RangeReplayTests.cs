@@ -1,7 +1,3 @@
-using System.Net;
-using System.Text;
-using Microsoft.Extensions.Time.Testing;
-using Usine.Operations;
 using static Usine.Tests.TestDefinitions;
 
 namespace Usine.Tests.Api;

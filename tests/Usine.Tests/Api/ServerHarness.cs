@@ -1,18 +1,9 @@
-using System.Net;
 using System.Net.Http.Json;
-using System.Text;
-using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
-using Usine.Configuration;
-using Usine.Ingestion;
-using Usine.Operations;
-using Usine.Server;
 using Usine.Server.Operations;
-using Usine.Sources;
-using Usine.Storage;
 
 namespace Usine.Tests.Api;
 

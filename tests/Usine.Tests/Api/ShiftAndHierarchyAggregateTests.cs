@@ -1,10 +1,5 @@
 using System.Globalization;
-using System.Net;
-using System.Text.Json;
 using DuckDB.NET.Data;
-using Microsoft.Extensions.Time.Testing;
-using Usine.Storage;
-using Usine.Storage.DuckDb;
 
 namespace Usine.Tests.Api;
 

@@ -1,7 +1,3 @@
-using System.Net;
-using System.Text;
-using System.Text.Json;
-
 namespace Usine.Tests.Api;
 
 /// <summary>A source's connector settings are checked when the source is written through the API, as at start-up.</summary>

@@ -1,8 +1,5 @@
-using System.Text;
 using Usine.Connectors.Files;
 using Usine.Connectors.Testing;
-using Usine.Pipeline;
-using Usine.Sources;
 
 namespace Usine.Tests.Connectors;
 

@@ -1,6 +1,4 @@
 using System.Threading.Channels;
-using Usine.Pipeline;
-using Usine.Sources;
 
 namespace Usine.Tests.Connectors;
 

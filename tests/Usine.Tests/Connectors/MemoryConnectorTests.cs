@@ -1,7 +1,4 @@
-using System.Net;
 using System.Net.Http.Json;
-using System.Text;
-using Usine.Server;
 using Usine.Tests.Api;
 
 namespace Usine.Tests.Connectors;

@@ -1,5 +1,3 @@
-using System.Text.Json;
-
 namespace Usine.Tests.EndToEnd;
 
 /// <summary>The README's run command: <c>usine demo</c>, as a real process.</summary>

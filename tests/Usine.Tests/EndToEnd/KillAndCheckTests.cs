@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Net.Sockets;
-using System.Text;
-using System.Text.Json;
 using Usine.Connectors.Mqtt;
 using Xunit.Abstractions;
 

@@ -1,6 +1,3 @@
-using System.Net;
-using System.Text;
-using System.Text.Json;
 using Usine.Connectors.Mqtt;
 using Usine.Tests.Api;
 using Usine.Tests.Pipeline;

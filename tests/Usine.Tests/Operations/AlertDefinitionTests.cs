@@ -1,6 +1,3 @@
-using Usine.Configuration;
-using Usine.Operations;
-
 namespace Usine.Tests.Operations;
 
 public sealed class AlertDefinitionTests

@@ -1,7 +1,3 @@
-using Microsoft.Extensions.Time.Testing;
-using Usine.Configuration;
-using Usine.Operations;
-
 namespace Usine.Tests.Operations;
 
 /// <summary>The alert engine on a fake clock, over signals the test sets.</summary>

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Time.Testing;
 using Usine.Tests.Api;
 using static Usine.Tests.TestDefinitions;
 

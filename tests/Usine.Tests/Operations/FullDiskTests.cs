@@ -1,12 +1,7 @@
 using System.Diagnostics;
-using System.Net;
-using System.Text;
-using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging.Abstractions;
 using Usine.Connectors.Mqtt;
-using Usine.Operations;
-using Usine.Server;
 using Usine.Tests.Api;
 
 namespace Usine.Tests.Operations;

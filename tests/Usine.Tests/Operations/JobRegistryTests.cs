@@ -1,7 +1,3 @@
-using Microsoft.Extensions.Time.Testing;
-using Usine.Ingestion;
-using Usine.Operations;
-
 namespace Usine.Tests.Operations;
 
 public sealed class JobRegistryTests

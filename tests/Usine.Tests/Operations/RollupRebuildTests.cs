@@ -1,7 +1,3 @@
-using System.Net;
-using Microsoft.Extensions.Time.Testing;
-using Usine.Storage;
-using Usine.Storage.DuckDb;
 using Usine.Tests.Api;
 using static Usine.Tests.TestDefinitions;
 

@@ -1,9 +1,6 @@
-using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Time.Testing;
 using Usine.Connectors.Mqtt;
-using Usine.Server;
 using Usine.Simulator;
 using Usine.Tests.Api;
 

@@ -1,5 +1,3 @@
-using Usine.Configuration;
-
 namespace Usine.Tests.Pipeline;
 
 public sealed class DefinitionLoaderTests

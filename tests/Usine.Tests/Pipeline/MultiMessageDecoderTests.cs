@@ -1,14 +1,3 @@
-using System.Text;
-using System.Text.Json;
-using Microsoft.Extensions.Time.Testing;
-using Usine.Configuration;
-using Usine.Ingestion;
-using Usine.Operations;
-using Usine.Pipeline;
-using Usine.Sources;
-using Usine.Storage;
-using Usine.Storage.DuckDb;
-
 namespace Usine.Tests.Pipeline;
 
 /// <summary>

@@ -1,5 +1,4 @@
 using Usine.Avatars;
-using Usine.Pipeline;
 
 namespace Usine.Tests.Pipeline;
 

@@ -1,9 +1,5 @@
-using System.Text;
 using Usine.Avatars;
-using Usine.Configuration;
 using Usine.Models;
-using Usine.Pipeline;
-using Usine.Sources;
 
 namespace Usine.Tests.Pipeline;
 

@@ -1,5 +1,4 @@
 using Usine.Calendar;
-using Usine.Configuration;
 
 namespace Usine.Tests.Pipeline;
 

@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using Usine.Configuration;
 using Usine.Security;
 
 namespace Usine.Tests.Security;

@@ -1,12 +1,5 @@
 using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
 using DuckDB.NET.Data;
-using Usine.Configuration;
-using Usine.Ingestion;
-using Usine.Pipeline;
-using Usine.Storage;
-using Usine.Storage.DuckDb;
 
 namespace Usine.Tests.Storage;
 

@@ -1,8 +1,3 @@
-using Usine.Configuration;
-using Usine.Ingestion;
-using Usine.Storage;
-using Usine.Storage.DuckDb;
-
 namespace Usine.Tests.Storage;
 
 /// <summary>Finding avatars by id, which every avatar page and history starts from.</summary>

@@ -1,9 +1,4 @@
-using System.Text;
-using Usine.Configuration;
-using Usine.Ingestion;
 using Usine.Connectors.Files;
-using Usine.Storage;
-using Usine.Storage.DuckDb;
 using static Usine.Tests.TestDefinitions;
 
 namespace Usine.Tests.Storage;

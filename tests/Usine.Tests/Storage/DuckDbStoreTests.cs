@@ -1,8 +1,3 @@
-using Usine.Ingestion;
-using Usine.Pipeline;
-using Usine.Storage;
-using Usine.Storage.DuckDb;
-
 namespace Usine.Tests.Storage;
 
 public sealed class DuckDbStoreTests : IAsyncLifetime

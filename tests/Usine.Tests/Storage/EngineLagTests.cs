@@ -1,11 +1,4 @@
-using System.Text;
-using Microsoft.Extensions.Time.Testing;
 using Usine.Avatars;
-using Usine.Configuration;
-using Usine.Ingestion;
-using Usine.Pipeline;
-using Usine.Storage;
-using Usine.Storage.DuckDb;
 
 namespace Usine.Tests.Storage;
 

@@ -1,11 +1,6 @@
 using System.IO.Compression;
 using System.Security.Cryptography;
-using System.Text;
-using Usine.Configuration;
-using Usine.Ingestion;
 using Usine.Connectors.Files;
-using Usine.Storage;
-using Usine.Storage.DuckDb;
 
 namespace Usine.Tests.Storage;
 

@@ -1,6 +1,4 @@
 using Usine.Avatars;
-using Usine.Configuration;
-using Usine.Ingestion;
 
 namespace Usine.Tests.Storage;
 

@@ -1,6 +1,4 @@
 using DuckDB.NET.Data;
-using Usine.Ingestion;
-using Usine.Storage.DuckDb;
 using Usine.Storage.DuckDb.Internal;
 
 namespace Usine.Tests.Storage;

@@ -1,11 +1,5 @@
-using System.Text;
 using Usine.Avatars;
-using Usine.Configuration;
-using Usine.Ingestion;
-using Usine.Operations;
 using Usine.Connectors.Files;
-using Usine.Storage;
-using Usine.Storage.DuckDb;
 using static Usine.Tests.TestDefinitions;
 
 namespace Usine.Tests.Storage;

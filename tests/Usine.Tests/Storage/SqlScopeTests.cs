@@ -1,8 +1,4 @@
 using DuckDB.NET.Data;
-using Usine.Configuration;
-using Usine.Ingestion;
-using Usine.Storage;
-using Usine.Storage.DuckDb;
 
 namespace Usine.Tests.Storage;
 

@@ -1,5 +1,3 @@
-using Usine.Storage;
-
 namespace Usine.Server.Ui.Shared;
 
 /// <summary>One line of a <see cref="LineChart"/>: its name, its colour class and its points in time order.</summary>

@@ -1,6 +1,3 @@
-using Usine.Storage;
-using Usine.Storage.DuckDb;
-
 namespace Usine.Tests.Storage.Conformance;
 
 /// <summary>The store conformance suite on the embedded DuckDB store, each test in a directory of its own.</summary>

@@ -1,10 +1,3 @@
-using System.Text;
-using Usine.Configuration;
-using Usine.Ingestion;
-using Usine.Operations;
-using Usine.Pipeline;
-using Usine.Storage;
-
 namespace Usine.Tests.Storage.Conformance;
 
 /// <summary>
