@@ -152,7 +152,7 @@ public sealed class MemoryConnector(SourceDefinition source, MemoryPeer peer, Ti
 
     private MemoryPeer.Session? _session;
 
-    /// <summary>The registration of the memory kind: one line adds it to a platform (<see cref="UsineServerOptions.SourceKinds"/>).</summary>
+    /// <summary>The registration of the memory kind: one line adds it to a platform (<see cref="UsineOptions.SourceKinds"/>).</summary>
     public static SourceKindRegistration Registration(MemoryPeers peers, SourceRunnerOptions? options = null) => new()
     {
         Name = Kind,
