@@ -43,18 +43,7 @@ internal sealed class DuckDbCommit(DuckDbDatabase db, DuckDbArchive archive) : D
                     continue;
                 }
 
-                app.CreateRow()
-                    .AppendValue(d.SourceId)
-                    .AppendValue(d.StreamId)
-                    .AppendValue(d.Position)
-                    .AppendValue(d.Stage.ToString().ToLowerInvariant())
-                    .AppendValue(d.Reason)
-                    .AppendValue(d.ErrorType)
-                    .AppendValue(d.Model)
-                    .AppendValue(d.ModelVersion)
-                    .AppendValue(d.Topic)
-                    .AppendValue(MemoryMarshal.AsMemory(d.Payload).Span)
-                    .AppendValue(d.PayloadBytes)
+                AppendFailure(app.CreateRow(), d)
                     .AppendValue(d.ReceivedAt)
                     .AppendValue(d.Plant)
                     .AppendValue(d.Index)
@@ -116,6 +105,23 @@ internal sealed class DuckDbCommit(DuckDbDatabase db, DuckDbArchive archive) : D
             """);
         return new ReplayCounts(inserted, (int)unchanged, updated, replayed);
     }
+
+    /// <summary>
+    /// The columns of a dead letter from its source to its payload size, in the order both the dead-letter table and
+    /// the replay's staging table have them.
+    /// </summary>
+    private static IDuckDBAppenderRow AppendFailure(IDuckDBAppenderRow row, DeadLetter d) => row
+        .AppendValue(d.SourceId)
+        .AppendValue(d.StreamId)
+        .AppendValue(d.Position)
+        .AppendValue(d.Stage.ToString().ToLowerInvariant())
+        .AppendValue(d.Reason)
+        .AppendValue(d.ErrorType)
+        .AppendValue(d.Model)
+        .AppendValue(d.ModelVersion)
+        .AppendValue(d.Topic)
+        .AppendValue(MemoryMarshal.AsMemory(d.Payload).Span)
+        .AppendValue(d.PayloadBytes);
 
     /// <summary>Adds a batch's outcome to its source's hour, inside the batch's transaction so the counts are exact.</summary>
     private void CountHour(string sourceId, string streamId, DateTime now, long landed, long stored, long replayed, long duplicates, long rejected, long decoded)
@@ -327,19 +333,7 @@ internal sealed class DuckDbCommit(DuckDbDatabase db, DuckDbArchive archive) : D
                 using var dl = Writer.CreateAppender("dead_letters");
                 foreach (var d in output.DeadLetters)
                 {
-                    dl.CreateRow()
-                        .AppendValue(id++)
-                        .AppendValue(d.SourceId)
-                        .AppendValue(d.StreamId)
-                        .AppendValue(d.Position)
-                        .AppendValue(d.Stage.ToString().ToLowerInvariant())
-                        .AppendValue(d.Reason)
-                        .AppendValue(d.ErrorType)
-                        .AppendValue(d.Model)
-                        .AppendValue(d.ModelVersion)
-                        .AppendValue(d.Topic)
-                        .AppendValue(MemoryMarshal.AsMemory(d.Payload).Span)
-                        .AppendValue(d.PayloadBytes)
+                    AppendFailure(dl.CreateRow().AppendValue(id++), d)
                         .AppendValue("open")
                         .AppendValue((int?)1) // a bare constant 1 binds to the byte overload and writes one byte into an INTEGER column
                         .AppendValue(d.ReceivedAt)
