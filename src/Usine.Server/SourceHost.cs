@@ -1,6 +1,4 @@
 using Microsoft.Extensions.Hosting;
-using Usine.Connectors.Files;
-using Usine.Connectors.Http;
 
 namespace Usine.Server;
 
