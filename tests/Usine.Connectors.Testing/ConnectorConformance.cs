@@ -20,6 +20,12 @@ public abstract class ConnectorConformance
     /// <summary>The capacity of the implementation's runner buffer (at most; a peer that limits itself, as MQTT's receive maximum, may stay below).</summary>
     protected const int BufferCapacity = 8;
 
+    /// <summary>
+    /// Whether what one <see cref="SendAsync"/> gives is read only once what the previous one gave is acknowledged
+    /// (a drop folder moves each file away before it takes the next).
+    /// </summary>
+    protected virtual bool ReadsEachSendAfterThePreviousIsAcknowledged => false;
+
     /// <summary>A source of the kind, with its own stream and place at the peer, so tests never see each other's messages.</summary>
     protected abstract SourceDefinition NewSource();
 
@@ -107,6 +113,31 @@ public abstract class ConnectorConformance
         await SendAsync(source, 2, 2);
         await store.WaitForCommittedAsync(4, "the messages sent after the restart");
         Assert.Equal([0, 1, 2, 3], store.Committed.Order());
+        Assert.Empty(store.Violations);
+    }
+
+    [Fact]
+    public async Task A_message_that_comes_while_a_batch_commits_goes_in_flight_beside_it()
+    {
+        var source = NewSource();
+        var store = new ConformanceStore();
+        store.Hold();
+        await using var running = await RunAsync(source, store);
+        await SendAsync(source, 0, 1);
+        await store.WaitForAttemptsAsync(1, "the first message in flight");
+
+        // The buffer was empty when the first batch left: the second must not wait for the first to commit,
+        // unless the connector reads what one send gave only after the previous one is acknowledged.
+        await SendAsync(source, 1, 1);
+        if (ReadsEachSendAfterThePreviousIsAcknowledged)
+        {
+            store.Release();
+        }
+
+        await store.WaitForAttemptsAsync(2, "the second message in flight while the first still commits");
+        store.Release();
+        await store.WaitForCommittedAsync(2, "both messages once the store is fast again");
+        Assert.Equal([0, 1], store.Committed.Order());
         Assert.Empty(store.Violations);
     }
 

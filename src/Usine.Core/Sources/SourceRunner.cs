@@ -230,15 +230,31 @@ public sealed class SourceRunner : ILiveSource
         {
             if (!reader.TryPeek(out _))
             {
-                // Nothing waiting: finish what is in flight before blocking, so a quiet stream is acknowledged.
-                while (inflight.Count > 0)
+                // Nothing waiting: acknowledge what is in flight as it commits, so that a quiet stream is acknowledged,
+                // and go on as soon as a message comes, so that a slow store still has its second batch.
+                var more = reader.WaitToReadAsync(drain).AsTask();
+                while (inflight.Count > 0 && !more.IsCompleted)
                 {
-                    await CompleteOldestAsync(inflight);
+                    var oldest = inflight.Peek().Ingest;
+                    await Task.WhenAny(oldest, more);
+                    if (oldest.IsCompleted)
+                    {
+                        await CompleteOldestAsync(inflight);
+                    }
                 }
 
-                if (!await reader.WaitToReadAsync(drain))
+                if (!more.IsCompletedSuccessfully || !more.Result)
                 {
-                    return;
+                    // Stopping: what is in flight is committed and acknowledged first.
+                    while (inflight.Count > 0)
+                    {
+                        await CompleteOldestAsync(inflight);
+                    }
+
+                    if (!await more)
+                    {
+                        return;
+                    }
                 }
             }
 

@@ -48,6 +48,9 @@ public sealed class FileDropConformanceTests : ConnectorConformance, IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
+    // Each send is a file, and the folder moves a file away once it is acknowledged, before it takes the next.
+    protected override bool ReadsEachSendAfterThePreviousIsAcknowledged => true;
+
     protected override SourceDefinition NewSource()
     {
         var id = $"drop-{Guid.NewGuid():N}";
