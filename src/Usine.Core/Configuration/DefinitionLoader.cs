@@ -35,10 +35,10 @@ public static partial class DefinitionLoader
 
     /// <summary>Loads a file and the files it includes.</summary>
     /// <param name="kinds">The registered kinds of source; with them, a kind not registered is an error and each source's settings are checked by its kind. Without them, any kind name is read and settings are not checked.</param>
-    /// <param name="formats">The formats sources may name; default JSON and CSV.</param>
+    /// <param name="formats">The formats sources may name; default those of <paramref name="kinds"/>, else JSON and CSV.</param>
     public static UsineDefinitions LoadFile(string path, SourceKindRegistry? kinds = null, PayloadFormats? formats = null)
     {
-        var defs = new UsineDefinitions { Formats = formats ?? PayloadFormats.Default };
+        var defs = new UsineDefinitions { Formats = formats ?? kinds?.Formats ?? PayloadFormats.Default };
         LoadInto(defs, path, new HashSet<string>(StringComparer.Ordinal), kinds);
         Check(defs);
         return defs;
@@ -46,10 +46,10 @@ public static partial class DefinitionLoader
 
     /// <summary>Loads several files (and what they include) as one set of definitions, checked together.</summary>
     /// <param name="kinds">The registered kinds of source; with them, a kind not registered is an error and each source's settings are checked by its kind. Without them, any kind name is read and settings are not checked.</param>
-    /// <param name="formats">The formats sources may name; default JSON and CSV.</param>
+    /// <param name="formats">The formats sources may name; default those of <paramref name="kinds"/>, else JSON and CSV.</param>
     public static UsineDefinitions LoadFiles(IEnumerable<string> paths, SourceKindRegistry? kinds = null, PayloadFormats? formats = null)
     {
-        var defs = new UsineDefinitions { Formats = formats ?? PayloadFormats.Default };
+        var defs = new UsineDefinitions { Formats = formats ?? kinds?.Formats ?? PayloadFormats.Default };
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var path in paths)
         {
@@ -63,7 +63,7 @@ public static partial class DefinitionLoader
     /// <summary>Loads definitions from YAML text; <paramref name="name"/> appears in error messages.</summary>
     public static UsineDefinitions LoadText(string yaml, string name = "<text>", SourceKindRegistry? kinds = null, PayloadFormats? formats = null)
     {
-        var defs = new UsineDefinitions { Formats = formats ?? PayloadFormats.Default };
+        var defs = new UsineDefinitions { Formats = formats ?? kinds?.Formats ?? PayloadFormats.Default };
         Parse(defs, yaml, name, null, new HashSet<string>(StringComparer.Ordinal), kinds);
         Check(defs);
         return defs;

@@ -25,6 +25,12 @@ public sealed partial record SourceKindRegistration
     /// <summary>Starts what brings a source's data in; null for a kind whose data only comes by push or import.</summary>
     public Func<SourceDefinition, SourceStartContext, ILiveSource>? Start { get; init; }
 
+    /// <summary>
+    /// The payload formats the kind brings besides JSON and CSV (a protocol's own payload, decoded into many
+    /// messages): registered with the kind, they can be named by <c>format:</c> in any source.
+    /// </summary>
+    public IReadOnlyList<PayloadFormat> Formats { get; init; } = [];
+
     [GeneratedRegex("^[a-z][a-z0-9-]{0,31}$")]
     private static partial Regex KindName();
 }
@@ -84,7 +90,12 @@ public sealed class SourceKindRegistry
                 throw new ArgumentException($"source kind '{kind.Name}' is registered twice; each connector registers its kinds once", nameof(registrations));
             }
         }
+
+        Formats = new PayloadFormats(_kinds.Values.SelectMany(k => k.Formats));
     }
+
+    /// <summary>JSON, CSV and the formats the kinds bring: what <c>format:</c> may name.</summary>
+    public PayloadFormats Formats { get; }
 
     /// <summary>The registered names, in order.</summary>
     public IReadOnlyList<string> Names => [.. _kinds.Keys.Order(StringComparer.Ordinal)];

@@ -13,6 +13,12 @@ public sealed class MemoryConnectorTests : IAsyncLifetime
             kind: memory
             model: screwing
             map: { vin: "$.VIN", ts: "$.time", torque: "$.result.torque", status: "$.result.status" }
+          - id: memory-batches
+            plant: flins
+            kind: memory
+            format: batch
+            model: screwing
+            map: { vin: "$.VIN", ts: "$.time", torque: "$.result.torque", status: "$.result.status" }
         """;
 
     private readonly string _dir = Directory.CreateTempSubdirectory("usine-memory-").FullName;
@@ -21,7 +27,7 @@ public sealed class MemoryConnectorTests : IAsyncLifetime
 
     public async Task InitializeAsync() =>
         _server = await ServerHarness.StartAsync(_dir, TestDefinitions.Yaml + Source, time: null,
-            o => o with { StartConnectors = true, SourceKinds = [MemoryConnector.Registration(_peers)] });
+            o => o with { StartConnectors = true, SourceKinds = [MemoryConnector.Registration(_peers) with { Formats = [new Pipeline.MultiMessageDecoderTests.BatchFormat()] }] });
 
     public async Task DisposeAsync()
     {
@@ -66,5 +72,24 @@ public sealed class MemoryConnectorTests : IAsyncLifetime
         var source = await ServerHarness.Json(await _server.Http.GetAsync("/api/sources/memory-line1"), HttpStatusCode.OK);
         Assert.Equal("memory", source.GetProperty("kind").GetString());
         Assert.Equal("running", source.GetProperty("state").GetString());
+    }
+
+    [Fact]
+    public async Task A_format_the_kind_registers_decodes_its_payloads_into_many_records()
+    {
+        var peer = _peers.For("memory-batches");
+        var items = string.Join(",", Enumerable.Range(0, 3).Select(i => TestDefinitions.Screwing(TestDefinitions.Vin1, $"ST{i}", "2026-11-26T08:15:00Z", 20 + i)));
+        peer.Send(Encoding.UTF8.GetBytes($$"""{"items":[{{items}}]}"""));
+
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (peer.Unacknowledged > 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "expected the batch to be acknowledged within 30 s");
+            await Task.Delay(20);
+        }
+
+        var rows = await ServerHarness.Json(await _server.Http.PostAsJsonAsync("/api/sql", new { sql = "SELECT count(*) AS n, sum(torque) AS t FROM m_screwing WHERE source_id = 'memory-batches'" }), HttpStatusCode.OK);
+        Assert.Equal(3, rows.GetProperty("rows")[0][0].GetInt64());
+        Assert.Equal(63, rows.GetProperty("rows")[0][1].GetDouble());
     }
 }

@@ -265,7 +265,7 @@ public sealed class MultiMessageDecoderTests : IAsyncLifetime
     }
 
     /// <summary>A payload <c>{"items":[...]}</c> holds one message per item, read in place.</summary>
-    private sealed class BatchFormat : PayloadFormat
+    internal sealed class BatchFormat : PayloadFormat
     {
         public override string Name => "batch";
 
