@@ -116,11 +116,28 @@ install_chromium() {
     log "chromium at $CHROMIUM ($("$CHROMIUM" --version 2>/dev/null | head -1))"
 }
 
+# --- nats-server (the cluster tests start their own three-node clusters from it, so they can stop nodes) ---
+
+NATS_SERVER="${USINE_NATS_SERVER:-}"
+
+install_nats() {
+    if [[ -z $NATS_SERVER ]]; then
+        NATS_SERVER=$(command -v nats-server || ls /usr/sbin/nats-server 2>/dev/null || true)
+    fi
+    if [[ -z $NATS_SERVER ]]; then
+        log "installing nats-server"
+        apt_install nats-server
+        NATS_SERVER=$(command -v nats-server || echo /usr/sbin/nats-server)
+    fi
+    log "nats-server at $NATS_SERVER ($("$NATS_SERVER" --version 2>/dev/null | head -1))"
+}
+
 # ---------------------------------------------------------------------------------------------------
 
 print_env() {
     echo "export USINE_TEST_MQTT=mqtt://127.0.0.1:$MQTT_PORT"
     echo "export USINE_CHROMIUM=$CHROMIUM"
+    echo "export USINE_NATS_SERVER=${NATS_SERVER:-/usr/sbin/nats-server}"
     # Playwright drives the Debian chromium above; it must never fetch a browser of its own.
     echo "export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1"
 }
@@ -129,6 +146,7 @@ case "${1:-}" in
     start)
         start_mosquitto
         install_chromium
+        install_nats
         print_env
         ;;
     stop)

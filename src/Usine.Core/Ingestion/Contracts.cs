@@ -23,6 +23,13 @@ public sealed record IngestBatch
 
     /// <summary>New data, or messages already received processed again. Default <see cref="IngestMode.Live"/>.</summary>
     public IngestMode Mode { get; init; } = IngestMode.Live;
+
+    /// <summary>
+    /// When set, the messages are not processed: each becomes a dead letter of the store stage with this reason,
+    /// its raw payload kept for a retry. For messages that failed too many times to be tried again as they come
+    /// (a cluster's processors give a message up after a bounded number of deliveries).
+    /// </summary>
+    public string? Quarantine { get; init; }
 }
 
 /// <summary>Whether a batch is new data or data processed again, which decides what its commit may write.</summary>

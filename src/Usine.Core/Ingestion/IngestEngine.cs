@@ -242,7 +242,14 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
                 work.Generation = _generation;
                 var pipeline = PipelineFor(batch.SourceId);
                 work.Source = pipeline.Source;
-                pipeline.Process(batch.Messages, batch.StreamId, _avatars, work.Output, batch.CsvHeader);
+                if (batch.Quarantine is { } reason)
+                {
+                    Quarantine(batch, pipeline.Source, reason, work.Output);
+                }
+                else
+                {
+                    pipeline.Process(batch.Messages, batch.StreamId, _avatars, work.Output, batch.CsvHeader);
+                }
                 long bytes = 0;
                 foreach (var m in batch.Messages)
                 {
@@ -267,6 +274,29 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
         }
 
         _toCommit.Writer.Complete();
+    }
+
+    private static void Quarantine(IngestBatch batch, Usine.Sources.SourceDefinition source, string reason, PipelineOutput output)
+    {
+        foreach (var m in batch.Messages)
+        {
+            output.DeadLetters.Add(new DeadLetter
+            {
+                SourceId = batch.SourceId,
+                StreamId = batch.StreamId,
+                Position = m.Position,
+                Index = m.OnlyIndex,
+                ReceivedAt = m.ReceivedAt,
+                Stage = DeadLetterStage.Store,
+                Reason = reason,
+                Topic = m.Topic,
+                Payload = m.Payload,
+                PayloadBytes = m.Length,
+                Plant = source.Plant.Constant,
+            });
+        }
+
+        output.Decoded += batch.Messages.Count;
     }
 
     private async Task CommitLoopAsync()
