@@ -24,8 +24,10 @@ internal static class Hosting
             ["Usine:MaxReplayAttempts"] = settings.MaxReplayAttempts?.ToString(CultureInfo.InvariantCulture),
             ["Usine:RawRetentionDays"] = settings.RawRetentionDays?.ToString(CultureInfo.InvariantCulture),
             ["Usine:ArchiveRetentionDays"] = settings.ArchiveRetentionDays?.ToString(CultureInfo.InvariantCulture),
+            ["Usine:Role"] = settings.Role,
             [UsineHttpOptions.Section + ":Urls"] = settings.Urls,
             [UsineStoreComposition.Section + ":ArchiveDirectory"] = settings.ArchiveDir,
+            [Usine.Transport.Nats.NatsTransportOptions.Section + ":Urls"] = settings.Nats,
         };
         return await Run(() => UsineServer.RunAsync(flags.Where(f => f.Value is not null)));
     }

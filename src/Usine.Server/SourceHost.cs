@@ -7,7 +7,7 @@ namespace Usine.Server;
 /// sources that could not start. Started by the host after the engine and stopped before it; while it runs it
 /// watches streams for silence and probes a store whose commits fail.
 /// </summary>
-public sealed class SourceHost(UsineOptions options, SourceKindRegistry kinds, LoadedDefinitions loaded, IUsineStore store, IngestEngine engine, JobRegistry jobs,
+public sealed class SourceHost(UsineOptions options, SourceKindRegistry kinds, LoadedDefinitions loaded, IUsineStore store, IngestEngine engine, SourceSink sink, JobRegistry jobs,
     ILoggerFactory loggers, TimeProvider time) : IHostedService, IAsyncDisposable
 {
     private readonly ILoggerFactory _loggers = loggers;
@@ -176,7 +176,7 @@ public sealed class SourceHost(UsineOptions options, SourceKindRegistry kinds, L
             return;
         }
 
-        var live = kind.Start(source, new SourceStartContext(Engine, Jobs.Stream(source.Id), Jobs, Streams, _loggers, Time, Options.DataDirectory));
+        var live = kind.Start(source, new SourceStartContext(sink.Ingestor, Jobs.Stream(source.Id), Jobs, Streams, _loggers, Time, Options.DataDirectory));
         var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
         _live[source.Id] = live;
         var run = live.RunAsync(stop.Token);

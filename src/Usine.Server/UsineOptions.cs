@@ -12,6 +12,12 @@ public sealed record UsineOptions
     /// <summary>The section of the configuration the platform's settings are read from.</summary>
     public const string Section = "Usine";
 
+    /// <summary>
+    /// The roles this process plays in a cluster: <c>capture</c>, <c>process</c>, <c>api</c>, several joined by commas,
+    /// or <c>all</c> (the default, and the only choice without NATS). docs/cluster.md says how they fit together.
+    /// </summary>
+    public string Role { get; init; } = "all";
+
     /// <summary>The YAML file of models and sources. Required for serve; demo writes its own.</summary>
     public string? ConfigPath { get; init; }
 

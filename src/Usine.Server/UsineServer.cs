@@ -85,8 +85,16 @@ public static class UsineServer
             logging(builder.Logging);
         }
 
+        // A process without the capture role starts no connector: its sources run where capture runs.
+        var roles = UsineCluster.ParseRoles(options.Role);
+        if (!roles.HasFlag(UsineRoles.Capture))
+        {
+            options = options with { StartConnectors = false };
+        }
+
         builder.Services.AddUsine(options, kinds, loaded);
         builder.Services.AddUsineStore(builder.Configuration, options);
+        builder.Services.AddUsineCluster(builder.Configuration, roles);
         builder.Services.AddSingleton(http);
         builder.Services.ConfigureHttpJsonOptions(o =>
         {

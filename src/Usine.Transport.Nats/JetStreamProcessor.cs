@@ -92,7 +92,7 @@ public sealed partial class JetStreamProcessor(RawStream stream, IIngestor engin
     private async Task ProcessAsync(List<INatsJSMsg<byte[]>> messages, CancellationToken cancellationToken)
     {
         var maxDeliver = stream.Options.MaxDeliver;
-        var groups = new Dictionary<(string Source, string Stream, bool GiveUp), Group>();
+        var groups = new Dictionary<(string Source, string Stream, bool GiveUp, bool Again), Group>();
         foreach (var msg in messages)
         {
             (string SourceId, string StreamId, RawMessage Message, IReadOnlyList<string>? CsvHeader) raw;
@@ -108,11 +108,12 @@ public sealed partial class JetStreamProcessor(RawStream stream, IIngestor engin
                 continue;
             }
 
-            var giveUp = (long)(msg.Metadata?.NumDelivered ?? 1) >= maxDeliver;
-            var key = (raw.SourceId, raw.StreamId, giveUp);
+            var delivered = (long)(msg.Metadata?.NumDelivered ?? 1);
+            var giveUp = delivered >= maxDeliver;
+            var key = (raw.SourceId, raw.StreamId, giveUp, delivered > 1);
             if (!groups.TryGetValue(key, out var group))
             {
-                groups[key] = group = new Group(raw.SourceId, raw.StreamId, raw.CsvHeader, giveUp);
+                groups[key] = group = new Group(raw.SourceId, raw.StreamId, raw.CsvHeader, giveUp, delivered > 1);
             }
 
             group.Messages.Add(raw.Message);
@@ -132,6 +133,10 @@ public sealed partial class JetStreamProcessor(RawStream stream, IIngestor engin
             Messages = group.Messages,
             CsvHeader = group.CsvHeader,
             Checkpoint = group.Messages.Max(m => m.Position),
+
+            // A message delivered again may have been committed by a processor that died before acknowledging it:
+            // processed as a replay, what it stored already is not stored twice and its dead letters are upserted.
+            Mode = group.Again ? IngestMode.Replay : IngestMode.Live,
             Quarantine = group.GiveUp
                 ? $"given up after {stream.Options.MaxDeliver} deliveries to processors that did not commit it (a processor died on it, or its batch kept failing); retry it once the cause is fixed"
                 : null,
@@ -179,8 +184,10 @@ public sealed partial class JetStreamProcessor(RawStream stream, IIngestor engin
         LastError = null;
     }
 
-    private sealed class Group(string sourceId, string streamId, IReadOnlyList<string>? csvHeader, bool giveUp)
+    private sealed class Group(string sourceId, string streamId, IReadOnlyList<string>? csvHeader, bool giveUp, bool again)
     {
+        public bool Again { get; } = again;
+
         public string SourceId { get; } = sourceId;
         public string StreamId { get; } = streamId;
         public IReadOnlyList<string>? CsvHeader { get; } = csvHeader;

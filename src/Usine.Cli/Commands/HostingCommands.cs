@@ -34,6 +34,14 @@ internal sealed class ServeSettings : PlatformSettings
     [Description("Attempts after which a dead letter is not replayed again unless forced. Default: 5.")]
     public int? MaxReplayAttempts { get; init; }
 
+    [CommandOption("--role <ROLES>")]
+    [Description("The roles of this process in a cluster: capture, process, api, several joined by commas, or all (the default). Roles other than all need --nats; see docs/cluster.md.")]
+    public string? Role { get; init; }
+
+    [CommandOption("--nats <URLS>")]
+    [Description("The NATS JetStream servers of a cluster, comma-separated (nats://10.0.0.1:4222,nats://10.0.0.2:4222). Default: none, the embedded platform.")]
+    public string? Nats { get; init; }
+
     public override ValidationResult Validate() =>
         MaxReplayAttempts is < 1 ? ValidationResult.Error("--max-replay-attempts must be 1 or more")
         : ArchiveSettings.Validate(RawRetentionDays ?? 30, ArchiveRetentionDays ?? 0);

@@ -92,9 +92,10 @@ public static class UsineServiceCollectionExtensions
         {
             View = options.EvaluateAlerts && definitions.EffectiveAlertRules.Count > 0 ? sp.GetRequiredService<AlertEngine>() : null,
         });
-        services.AddSingleton(sp => new FileImporter(sp.GetRequiredService<IngestEngine>(), sp.GetRequiredService<IRawZone>(), sp.GetRequiredService<TimeProvider>(),
+        services.TryAddSingleton(sp => new SourceSink(sp.GetRequiredService<IngestEngine>()));
+        services.AddSingleton(sp => new FileImporter(sp.GetRequiredService<SourceSink>().Ingestor, sp.GetRequiredService<IRawZone>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<JobRegistry>()));
-        services.AddSingleton(sp => new HttpPush(sp.GetRequiredService<IngestEngine>(), sp.GetRequiredService<IRawZone>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new HttpPush(sp.GetRequiredService<SourceSink>().Ingestor, sp.GetRequiredService<IRawZone>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new Replays(definitions, sp.GetRequiredService<IngestEngine>(), sp.GetRequiredService<IUsineStore>(), sp.GetRequiredService<JobRegistry>(),
             options.MaxReplayAttempts, sp.GetRequiredService<ILogger<Replays>>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new ArchiveService(options, sp.GetRequiredService<IArchiveStore>(), sp.GetRequiredService<JobRegistry>(),

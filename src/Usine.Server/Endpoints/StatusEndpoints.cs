@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection;
+
 namespace Usine.Server.Endpoints;
 
 public sealed record SqlRequest(string? Sql, int? Limit);
@@ -17,7 +19,7 @@ internal static class StatusEndpoints
         }).AllowAnonymous().WithSummary("Health: ok, or degraded while the store cannot commit, with why");
 
         var api = app.MapGroup("/api");
-        api.MapGet("/status", (IAvatarReads avatars, IDeadLetterStore deadLetters, IRecordReads records, UsineDefinitions definitions, TimeProvider time, UsineOptions options, IngestEngine engine, JobRegistry jobRegistry, DefinitionCatalog catalog, AlertStatus alertStatus, SourceHost sourceHost, UsineStarted started, IngestTracker tracker, HttpContext http) =>
+        api.MapGet("/status", (IAvatarReads avatars, IDeadLetterStore deadLetters, IRecordReads records, UsineDefinitions definitions, TimeProvider time, UsineOptions options, IngestEngine engine, JobRegistry jobRegistry, DefinitionCatalog catalog, AlertStatus alertStatus, SourceHost sourceHost, UsineStarted started, IngestTracker tracker, ClusterInfo cluster, IServiceProvider services, HttpContext http) =>
         {
             // A caller kept to some plants sees their counts, their sources, and the jobs and alerts of those.
             var scope = Explore.Plants(http);
@@ -43,6 +45,8 @@ internal static class StatusEndpoints
                 deadLetters = new { open, total },
                 sources = definitions.Sources.Values.Where(s => PlantScopes.MayRead(scope, s)).OrderBy(s => s.Id, StringComparer.Ordinal).Select(s => SourceEndpoints.Summary(time, engine, jobRegistry, catalog, sourceHost, tracker, s, pending)),
                 jobs = Enum.GetValues<JobState>().ToDictionary(s => s.ToString().ToLowerInvariant(), s => jobs.Count(j => j.State == s && (j.Kind == JobKind.Stream || j.EndedAt is null || j.EndedAt > now.AddHours(-1)))),
+                // This process's roles, and the transport between roles when there is one.
+                cluster = cluster.Nats is null ? (object)new { roles = UsineCluster.Describe(cluster.Roles), transport = "embedded" } : services.GetRequiredService<ClusterMonitor>().Describe(),
                 alertsAvailable = alertStatus.View is not null,
                 alerts = (alertStatus.View?.Firing ?? []).Where(a => PlantScopes.MayReadSource(scope, definitions, a.Source))
                     .Select(a => new { rule = a.Rule, severity = a.Severity, source = a.Source, summary = a.Summary, since = a.Since }),

@@ -1,0 +1,207 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using NATS.Client.Core;
+using NATS.Client.JetStream;
+using Usine.Transport.Nats;
+
+namespace Usine.Server;
+
+/// <summary>Where the sources of this process hand their batches: the engine, or JetStream on a capture role of a cluster.</summary>
+public sealed record SourceSink(IIngestor Ingestor);
+
+/// <summary>The roles a process of a cluster plays (<c>--role capture,process,api</c>); one process of the embedded default plays them all.</summary>
+[Flags]
+public enum UsineRoles
+{
+    None = 0,
+
+    /// <summary>Runs the sources' connectors and HTTP push, and hands what they receive to JetStream.</summary>
+    Capture = 1,
+
+    /// <summary>Takes raw messages from JetStream, runs the pipeline and commits to the store.</summary>
+    Process = 2,
+
+    /// <summary>Serves the HTTP API, SQL, exports and the web UI from the store.</summary>
+    Api = 4,
+
+    All = Capture | Process | Api,
+}
+
+/// <summary>Reads the roles and composes the cluster's transport: NATS JetStream between capture and process roles.</summary>
+public static class UsineCluster
+{
+    /// <summary>The roles in <paramref name="text"/> (<c>all</c>, or names joined by commas), or an error naming the valid ones.</summary>
+    public static UsineRoles ParseRoles(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return UsineRoles.All;
+        }
+
+        var roles = UsineRoles.None;
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            roles |= part.ToLowerInvariant() switch
+            {
+                "all" => UsineRoles.All,
+                "capture" => UsineRoles.Capture,
+                "process" => UsineRoles.Process,
+                "api" => UsineRoles.Api,
+                _ => throw new ArgumentException($"Usine:Role: '{part}' is not a role; write capture, process, api or all, several joined by commas (--role capture,api)"),
+            };
+        }
+
+        return roles == UsineRoles.None ? throw new ArgumentException("Usine:Role is empty; write capture, process, api or all") : roles;
+    }
+
+    /// <summary>The roles as they are written: <c>capture,process,api</c>.</summary>
+    public static string Describe(UsineRoles roles) =>
+        string.Join(",", new[] { (UsineRoles.Capture, "capture"), (UsineRoles.Process, "process"), (UsineRoles.Api, "api") }.Where(r => roles.HasFlag(r.Item1)).Select(r => r.Item2));
+
+    /// <summary>
+    /// Registers the transport when <c>Usine:Nats:Urls</c> is set: sources hand their batches to JetStream (a
+    /// capture role), and a process role runs a processor on the shared consumer. Without NATS a process plays
+    /// every role itself, as the embedded default does; a role other than all then is an error saying so.
+    /// </summary>
+    public static IServiceCollection AddUsineCluster(this IServiceCollection services, IConfiguration configuration, UsineRoles roles)
+    {
+        var nats = UsineConfiguration.Bind(configuration, NatsTransportOptions.Section, new NatsTransportOptions(), strict: true);
+        services.AddSingleton(new ClusterInfo(roles, nats.Urls.Length > 0 ? nats : null));
+        if (nats.Urls.Length == 0)
+        {
+            if (roles != UsineRoles.All)
+            {
+                throw new ArgumentException($"Usine:Role is {Describe(roles)}, which needs NATS JetStream between the roles: set --nats nats://HOST:4222[,...] (Usine:Nats:Urls), or run every role in one process (--role all)");
+            }
+
+            return services;
+        }
+
+        try
+        {
+            nats.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            throw new ArgumentException($"{NatsTransportOptions.Section}: {ex.Message}", ex);
+        }
+
+        services.AddSingleton(nats);
+        services.AddSingleton(sp => new NatsConnection(new NatsOpts
+        {
+            Url = string.Join(",", nats.ParseUrls()),
+            Name = $"usine-{Describe(roles).Replace(',', '-')}-{Environment.MachineName}",
+            LoggerFactory = sp.GetRequiredService<ILoggerFactory>(),
+            MaxReconnectRetry = -1,
+        }));
+        services.AddSingleton<INatsJSContext>(sp => new NatsJSContext(sp.GetRequiredService<NatsConnection>()));
+        services.AddSingleton(sp => new RawStream(sp.GetRequiredService<INatsJSContext>(), nats));
+        services.AddSingleton(sp => new JetStreamPublisher(sp.GetRequiredService<RawStream>(), sp.GetRequiredService<UsineDefinitions>(), sp.GetRequiredService<ILogger<JetStreamPublisher>>()));
+        services.Replace(ServiceDescriptor.Singleton(sp => new SourceSink(sp.GetRequiredService<JetStreamPublisher>())));
+        services.AddSingleton<ClusterMonitor>();
+        services.AddHostedService(sp => sp.GetRequiredService<ClusterMonitor>());
+        if (roles.HasFlag(UsineRoles.Process))
+        {
+            services.AddSingleton(sp => new JetStreamProcessor(sp.GetRequiredService<RawStream>(), sp.GetRequiredService<IngestEngine>(), sp.GetRequiredService<ILogger<JetStreamProcessor>>(),
+                sp.GetRequiredService<TimeProvider>()));
+            services.AddHostedService<ProcessorHost>();
+        }
+
+        return services;
+    }
+}
+
+/// <summary>What the status says about the cluster: this process's roles and the transport, when there is one.</summary>
+public sealed record ClusterInfo(UsineRoles Roles, NatsTransportOptions? Nats);
+
+/// <summary>Runs the processor of a process role after the engine has started, and stops it before.</summary>
+internal sealed class ProcessorHost(JetStreamProcessor processor) : BackgroundService
+{
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => processor.RunAsync(stoppingToken);
+}
+
+/// <summary>
+/// Watches the transport every few seconds for the status page, the metrics and the alerts: the stream's size and
+/// the processors' lag (messages not yet delivered, and delivered but not acknowledged), with this process's counts.
+/// </summary>
+public sealed partial class ClusterMonitor(RawStream stream, ClusterInfo info, IServiceProvider services, ILogger<ClusterMonitor> logger, TimeProvider time) : BackgroundService
+{
+    /// <summary>How often the transport is looked at.</summary>
+    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
+
+    /// <summary>The last look, or null before the first one answered.</summary>
+    public ClusterSnapshot? Last { get; private set; }
+
+    /// <summary>Why the last look failed, or null.</summary>
+    public string? Error { get; private set; }
+
+    /// <summary>The cluster as the status shows it.</summary>
+    public object Describe()
+    {
+        var processor = services.GetService<JetStreamProcessor>();
+        var publisher = services.GetService<JetStreamPublisher>();
+        return new
+        {
+            roles = UsineCluster.Describe(info.Roles),
+            transport = "nats",
+            stream = stream.Options.Stream,
+            consumer = stream.Options.Consumer,
+            replicas = stream.Options.Replicas,
+            messages = Last?.Messages,
+            bytes = Last?.Bytes,
+            lag = Last?.Pending,
+            unacknowledged = Last?.Unacknowledged,
+            lookedAt = Last?.At,
+            error = Error,
+            published = publisher?.Published,
+            publishedAgain = publisher?.Duplicates,
+            processed = processor?.Processed,
+            givenUp = processor?.GivenUp,
+            processorError = processor?.LastError?.Message,
+        };
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var s = await stream.EnsureStreamAsync(stoppingToken);
+                var (pending, unacknowledged) = await stream.LagAsync(stoppingToken);
+                Last = new ClusterSnapshot(time.GetUtcNow().UtcDateTime, (long)s.Info.State.Messages, (long)s.Info.State.Bytes, (long)pending, unacknowledged);
+                Error = null;
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                if (Error != ex.Message)
+                {
+                    LogLookFailed(ex);
+                }
+
+                Error = ex.Message;
+            }
+
+            try
+            {
+                await Task.Delay(Interval, time, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 3120, Level = LogLevel.Warning, Message = "looking at the JetStream stream and its consumer failed")]
+    private partial void LogLookFailed(Exception ex);
+}
+
+/// <summary>One look at the transport.</summary>
+public sealed record ClusterSnapshot(DateTime At, long Messages, long Bytes, long Pending, long Unacknowledged);
