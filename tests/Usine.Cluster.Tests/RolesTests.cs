@@ -115,6 +115,43 @@ public sealed class RolesTests(ITestOutputHelper output) : IAsyncLifetime
         var status = await capture.GetJsonAsync("/api/status");
         output.WriteLine(status.GetProperty("cluster").ToString());
         Assert.Equal("capture,api", status.GetProperty("cluster").GetProperty("roles").GetString());
+
+        // usine status names every process of the cluster with its roles, and the processors' lag.
+        var deadline2 = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        string text;
+        while (true)
+        {
+            text = await RunCliAsync("status", "--server", capture.Url);
+            if (text.Contains("process,api", StringComparison.Ordinal) && text.Contains("capture,api", StringComparison.Ordinal) && text.Contains("lag 0 to deliver", StringComparison.Ordinal))
+            {
+                break;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline2, $"expected usine status to list both roles with no lag; it printed:\n{text}");
+            await Task.Delay(500);
+        }
+
+        output.WriteLine(text);
+    }
+
+    private static async Task<string> RunCliAsync(params string[] args)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "usine.dll"));
+        foreach (var a in args)
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using var p = System.Diagnostics.Process.Start(start)!;
+        var text = await p.StandardOutput.ReadToEndAsync();
+        var error = await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return text + error;
     }
 
     [Fact]

@@ -31,6 +31,7 @@ internal sealed class StatusCommand(CliEnvironment environment) : ClientCommand<
             ("jobs", Jobs(status.Jobs)),
         ]);
 
+        WriteCluster(status.Cluster);
         WriteAlerts(status);
 
         var sources = status.Sources ?? [];
@@ -54,6 +55,29 @@ internal sealed class StatusCommand(CliEnvironment environment) : ClientCommand<
 
         Environment.Print(table);
         return ExitCodes.Ok;
+    }
+
+    /// <summary>In a cluster: the transport and its lag, then one line per process with its roles.</summary>
+    private void WriteCluster(ClusterStatus? cluster)
+    {
+        if (cluster is not { Transport: "nats" })
+        {
+            return;
+        }
+
+        var lag = cluster.Error is { } error
+            ? "unknown: " + error
+            : $"{Output.Count(cluster.Lag ?? 0)} to deliver, {Output.Count(cluster.Unacknowledged ?? 0)} delivered and not yet committed";
+        Environment.PrintLine($"Cluster: stream {cluster.Stream} (R{cluster.Replicas}), processors' lag {lag}");
+        var table = new TableView("process", "roles", "urls", "seen", "published", "processed", "given up", "error").RightAlign(4, 5, 6);
+        var now = Environment.Time.GetUtcNow();
+        foreach (var m in cluster.Members ?? [])
+        {
+            table.Row(m.Id ?? "-", m.Roles ?? "-", m.Urls ?? "-", Output.Ago(m.SeenAt, now), m.Published is { } p ? Output.Count(p) : "-",
+                m.Processed is { } n ? Output.Count(n) : "-", m.GivenUp is { } g ? Output.Count(g) : "-", m.Error ?? "");
+        }
+
+        Environment.Print(table);
     }
 
     private void WriteAlerts(StatusInfo status)

@@ -18,7 +18,22 @@ internal sealed record StatusInfo(
     IReadOnlyList<SourceInfo>? Sources,
     IReadOnlyDictionary<string, long>? Jobs = null,
     bool AlertsAvailable = false,
-    IReadOnlyList<FiringAlert>? Alerts = null);
+    IReadOnlyList<FiringAlert>? Alerts = null,
+    ClusterStatus? Cluster = null);
+
+/// <summary>The roles of the server answering, and the transport between the roles of its cluster.</summary>
+internal sealed record ClusterStatus(
+    string? Roles,
+    string? Transport,
+    string? Stream,
+    int? Replicas,
+    long? Lag,
+    long? Unacknowledged,
+    string? Error,
+    IReadOnlyList<ClusterMember>? Members);
+
+/// <summary>One process of a cluster, as it says itself.</summary>
+internal sealed record ClusterMember(string? Id, string? Roles, string? Urls, DateTimeOffset? SeenAt, long? Published, long? Processed, long? GivenUp, string? Error);
 
 internal sealed record FiringAlert(string? Rule, string? Severity, string? Source, string? Summary, DateTimeOffset? Since);
 

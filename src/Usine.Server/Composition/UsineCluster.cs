@@ -4,6 +4,8 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using NATS.Client.Core;
 using NATS.Client.JetStream;
+using NATS.Client.KeyValueStore;
+using System.Text.Json;
 using Usine.Transport.Nats;
 
 namespace Usine.Server;
@@ -55,6 +57,11 @@ public static class UsineCluster
 
         return roles == UsineRoles.None ? throw new ArgumentException("Usine:Role is empty; write capture, process, api or all") : roles;
     }
+
+    /// <summary>This process among the cluster's: host, process id and a random part, in the characters a key may have.</summary>
+    public static string MemberId() => $"{UsineCluster.KeyToken(Environment.MachineName)}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..6]}";
+
+    private static string KeyToken(string value) => new([.. value.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_')]);
 
     /// <summary>The roles as they are written: <c>capture,process,api</c>.</summary>
     public static string Describe(UsineRoles roles) =>
@@ -126,8 +133,12 @@ internal sealed class ProcessorHost(JetStreamProcessor processor) : BackgroundSe
 /// Watches the transport every few seconds for the status page, the metrics and the alerts: the stream's size and
 /// the processors' lag (messages not yet delivered, and delivered but not acknowledged), with this process's counts.
 /// </summary>
-public sealed partial class ClusterMonitor(RawStream stream, ClusterInfo info, IServiceProvider services, ILogger<ClusterMonitor> logger, TimeProvider time) : BackgroundService
+public sealed partial class ClusterMonitor(RawStream stream, ClusterInfo info, IServiceProvider services, UsineHttpOptions http, ILogger<ClusterMonitor> logger, TimeProvider time) : BackgroundService
 {
+    private readonly string _member = UsineCluster.MemberId();
+    private readonly DateTime _startedAt = time.GetUtcNow().UtcDateTime;
+    private INatsKVStore? _members;
+
     /// <summary>How often the transport is looked at.</summary>
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
 
@@ -136,6 +147,9 @@ public sealed partial class ClusterMonitor(RawStream stream, ClusterInfo info, I
 
     /// <summary>Why the last look failed, or null.</summary>
     public string? Error { get; private set; }
+
+    /// <summary>Every process of the cluster seen in the last half minute, as each says itself: its roles and counts.</summary>
+    public IReadOnlyList<JsonElement> Members { get; private set; } = [];
 
     /// <summary>The cluster as the status shows it.</summary>
     public object Describe()
@@ -160,7 +174,80 @@ public sealed partial class ClusterMonitor(RawStream stream, ClusterInfo info, I
             processed = processor?.Processed,
             givenUp = processor?.GivenUp,
             processorError = processor?.LastError?.Message,
+            members = Members,
         };
+    }
+
+    /// <summary>Says who this process is in the members bucket (entries older than 30 s expire), then reads everyone's.</summary>
+    private async Task AnnounceAsync(CancellationToken ct)
+    {
+        if (_members is null)
+        {
+            var kv = new NatsKVContext(stream.JetStream);
+            _members = await kv.CreateOrUpdateStoreAsync(new NatsKVConfig(stream.Options.Stream + "-members")
+            {
+                History = 1,
+                MaxAge = TimeSpan.FromSeconds(30),
+                NumberOfReplicas = stream.Options.Replicas,
+                Storage = NatsKVStorageType.Memory,
+            }, ct);
+        }
+
+        var processor = services.GetService<JetStreamProcessor>();
+        var publisher = services.GetService<JetStreamPublisher>();
+        var me = JsonSerializer.SerializeToUtf8Bytes(new
+        {
+            id = _member,
+            roles = UsineCluster.Describe(info.Roles),
+            urls = http.Urls,
+            host = Environment.MachineName,
+            pid = Environment.ProcessId,
+            startedAt = _startedAt,
+            seenAt = time.GetUtcNow().UtcDateTime,
+            published = publisher?.Published,
+            processed = processor?.Processed,
+            givenUp = processor?.GivenUp,
+            error = processor?.LastError?.Message,
+        });
+        await _members.PutAsync(_member, me, cancellationToken: ct);
+        var members = new List<JsonElement>();
+        await foreach (var key in _members.GetKeysAsync(cancellationToken: ct))
+        {
+            try
+            {
+                var entry = await _members.GetEntryAsync<byte[]>(key, cancellationToken: ct);
+                if (entry.Value is { Length: > 0 } value)
+                {
+                    members.Add(JsonDocument.Parse(value).RootElement.Clone());
+                }
+            }
+            catch (NatsKVKeyNotFoundException)
+            {
+                // Expired between the list and the read: gone.
+            }
+            catch (NatsKVKeyDeletedException)
+            {
+                // Said goodbye.
+            }
+        }
+
+        Members = [.. members.OrderBy(m => m.GetProperty("id").GetString(), StringComparer.Ordinal)];
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        if (_members is not null)
+        {
+            try
+            {
+                await _members.DeleteAsync(_member, cancellationToken: cancellationToken);
+            }
+            catch (Exception ex) when (ex is NatsException or OperationCanceledException)
+            {
+                // It expires by itself.
+            }
+        }
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -172,6 +259,7 @@ public sealed partial class ClusterMonitor(RawStream stream, ClusterInfo info, I
                 var s = await stream.EnsureStreamAsync(stoppingToken);
                 var (pending, unacknowledged) = await stream.LagAsync(stoppingToken);
                 Last = new ClusterSnapshot(time.GetUtcNow().UtcDateTime, (long)s.Info.State.Messages, (long)s.Info.State.Bytes, (long)pending, unacknowledged);
+                await AnnounceAsync(stoppingToken);
                 Error = null;
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
