@@ -151,11 +151,13 @@ public sealed partial class JetStreamProcessor(RawStream stream, IIngestor engin
                 await engine.IngestAsync(batch, cancellationToken);
                 break;
             }
-            catch (Exception ex) when (ex is not OperationCanceledException && attempt < stream.Options.CommitAttempts)
+            catch (Exception ex) when (ex is not OperationCanceledException && (attempt < stream.Options.CommitAttempts || ex is UsineException { IsTransient: true }))
             {
+                // A store that is away (transient) is waited for as long as it takes, without handing the batch
+                // back: deliveries count towards giving a message up, and an outage is not the message's fault.
                 LastError = ex;
                 LogCommitFailed(ex, group.SourceId, group.Messages.Count, attempt);
-                await Task.Delay(TimeSpan.FromMilliseconds(200 * Math.Pow(2, attempt)), _time, cancellationToken);
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(10_000, 200 * Math.Pow(2, Math.Min(attempt, 6)))), _time, cancellationToken);
                 foreach (var d in group.Deliveries)
                 {
                     await d.AckProgressAsync(cancellationToken: cancellationToken);

@@ -36,6 +36,19 @@ public sealed partial class JetStreamPublisher(RawStream stream, UsineDefinition
             throw new ArgumentException($"unknown source '{batch.SourceId}'", nameof(batch));
         }
 
+        try
+        {
+            return await PublishAsync(batch, source, cancellationToken);
+        }
+        catch (Exception ex) when (ex is NATS.Client.Core.NatsException or TimeoutException && !cancellationToken.IsCancellationRequested)
+        {
+            // The runner keeps the batch unacknowledged with its peer and tries again; HTTP push answers 503.
+            throw new UsineException($"JetStream did not store the batch of {batch.SourceId} ({ex.Message}); it is tried again", isTransient: true, ex);
+        }
+    }
+
+    private async Task<IngestResult> PublishAsync(IngestBatch batch, Usine.Sources.SourceDefinition source, CancellationToken cancellationToken)
+    {
         await EnsureStreamAsync(cancellationToken);
         var o = stream.Options;
         var subject = RawMessages.Subject(o.SubjectPrefix, source.Plant.Constant ?? "_", batch.SourceId, batch.StreamId);
