@@ -30,6 +30,33 @@ public sealed record NatsTransportOptions
     /// </summary>
     public TimeSpan DuplicateWindow { get; init; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// How much the stream may hold on disk, in bytes; 0: no limit but the server's <c>max_file_store</c>. At a
+    /// plant's edge server this is the buffer for a lost link to the centre.
+    /// </summary>
+    public long MaxBytes { get; init; }
+
+    /// <summary>
+    /// What the stream does once full (<see cref="MaxBytes"/>, <see cref="MaxAge"/> or the server's limit):
+    /// <c>old</c> drops its oldest messages, <c>new</c> refuses new ones — then capture stops acknowledging its
+    /// peers, which keep their data (an MQTT broker's queue), and nothing already stored is lost. <c>new</c> at
+    /// the edge; <c>old</c> at the centre, where the Parquet archive keeps what ages out.
+    /// </summary>
+    public string Discard { get; init; } = "old";
+
+    /// <summary>
+    /// The JetStream domains of the plants' edge servers (leaf nodes) whose streams the central stream sources
+    /// from, comma-separated (<c>flins,douai</c>): each plant's capture role writes to its own edge server, which
+    /// buffers while the link to the centre is down and forwards when it returns.
+    /// </summary>
+    public string EdgeDomains { get; init; } = "";
+
+    /// <summary>The stream's name on the edge servers (the <see cref="Stream"/> a plant's capture role is given).</summary>
+    public string EdgeStream { get; init; } = "USINE_EDGE";
+
+    /// <summary>The edge domains as a list.</summary>
+    public IReadOnlyList<string> ParseEdgeDomains() => EdgeDomains.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
     /// <summary>The durable consumer the processors share.</summary>
     public string Consumer { get; init; } = "usine-process";
 
@@ -72,6 +99,24 @@ public sealed record NatsTransportOptions
         if (Replicas is < 1 or > 5)
         {
             throw new ArgumentException($"Usine:Nats:Replicas is {Replicas}: JetStream keeps 1 to 5 copies (3 in production)");
+        }
+
+        if (Discard is not ("old" or "new"))
+        {
+            throw new ArgumentException($"Usine:Nats:Discard is '{Discard}': write old (drop the oldest messages when full) or new (refuse new ones, at the edge)");
+        }
+
+        if (MaxBytes < 0)
+        {
+            throw new ArgumentException($"Usine:Nats:MaxBytes is {MaxBytes}: write a size in bytes, or 0 for the server's limit");
+        }
+
+        foreach (var domain in ParseEdgeDomains())
+        {
+            if (!domain.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
+            {
+                throw new ArgumentException($"Usine:Nats:EdgeDomains: '{domain}' is not a JetStream domain name (letters, digits, '-' and '_')");
+            }
         }
 
         if (MaxDeliver < 2)

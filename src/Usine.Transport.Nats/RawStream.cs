@@ -22,8 +22,20 @@ public sealed class RawStream(INatsJSContext js, NatsTransportOptions options)
             DuplicateWindow = Options.DuplicateWindow,
             AllowDirect = true,
             Retention = StreamConfigRetention.Limits,
-            Discard = StreamConfigDiscard.Old,
+            Discard = Options.Discard == "new" ? StreamConfigDiscard.New : StreamConfigDiscard.Old,
+            MaxBytes = Options.MaxBytes > 0 ? Options.MaxBytes : -1,
         };
+        var edges = Options.ParseEdgeDomains();
+        if (edges.Count > 0)
+        {
+            // Each plant's edge stream flows in through its leaf node, as the link allows; its messages keep their
+            // subjects and headers, and the processors read them with the others.
+            config = config with
+            {
+                Sources = [.. edges.Select(domain => new StreamSource { Name = Options.EdgeStream, External = new ExternalStreamSource { Api = $"$JS.{domain}.API" } })],
+            };
+        }
+
         return await JetStream.CreateOrUpdateStreamAsync(config, cancellationToken);
     }
 
@@ -42,7 +54,6 @@ public sealed class RawStream(INatsJSContext js, NatsTransportOptions options)
             AckWait = Options.AckWait,
             MaxDeliver = -1,
             MaxAckPending = Math.Max(10_000, Options.FetchSize * 8),
-            FilterSubject = Options.SubjectPrefix + ".>",
         };
         return await JetStream.CreateOrUpdateConsumerAsync(Options.Stream, config, cancellationToken);
     }

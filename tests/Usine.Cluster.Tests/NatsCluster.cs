@@ -17,18 +17,28 @@ public sealed class NatsCluster : IAsyncDisposable
     private readonly Process?[] _nodes = new Process?[3];
     private readonly int[] _ports = [FreePort(), FreePort(), FreePort()];
     private readonly int[] _routes = [FreePort(), FreePort(), FreePort()];
+    private readonly int[] _leafs = [FreePort(), FreePort(), FreePort()];
     private readonly ITestOutputHelper? _output;
+    private readonly string? _domain;
 
-    private NatsCluster(ITestOutputHelper? output) => _output = output;
+    private NatsCluster(ITestOutputHelper? output, string? domain)
+    {
+        _output = output;
+        _domain = domain;
+    }
+
+    /// <summary>The leaf-node URLs edge servers connect to, when the cluster has a JetStream domain.</summary>
+    public IEnumerable<string> LeafUrls => _leafs.Select(p => $"nats-leaf://127.0.0.1:{p}");
 
     /// <summary>Every node's client URL, comma-separated, as Usine:Nats:Urls takes them.</summary>
     public string Urls => string.Join(",", _ports.Select(p => $"nats://127.0.0.1:{p}"));
 
     public static string ServerPath => Environment.GetEnvironmentVariable("USINE_NATS_SERVER") is { Length: > 0 } path ? path : "nats-server";
 
-    public static async Task<NatsCluster> StartAsync(ITestOutputHelper? output = null)
+    /// <param name="domain">A JetStream domain, and a leaf-node listener on every node for edge servers.</param>
+    public static async Task<NatsCluster> StartAsync(ITestOutputHelper? output = null, string? domain = null)
     {
-        var cluster = new NatsCluster(output);
+        var cluster = new NatsCluster(output, domain);
         for (var i = 0; i < 3; i++)
         {
             cluster.WriteConfig(i);
@@ -49,12 +59,14 @@ public sealed class NatsCluster : IAsyncDisposable
               store_dir: "{{Path.Combine(_directory, $"n{i}")}}"
               max_memory_store: 64MB
               max_file_store: 4GB
+              {{(_domain is null ? "" : "domain: " + _domain)}}
             }
             cluster {
               name: usine-test
               listen: 127.0.0.1:{{_routes[i]}}
               routes: [{{routes}}]
             }
+            {{(_domain is null ? "" : $"leafnodes {{ listen: 127.0.0.1:{_leafs[i]} }}")}}
             """);
     }
 
@@ -89,6 +101,32 @@ public sealed class NatsCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>Starts a plant's edge server: one node with JetStream in domain <paramref name="domain"/>, a leaf node of this cluster.</summary>
+    public async Task<NatsCluster> StartEdgeAsync(string domain)
+    {
+        var edge = new NatsCluster(_output, domain);
+        var remotes = string.Join(", ", LeafUrls.Select(u => $"\"{u}\""));
+        File.WriteAllText(Path.Combine(edge._directory, "n0.conf"), $$"""
+            server_name: edge-{{domain}}
+            listen: 127.0.0.1:{{edge._ports[0]}}
+            jetstream {
+              store_dir: "{{Path.Combine(edge._directory, "n0")}}"
+              max_memory_store: 64MB
+              max_file_store: 1GB
+              domain: {{domain}}
+            }
+            leafnodes {
+              remotes: [ { urls: [{{remotes}}] } ]
+            }
+            """);
+        edge.Launch(0);
+        await edge.WaitForJetStreamAsync(0);
+        return edge;
+    }
+
+    /// <summary>The client URL of node <paramref name="i"/>.</summary>
+    public string UrlOf(int i) => $"nats://127.0.0.1:{_ports[i]}";
+
     /// <summary>Stops node <paramref name="i"/> at once, as a machine that goes away.</summary>
     public async Task StopNodeAsync(int i)
     {
@@ -99,11 +137,15 @@ public sealed class NatsCluster : IAsyncDisposable
         _nodes[i] = null;
     }
 
-    /// <summary>Starts node <paramref name="i"/> again, on its port and files, and waits until it serves JetStream.</summary>
-    public async Task StartNodeAsync(int i)
+    /// <summary>Starts nodes again, on their ports and files, and waits until each serves JetStream.</summary>
+    public async Task StartNodeAsync(params int[] nodes)
     {
-        Launch(i);
-        await WaitForJetStreamAsync(i);
+        foreach (var i in nodes)
+        {
+            Launch(i);
+        }
+
+        await WaitForJetStreamAsync();
     }
 
     /// <summary>Waits until JetStream answers on every running node (a meta leader is elected).</summary>

@@ -196,6 +196,74 @@ public sealed class TransportTests(ITestOutputHelper output) : IAsyncLifetime
         await run;
     }
 
+    [Fact]
+    public async Task A_plants_edge_server_keeps_accepting_while_the_centre_is_away_and_forwards_everything_when_it_returns()
+    {
+        await using var centre = await NatsCluster.StartAsync(output, domain: "hub");
+        await using var edge = await centre.StartEdgeAsync("plant1");
+
+        // The plant's capture role writes to its edge server only; the centre's stream sources the edge stream.
+        var plant = new NatsTransportOptions { Urls = edge.UrlOf(0), Stream = "USINE_EDGE", SubjectPrefix = "usine.edge.plant1", Discard = "new", MaxBytes = 256L << 20 };
+        var central = new NatsTransportOptions { Urls = centre.Urls, Replicas = 3, EdgeDomains = "plant1", AckWait = TimeSpan.FromSeconds(5) };
+        var publisher = new JetStreamPublisher(Connect(plant), _definitions, NullLogger<JetStreamPublisher>.Instance);
+        var engine = new RecordingEngine();
+        using var stop = new CancellationTokenSource();
+        var run = Task.Run(() => new JetStreamProcessor(Connect(central), engine, NullLogger<JetStreamProcessor>.Instance).RunAsync(stop.Token));
+
+        await publisher.IngestAsync(Batch("mqtt:line-1", 1, 1000), CancellationToken.None);
+        await WaitUntil(() => engine.Committed.Distinct().Count() == 1000, () => $"the first 1000 messages forwarded and committed, got {engine.Committed.Distinct().Count()}");
+
+        // The centre goes away entirely: the plant goes on accepting, into its edge stream.
+        for (var i = 0; i < 3; i++)
+        {
+            await centre.StopNodeAsync(i);
+        }
+
+        for (var b = 0; b < 5; b++)
+        {
+            var r = await publisher.IngestAsync(Batch("mqtt:line-1", 1001 + b * 1000, 1000), CancellationToken.None);
+            Assert.Equal(1000, r.Received);
+        }
+
+        Assert.Equal(1000, engine.Committed.Distinct().Count());
+        await centre.StartNodeAsync(0, 1, 2);
+
+        await WaitUntil(() => engine.Committed.Distinct().Count() == 6000, () => $"all 6000 messages committed once the centre returned, got {engine.Committed.Distinct().Count()}");
+        await stop.CancelAsync();
+        await run;
+        Assert.Equal(6000, engine.Committed.Distinct().Count());
+    }
+
+    [Fact]
+    public async Task A_full_edge_stream_refuses_new_messages_with_a_transient_error_and_keeps_what_it_holds()
+    {
+        // 64 KiB hold a few hundred of these messages: the rest is refused, not written over the oldest.
+        var options = Options("full") with { Replicas = 1, Discard = "new", MaxBytes = 64 * 1024 };
+        var stream = Connect(options);
+        var publisher = new JetStreamPublisher(stream, _definitions, NullLogger<JetStreamPublisher>.Instance);
+        long position = 1;
+        UsineException? refused = null;
+        while (refused is null && position < 100_000)
+        {
+            try
+            {
+                await publisher.IngestAsync(Batch("mqtt:line-1", position, 50), CancellationToken.None);
+                position += 50;
+            }
+            catch (UsineException ex)
+            {
+                refused = ex;
+            }
+        }
+
+        Assert.NotNull(refused);
+        Assert.True(refused.IsTransient);
+        output.WriteLine(refused.Message);
+        var info = await stream.EnsureStreamAsync(CancellationToken.None);
+        Assert.True((long)info.Info.State.Messages >= position - 1, $"the stream holds {info.Info.State.Messages} messages; {position - 1} were acknowledged");
+        Assert.Equal(1ul, info.Info.State.FirstSeq);
+    }
+
     // A publish in flight when a node stops may time out; the capture role's runner tries the batch again, as here.
     private static async Task Retry(Func<Task> action)
     {
