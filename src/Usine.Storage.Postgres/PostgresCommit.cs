@@ -78,6 +78,12 @@ internal sealed class PostgresCommit(PostgresDatabase db) : PostgresFacet(db), I
         {
             return CommitLocked(batch);
         }
+        catch (NpgsqlException ex) when (ex.IsTransient)
+        {
+            // A dropped connection, a deadlock between processors, a server restarting: the transaction rolled back
+            // whole, and the same batch can be committed again (the writer reconnects on its next use).
+            throw new UsineException($"PostgreSQL did not commit the batch: {ex.Message} (nothing of the batch was stored)", isTransient: true, ex);
+        }
         finally
         {
             Db.WriteLock.Release();

@@ -13,12 +13,12 @@ internal sealed class PostgresServer
     public static string ConnectionString { get; } =
         Environment.GetEnvironmentVariable("USINE_TEST_POSTGRES") is { Length: > 0 } cs ? cs : "Host=127.0.0.1;Port=15432;Username=postgres;Database=postgres";
 
-    /// <summary>The prefix of every schema this user makes: unique per user, lower case, a valid identifier.</summary>
+    /// <summary>The prefix of every schema this user makes, and the application name of its stores' connections: unique per user, lower case, a valid identifier.</summary>
     public string Prefix { get; } = "t" + Guid.NewGuid().ToString("N")[..12] + "_";
 
     public PostgresStoreOptions Options(string name, TimeProvider? time = null) => new()
     {
-        ConnectionString = ConnectionString,
+        ConnectionString = ConnectionString + ";Application Name=" + Prefix,
         Schema = Prefix + name,
         Time = time ?? TimeProvider.System,
     };
