@@ -132,6 +132,74 @@ install_nats() {
     log "nats-server at $NATS_SERVER ($("$NATS_SERVER" --version 2>/dev/null | head -1))"
 }
 
+# --- postgresql ------------------------------------------------------------------------------------
+
+PG_PORT="${USINE_POSTGRES_PORT:-15432}"
+PG_DIR="$STATE_DIR/postgres"
+PG_DATA="$PG_DIR/data"
+
+# The Debian cluster binaries (postgresql-15, or whichever version is installed).
+pg_bin() {
+    local dir
+    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+    echo "${dir:-/usr/lib/postgresql/15/bin}"
+}
+
+# PostgreSQL refuses to run as root: as root, its commands run as the postgres user, which owns the directory.
+as_pg() {
+    if [[ $(id -u) -eq 0 ]]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+start_postgres() {
+    if [[ ! -x "$(pg_bin)/pg_ctl" ]]; then
+        log "installing postgresql"
+        apt_install postgresql
+    fi
+    local bin
+    bin=$(pg_bin)
+    mkdir -p "$PG_DIR"
+    if [[ $(id -u) -eq 0 ]]; then
+        chown postgres: "$PG_DIR"
+    fi
+    if as_pg "$bin/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+        log "postgresql already running on 127.0.0.1:$PG_PORT"
+        return
+    fi
+    if [[ ! -f $PG_DATA/PG_VERSION ]]; then
+        as_pg "$bin/initdb" -D "$PG_DATA" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1 || {
+            log "initdb failed; see $PG_DIR/initdb.log"
+            exit 1
+        }
+        # A private test cluster: loopback only, no durability (fsync off is for tests, never for production).
+        cat >>"$PG_DATA/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$PG_DIR'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_connections = 200
+shared_buffers = 128MB
+timezone = 'UTC'
+CONF
+    fi
+    if ! as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/postgres.log" -w -t 30 start >/dev/null; then
+        log "postgresql did not start; see $PG_DIR/postgres.log"
+        exit 1
+    fi
+    log "postgresql listening on 127.0.0.1:$PG_PORT"
+}
+
+stop_postgres() {
+    if [[ -f $PG_DATA/postmaster.pid ]]; then
+        as_pg "$(pg_bin)/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null && log "postgresql stopped"
+    fi
+}
+
 # ---------------------------------------------------------------------------------------------------
 
 print_env() {
@@ -140,6 +208,7 @@ print_env() {
     echo "export USINE_NATS_SERVER=${NATS_SERVER:-/usr/sbin/nats-server}"
     # Playwright drives the Debian chromium above; it must never fetch a browser of its own.
     echo "export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1"
+    echo "export USINE_TEST_POSTGRES=\"Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Database=postgres\""
 }
 
 case "${1:-}" in
@@ -147,10 +216,12 @@ case "${1:-}" in
         start_mosquitto
         install_chromium
         install_nats
+        start_postgres
         print_env
         ;;
     stop)
         stop_mosquitto
+        stop_postgres
         ;;
     env)
         print_env

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using DuckDB.NET.Data;
+using Npgsql;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -13,6 +14,7 @@ using Usine.Connectors.Http;
 using Usine.Connectors.Mqtt;
 using Usine.Storage;
 using Usine.Storage.DuckDb;
+using Usine.Storage.Postgres;
 
 namespace Usine.Benchmarks;
 
@@ -33,6 +35,12 @@ public sealed record BenchOptions
     /// alert rules): the difference is the cost of operations. Default false: the platform as served.
     /// </summary>
     public bool Bare { get; init; }
+
+    /// <summary>
+    /// Run the engine alone (as <see cref="Bare"/>) with the PostgreSQL store at this Npgsql connection string, in a
+    /// schema of its own dropped afterwards. Default none: the embedded store.
+    /// </summary>
+    public string? Postgres { get; init; }
 }
 
 /// <summary>The figures of one run.</summary>
@@ -65,17 +73,23 @@ public static class BenchRunner
             var definitions = await LoadDefinitionsAsync(work, ct);
 
             // Usine first, on a cold process heap, so that the peak memory is its own.
-            log(options.Bare
+            var bare = options.Bare || options.Postgres is not null;
+            log(options.Postgres is not null
+                ? "usine (engine and PostgreSQL store alone): importing every file through the pipeline into PostgreSQL"
+                : bare
                 ? "usine (engine and store alone): importing every file through the pipeline into the embedded store"
                 : "usine (the platform, with jobs, metrics and alert rules): importing every file through the pipeline into the embedded store");
-            DuckDbStore store;
+            IUsineStore store;
             IngestEngine engine;
             FileImporter importer;
             IHost? platform = null;
-            using var scrape = options.Bare ? null : new MetricsScrape();
-            if (options.Bare)
+            using var scrape = bare ? null : new MetricsScrape();
+            var schema = "bench_" + Guid.NewGuid().ToString("N")[..8];
+            if (bare)
             {
-                store = new DuckDbStore(new DuckDbStoreOptions { DataDirectory = Path.Combine(work, "usine") });
+                store = options.Postgres is { } cs
+                    ? new PostgresStore(new PostgresStoreOptions { ConnectionString = cs, Schema = schema })
+                    : new DuckDbStore(new DuckDbStoreOptions { DataDirectory = Path.Combine(work, "usine") });
                 engine = new IngestEngine(definitions, store.Commit, logger: NullLogger<IngestEngine>.Instance);
                 await engine.StartAsync(ct);
                 importer = new FileImporter(engine, store.RawZone, TimeProvider.System);
@@ -112,7 +126,13 @@ public static class BenchRunner
             var peak = sampler.Stop();
             log($"  garbage collections: {GC.CollectionCount(0) - gc0.Item1} gen0, {GC.CollectionCount(1) - gc0.Item2} gen1, {GC.CollectionCount(2) - gc0.Item3} gen2");
             log($"  engine busy: pipeline {engine.ProcessTime.TotalSeconds:N1} s, commit {engine.CommitTime.TotalSeconds:N1} s of {sw.Elapsed.TotalSeconds:N1} s");
-            log("  commit phases (s): " + string.Join(", ", store.Timings.Seconds.OrderByDescending(x => x.Value).Select(x => $"{x.Key} {x.Value:N1}")));
+            var phases = store switch
+            {
+                DuckDbStore d => d.Timings.Seconds,
+                PostgresStore p => p.Timings.Seconds,
+                _ => new Dictionary<string, double>(),
+            };
+            log("  commit phases (s): " + string.Join(", ", phases.OrderByDescending(x => x.Value).Select(x => $"{x.Key} {x.Value:N1}")));
             if (platform is not null)
             {
                 var alerting = platform.Services.GetRequiredService<AlertEngine>();
@@ -124,6 +144,13 @@ public static class BenchRunner
             {
                 await engine.DisposeAsync();
                 await store.DisposeAsync();
+                if (options.Postgres is { } cs)
+                {
+                    await using var conn = new NpgsqlConnection(cs);
+                    await conn.OpenAsync(ct);
+                    await using var drop = new NpgsqlCommand($"DROP SCHEMA {schema} CASCADE", conn);
+                    await drop.ExecuteNonQueryAsync(ct);
+                }
             }
 
             log("ceiling: DuckDB read_json of the same files into a plain table");

@@ -64,7 +64,7 @@ internal static class Hosting
                 ArchiveBench.Format(await ArchiveBench.RunAsync(settings.Messages, sources, work, Console.Out.WriteLine, cancellationToken)));
         }
 
-        var report = await BenchRunner.RunAsync(new BenchOptions { Messages = settings.Messages, WorkDirectory = settings.Work, Keep = settings.Keep, Bare = settings.Bare },
+        var report = await BenchRunner.RunAsync(new BenchOptions { Messages = settings.Messages, WorkDirectory = settings.Work, Keep = settings.Keep, Bare = settings.Bare, Postgres = settings.Postgres },
             Console.Out.WriteLine, cancellationToken);
         Console.Out.WriteLine();
         Console.Out.WriteLine(BenchRunner.Format(report));

@@ -53,7 +53,7 @@ internal sealed class DuckDbDatabase(DuckDbStoreOptions options) : IAsyncDisposa
             CREATE OR REPLACE TEMP TABLE replay_ok (stream_id VARCHAR, position BIGINT, raw_index INTEGER);
             CREATE OR REPLACE TEMP TABLE replay_links (from_key BIGINT, kind VARCHAR, to_key BIGINT, linked_at TIMESTAMP, source_id VARCHAR);
             """);
-        Exec(Internal.DeadLetterRules.CreateMacro);
+        Exec(Internal.DeadLetterRuleMacro.CreateMacro);
     }
 
     internal void AppendAudit(AuditRecord audit, DateTime now)

@@ -45,7 +45,7 @@ internal sealed class DuckDbDeadLetters(DuckDbDatabase db) : DuckDbFacet(db), ID
         return Read(sql, r =>
         {
             var stage = r.GetString(1);
-            var examples = r.GetString(4).Split('\u001f').Select(reason => Internal.DeadLetterRules.Values(stage, reason))
+            var examples = r.GetString(4).Split('\u001f').Select(reason => DeadLetterRules.Values(stage, reason))
                 .OfType<string>().Distinct(StringComparer.Ordinal).ToList();
             return new DeadLetterGroup(
                 r.GetString(0), stage, r.GetString(2), r.GetString(3), examples, r.GetInt64(5), r.GetInt64(6), r.GetInt64(7), r.GetInt64(8), r.GetInt32(9),

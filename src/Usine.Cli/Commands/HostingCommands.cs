@@ -96,6 +96,10 @@ internal sealed class BenchSettings : CommandSettings
     [Description("Run the engine and the store alone, without jobs, metrics and alert rules: the difference is what operations cost.")]
     public bool Bare { get; init; }
 
+    [CommandOption("--postgres <CONNECTION>")]
+    [Description("Run the engine alone with the PostgreSQL store at this Npgsql connection string (Host=...;Username=...;Database=...), in a schema of its own dropped afterwards.")]
+    public string? Postgres { get; init; }
+
     [CommandOption("--keep")]
     [Description("Keep the work directory afterwards, to look at the data.")]
     public bool Keep { get; init; }

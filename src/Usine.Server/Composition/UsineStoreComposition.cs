@@ -1,12 +1,14 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Usine.Storage.DuckDb;
+using Usine.Storage.Postgres;
 
 namespace Usine.Server;
 
 /// <summary>
-/// The one place of the server that names the store's implementation: the embedded DuckDB store, with its settings
-/// read from the <c>Usine:Store</c> section. Every other part of the server sees <see cref="IUsineStore"/> and its facets.
+/// The one place of the server that names the store's implementation: the embedded DuckDB store, or the PostgreSQL
+/// store of a cluster (<c>Usine:Store:Kind</c> = <c>postgres</c>), with its settings read from the <c>Usine:Store</c>
+/// section. Every other part of the server sees <see cref="IUsineStore"/> and its facets.
 /// </summary>
 public static class UsineStoreComposition
 {
@@ -21,7 +23,22 @@ public static class UsineStoreComposition
     /// </summary>
     public static IServiceCollection AddUsineStore(this IServiceCollection services, IConfiguration configuration, UsineOptions platform)
     {
-        var options = UsineConfiguration.Bind(configuration, Section, new DuckDbStoreOptions { DataDirectory = platform.DataDirectory }, strict: true);
+        // Kind picks the options type; the rest of the section is bound strictly to it, so a setting of the other store is an error.
+        var kind = configuration[Section + ":Kind"] ?? "duckdb";
+        var settings = new ConfigurationBuilder()
+            .AddInMemoryCollection(configuration.GetSection(Section).AsEnumerable().Where(kv => kv.Value is not null && !string.Equals(kv.Key, Section + ":Kind", StringComparison.OrdinalIgnoreCase)))
+            .Build();
+        if (string.Equals(kind, "postgres", StringComparison.OrdinalIgnoreCase))
+        {
+            return services.AddPostgres(settings);
+        }
+
+        if (!string.Equals(kind, "duckdb", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ArgumentException($"the store's kind '{kind}' is not known: set Usine:Store:Kind to duckdb (the default, embedded) or postgres (a cluster's)");
+        }
+
+        var options = UsineConfiguration.Bind(settings, Section, new DuckDbStoreOptions { DataDirectory = platform.DataDirectory }, strict: true);
         if (string.IsNullOrWhiteSpace(options.MemoryLimit))
         {
             throw new ArgumentException("the store's memory limit is empty: set Usine:Store:MemoryLimit to a size such as 384MB (the default)");
@@ -38,5 +55,22 @@ public static class UsineStoreComposition
         }
 
         return services.AddDuckDbStore(sp => options with { Time = sp.GetRequiredService<TimeProvider>() });
+    }
+
+    /// <summary>The PostgreSQL store: <c>ConnectionString</c> (required), <c>Schema</c>, <c>Partitioning</c>, <c>KeepRaw</c>, <c>ArchiveDirectory</c>.</summary>
+    private static IServiceCollection AddPostgres(this IServiceCollection services, IConfiguration settings)
+    {
+        var options = UsineConfiguration.Bind(settings, Section, new PostgresStoreOptions { ConnectionString = "" }, strict: true);
+        if (string.IsNullOrWhiteSpace(options.ConnectionString))
+        {
+            throw new ArgumentException("the PostgreSQL store needs a connection string: set Usine:Store:ConnectionString, such as Host=db;Username=usine;Password=...;Database=usine");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.Schema))
+        {
+            throw new ArgumentException("the PostgreSQL store's schema is empty: set Usine:Store:Schema to a schema name such as usine (the default)");
+        }
+
+        return services.AddPostgresStore(sp => options with { Time = sp.GetRequiredService<TimeProvider>() });
     }
 }

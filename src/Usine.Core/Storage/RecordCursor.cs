@@ -4,13 +4,14 @@ using System.Text;
 using System.Text.Json;
 using Usine.Models;
 
-namespace Usine.Storage.DuckDb.Internal;
+namespace Usine.Storage;
 
 /// <summary>
 /// The position after the last record of a page. It pins the sort and the filters, so that a cursor is never
-/// read against another query, where "after" would mean something else.
+/// read against another query, where "after" would mean something else. Every store pages with it, so that a
+/// cursor means the same on each.
 /// </summary>
-internal sealed record RecordCursor(string Sort, string Filter, string? Value, Guid RecordId)
+public sealed record RecordCursor(string Sort, string Filter, string? Value, Guid RecordId)
 {
     public string Encode()
     {

@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace Usine.Storage.DuckDb.Internal;
+namespace Usine.Storage;
 
 /// <summary>
 /// The rule a dead letter broke, read from its reason without the values it quotes, so that triage groups
@@ -8,28 +8,23 @@ namespace Usine.Storage.DuckDb.Internal;
 /// as one rule, "field 'temp' is above the maximum 220", whose examples are 228.5 degC and 999 degC.
 /// </summary>
 /// <remarks>
-/// The rule is computed where the letters are (the SQL macro <c>dead_letter_rule(stage, reason)</c>), so that a
-/// group can be filtered, replayed and discarded by its rule in one statement whatever its size; the same patterns
-/// pick out the example values here. They are written for both DuckDB's RE2 and .NET: no look-around, no
+/// The rule is computed where the letters are (each store's SQL function <c>dead_letter_rule(stage, reason)</c>, made
+/// from these patterns), so that a group can be filtered, replayed and discarded by its rule in one statement whatever
+/// its size; the same patterns pick out the example values here. They are written for DuckDB's RE2, PostgreSQL's
+/// regular expressions and .NET alike: no look-around, no
 /// back-references, ASCII classes only. A validation reason is "field 'NAME' = VALUE RULE", one per problem and
 /// joined by "; ": the value goes, the rule stays with its limits. Other stages quote values in double quotes or as
 /// numbers (sizes, cell counts, JSON positions): those become <c>"…"</c> and <c>N</c>.
 /// </remarks>
-internal static partial class DeadLetterRules
+public static partial class DeadLetterRules
 {
-    private const string ValidationPattern =
+    public const string ValidationPattern =
         "field '([^']*)' = (.*?) (is above the maximum |is below the minimum |is not one of |does not match |is not an? )";
 
-    private const string QuotedPattern = "\"(?:[^\"\\\\]|\\\\.)*\"";
+    public const string QuotedPattern = "\"(?:[^\"\\\\]|\\\\.)*\"";
 
     // A number that is a word of its own: not the digit of a name such as zone2 or a quoted field name.
-    private const string NumberPattern = "(^|[^0-9A-Za-z_.'$-])(-?[0-9]+(?:\\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)";
-
-    /// <summary>Defines <c>dead_letter_rule(stage, reason)</c> in the database.</summary>
-    public static string CreateMacro =>
-        "CREATE OR REPLACE MACRO dead_letter_rule(stage, reason) AS CASE WHEN stage = 'validate' THEN "
-        + $"regexp_replace(reason, {Sql.Literal(ValidationPattern)}, 'field ''\\1'' \\3', 'g') ELSE "
-        + $"regexp_replace(regexp_replace(reason, {Sql.Literal(QuotedPattern)}, '\"…\"', 'g'), {Sql.Literal(NumberPattern)}, '\\1N', 'g') END";
+    public const string NumberPattern = "(^|[^0-9A-Za-z_.'$-])(-?[0-9]+(?:\\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)";
 
     /// <summary>The values a reason quotes (the offending values, for a validation), joined; null when it quotes none.</summary>
     public static string? Values(string stage, string reason)
