@@ -28,6 +28,8 @@ internal static class Hosting
             [UsineHttpOptions.Section + ":Urls"] = settings.Urls,
             [UsineStoreComposition.Section + ":ArchiveDirectory"] = settings.ArchiveDir,
             [Usine.Transport.Nats.NatsTransportOptions.Section + ":Urls"] = settings.Nats,
+            [UsineStoreComposition.Section + ":Kind"] = settings.Postgres is null ? null : "postgres",
+            [UsineStoreComposition.Section + ":ConnectionString"] = settings.Postgres,
         };
         return await Run(() => UsineServer.RunAsync(flags.Where(f => f.Value is not null)));
     }

@@ -38,6 +38,10 @@ internal sealed class ServeSettings : PlatformSettings
     [Description("The roles of this process in a cluster: capture, process, api, several joined by commas, or all (the default). Roles other than all need --nats; see docs/cluster.md.")]
     public string? Role { get; init; }
 
+    [CommandOption("--postgres <CONNECTION>")]
+    [Description("Store the referential in PostgreSQL (Host=db;Username=usine;Password=...;Database=usine) instead of the embedded DuckDB: the store of a cluster's process and api roles. Sets Usine:Store:Kind and Usine:Store:ConnectionString.")]
+    public string? Postgres { get; init; }
+
     [CommandOption("--nats <URLS>")]
     [Description("The NATS JetStream servers of a cluster, comma-separated (nats://10.0.0.1:4222,nats://10.0.0.2:4222). Default: none, the embedded platform.")]
     public string? Nats { get; init; }

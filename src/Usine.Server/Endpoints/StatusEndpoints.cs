@@ -60,6 +60,11 @@ internal static class StatusEndpoints
                 return Errors.BadRequest("send {\"sql\": \"SELECT ...\"}: the query is missing");
             }
 
+            if (store.SqlConsole is null)
+            {
+                return Errors.Status(StatusCodes.Status501NotImplemented, "this server's store offers no SQL console (PostgreSQL, in a cluster): query the records through /api/records and /api/aggregate, or PostgreSQL with a read-only user");
+            }
+
             var limit = body.Limit ?? 1000;
             if (limit is < 1 or > 100_000)
             {
