@@ -3,6 +3,7 @@
 #   scripts/services.sh start    install what is missing (Debian packages), start, wait until ready
 #   scripts/services.sh stop     stop what this script started
 #   scripts/services.sh env      print the exports again
+#   scripts/services.sh cluster  PostgreSQL and a local three-node NATS cluster, for scripts/demo-cluster.sh
 # Each service is a pair of functions (start_NAME, stop_NAME) plus its line in print_env; add nats and
 # postgres the same way.
 set -euo pipefail
@@ -132,6 +133,40 @@ install_nats() {
     log "nats-server at $NATS_SERVER ($("$NATS_SERVER" --version 2>/dev/null | head -1))"
 }
 
+# A local three-node cluster for scripts/demo-cluster.sh (the tests start clusters of their own).
+NATS_DEMO_DIR="$STATE_DIR/nats-demo"
+NATS_DEMO_PORTS=(14222 14223 14224)
+
+start_nats_cluster() {
+    install_nats
+    mkdir -p "$NATS_DEMO_DIR"
+    local i routes="nats-route://127.0.0.1:16222, nats-route://127.0.0.1:16223, nats-route://127.0.0.1:16224"
+    for i in 0 1 2; do
+        if running "$NATS_DEMO_DIR/n$i.pid"; then
+            continue
+        fi
+        cat >"$NATS_DEMO_DIR/n$i.conf" <<CONF
+server_name: demo-$i
+listen: 127.0.0.1:${NATS_DEMO_PORTS[$i]}
+jetstream { store_dir: "$NATS_DEMO_DIR/n$i" }
+cluster { name: usine-demo, listen: 127.0.0.1:$((16222 + i)), routes: [$routes] }
+CONF
+        "$NATS_SERVER" -c "$NATS_DEMO_DIR/n$i.conf" >>"$NATS_DEMO_DIR/n$i.log" 2>&1 &
+        echo $! >"$NATS_DEMO_DIR/n$i.pid"
+    done
+    for i in 0 1 2; do
+        wait_for_port "${NATS_DEMO_PORTS[$i]}" 20 || { log "nats-server demo-$i did not start; see $NATS_DEMO_DIR/n$i.log"; exit 1; }
+    done
+    log "nats-server cluster listening on 127.0.0.1:${NATS_DEMO_PORTS[*]}"
+}
+
+stop_nats_cluster() {
+    local i
+    for i in 0 1 2; do
+        stop_pidfile "nats-server demo-$i" "$NATS_DEMO_DIR/n$i.pid"
+    done
+}
+
 # --- postgresql ------------------------------------------------------------------------------------
 
 PG_PORT="${USINE_POSTGRES_PORT:-15432}"
@@ -226,8 +261,18 @@ case "${1:-}" in
     env)
         print_env
         ;;
+    cluster)
+        start_postgres
+        start_nats_cluster
+        print_env
+        echo "export USINE_DEMO_NATS=nats://127.0.0.1:14222,nats://127.0.0.1:14223,nats://127.0.0.1:14224"
+        ;;
+    stop-cluster)
+        stop_nats_cluster
+        stop_postgres
+        ;;
     *)
-        echo "usage: $0 start|stop|env" >&2
+        echo "usage: $0 start|stop|env|cluster|stop-cluster" >&2
         exit 2
         ;;
 esac

@@ -44,6 +44,8 @@ internal static class Hosting
             ArchiveDirectory = settings.ArchiveDir,
             RawRetentionDays = settings.RawRetentionDays ?? 30,
             ArchiveRetentionDays = settings.ArchiveRetentionDays ?? 0,
+            Nats = settings.Nats,
+            Postgres = settings.Postgres,
         }, cancellationToken));
 
     public static async Task<int> BenchAsync(BenchSettings settings, CancellationToken cancellationToken)

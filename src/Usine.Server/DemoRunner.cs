@@ -27,6 +27,12 @@ public sealed record DemoOptions
 
     /// <summary>Archive retention in days. Default 0: kept.</summary>
     public int ArchiveRetentionDays { get; init; }
+
+    /// <summary>NATS JetStream servers: the demo's sources then go through JetStream to its processor (cluster mode). Default none.</summary>
+    public string? Nats { get; init; }
+
+    /// <summary>A PostgreSQL connection string: the demo's referential then lives in PostgreSQL. Default none (DuckDB).</summary>
+    public string? Postgres { get; init; }
 }
 
 /// <summary>
@@ -68,7 +74,10 @@ public static class DemoRunner
             [UsineHttpOptions.Section + ":Urls"] = options.Urls,
             [UsineServer.MqttSection + ":DefaultBroker"] = broker.Address.ToString(),
             [UsineStoreComposition.Section + ":ArchiveDirectory"] = options.ArchiveDirectory,
-        });
+            ["Usine:Nats:Urls"] = options.Nats,
+            [UsineStoreComposition.Section + ":Kind"] = options.Postgres is null ? null : "postgres",
+            [UsineStoreComposition.Section + ":ConnectionString"] = options.Postgres,
+        }.Where(kv => kv.Value is not null));
 
         // The connectors subscribe before the simulator publishes its first message.
         await app.StartAsync(ct);

@@ -15,8 +15,30 @@ namespace Usine.Storage.Postgres;
 /// into their table when nothing can conflict (raw messages, new dead letters, link events), through a staging table
 /// and an INSERT ... ON CONFLICT otherwise (records, attributes).
 /// </summary>
-internal sealed class PostgresCommit(PostgresDatabase db) : PostgresFacet(db), IRecordStore
+internal sealed class PostgresCommit(PostgresDatabase db) : PostgresFacet(db), IRecordStore, IAvatarKeySource
 {
+    private const long KeyBlock = 1000;
+    private readonly Lock _keys = new();
+    private long _nextKey = 1;
+    private long _lastKey;
+
+    /// <summary>The next key of this process's block, taking a new block of 1,000 from <c>avatar_keys</c> when it is used up.</summary>
+    public long NextAvatarKey()
+    {
+        lock (_keys)
+        {
+            if (_nextKey > _lastKey)
+            {
+                using var conn = Db.Source.OpenConnection();
+                using var cmd = new NpgsqlCommand("SELECT nextval('avatar_keys')", conn);
+                _lastKey = Convert.ToInt64(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
+                _nextKey = _lastKey - KeyBlock + 1;
+            }
+
+            return _nextKey++;
+        }
+    }
+
     /// <summary>Cumulative time spent in each phase of commits, for benchmarks and metrics.</summary>
     public CommitTimings Timings { get; } = new();
 

@@ -78,6 +78,9 @@ internal sealed class PostgresDatabase(PostgresStoreOptions options) : IAsyncDis
             try
             {
                 Migrations.Apply(this, writer);
+
+                // Past every key stored, and past every block handed out: a key is never given twice.
+                Exec(writer, "SELECT setval('avatar_keys', GREATEST((SELECT coalesce(max(avatar_key), 0) FROM avatars), (SELECT last_value FROM avatar_keys)))");
                 Exec(writer, DeadLetterRuleFunction);
                 foreach (var versions in definitions.Models.Values)
                 {

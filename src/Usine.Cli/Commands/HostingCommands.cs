@@ -62,6 +62,14 @@ internal sealed class DemoSettings : PlatformSettings
     [Description("Messages per second the plant simulator publishes. Default: the simulator's own pace.")]
     public int? Rate { get; init; }
 
+    [CommandOption("--nats <URLS>")]
+    [Description("Run the demo in cluster mode: its sources go through these NATS JetStream servers to its processor (scripts/demo-cluster.sh starts them).")]
+    public string? Nats { get; init; }
+
+    [CommandOption("--postgres <CONNECTION>")]
+    [Description("Keep the demo's referential in PostgreSQL instead of DuckDB.")]
+    public string? Postgres { get; init; }
+
     [CommandOption("--mqtt-port <PORT>")]
     [Description("The port of the embedded MQTT broker.")]
     [DefaultValue(1883)]

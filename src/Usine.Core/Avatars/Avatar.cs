@@ -41,6 +41,12 @@ public sealed record AvatarAttributeChange(long AvatarKey, string Name, string V
 /// </summary>
 public sealed class AvatarRegistry
 {
+    /// <summary>
+    /// Where keys of new avatars come from when the store hands them out (several processes creating avatars at
+    /// once); null: the registry counts on from the largest key it loaded, as one process alone may.
+    /// </summary>
+    public IAvatarKeySource? KeySource { get; set; }
+
     /// <summary>The longest avatar id, in UTF-8 bytes: a longer one is bad data, and the pipeline makes its message a dead letter.</summary>
     public const int MaxIdBytes = 4096;
 
@@ -116,7 +122,7 @@ public sealed class AvatarRegistry
                 return key;
             }
 
-            key = ++_nextKey;
+            key = KeySource?.NextAvatarKey() ?? ++_nextKey;
             _keys.GetOrAdd(type, id, key);
             created.Add(new Avatar(key, type, id, plant, parentKey, seen));
             return key;
@@ -234,4 +240,11 @@ public sealed class AvatarRegistry
             Interlocked.Increment(ref _registry._version);
         }
     }
+}
+
+/// <summary>A store that hands out avatar keys itself, so that processes creating avatars at once never share one.</summary>
+public interface IAvatarKeySource
+{
+    /// <summary>A key no other process has or will have; called under the registry's lock, so it must be quick (take keys in blocks).</summary>
+    long NextAvatarKey();
 }

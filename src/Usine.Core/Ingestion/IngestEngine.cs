@@ -109,6 +109,7 @@ public sealed class IngestEngine : IIngestor, IAsyncDisposable
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await _store.InitializeAsync(_definitions, cancellationToken);
+        _avatars.KeySource = _store as IAvatarKeySource;
         await ReloadReferentialAsync(cancellationToken);
         _processLoop = Task.Run(ProcessLoopAsync, CancellationToken.None);
         _commitLoop = Task.Run(CommitLoopAsync, CancellationToken.None);

@@ -167,4 +167,43 @@ public sealed class PostgresStoreTests : IAsyncLifetime
         Assert.Equal(2, ids.Distinct().Count());
         Assert.Equal([(8, 2L)], Query(first, "SELECT extract(hour FROM bucket)::int, n FROM r_screwing_1h", r => (r.GetInt32(0), r.GetInt64(1))));
     }
+
+    [Fact]
+    public async Task Two_processes_creating_new_avatars_at_once_take_their_keys_from_the_database_and_never_share_one()
+    {
+        var (first, engine1) = await OpenAsync("main");
+        var (_, engine2) = await OpenAsync("main");
+
+        // 200 vehicles each, none in common: each process makes its own avatars, in the same instants.
+        static string[] Vehicles(int from) => [.. Enumerable.Range(from, 200).Select(i => TestDefinitions.Screwing($"VF1AAAAA5{i:D8}", "ST040", "2026-11-26T08:15:00Z", 10))];
+        // Their plant, line and station are new to both: one of them stores them first, and the other's commit fails
+        // as transient, its engine reloads the avatars, and its batch is tried again as a processor tries it.
+        var results = await Task.WhenAll(Retrying(() => Ingest(engine1, "s1", 1, Vehicles(0))), Retrying(() => Ingest(engine2, "s2", 1, Vehicles(1000))));
+
+        Assert.Equal(400, results.Sum(r => r.Stored));
+        var keys = Query(first, "SELECT avatar_key FROM avatars WHERE type = 'vehicle'", r => r.GetInt64(0));
+        Assert.Equal(400, keys.Count);
+        Assert.Equal(400, keys.Distinct().Count());
+
+        // A third process starts after them and hands out keys past every block they took.
+        var (_, engine3) = await OpenAsync("main");
+        await Ingest(engine3, "s3", 1, Vehicles(5000));
+        var after = Query(first, "SELECT avatar_key FROM avatars WHERE type = 'vehicle'", r => r.GetInt64(0));
+        Assert.Equal(600, after.Distinct().Count());
+    }
+
+    private static async Task<IngestResult> Retrying(Func<Task<IngestResult>> ingest)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await ingest();
+            }
+            catch (UsineException ex) when (ex.IsTransient && attempt < 10)
+            {
+                await Task.Delay(100);
+            }
+        }
+    }
 }
