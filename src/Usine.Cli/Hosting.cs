@@ -56,6 +56,19 @@ internal static class Hosting
                 MqttBench.Format(await MqttBench.RunAsync(new Uri(broker), settings.Messages, settings.MqttBatch, (ushort?)settings.ReceiveMaximum, work, Console.Out.WriteLine, cancellationToken)));
         }
 
+        if (settings.Cluster is { } nats)
+        {
+            if (settings.Postgres is not { } postgres)
+            {
+                return Fail(2, "--cluster needs --postgres CONNECTION: the processors commit to PostgreSQL");
+            }
+
+            var cluster = await ClusterBench.RunAsync(settings.Messages, nats, postgres, settings.Replicas, settings.Processors, settings.Work, Console.Out.WriteLine, cancellationToken);
+            Console.Out.WriteLine();
+            Console.Out.WriteLine(ClusterBench.Format(cluster));
+            return 0;
+        }
+
         if (settings.Explore)
         {
             return await InWorkDirectoryAsync(settings, "explore", async work =>

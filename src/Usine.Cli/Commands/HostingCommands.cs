@@ -104,6 +104,20 @@ internal sealed class BenchSettings : CommandSettings
     [Description("With --mqtt: the connector's receive maximum (unacknowledged messages in flight). Default: the connector default.")]
     public int? ReceiveMaximum { get; init; }
 
+    [CommandOption("--cluster <NATS_URLS>")]
+    [Description("Run the cluster scenario instead: capture publishes the reference workload to JetStream on these servers, then processors drain it into PostgreSQL (--postgres, required); each role's msg/s and CPU.")]
+    public string? Cluster { get; init; }
+
+    [CommandOption("--processors <N>")]
+    [Description("With --cluster: processors draining the stream at once. Default: 1.")]
+    [DefaultValue(1)]
+    public int Processors { get; init; } = 1;
+
+    [CommandOption("--replicas <N>")]
+    [Description("With --cluster: copies JetStream keeps of each message. Default: 3.")]
+    [DefaultValue(3)]
+    public int Replicas { get; init; } = 3;
+
     [CommandOption("--bare")]
     [Description("Run the engine and the store alone, without jobs, metrics and alert rules: the difference is what operations cost.")]
     public bool Bare { get; init; }
