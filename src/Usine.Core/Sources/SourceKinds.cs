@@ -27,7 +27,8 @@ public sealed partial record SourceKindRegistration
 
     /// <summary>
     /// The payload formats the kind brings besides JSON and CSV (a protocol's own payload, decoded into many
-    /// messages): registered with the kind, they can be named by <c>format:</c> in any source.
+    /// messages): registered with the kind, they can be named by <c>format:</c> in any source. The first is the
+    /// format of the kind's sources that do not say <c>format:</c>.
     /// </summary>
     public IReadOnlyList<PayloadFormat> Formats { get; init; } = [];
 
