@@ -216,7 +216,15 @@ public sealed partial class SparkplugHost : IDisposable
         string? reason;
         lock (_lock)
         {
-            reason = node.GapDue(_time.GetUtcNow().UtcDateTime);
+            // A timer may fire a little before the wall clock reaches the deadline: wait for the rest.
+            var now = _time.GetUtcNow().UtcDateTime;
+            if (node.GapDeadline is { } deadline && now < deadline)
+            {
+                node.GapTimer?.Change(deadline - now + TimeSpan.FromMilliseconds(1), Timeout.InfiniteTimeSpan);
+                return;
+            }
+
+            reason = node.GapDue(now);
             if (reason is not null && !node.MayRequestRebirth(_time.GetUtcNow().UtcDateTime, RebirthRetry))
             {
                 reason = null;
@@ -256,6 +264,9 @@ public sealed partial class SparkplugHost : IDisposable
         public int? LastSeq { get; private set; }
         public ITimer? GapTimer { get; set; }
         public SparkplugHost? Host { get; set; }
+
+        /// <summary>When missing seq numbers stop being waited for, if some are missing.</summary>
+        public DateTime? GapDeadline => _gapDeadline;
 
         /// <summary>Aliases of the node's own metrics (NBIRTH).</summary>
         public Dictionary<ulong, SparkplugAlias> Aliases { get; } = [];

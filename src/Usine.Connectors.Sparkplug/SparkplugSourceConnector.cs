@@ -36,6 +36,7 @@ public sealed partial class SparkplugSourceConnector : ISourceConnector
     private long _nextPosition;
     private int _connection;
     private long _stateTimestamp;
+    private volatile bool _leaving;
     private TaskCompletionSource<Exception?> _lost = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public SparkplugSourceConnector(SourceDefinition source, string defaultBroker = "mqtt://127.0.0.1:1883", ILogger<SparkplugSourceConnector>? logger = null, TimeProvider? time = null)
@@ -243,7 +244,7 @@ public sealed partial class SparkplugSourceConnector : ISourceConnector
             online = false;
         }
 
-        if (online || _client is not { IsConnected: true } client)
+        if (online || _leaving || _client is not { IsConnected: true } client)
         {
             return;
         }
@@ -324,6 +325,7 @@ public sealed partial class SparkplugSourceConnector : ISourceConnector
     /// <summary>Leaves cleanly: the STATE says offline (the will is not sent on a normal disconnect), then the session is kept.</summary>
     public async ValueTask DisposeAsync()
     {
+        _leaving = true;
         if (_client is { } client)
         {
             if (client.IsConnected)

@@ -23,9 +23,9 @@ if (!broker || !group || !edge) {
 }
 
 const DEVICE = "robot";
-const nodeMetrics = { temp: { alias: 1, type: "Double" }, count: { alias: 2, type: "Int32" }, status: { alias: 3, type: "String" } };
+const nodeMetrics = { temp: { alias: 1, type: "Double" }, count: { alias: 2, type: "Int32" } };
 const deviceMetrics = { torque: { alias: 10, type: "Float" } };
-const initial = { temp: 20, count: 0, status: "OK", torque: 0 };
+const initial = { temp: 20, count: 0, torque: 0 };
 
 function emit(event) {
     process.stdout.write(JSON.stringify(event) + "\n");
