@@ -58,6 +58,7 @@ public sealed class SparkplugEdgeNodeTests(SparkplugServicesFixture services, IT
         await TestTimeouts.Eventually(() => platform.Records().Contains("temp=23"), "the data after the rebirth to be stored", () => string.Join(", ", platform.Records()));
         Assert.Equal(1, edge.RebirthRequests);
         Assert.Equal((1L, 1L), (platform.Connector!.Host.Counters.SeqGaps, platform.Connector.Host.Counters.RebirthRequests));
+        Assert.Equal(("running", "1 seq gap(s), 1 rebirth request(s)"), platform.Live!.Status);
         Assert.Equal([.. BirthRecords, "temp=21", "temp=22", .. BirthRecords, "temp=23"], platform.Records());
     }
 
@@ -75,12 +76,14 @@ public sealed class SparkplugEdgeNodeTests(SparkplugServicesFixture services, IT
         var dead = host.Node(platform.Group, "E1")!;
         Assert.StartsWith("NDEATH (bdSeq ", dead.Reason, StringComparison.Ordinal);
         Assert.False(dead.Devices["robot"], "the devices of a dead edge node are offline too");
+        Assert.Equal(("running", $"edge node {platform.Group}/E1 offline since {dead.Since:u} ({dead.Reason})"), platform.Live!.Status);
 
         await using var again = await StartEdgeAsync(platform);
         await TestTimeouts.Eventually(() => host.Node(platform.Group, "E1")?.Online == true, "the edge node to be online after its rebirth");
         await again.SendAsync(new { cmd = "data", values = new { temp = 30.0 } });
         await TestTimeouts.Eventually(() => platform.Records().Contains("temp=30"), "the data of the new session to be stored");
         Assert.Equal(0, host.Counters.StaleDeaths);
+        Assert.Equal(("running", null), platform.Live!.Status);
     }
 
     [Fact]

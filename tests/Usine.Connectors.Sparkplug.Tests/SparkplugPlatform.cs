@@ -65,6 +65,9 @@ internal sealed class SparkplugPlatform : IAsyncDisposable
 
     public SourceRunner? Runner { get; private set; }
 
+    /// <summary>The source as the platform runs it, with the status pages show.</summary>
+    public SparkplugLiveSource? Live { get; private set; }
+
     public Job Job => _jobs.Stream("body-welds");
 
     public async Task StartAsync()
@@ -78,7 +81,9 @@ internal sealed class SparkplugPlatform : IAsyncDisposable
         Runner = new SourceRunner(Connector, Engine, Connector.RunnerOptions with { BatchWindow = TimeSpan.FromMilliseconds(20) }, Job, new OutputLogger<SourceRunner>(_output));
         _stop = new CancellationTokenSource();
         var runner = Runner;
-        _run = Task.Run(() => runner.RunAsync(_stop.Token));
+        Live = new SparkplugLiveSource(runner, Connector.Host);
+        var live = Live;
+        _run = Task.Run(() => live.RunAsync(_stop.Token));
         await TestTimeouts.Eventually(() => runner.State == ConnectorState.Running, "the sparkplug source to connect and subscribe", () => runner.State.ToString());
     }
 
