@@ -50,6 +50,12 @@ internal static class Hosting
                 MqttBench.Format(await MqttBench.RunAsync(new Uri(broker), settings.Messages, settings.MqttBatch, (ushort?)settings.ReceiveMaximum, work, Console.Out.WriteLine, cancellationToken)));
         }
 
+        if (settings.Sparkplug is { } sparkplugBroker)
+        {
+            return await InWorkDirectoryAsync(settings, "sparkplug", async work =>
+                SparkplugBench.Format(await SparkplugBench.RunAsync(new Uri(sparkplugBroker), settings.Messages, settings.Metrics, work, Console.Out.WriteLine, cancellationToken)));
+        }
+
         if (settings.Explore)
         {
             return await InWorkDirectoryAsync(settings, "explore", async work =>

@@ -15,7 +15,7 @@ public sealed class SparkplugPayloadException : FormatException
 /// <summary>
 /// Reads and writes Sparkplug B payloads, field by field, from the message definitions of the Sparkplug 3.0
 /// specification (<c>Payload</c> and <c>Payload.Metric</c>). Metadata and property sets are skipped; DataSet,
-/// Template and extension values are kept as their encoded bytes. Fields 1000 and 1001 of the payload, in the
+/// Template and extension values are kept as their encoded bytes. Fields 1000 to 1002 of the payload, in the
 /// range the specification leaves to extensions, carry what the host knew when the message arrived
 /// (<see cref="SparkplugHostAnnotations"/>), so that a stored message decodes alone.
 /// </summary>
@@ -96,6 +96,11 @@ public static class SparkplugCodec
                     Expect(tag, WireFormat.WireType.LengthDelimited, "the host's note");
                     annotations ??= new SparkplugHostAnnotations();
                     annotations.Note = input.ReadString();
+                    break;
+                case SparkplugHostAnnotations.TopicField:
+                    Expect(tag, WireFormat.WireType.LengthDelimited, "the host's topic");
+                    annotations ??= new SparkplugHostAnnotations();
+                    annotations.Topic = input.ReadString();
                     break;
                 default:
                     input.SkipLastField();

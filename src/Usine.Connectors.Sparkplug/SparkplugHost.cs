@@ -79,8 +79,8 @@ public sealed partial class SparkplugHost : IDisposable
 
     /// <summary>
     /// Follows one message and returns the bytes to store for it: the edge node's bytes, followed by the
-    /// annotations when its metrics use aliases or something was missing. A payload that is not protobuf is
-    /// returned as it came (its decoding makes it a dead letter).
+    /// annotations (the aliases its metrics use, a note when something was missing, the topic). A payload that
+    /// is not protobuf is returned as it came (its decoding makes it a dead letter).
     /// </summary>
     public byte[] Observe(SparkplugTopic topic, ReadOnlySpan<byte> bytes)
     {
@@ -194,7 +194,9 @@ public sealed partial class SparkplugHost : IDisposable
             RequestRebirth(topic.Group, topic.Edge, rebirth[0].Reason);
         }
 
-        return annotations is null ? bytes.ToArray() : annotations.AppendTo(bytes);
+        annotations ??= new SparkplugHostAnnotations();
+        annotations.Topic = topic.ToString();
+        return annotations.AppendTo(bytes);
     }
 
     private void RequestRebirth(string group, string edge, string reason)

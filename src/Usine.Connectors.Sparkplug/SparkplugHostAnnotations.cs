@@ -7,15 +7,16 @@ public readonly record struct SparkplugAlias(ulong Alias, string Name, Sparkplug
 
 /// <summary>
 /// What the host knew when a message arrived, appended to the message's own bytes before it is stored: the
-/// aliases its metrics use, as the births in force defined them, and a note when something was missing (no
-/// birth yet, an unknown alias). The stored payload is therefore the edge node's bytes unchanged, followed by
-/// fields 1000 and 1001, which the specification's <c>extensions 6 to max</c> allow and other readers skip; it
+/// aliases its metrics use, as the births in force defined them, a note when something was missing (no
+/// birth yet, an unknown alias), and the topic. The stored payload is therefore the edge node's bytes unchanged, followed by
+/// fields 1000 to 1002, which the specification's <c>extensions 6 to max</c> allow and other readers skip; it
 /// decodes into the same records without the host's live state, so replay needs nothing else.
 /// </summary>
 public sealed class SparkplugHostAnnotations
 {
     internal const int AliasField = 1000;
     internal const int NoteField = 1001;
+    internal const int TopicField = 1002;
 
     private const int AliasNumber = 1;
     private const int AliasName = 2;
@@ -26,6 +27,13 @@ public sealed class SparkplugHostAnnotations
 
     /// <summary>Why metrics without a name could not be resolved (no birth seen, an alias no birth defines), or null.</summary>
     public string? Note { get; set; }
+
+    /// <summary>
+    /// The topic the message came on. The stored bytes are what a record's identity is made of when the model has
+    /// no natural key: with the topic in them, the same payload from two edge nodes is two facts, and the same
+    /// message delivered twice is still one.
+    /// </summary>
+    public string? Topic { get; set; }
 
     /// <summary>The edge node's bytes followed by the annotations.</summary>
     public byte[] AppendTo(ReadOnlySpan<byte> original)
@@ -52,6 +60,12 @@ public sealed class SparkplugHostAnnotations
         {
             output.WriteTag(NoteField, WireFormat.WireType.LengthDelimited);
             output.WriteString(note);
+        }
+
+        if (Topic is { } topic)
+        {
+            output.WriteTag(TopicField, WireFormat.WireType.LengthDelimited);
+            output.WriteString(topic);
         }
 
         output.Flush();

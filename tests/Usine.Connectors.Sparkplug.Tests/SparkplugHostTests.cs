@@ -196,4 +196,17 @@ public sealed class SparkplugHostTests : IDisposable
         Assert.Equal(garbage, _host.Observe(Topic("NDATA"), garbage));
         Assert.Equal(1, _host.Counters.Malformed);
     }
+
+    [Fact]
+    public void The_same_payload_from_two_edge_nodes_is_stored_as_two_different_messages_and_keeps_its_own_bytes_in_front()
+    {
+        var payload = Payload(0, BdSeq(0), Named("temp", 1, 20));
+        var first = _host.Observe(SparkplugTopic.TryParse("spBv1.0/G/NBIRTH/E1")!, payload);
+        var second = _host.Observe(SparkplugTopic.TryParse("spBv1.0/G/NBIRTH/E2")!, payload);
+
+        Assert.NotEqual(first, second);
+        Assert.Equal(payload, first[..payload.Length]);
+        SparkplugCodec.Read(second, out var annotations);
+        Assert.Equal("spBv1.0/G/NBIRTH/E2", annotations!.Topic);
+    }
 }
