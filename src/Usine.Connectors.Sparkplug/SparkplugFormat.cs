@@ -32,9 +32,29 @@ public sealed class SparkplugFormat : PayloadFormat
     internal static bool IsProtocolMetric(string name) =>
         name == "bdSeq" || name.StartsWith("Node Control/", StringComparison.Ordinal) || name.StartsWith("Device Control/", StringComparison.Ordinal);
 
+    // Enum.ToString allocates each time; a metric's type is written for every metric.
+    private static readonly string[] TypeNames = [.. Enumerable.Range(0, (int)SparkplugDataType.DateTimeArray + 1).Select(t => ((SparkplugDataType)t).ToString())];
+
+    private static string TypeName(SparkplugDataType type) => (uint)type < (uint)TypeNames.Length ? TypeNames[(int)type] : ((uint)type).ToString(CultureInfo.InvariantCulture);
+
     private sealed class Decoder : IPayloadDecoder
     {
         private readonly Scalar[] _values = new Scalar[Fields.Count];
+
+        // The metrics of a payload mostly share their timestamp: its text is made once.
+        private ulong _lastMilliseconds = ulong.MaxValue;
+        private string _lastTimestamp = "";
+
+        private string TimestampText(ulong milliseconds)
+        {
+            if (milliseconds != _lastMilliseconds)
+            {
+                _lastTimestamp = Timestamp(milliseconds);
+                _lastMilliseconds = milliseconds;
+            }
+
+            return _lastTimestamp;
+        }
 
         public void StartBatch(IReadOnlyList<string>? header)
         {
@@ -124,9 +144,9 @@ public sealed class SparkplugFormat : PayloadFormat
 
                 v[3] = Scalar.FromText(name);
                 v[4] = metric.Alias is { } a2 ? Scalar.FromNumber(a2) : new Scalar(ScalarKind.Null);
-                v[5] = Scalar.FromText(type.Value.ToString());
+                v[5] = Scalar.FromText(TypeName(type.Value));
                 v[6] = value;
-                v[7] = (metric.Timestamp ?? payload.Timestamp) is { } ms ? Scalar.FromText(Timestamp(ms)) : new Scalar(ScalarKind.Null);
+                v[7] = (metric.Timestamp ?? payload.Timestamp) is { } ms ? Scalar.FromText(TimestampText(ms)) : new Scalar(ScalarKind.Null);
                 v[8] = new Scalar(metric.IsHistorical ? ScalarKind.True : ScalarKind.False);
                 messages.Add(FieldIndex, v);
             }
