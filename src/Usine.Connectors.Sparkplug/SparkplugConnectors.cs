@@ -20,6 +20,7 @@ public static class SparkplugConnectors
         Name = Kind,
         Settings = new SparkplugSettingsValidator(defaultBroker),
         Formats = [SparkplugFormat.Instance],
+        DefaultFormat = SparkplugFormat.Instance,
         Start = (source, context) =>
         {
             var connector = new SparkplugSourceConnector(source, defaultBroker, context.Loggers.CreateLogger<SparkplugSourceConnector>(), context.Time);

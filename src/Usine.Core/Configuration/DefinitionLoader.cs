@@ -589,7 +589,7 @@ public static partial class DefinitionLoader
         }
 
         var kind = ReadKind(ctx, ctx.Req(map, "kind", $"source '{id}'"));
-        var format = ReadFormat(ctx, map, defs.Formats, ctx.Kinds?.Find(kind)?.Formats.FirstOrDefault(), out var formatOptions);
+        var format = ReadFormat(ctx, map, defs.Formats, ctx.Kinds?.Find(kind)?.DefaultFormat, out var formatOptions);
         var modelNode = ctx.Req(map, "model", $"source '{id}'");
         var modelText = ctx.Str(modelNode, "model");
         string modelName = modelText;
@@ -696,7 +696,7 @@ public static partial class DefinitionLoader
     }
 
     /// <summary>The registered format a source names, and the options it reads from its own keys of the source.</summary>
-    /// <param name="kindFormat">The first format the source's kind brings (sparkplug), its default when <c>format:</c> is not given; null: JSON.</param>
+    /// <param name="kindFormat">The default format of the source's kind (sparkplug), when <c>format:</c> is not given; null: JSON.</param>
     private static PayloadFormat ReadFormat(Ctx ctx, YamlMappingNode map, PayloadFormats formats, PayloadFormat? kindFormat, out object? options)
     {
         var format = kindFormat ?? PayloadFormat.Json;

@@ -27,10 +27,15 @@ public sealed partial record SourceKindRegistration
 
     /// <summary>
     /// The payload formats the kind brings besides JSON and CSV (a protocol's own payload, decoded into many
-    /// messages): registered with the kind, they can be named by <c>format:</c> in any source. The first is the
-    /// format of the kind's sources that do not say <c>format:</c>.
+    /// messages): registered with the kind, they can be named by <c>format:</c> in any source.
     /// </summary>
     public IReadOnlyList<PayloadFormat> Formats { get; init; } = [];
+
+    /// <summary>
+    /// The format of the kind's sources that do not say <c>format:</c> (a protocol whose payloads have one format,
+    /// such as sparkplug); null: JSON. It should be one of <see cref="Formats"/>.
+    /// </summary>
+    public PayloadFormat? DefaultFormat { get; init; }
 
     [GeneratedRegex("^[a-z][a-z0-9-]{0,31}$")]
     private static partial Regex KindName();
@@ -92,7 +97,7 @@ public sealed class SourceKindRegistry
             }
         }
 
-        Formats = new PayloadFormats(_kinds.Values.SelectMany(k => k.Formats));
+        Formats = new PayloadFormats(_kinds.Values.SelectMany(k => k.DefaultFormat is { } d ? [.. k.Formats, d] : k.Formats));
     }
 
     /// <summary>JSON, CSV and the formats the kinds bring: what <c>format:</c> may name.</summary>
