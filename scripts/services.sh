@@ -235,12 +235,34 @@ stop_postgres() {
     fi
 }
 
+# --- sparkplug edge node (npm: sparkplug-client 3.2.4, sparkplug-payload 1.0.3; nothing to start) ------
+
+SPARKPLUG_EDGE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/sparkplug-edge"
+
+start_sparkplug_edge() {
+    if [[ -d $SPARKPLUG_EDGE_DIR/node_modules/sparkplug-client && -d $SPARKPLUG_EDGE_DIR/node_modules/sparkplug-payload ]]; then
+        log "sparkplug edge node packages present in $SPARKPLUG_EDGE_DIR"
+        return
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        log "installing npm"
+        apt_install npm
+    fi
+    log "installing the sparkplug edge node packages into $SPARKPLUG_EDGE_DIR"
+    (cd "$SPARKPLUG_EDGE_DIR" && npm ci --no-audit --no-fund --loglevel=error >&2)
+}
+
+stop_sparkplug_edge() {
+    : # the tests start and stop their edge nodes themselves
+}
+
 # ---------------------------------------------------------------------------------------------------
 
 print_env() {
     echo "export USINE_TEST_MQTT=mqtt://127.0.0.1:$MQTT_PORT"
     echo "export USINE_CHROMIUM=$CHROMIUM"
     echo "export USINE_NATS_SERVER=${NATS_SERVER:-/usr/sbin/nats-server}"
+    echo "export USINE_SPARKPLUG_EDGE=$SPARKPLUG_EDGE_DIR/edge.js"
     # Playwright drives the Debian chromium above; it must never fetch a browser of its own.
     echo "export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1"
     echo "export USINE_TEST_POSTGRES=\"Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Database=postgres\""
@@ -252,11 +274,13 @@ case "${1:-}" in
         install_chromium
         install_nats
         start_postgres
+        start_sparkplug_edge
         print_env
         ;;
     stop)
         stop_mosquitto
         stop_postgres
+        stop_sparkplug_edge
         ;;
     env)
         print_env

@@ -24,6 +24,10 @@ results=$(mktemp -d)
 for project in tests/*/; do
     name=$(basename "$project")
     log="$results/$name.log"
+    # A folder of test peers (the Sparkplug edge node's npm packages) is not a project.
+    if ! compgen -G "$project*.csproj" >/dev/null; then
+        continue
+    fi
     # A library of shared test code (a conformance suite) runs inside the projects that inherit it.
     if grep -q '<IsTestProject>false</IsTestProject>' "$project"*.csproj; then
         continue

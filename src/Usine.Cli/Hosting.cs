@@ -69,6 +69,12 @@ internal static class Hosting
             return 0;
         }
 
+        if (settings.Sparkplug is { } sparkplugBroker)
+        {
+            return await InWorkDirectoryAsync(settings, "sparkplug", async work =>
+                SparkplugBench.Format(await SparkplugBench.RunAsync(new Uri(sparkplugBroker), settings.Messages, settings.Metrics, work, Console.Out.WriteLine, cancellationToken)));
+        }
+
         if (settings.Explore)
         {
             return await InWorkDirectoryAsync(settings, "explore", async work =>

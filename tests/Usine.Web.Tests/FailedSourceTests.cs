@@ -22,8 +22,8 @@ public sealed class FailedSourceTests(BrowserFixture browser) : IAsyncLifetime
             Directory.CreateDirectory(sources);
             await File.WriteAllTextAsync(Path.Combine(sources, "meters.yaml"),
                 "sources:\n  - id: meters\n    plant: flins\n    kind: http\n    model: energy\n    map: { meter: \"$.m\", ts: \"$.t\" }\n");
-            await File.WriteAllTextAsync(Path.Combine(sources, "body-shop-sparkplug.yaml"),
-                "sources:\n  - id: body-shop-sparkplug\n    plant: flins\n    kind: sparkplug\n    topic: \"spBv1.0/flins/#\"\n    model: screwing\n");
+            await File.WriteAllTextAsync(Path.Combine(sources, "body-shop-modbus.yaml"),
+                "sources:\n  - id: body-shop-modbus\n    plant: flins\n    kind: modbus\n    topic: \"flins/#\"\n    model: screwing\n");
         });
         _context = await browser.Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = _server.Address });
     }
@@ -47,9 +47,9 @@ public sealed class FailedSourceTests(BrowserFixture browser) : IAsyncLifetime
         await Assertions.Expect(state).ToHaveAttributeAsync("title", new System.Text.RegularExpressions.Regex("names model 'energy', which is not defined"));
         await Assertions.Expect(row.Locator(".reason")).ToContainTextAsync("names model 'energy', which is not defined");
 
-        var unknownKind = page.Locator("#sources tbody tr", new() { HasText = "body-shop-sparkplug" });
+        var unknownKind = page.Locator("#sources tbody tr", new() { HasText = "body-shop-modbus" });
         await Assertions.Expect(unknownKind.Locator(".state")).ToHaveTextAsync("failed");
-        await Assertions.Expect(unknownKind.Locator(".reason")).ToContainTextAsync("kind 'sparkplug' is not one of file, http, mqtt");
+        await Assertions.Expect(unknownKind.Locator(".reason")).ToContainTextAsync("kind 'modbus' is not one of file, http, mqtt");
 
         var ready = page.Locator("#sources tbody tr", new() { HasText = "line1" });
         await Assertions.Expect(ready.Locator(".state")).ToHaveTextAsync("ready");

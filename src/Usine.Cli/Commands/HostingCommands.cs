@@ -118,6 +118,15 @@ internal sealed class BenchSettings : CommandSettings
     [DefaultValue(3)]
     public int Replicas { get; init; } = 3;
 
+    [CommandOption("--sparkplug <URL>")]
+    [Description("Run the Sparkplug scenario instead: publish --messages NDATA of --metrics aliased metrics each with QoS 1 to this broker (mqtt://host:port) and ingest them through a sparkplug source.")]
+    public string? Sparkplug { get; init; }
+
+    [CommandOption("--metrics <N>")]
+    [Description("With --sparkplug: the metrics in each NDATA. Default: 10.")]
+    [DefaultValue(10)]
+    public int Metrics { get; init; } = 10;
+
     [CommandOption("--bare")]
     [Description("Run the engine and the store alone, without jobs, metrics and alert rules: the difference is what operations cost.")]
     public bool Bare { get; init; }
@@ -145,6 +154,8 @@ internal sealed class BenchSettings : CommandSettings
     public override ValidationResult Validate() =>
         Messages < 1 ? ValidationResult.Error("--messages must be 1 or more")
         : Mqtt is not null && !Uri.TryCreate(Mqtt, UriKind.Absolute, out _) ? ValidationResult.Error("--mqtt must be a broker URL such as mqtt://127.0.0.1:1883")
+        : Sparkplug is not null && !Uri.TryCreate(Sparkplug, UriKind.Absolute, out _) ? ValidationResult.Error("--sparkplug must be a broker URL such as mqtt://127.0.0.1:1883")
+        : Metrics is < 1 or > 10_000 ? ValidationResult.Error("--metrics must be between 1 and 10000")
         : Archive is < 1 ? ValidationResult.Error("--archive must be 1 or more sources")
         : MqttBatch is < 1 ? ValidationResult.Error("--mqtt-batch must be 1 or more")
         : ReceiveMaximum is < 1 or > ushort.MaxValue ? ValidationResult.Error($"--receive-maximum must be between 1 and {ushort.MaxValue}")

@@ -589,7 +589,7 @@ public static partial class DefinitionLoader
         }
 
         var kind = ReadKind(ctx, ctx.Req(map, "kind", $"source '{id}'"));
-        var format = ReadFormat(ctx, map, defs.Formats, out var formatOptions);
+        var format = ReadFormat(ctx, map, defs.Formats, ctx.Kinds?.Find(kind)?.DefaultFormat, out var formatOptions);
         var modelNode = ctx.Req(map, "model", $"source '{id}'");
         var modelText = ctx.Str(modelNode, "model");
         string modelName = modelText;
@@ -650,7 +650,10 @@ public static partial class DefinitionLoader
             settingsNode = ctx.Map(sn, "settings");
             foreach (var (k, v) in settingsNode.Children)
             {
-                settings[ctx.Str(k, "a setting")] = ctx.Str(v, "a setting value");
+                // A list of single values (a Sparkplug source's groups) is read as one value, comma-separated.
+                settings[ctx.Str(k, "a setting")] = v is YamlSequenceNode list
+                    ? string.Join(",", list.Children.Select(item => ctx.Str(item, "an item of a setting's list")))
+                    : ctx.Str(v, "a setting value");
             }
         }
 
@@ -693,9 +696,10 @@ public static partial class DefinitionLoader
     }
 
     /// <summary>The registered format a source names, and the options it reads from its own keys of the source.</summary>
-    private static PayloadFormat ReadFormat(Ctx ctx, YamlMappingNode map, PayloadFormats formats, out object? options)
+    /// <param name="kindFormat">The default format of the source's kind (sparkplug), when <c>format:</c> is not given; null: JSON.</param>
+    private static PayloadFormat ReadFormat(Ctx ctx, YamlMappingNode map, PayloadFormats formats, PayloadFormat? kindFormat, out object? options)
     {
-        var format = PayloadFormat.Json;
+        var format = kindFormat ?? PayloadFormat.Json;
         if (ctx.Opt(map, "format") is { } node)
         {
             var name = ctx.Str(node, "format");

@@ -31,6 +31,12 @@ public sealed partial record SourceKindRegistration
     /// </summary>
     public IReadOnlyList<PayloadFormat> Formats { get; init; } = [];
 
+    /// <summary>
+    /// The format of the kind's sources that do not say <c>format:</c> (a protocol whose payloads have one format,
+    /// such as sparkplug); null: JSON. It should be one of <see cref="Formats"/>.
+    /// </summary>
+    public PayloadFormat? DefaultFormat { get; init; }
+
     [GeneratedRegex("^[a-z][a-z0-9-]{0,31}$")]
     private static partial Regex KindName();
 }
@@ -91,7 +97,7 @@ public sealed class SourceKindRegistry
             }
         }
 
-        Formats = new PayloadFormats(_kinds.Values.SelectMany(k => k.Formats));
+        Formats = new PayloadFormats(_kinds.Values.SelectMany(k => k.DefaultFormat is { } d ? [.. k.Formats, d] : k.Formats));
     }
 
     /// <summary>JSON, CSV and the formats the kinds bring: what <c>format:</c> may name.</summary>
