@@ -256,6 +256,22 @@ stop_sparkplug_edge() {
     : # the tests start and stop their edge nodes themselves
 }
 
+# --- OPC UA test server (node-opcua, tests/opcua-server; each test class starts its own on a free port) ---
+
+OPCUA_SERVER_DIR="${USINE_OPCUA_SERVER_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/opcua-server}"
+
+install_opcua_server() {
+    if ! command -v node >/dev/null 2>&1; then
+        log "installing nodejs and npm"
+        apt_install nodejs npm
+    fi
+    if [[ ! -d $OPCUA_SERVER_DIR/node_modules/node-opcua ]]; then
+        log "installing node-opcua into $OPCUA_SERVER_DIR"
+        (cd "$OPCUA_SERVER_DIR" && npm install --no-audit --no-fund --loglevel=error >&2)
+    fi
+    log "OPC UA test server in $OPCUA_SERVER_DIR (node $(node --version))"
+}
+
 # ---------------------------------------------------------------------------------------------------
 
 print_env() {
@@ -263,6 +279,7 @@ print_env() {
     echo "export USINE_CHROMIUM=$CHROMIUM"
     echo "export USINE_NATS_SERVER=${NATS_SERVER:-/usr/sbin/nats-server}"
     echo "export USINE_SPARKPLUG_EDGE=$SPARKPLUG_EDGE_DIR/edge.js"
+    echo "export USINE_OPCUA_SERVER_DIR=$OPCUA_SERVER_DIR"
     # Playwright drives the Debian chromium above; it must never fetch a browser of its own.
     echo "export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1"
     echo "export USINE_TEST_POSTGRES=\"Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Database=postgres\""
@@ -275,6 +292,7 @@ case "${1:-}" in
         install_nats
         start_postgres
         start_sparkplug_edge
+        install_opcua_server
         print_env
         ;;
     stop)

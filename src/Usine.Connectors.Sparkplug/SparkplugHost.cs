@@ -442,21 +442,21 @@ public sealed partial class SparkplugHost : IDisposable
     private void CountGap() => Interlocked.Increment(ref _seqGaps);
 
     // Log events 2100-2119.
-    [LoggerMessage(2100, LogLevel.Information, "Sparkplug source {SourceId}: NBIRTH of edge node {Group}/{Edge} (bdSeq {BdSeq}, {Aliases} aliases): online")]
+    [LoggerMessage(2200, LogLevel.Information, "Sparkplug source {SourceId}: NBIRTH of edge node {Group}/{Edge} (bdSeq {BdSeq}, {Aliases} aliases): online")]
     private static partial void LogNodeBirth(ILogger logger, string sourceId, string group, string edge, ulong? bdSeq, int aliases);
 
-    [LoggerMessage(2101, LogLevel.Warning, "Sparkplug source {SourceId}: NDEATH of edge node {Group}/{Edge} (bdSeq {BdSeq}): offline")]
+    [LoggerMessage(2201, LogLevel.Warning, "Sparkplug source {SourceId}: NDEATH of edge node {Group}/{Edge} (bdSeq {BdSeq}): offline")]
     private static partial void LogNodeDeath(ILogger logger, string sourceId, string group, string edge, ulong? bdSeq);
 
-    [LoggerMessage(2102, LogLevel.Information, "Sparkplug source {SourceId}: NDEATH of edge node {Group}/{Edge} with bdSeq {Death} ignored: the session in force was born with bdSeq {Birth}")]
+    [LoggerMessage(2202, LogLevel.Information, "Sparkplug source {SourceId}: NDEATH of edge node {Group}/{Edge} with bdSeq {Death} ignored: the session in force was born with bdSeq {Birth}")]
     private static partial void LogStaleDeath(ILogger logger, string sourceId, string group, string edge, ulong death, ulong birth);
 
-    [LoggerMessage(2103, LogLevel.Warning, "Sparkplug source {SourceId}: DDEATH of device {Device} of edge node {Group}/{Edge}: offline")]
+    [LoggerMessage(2203, LogLevel.Warning, "Sparkplug source {SourceId}: DDEATH of device {Device} of edge node {Group}/{Edge}: offline")]
     private static partial void LogDeviceDeath(ILogger logger, string sourceId, string group, string edge, string device);
 
-    [LoggerMessage(2104, LogLevel.Warning, "Sparkplug source {SourceId}: requesting a rebirth of edge node {Group}/{Edge}: {Reason}")]
+    [LoggerMessage(2204, LogLevel.Warning, "Sparkplug source {SourceId}: requesting a rebirth of edge node {Group}/{Edge}: {Reason}")]
     private static partial void LogRebirth(ILogger logger, string sourceId, string group, string edge, string reason);
 
-    [LoggerMessage(2105, LogLevel.Warning, "Sparkplug source {SourceId}: the payload on {Topic} is not a Sparkplug B payload ({Error}); it is stored and becomes a dead letter")]
+    [LoggerMessage(2205, LogLevel.Warning, "Sparkplug source {SourceId}: the payload on {Topic} is not a Sparkplug B payload ({Error}); it is stored and becomes a dead letter")]
     private static partial void LogMalformed(ILogger logger, string sourceId, string topic, string error);
 }

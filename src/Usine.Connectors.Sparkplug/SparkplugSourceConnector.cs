@@ -356,21 +356,21 @@ public sealed partial class SparkplugSourceConnector : ISourceConnector
     }
 
     // Log events 2120-2139.
-    [LoggerMessage(2120, LogLevel.Information, "Sparkplug source {SourceId} connected to {Broker} (session present: {SessionPresent}); STATE online on {StateTopic}, groups {Groups}")]
+    [LoggerMessage(2220, LogLevel.Information, "Sparkplug source {SourceId} connected to {Broker} (session present: {SessionPresent}); STATE online on {StateTopic}, groups {Groups}")]
     private static partial void LogConnected(ILogger logger, string sourceId, string broker, bool sessionPresent, string stateTopic, string groups);
 
-    [LoggerMessage(2121, LogLevel.Warning, "Sparkplug source {SourceId} could not connect to {Broker} (attempt {Attempt})")]
+    [LoggerMessage(2221, LogLevel.Warning, "Sparkplug source {SourceId} could not connect to {Broker} (attempt {Attempt})")]
     private static partial void LogConnectFailed(ILogger logger, Exception exception, string sourceId, string broker, int attempt);
 
-    [LoggerMessage(2122, LogLevel.Warning, "Sparkplug source {SourceId} lost its connection to {Broker}: {Reason}; unacknowledged messages stay with the broker")]
+    [LoggerMessage(2222, LogLevel.Warning, "Sparkplug source {SourceId} lost its connection to {Broker}: {Reason}; unacknowledged messages stay with the broker")]
     private static partial void LogConnectionLost(ILogger logger, string sourceId, string broker, string reason);
 
-    [LoggerMessage(2123, LogLevel.Warning, "Sparkplug source {SourceId}: its STATE on {StateTopic} says offline while it is connected; publishing online again")]
+    [LoggerMessage(2223, LogLevel.Warning, "Sparkplug source {SourceId}: its STATE on {StateTopic} says offline while it is connected; publishing online again")]
     private static partial void LogStateRepublished(ILogger logger, string sourceId, string stateTopic);
 
-    [LoggerMessage(2124, LogLevel.Warning, "Sparkplug source {SourceId}: publishing on {Topic} failed")]
+    [LoggerMessage(2224, LogLevel.Warning, "Sparkplug source {SourceId}: publishing on {Topic} failed")]
     private static partial void LogPublishFailed(ILogger logger, Exception exception, string sourceId, string topic);
 
-    [LoggerMessage(2125, LogLevel.Warning, "Sparkplug source {SourceId}: acknowledging a committed message failed; the broker will redeliver it")]
+    [LoggerMessage(2225, LogLevel.Warning, "Sparkplug source {SourceId}: acknowledging a committed message failed; the broker will redeliver it")]
     private static partial void LogAcknowledgeFailed(ILogger logger, Exception exception, string sourceId);
 }

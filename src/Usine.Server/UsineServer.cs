@@ -8,6 +8,7 @@ using Scalar.AspNetCore;
 using Usine.Connectors.Files;
 using Usine.Connectors.Http;
 using Usine.Connectors.Mqtt;
+using Usine.Connectors.OpcUa;
 using Usine.Connectors.Sparkplug;
 using Usine.Server.Endpoints;
 using Usine.Server.Ui;
@@ -69,7 +70,7 @@ public static class UsineServer
 
         // The kinds of source this server runs: each connector project registers its own; a test or an extension
         // adds more through `services`.
-        builder.Services.AddSingleton(mqtt).AddMqttConnectors(mqtt).AddFileConnectors(new FileConnectorOptions { PollInterval = options.DropPollInterval }).AddHttpConnectors();
+        builder.Services.AddSingleton(mqtt).AddMqttConnectors(mqtt).AddFileConnectors(new FileConnectorOptions { PollInterval = options.DropPollInterval }).AddHttpConnectors().AddOpcUaConnectors();
         builder.Services.AddSparkplugConnectors(mqtt.DefaultBroker.ToString());
         services?.Invoke(builder.Services);
         var kinds = UsineServiceCollectionExtensions.SourceKinds(builder.Services, options);

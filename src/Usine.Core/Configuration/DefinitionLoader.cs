@@ -650,10 +650,7 @@ public static partial class DefinitionLoader
             settingsNode = ctx.Map(sn, "settings");
             foreach (var (k, v) in settingsNode.Children)
             {
-                // A list of single values (a Sparkplug source's groups) is read as one value, comma-separated.
-                settings[ctx.Str(k, "a setting")] = v is YamlSequenceNode list
-                    ? string.Join(",", list.Children.Select(item => ctx.Str(item, "an item of a setting's list")))
-                    : ctx.Str(v, "a setting value");
+                FlattenSetting(ctx, ctx.Str(k, "a setting"), v, settings);
             }
         }
 
@@ -773,8 +770,73 @@ public static partial class DefinitionLoader
         return KindName().IsMatch(kind) ? kind : throw ctx.Error(node, $"kind '{text}' must be a name such as mqtt, file or http");
     }
 
-    private static YamlNode? KeyNode(YamlMappingNode? map, string? key) =>
-        map is null || key is null ? null : map.Children.Keys.FirstOrDefault(k => k is YamlScalarNode { Value: var v } && v == key);
+    private static YamlNode? KeyNode(YamlMappingNode? map, string? key)
+    {
+        if (map is null || key is null)
+        {
+            return null;
+        }
+
+        if (map.Children.Keys.FirstOrDefault(k => k is YamlScalarNode { Value: var v } && v == key) is { } direct)
+        {
+            return direct;
+        }
+
+        // A nested setting (user.password, nodes.1.browse): the deepest node of the path that exists.
+        YamlNode? at = null;
+        YamlNode current = map;
+        foreach (var part in key.Split('.'))
+        {
+            if (current is YamlMappingNode m && m.Children.FirstOrDefault(c => c.Key is YamlScalarNode { Value: var v } && v == part) is { Key: { } k } entry)
+            {
+                at = k;
+                current = entry.Value;
+            }
+            else if (current is YamlSequenceNode q && int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var i) && i < q.Children.Count)
+            {
+                at = current = q.Children[i];
+            }
+            else
+            {
+                break;
+            }
+        }
+
+        return at;
+    }
+
+    /// <summary>
+    /// A setting's value; a nested one (a map or a list of maps, as <c>user: { name, password }</c> or a list of nodes)
+    /// is flattened into dotted keys: <c>user.name</c>, <c>nodes.0.browse</c>. A list of single values is one value,
+    /// comma-separated: <c>groups: [BodyShop, PaintShop]</c> is <c>BodyShop,PaintShop</c>.
+    /// </summary>
+    private static void FlattenSetting(Ctx ctx, string key, YamlNode value, Dictionary<string, string> settings)
+    {
+        switch (value)
+        {
+            case YamlMappingNode m:
+                foreach (var (k, v) in m.Children)
+                {
+                    FlattenSetting(ctx, key + "." + ctx.Str(k, "a setting"), v, settings);
+                }
+
+                break;
+            case YamlSequenceNode q when q.Children.All(c => c is YamlScalarNode):
+                // A list of single values (a Sparkplug source's groups) is one value, comma-separated.
+                settings[key] = string.Join(",", q.Children.Select(item => ctx.Str(item, "an item of a setting's list")));
+                break;
+            case YamlSequenceNode q:
+                for (var i = 0; i < q.Children.Count; i++)
+                {
+                    FlattenSetting(ctx, key + "." + i.ToString(CultureInfo.InvariantCulture), q.Children[i], settings);
+                }
+
+                break;
+            default:
+                settings[key] = ctx.Str(value, "a setting value");
+                break;
+        }
+    }
 
     private static FieldMapping ReadMapping(Ctx ctx, YamlNode node, string field)
     {
