@@ -22,6 +22,21 @@ public static class UserPasswordEncryption
         ReadOnlySpan<byte> serverNonce)
     {
         ArgumentNullException.ThrowIfNull(password);
+        var secret = Encoding.UTF8.GetBytes(password);
+        try
+        {
+            return Encrypt(securityPolicyUri, serverCertificate, (ReadOnlySpan<byte>)secret, serverNonce);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(secret);
+        }
+    }
+
+    /// <summary>As <see cref="Encrypt(string?, ReadOnlySpan{byte}, string, ReadOnlySpan{byte})"/>, for a secret already in bytes.</summary>
+    public static (byte[] Data, string? Algorithm) Encrypt(string? securityPolicyUri, ReadOnlySpan<byte> serverCertificate, ReadOnlySpan<byte> secret,
+        ReadOnlySpan<byte> serverNonce)
+    {
         var (padding, algorithm) = securityPolicyUri switch
         {
             null or "" or SecurityPolicyUris.None => (null, null),
@@ -33,19 +48,17 @@ public static class UserPasswordEncryption
         };
         if (padding is null)
         {
-            return (Encoding.UTF8.GetBytes(password), null);
+            return (secret.ToArray(), null);
         }
         if (serverNonce.IsEmpty)
         {
             throw new ArgumentException("The server sent no nonce in CreateSession, so a password cannot be encrypted for it.", nameof(serverNonce));
         }
 
-        var passwordBytes = Encoding.UTF8.GetBytes(password);
-        var plain = new byte[4 + passwordBytes.Length + serverNonce.Length];
-        BinaryPrimitives.WriteUInt32LittleEndian(plain, (uint)(passwordBytes.Length + serverNonce.Length));
-        passwordBytes.CopyTo(plain, 4);
-        serverNonce.CopyTo(plain.AsSpan(4 + passwordBytes.Length));
-        CryptographicOperations.ZeroMemory(passwordBytes);
+        var plain = new byte[4 + secret.Length + serverNonce.Length];
+        BinaryPrimitives.WriteUInt32LittleEndian(plain, (uint)(secret.Length + serverNonce.Length));
+        secret.CopyTo(plain.AsSpan(4));
+        serverNonce.CopyTo(plain.AsSpan(4 + secret.Length));
 
         using var certificate = CertificateBlob.LoadFirst(serverCertificate);
         using var key = certificate.GetRSAPublicKey()
