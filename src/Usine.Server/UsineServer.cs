@@ -8,6 +8,7 @@ using Scalar.AspNetCore;
 using Usine.Connectors.Files;
 using Usine.Connectors.Http;
 using Usine.Connectors.Mqtt;
+using Usine.Connectors.OpcUa;
 using Usine.Server.Endpoints;
 using Usine.Server.Ui;
 
@@ -68,7 +69,7 @@ public static class UsineServer
 
         // The kinds of source this server runs: each connector project registers its own; a test or an extension
         // adds more through `services`.
-        builder.Services.AddSingleton(mqtt).AddMqttConnectors(mqtt).AddFileConnectors(new FileConnectorOptions { PollInterval = options.DropPollInterval }).AddHttpConnectors();
+        builder.Services.AddSingleton(mqtt).AddMqttConnectors(mqtt).AddFileConnectors(new FileConnectorOptions { PollInterval = options.DropPollInterval }).AddHttpConnectors().AddOpcUaConnectors();
         services?.Invoke(builder.Services);
         var kinds = UsineServiceCollectionExtensions.SourceKinds(builder.Services, options);
         var loaded = LoadedDefinitions.Load(options, kinds);

@@ -650,7 +650,7 @@ public static partial class DefinitionLoader
             settingsNode = ctx.Map(sn, "settings");
             foreach (var (k, v) in settingsNode.Children)
             {
-                settings[ctx.Str(k, "a setting")] = ctx.Str(v, "a setting value");
+                FlattenSetting(ctx, ctx.Str(k, "a setting"), v, settings);
             }
         }
 
@@ -769,8 +769,68 @@ public static partial class DefinitionLoader
         return KindName().IsMatch(kind) ? kind : throw ctx.Error(node, $"kind '{text}' must be a name such as mqtt, file or http");
     }
 
-    private static YamlNode? KeyNode(YamlMappingNode? map, string? key) =>
-        map is null || key is null ? null : map.Children.Keys.FirstOrDefault(k => k is YamlScalarNode { Value: var v } && v == key);
+    private static YamlNode? KeyNode(YamlMappingNode? map, string? key)
+    {
+        if (map is null || key is null)
+        {
+            return null;
+        }
+
+        if (map.Children.Keys.FirstOrDefault(k => k is YamlScalarNode { Value: var v } && v == key) is { } direct)
+        {
+            return direct;
+        }
+
+        // A nested setting (user.password, nodes.1.browse): the deepest node of the path that exists.
+        YamlNode? at = null;
+        YamlNode current = map;
+        foreach (var part in key.Split('.'))
+        {
+            if (current is YamlMappingNode m && m.Children.FirstOrDefault(c => c.Key is YamlScalarNode { Value: var v } && v == part) is { Key: { } k } entry)
+            {
+                at = k;
+                current = entry.Value;
+            }
+            else if (current is YamlSequenceNode q && int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var i) && i < q.Children.Count)
+            {
+                at = current = q.Children[i];
+            }
+            else
+            {
+                break;
+            }
+        }
+
+        return at;
+    }
+
+    /// <summary>
+    /// A setting's value; a nested one (a map or a list, as <c>user: { name, password }</c> or a list of nodes) is
+    /// flattened into dotted keys: <c>user.name</c>, <c>nodes.0.browse</c>.
+    /// </summary>
+    private static void FlattenSetting(Ctx ctx, string key, YamlNode value, Dictionary<string, string> settings)
+    {
+        switch (value)
+        {
+            case YamlMappingNode m:
+                foreach (var (k, v) in m.Children)
+                {
+                    FlattenSetting(ctx, key + "." + ctx.Str(k, "a setting"), v, settings);
+                }
+
+                break;
+            case YamlSequenceNode q:
+                for (var i = 0; i < q.Children.Count; i++)
+                {
+                    FlattenSetting(ctx, key + "." + i.ToString(CultureInfo.InvariantCulture), q.Children[i], settings);
+                }
+
+                break;
+            default:
+                settings[key] = ctx.Str(value, "a setting value");
+                break;
+        }
+    }
 
     private static FieldMapping ReadMapping(Ctx ctx, YamlNode node, string field)
     {
