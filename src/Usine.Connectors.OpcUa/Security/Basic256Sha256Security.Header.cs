@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
-using System.Text;
 using Usine.Connectors.OpcUa.Security.Internal;
 
 namespace Usine.Connectors.OpcUa.Security;
@@ -32,10 +31,10 @@ public sealed partial class Basic256Sha256Security
                 $"The asymmetric security header of the received OpenSecureChannel chunk ends at byte {offset}, not at {securityHeaderEnd}.");
         }
 
-        if (!policy.SequenceEqual(Encoding.UTF8.GetBytes(PolicyUri)))
+        if (!policy.SequenceEqual(System.Text.Encoding.UTF8.GetBytes(PolicyUri)))
         {
             throw new CryptographicException(
-                $"The received OpenSecureChannel chunk names the security policy '{Encoding.UTF8.GetString(policy)}', where this channel uses {PolicyUri}.");
+                $"The received OpenSecureChannel chunk names the security policy '{System.Text.Encoding.UTF8.GetString(policy)}', where this channel uses {PolicyUri}.");
         }
         if (sender.IsEmpty || !CertificateBlob.First(sender).SequenceEqual(_remoteCertificate.RawData))
         {

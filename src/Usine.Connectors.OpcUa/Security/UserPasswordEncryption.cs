@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using System.Text;
 using Usine.Connectors.OpcUa.Security.Internal;
 
 namespace Usine.Connectors.OpcUa.Security;
@@ -22,7 +21,7 @@ public static class UserPasswordEncryption
         ReadOnlySpan<byte> serverNonce)
     {
         ArgumentNullException.ThrowIfNull(password);
-        var secret = Encoding.UTF8.GetBytes(password);
+        var secret = System.Text.Encoding.UTF8.GetBytes(password);
         try
         {
             return Encrypt(securityPolicyUri, serverCertificate, (ReadOnlySpan<byte>)secret, serverNonce);

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Net.Sockets;
-using System.Text;
 using Usine.Connectors.OpcUa.Channel;
 
 namespace Usine.Connectors.OpcUa.Tests.Security;
@@ -177,14 +176,14 @@ internal sealed class RawSecureChannel : IAsyncDisposable
 
     private static string Describe(byte[] message)
     {
-        var type = Encoding.ASCII.GetString(message, 0, 4);
+        var type = System.Text.Encoding.ASCII.GetString(message, 0, 4);
         if (type != "ERRF")
         {
             return $"a {type} message";
         }
         var code = BinaryPrimitives.ReadUInt32LittleEndian(message.AsSpan(8));
         var length = BinaryPrimitives.ReadInt32LittleEndian(message.AsSpan(12));
-        var reason = length > 0 ? Encoding.UTF8.GetString(message, 16, length) : "";
+        var reason = length > 0 ? System.Text.Encoding.UTF8.GetString(message, 16, length) : "";
         return $"error 0x{code:X8} '{reason}'";
     }
 
@@ -216,7 +215,7 @@ internal sealed class RawSecureChannel : IAsyncDisposable
 
         public void Int64(long value) => _bytes.AddRange(BitConverter.GetBytes(value));
 
-        public void String(string value) => ByteString(Encoding.UTF8.GetBytes(value));
+        public void String(string value) => ByteString(System.Text.Encoding.UTF8.GetBytes(value));
 
         public void ByteString(ReadOnlySpan<byte> value)
         {

@@ -1,11 +1,11 @@
-using System.Security.Cryptography.X509Certificates;
 using Usine.Connectors.OpcUa.Channel;
 using Usine.Connectors.OpcUa.Security;
 
 namespace Usine.Connectors.OpcUa.Tests.Security;
 
 /// <summary>The policy's chunks, laid out by hand, against node-opcua: the wire format on its own, without the client.</summary>
-public sealed class RawSecureChannelTests : IDisposable
+[Collection(SecureServerCollection.Name)]
+public sealed class RawSecureChannelTests(SecureServerFixture server) : IDisposable
 {
     private readonly TempFolder _folder = new();
 
@@ -16,15 +16,11 @@ public sealed class RawSecureChannelTests : IDisposable
     [InlineData(MessageSecurityMode.SignAndEncrypt)]
     public async Task Node_opcua_opens_a_Basic256Sha256_channel_and_answers_under_its_token_keys(MessageSecurityMode mode)
     {
-        var endpoint = Environment.GetEnvironmentVariable("USINE_OPCUA_ENDPOINT") ?? "opc.tcp://127.0.0.1:48410/UA/Usine";
-        var certificates = new X509Certificate2Collection();
-        certificates.ImportFromPemFile(Environment.GetEnvironmentVariable("USINE_OPCUA_SERVER_CERT")!);
-        using var serverCertificate = certificates[0];
         using var own = ApplicationCertificate.LoadOrCreate(_folder.Sub("pki/own"), "urn:usine-tests:Usine", "usine-tests", TimeProvider.System);
-        using var security = new Basic256Sha256Security(own.Certificate, serverCertificate.RawData, mode);
+        using var security = new Basic256Sha256Security(own.Certificate, server.Certificate.RawData, mode);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
 
-        await using var channel = new RawSecureChannel(security, endpoint);
+        await using var channel = new RawSecureChannel(security, server.Endpoint);
         await channel.ConnectAsync(timeout.Token);
         await channel.OpenAsync(timeout.Token);
         var (endpoints, body) = await channel.GetEndpointsAsync(timeout.Token);

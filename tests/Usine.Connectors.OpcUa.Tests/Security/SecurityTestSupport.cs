@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using System.Text;
 using Usine.Connectors.OpcUa.Channel;
 using Usine.Connectors.OpcUa.Security;
 
@@ -80,7 +79,7 @@ internal static class Chunks
         header.AddRange("OPNF"u8.ToArray());
         header.AddRange(new byte[4]); // size, set by Seal
         header.AddRange(BitConverter.GetBytes(7u)); // SecureChannelId
-        AddByteString(header, Encoding.UTF8.GetBytes(policyUri ?? sender.PolicyUri));
+        AddByteString(header, System.Text.Encoding.UTF8.GetBytes(policyUri ?? sender.PolicyUri));
         AddByteString(header, sender.LocalCertificate.ToArray());
         AddByteString(header, sender.RemoteCertificateThumbprint.ToArray());
         var securityHeaderEnd = header.Count;

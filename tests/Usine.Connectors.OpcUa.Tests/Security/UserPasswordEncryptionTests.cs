@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using System.Text;
 using Usine.Connectors.OpcUa.Security;
 
 namespace Usine.Connectors.OpcUa.Tests.Security;
@@ -18,7 +17,7 @@ public sealed class UserPasswordEncryptionTests(SecurityKeys keys) : IClassFixtu
         Assert.Equal(256, data.Length);
         using var key = keys.Server2048.GetRSAPrivateKey()!;
         var plain = key.Decrypt(data, RSAEncryptionPadding.OaepSHA1);
-        var password = Encoding.UTF8.GetBytes("fours-à-peinture");
+        var password = System.Text.Encoding.UTF8.GetBytes("fours-à-peinture");
         Assert.Equal((uint)(password.Length + nonce.Length), BinaryPrimitives.ReadUInt32LittleEndian(plain));
         Assert.Equal(password, plain[4..(4 + password.Length)]);
         Assert.Equal(nonce, plain[(4 + password.Length)..]);
