@@ -81,6 +81,37 @@ public sealed class SecureSessionTests(SecureServerFixture server) : IDisposable
         await trusted.CloseAsync(timeout.Token);
     }
 
+    [Theory]
+    [InlineData(MessageSecurityMode.Sign)]
+    [InlineData(MessageSecurityMode.SignAndEncrypt)]
+    public async Task Reads_go_on_across_token_renewals_under_the_keys_of_each_new_token(MessageSecurityMode mode)
+    {
+        TrustServer();
+        using var timeout = new CancellationTokenSource(Timeout);
+        var options = Options(mode) with { Channel = new Transport.SecureChannelOptions { TokenLifetime = TimeSpan.FromSeconds(4) } };
+        await using var client = new OpcUaClient(options);
+        await client.ConnectAsync(timeout.Token);
+        var firstToken = client.Channel!.TokenId;
+        var reads = 0;
+
+        // Renewed at 75 % of the lifetime the server grants: a few seconds of reading see two renewals.
+        while (client.Channel.Renewals < 2)
+        {
+            timeout.Token.ThrowIfCancellationRequested();
+            var values = await client.ReadAsync([NodeId.Parse("ns=1;s=Oven1.Counter")], timeout.Token);
+            Assert.True(values[0].Status.IsGood, $"read {reads} under token {client.Channel.TokenId}: {values[0].Status}");
+            reads++;
+            await Task.Delay(100, timeout.Token);
+        }
+
+        Assert.NotEqual(firstToken, client.Channel.TokenId);
+        Assert.True(client.Channel.IsOpen, "the channel stays open across renewals");
+        var security = Assert.IsType<Basic256Sha256Security>(client.Channel.Security);
+        Assert.InRange(security.HeldTokens.Count, 1, 2);
+        Assert.Equal(client.Channel.TokenId, security.HeldTokens[0]);
+        await client.CloseAsync(timeout.Token);
+    }
+
     [Fact]
     public async Task A_wrong_password_sent_encrypted_is_refused_by_the_server()
     {
