@@ -3,7 +3,10 @@
 // identity, and endpoints with security None and Basic256Sha256 Sign / SignAndEncrypt.
 //
 //   node server.js --port 48400 [--path /UA/Usine] [--machines 3] [--period 500] [--origin EPOCH_MS]
-//                  [--max-items-per-call 0] [--pki DIR] [--user painter:secret]
+//                  [--max-items-per-call 0] [--pki DIR] [--user painter:secret] [--unsecure-password]
+//
+// --unsecure-password adds a user-name token policy without encryption to the None endpoint (node-opcua's
+// allowUnsecurePassword), as many PLCs offer it; without it, a password on the None endpoint must be encrypted.
 //
 // The counters are computed from --origin, so a server killed and started again with the same origin goes on
 // where the clock is, as a PLC's counter would: what a client did not see while it was down is a real gap.
@@ -19,6 +22,8 @@ const {
     Variant,
     MessageSecurityMode,
     SecurityPolicy,
+    UserTokenPolicy,
+    UserTokenType,
 } = require("node-opcua");
 
 function option(name, fallback) {
@@ -34,6 +39,7 @@ const origin = parseInt(option("origin", String(Date.now())), 10);
 const maxItemsPerCall = parseInt(option("max-items-per-call", "0"), 10);
 const pki = option("pki", path.join(os.tmpdir(), "usine-opcua-test-pki"));
 const [userName, password] = option("user", "painter:secret").split(":");
+const unsecurePassword = process.argv.includes("--unsecure-password");
 
 function tick() {
     return Math.max(0, Math.floor((Date.now() - origin) / period));
@@ -106,6 +112,21 @@ async function main() {
     }
     update();
     const timer = setInterval(update, Math.max(10, Math.floor(period / 5)));
+
+    if (unsecurePassword) {
+        // OPCUAServer does not pass allowUnsecurePassword on to its endpoints; add the policy to the None ones.
+        for (const endpoint of server.endpoints) {
+            for (const description of endpoint.endpointDescriptions()) {
+                if (description.securityMode === MessageSecurityMode.None) {
+                    description.userIdentityTokens.unshift(new UserTokenPolicy({
+                        policyId: "username_unsecure",
+                        tokenType: UserTokenType.UserName,
+                        securityPolicyUri: null,
+                    }));
+                }
+            }
+        }
+    }
 
     await server.start();
     const url = server.getEndpointUrl();

@@ -290,11 +290,19 @@ public sealed partial class OpcUaClient : IAsyncDisposable
             return e => e.WriteExtensionObject(new NodeId(0, TypeIds.AnonymousIdentityToken), anonymous.PolicyId, static (b, id) => b.WriteString(id));
         }
 
-        var policy = endpoint.UserIdentityTokens.FirstOrDefault(t => t.TokenType == UserTokenType.UserName)
-            ?? throw new OpcUaException($"{_options.Endpoint} does not accept user names at security {endpoint.SecurityMode}; remove user: or choose another security", new StatusCode(0x80210000), false);
+        // The password travels as the token policy says; a policy without its own URI takes the endpoint's. Of the
+        // policies the endpoint offers, one that encrypts the password with a policy this client has comes first.
+        string TokenPolicy(UserTokenPolicy p) => string.IsNullOrEmpty(p.SecurityPolicyUri) ? endpoint.SecurityPolicyUri ?? NoSecurity.Uri : p.SecurityPolicyUri;
+        var candidates = endpoint.UserIdentityTokens.Where(t => t.TokenType == UserTokenType.UserName).ToList();
+        if (candidates.Count == 0)
+        {
+            throw new OpcUaException($"{_options.Endpoint} does not accept user names at security {endpoint.SecurityMode}; remove user: or choose another security", new StatusCode(0x80210000), false);
+        }
 
-        // The password travels as the token policy says; a policy without its own URI takes the endpoint's.
-        var tokenPolicy = string.IsNullOrEmpty(policy.SecurityPolicyUri) ? endpoint.SecurityPolicyUri ?? NoSecurity.Uri : policy.SecurityPolicyUri;
+        var policy = candidates.FirstOrDefault(p => TokenPolicy(p) != NoSecurity.Uri && FindProvider(TokenPolicy(p)) is not null)
+            ?? candidates.FirstOrDefault(p => TokenPolicy(p) == NoSecurity.Uri)
+            ?? candidates[0];
+        var tokenPolicy = TokenPolicy(policy);
         var secret = System.Text.Encoding.UTF8.GetBytes(_options.Password ?? "");
         byte[] password;
         string? algorithm;
