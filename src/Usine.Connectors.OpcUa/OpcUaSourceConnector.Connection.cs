@@ -15,11 +15,15 @@ public sealed partial class OpcUaSourceConnector
     // Notification messages are handled one at a time, in sequence order, whichever Publish brought them.
     private readonly SemaphoreSlim _handling = new(1, 1);
     private List<Item> _items = [];
+    private LastValue[] _lastValues = [];
+    private long _repeatedSamples;
     private uint _subscriptionId;
     private uint _lastSequence;
     private bool _hasLastSequence;
     private bool _subscriptionLost;
-    private DateTime? _lastPublishTime;
+    private DateTime? _lastValueAt;
+    private readonly List<Exception> _toReport = [];
+    private volatile bool _connected;
     private long _gaps;
     private TimeSpan _keepAlive;
 
@@ -46,9 +50,17 @@ public sealed partial class OpcUaSourceConnector
 
                 failures = 0;
                 context.Connected();
+                _connected = true;
                 LogConnected(_logger, _source.Id, Endpoint, _subscriptionId, _items.Count);
+                foreach (var problem in _toReport)
+                {
+                    Report(context, problem);
+                }
+
+                _toReport.Clear();
                 var reason = await RunAsync(client, context, ct);
-                lostAt = _lastPublishTime ?? _time.GetUtcNow().UtcDateTime;
+                _connected = false;
+                lostAt = _lastValueAt ?? _time.GetUtcNow().UtcDateTime;
                 context.Disconnected(reason);
                 LogConnectionLost(_logger, reason, _source.Id, Endpoint, reason.Message);
                 if (!await DelayAsync(Backoff.Delay(1, _options.ReconnectMinBackoff, _options.ReconnectMaxBackoff), ct))
@@ -68,7 +80,7 @@ public sealed partial class OpcUaSourceConnector
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
                 failures++;
-                lostAt ??= _lastPublishTime;
+                lostAt ??= _lastValueAt;
                 context.Disconnected(ex);
                 var retryIn = Backoff.Delay(failures, _options.ReconnectMinBackoff, _options.ReconnectMaxBackoff);
                 LogConnectFailed(_logger, ex, _source.Id, Endpoint, failures, retryIn, ex.Message);
@@ -173,6 +185,7 @@ public sealed partial class OpcUaSourceConnector
             }
 
             var message = result.Message;
+            LogMessage(_logger, _source.Id, message.SequenceNumber, message.Values.Length, _hasLastSequence ? _lastSequence : 0, string.Join(",", result.AvailableSequenceNumbers));
             if (message.StatusChange is { } change)
             {
                 LogStatusChange(_logger, _source.Id, _subscriptionId, change.Name);
@@ -253,17 +266,32 @@ public sealed partial class OpcUaSourceConnector
 
         if (missing > 0)
         {
-            ReportGap(context, $"source '{_source.Id}': {missing} notification message(s) from sequence number {firstMissing} are no longer held by {Endpoint}; values published between {_lastPublishTime:O} and {before:O} are missing");
+            ReportGap(context, $"source '{_source.Id}': {missing} notification message(s) from sequence number {firstMissing} are no longer held by {Endpoint}; values published between {_lastValueAt:O} (the last received) and {before:O} are missing");
         }
     }
 
+    /// <summary>
+    /// Reports values that cannot be had any more: in the log, and as the source's last error, kept in its job's
+    /// history. While reconnecting it is reported once connected, so the job shows it after the outage itself.
+    /// </summary>
     private void ReportGap(ReceiveContext context, string gap)
     {
         Interlocked.Increment(ref _gaps);
         LogGap(_logger, _source.Id, gap);
+        var problem = new OpcUaGapException(gap);
+        if (_connected)
+        {
+            Report(context, problem);
+        }
+        else
+        {
+            _toReport.Add(problem);
+        }
+    }
 
-        // The gap is the source's last error, kept in its job's history, while it goes on running.
-        context.Disconnected(new OpcUaGapException(gap));
+    private static void Report(ReceiveContext context, Exception problem)
+    {
+        context.Disconnected(problem);
         context.Connected();
     }
 
@@ -312,6 +340,12 @@ public sealed partial class OpcUaSourceConnector
 
     [LoggerMessage(2148, LogLevel.Warning, "OPC UA source {SourceId}: subscription {SubscriptionId} status changed to {Status}")]
     private static partial void LogStatusChange(ILogger logger, string sourceId, uint subscriptionId, string status);
+
+    [LoggerMessage(2150, LogLevel.Debug, "OPC UA source {SourceId}: notification message {Sequence} with {Values} values (last handled {Last}; the server holds {Available})")]
+    private static partial void LogMessage(ILogger logger, string sourceId, uint sequence, int values, uint last, string available);
+
+    [LoggerMessage(2151, LogLevel.Information, "OPC UA source {SourceId}: notification message {Sequence} repeats the last sample of {Node}; dropped")]
+    private static partial void LogRepeatedSample(ILogger logger, string sourceId, uint sequence, string node);
 
     [LoggerMessage(2149, LogLevel.Warning, "OPC UA source {SourceId}: a value came for client handle {Handle}, which names no monitored item; dropped")]
     private static partial void LogUnknownHandle(ILogger logger, string sourceId, uint handle);

@@ -12,6 +12,7 @@ public sealed partial class OpcUaSourceConnector
     private async Task SubscribeAsync(OpcUaClient client, ReceiveContext context, CancellationToken ct)
     {
         _items = await ResolveAsync(client, ct);
+        _lastValues = new LastValue[_items.Count];
         var publishing = _settings.PublishingInterval;
 
         // A keep-alive at least every 10 s, and a lifetime that outlasts the session timeout, so the subscription
@@ -75,7 +76,7 @@ public sealed partial class OpcUaSourceConnector
             }
 
             var summary = $"source '{_source.Id}': {Endpoint} refused {refused.Count} of {_items.Count} monitored items: {string.Join(", ", refused.Take(10).Select(r => $"{r.Item.Node} ({r.Status.Name})"))}{(refused.Count > 10 ? ", ..." : "")}";
-            context.Disconnected(new OpcUaException(summary, refused[0].Status, true));
+            _toReport.Add(new OpcUaException(summary, refused[0].Status, true));
         }
     }
 
@@ -132,7 +133,7 @@ public sealed partial class OpcUaSourceConnector
         }
 
         await SubscribeAsync(client, context, ct);
-        ReportGap(context, $"source '{_source.Id}': subscription {old} was lost with its session on {Endpoint} and created again as {_subscriptionId}; values published between {lostAt:O} and {_time.GetUtcNow().UtcDateTime:O} that the server did not keep are missing");
+        ReportGap(context, $"source '{_source.Id}': subscription {old} was lost with its session on {Endpoint} and created again as {_subscriptionId}; values between the last received at {lostAt:O} and {_time.GetUtcNow().UtcDateTime:O} are missing");
     }
 
     private async Task<uint[]?> TryTransferAsync(OpcUaClient client, CancellationToken ct)

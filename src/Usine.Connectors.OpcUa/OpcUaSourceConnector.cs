@@ -141,6 +141,7 @@ public sealed partial class OpcUaSourceConnector : ISourceConnector
         var values = message.Values;
         var receivedAt = _time.GetUtcNow().UtcDateTime;
         var acknowledgement = new Acknowledgement(subscription, message.SequenceNumber);
+        var acknowledged = false;
         for (var i = 0; i < values.Length; i++)
         {
             ref readonly var value = ref values[i];
@@ -150,16 +151,40 @@ public sealed partial class OpcUaSourceConnector : ISourceConnector
                 continue;
             }
 
+            // A server may put the same sample in two notification messages when a response was lost with its
+            // channel (node-opcua does, sending it again in the next message as well as by Republish). A value of
+            // the same item with the same timestamps, status and value is that same sample: dropped.
+            ref var last = ref _lastValues[(int)value.ClientHandle];
+            if (last.Has && last.Source == value.SourceTimestamp && last.Server == value.ServerTimestamp && last.Status == value.Status && last.Value.Equals(value.Value))
+            {
+                Interlocked.Increment(ref _repeatedSamples);
+                LogRepeatedSample(_logger, _source.Id, message.SequenceNumber, _items[(int)value.ClientHandle].Node);
+                continue;
+            }
+
+            last = new LastValue(true, value.SourceTimestamp, value.ServerTimestamp, value.Status, value.Value);
             var item = _items[(int)value.ClientHandle];
             var payload = _json.Write(item.Node, item.BrowsePath, value);
             var raw = new RawMessage(_nextPosition++, receivedAt, payload, item.BrowsePath);
             var received = new ReceivedMessage(raw, i == values.Length - 1 ? acknowledgement : null);
+            acknowledged |= i == values.Length - 1;
             if (!context.Messages.TryWrite(received))
             {
                 await context.Messages.WriteAsync(received, ct);
             }
         }
 
-        _lastPublishTime = message.PublishTime;
+        _lastValueAt = receivedAt;
+        if (!acknowledged)
+        {
+            // Its last value was dropped: nothing carries the acknowledgement to the runner, so it goes now.
+            _acknowledgements.Enqueue((subscription, message.SequenceNumber));
+        }
     }
+
+    /// <summary>The last value handed over for an item, to recognise the same sample sent twice.</summary>
+    private readonly record struct LastValue(bool Has, DateTime? Source, DateTime? Server, StatusCode Status, Variant Value);
+
+    /// <summary>Values dropped because the server sent the same sample of an item twice.</summary>
+    public long RepeatedSamples => Interlocked.Read(ref _repeatedSamples);
 }
