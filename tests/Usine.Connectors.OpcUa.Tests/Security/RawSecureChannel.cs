@@ -94,6 +94,7 @@ internal sealed class RawSecureChannel : IAsyncDisposable
         TokenId = reader.UInt32();
         reader.Skip(8 + 4); // createdAt, revisedLifetime
         var serverNonce = reader.ByteString();
+        reader.ExpectEnd("OpenSecureChannel response");
         _security.DeriveKeys(TokenId, clientNonce, serverNonce);
     }
 
@@ -275,6 +276,15 @@ internal sealed class RawSecureChannel : IAsyncDisposable
                 throw new InvalidOperationException($"Expected the type id i={id}, found bytes {Convert.ToHexString(bytes, _offset, 4)}.");
             }
             _offset += 4;
+        }
+
+        /// <summary>What Open gave back ends with the message: no padding or signature left behind.</summary>
+        public void ExpectEnd(string what)
+        {
+            if (_offset != bytes.Length)
+            {
+                throw new InvalidOperationException($"The opened {what} has {bytes.Length - _offset} bytes after its last field.");
+            }
         }
 
         public void ResponseHeader()
