@@ -116,11 +116,28 @@ install_chromium() {
     log "chromium at $CHROMIUM ($("$CHROMIUM" --version 2>/dev/null | head -1))"
 }
 
+# --- OPC UA test server (node-opcua, tests/opcua-server; each test class starts its own on a free port) ---
+
+OPCUA_SERVER_DIR="${USINE_OPCUA_SERVER_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/opcua-server}"
+
+install_opcua_server() {
+    if ! command -v node >/dev/null 2>&1; then
+        log "installing nodejs and npm"
+        apt_install nodejs npm
+    fi
+    if [[ ! -d $OPCUA_SERVER_DIR/node_modules/node-opcua ]]; then
+        log "installing node-opcua into $OPCUA_SERVER_DIR"
+        (cd "$OPCUA_SERVER_DIR" && npm install --no-audit --no-fund --loglevel=error >&2)
+    fi
+    log "OPC UA test server in $OPCUA_SERVER_DIR (node $(node --version))"
+}
+
 # ---------------------------------------------------------------------------------------------------
 
 print_env() {
     echo "export USINE_TEST_MQTT=mqtt://127.0.0.1:$MQTT_PORT"
     echo "export USINE_CHROMIUM=$CHROMIUM"
+    echo "export USINE_OPCUA_SERVER_DIR=$OPCUA_SERVER_DIR"
     # Playwright drives the Debian chromium above; it must never fetch a browser of its own.
     echo "export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1"
 }
@@ -129,6 +146,7 @@ case "${1:-}" in
     start)
         start_mosquitto
         install_chromium
+        install_opcua_server
         print_env
         ;;
     stop)
