@@ -1,3 +1,4 @@
+using Usine.Connectors.Testing;
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;

@@ -1,3 +1,4 @@
+using Usine.Connectors.Testing;
 using Usine.Connectors.OpcUa.Client;
 using Usine.Connectors.OpcUa.Encoding;
 

@@ -1,3 +1,4 @@
+using Usine.Connectors.Testing;
 using Usine.Operations;
 
 namespace Usine.Connectors.OpcUa.Tests;

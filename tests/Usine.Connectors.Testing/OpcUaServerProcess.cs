@@ -3,14 +3,16 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 
-namespace Usine.Connectors.OpcUa.Tests;
+using Xunit.Abstractions;
+
+namespace Usine.Connectors.Testing;
 
 /// <summary>
 /// The project's node-opcua test server (tests/opcua-server), started by a test on a free loopback port, which it
 /// may kill and start again on the same port. Its counters follow the clock from the origin the test gives, so a
 /// restarted server goes on counting as a machine would.
 /// </summary>
-internal sealed class OpcUaServerProcess : IAsyncDisposable
+public sealed class OpcUaServerProcess : IAsyncDisposable
 {
     public const string UserName = "painter";
     public const string Password = "oven-secret";
@@ -158,25 +160,3 @@ internal sealed class OpcUaServerProcess : IAsyncDisposable
     }
 }
 
-/// <summary>One test server for a test class that does not kill it: counters every 200 ms, at most 2 monitored items per call, a user whose password may go unencrypted.</summary>
-public sealed class OpcUaServerFixture : IAsyncLifetime
-{
-    private readonly NullOutput _output = new();
-
-    internal OpcUaServerProcess Server { get; private set; } = null!;
-
-    public async Task InitializeAsync() => Server = await OpcUaServerProcess.StartAsync(_output, 200, "--max-items-per-call", "2", "--unsecure-password");
-
-    public async Task DisposeAsync() => await Server.DisposeAsync();
-
-    private sealed class NullOutput : ITestOutputHelper
-    {
-        public void WriteLine(string message)
-        {
-        }
-
-        public void WriteLine(string format, params object[] args)
-        {
-        }
-    }
-}
