@@ -1,4 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
+using Usine.Connectors.Testing;
 
 namespace Usine.Connectors.OpcUa.Tests.Security;
 
