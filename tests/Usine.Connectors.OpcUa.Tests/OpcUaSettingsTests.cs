@@ -57,12 +57,21 @@ public sealed class OpcUaSettingsTests
     [InlineData("      endpoint: opc.tcp://h:4840\n      nodes: [{ id: \"i=2258\" }]\n      user: { name: painter, password: \"${USINE_TEST_NOT_SET_ANYWHERE}\" }\n", 9, "refers to the environment variable USINE_TEST_NOT_SET_ANYWHERE, which is not set")]
     [InlineData("      endpoint: opc.tcp://h:4840\n      nodes: [{ id: \"i=2258\" }]\n      samplingInterval: often\n", 9, "write a duration such as 500ms, 1s or 2m")]
     [InlineData("      endpoint: opc.tcp://h:4840\n      nodes: [{ id: \"i=2258\" }]\n      deadband: { type: percent, value: 150 }\n", 9, "deadband value '150' must be a number from 0 to 100")]
-    [InlineData("      endpoint: opc.tcp://h:4840\n      nodes: [{ id: \"i=2258\" }]\n      security: sign\n", 9, "security sign needs the Basic256Sha256 policy, which this Usine has no implementation of registered")]
     public void A_setting_that_cannot_work_fails_at_start_naming_its_line(string settings, int line, string problem)
     {
         var ex = Assert.Throws<DefinitionException>(() => DefinitionLoader.LoadText(Head + settings + "", "plant.yaml", Kinds));
         Assert.Contains(problem, ex.Problem, StringComparison.Ordinal);
         Assert.Equal(line, ex.Line);
+    }
+
+    [Fact]
+    public void A_sign_source_without_a_registered_policy_fails_at_start_naming_its_line()
+    {
+        var kinds = new SourceKindRegistry([OpcUaConnectors.Registration(new OpcUaConnectorOptions { SecurityProviders = [] })]);
+        var yaml = Head + "      endpoint: opc.tcp://h:4840\n      nodes: [{ id: \"i=2258\" }]\n      security: sign\n";
+        var ex = Assert.Throws<DefinitionException>(() => DefinitionLoader.LoadText(yaml, "plant.yaml", kinds));
+        Assert.Contains("security sign needs the Basic256Sha256 policy, which this Usine has no implementation of registered", ex.Problem, StringComparison.Ordinal);
+        Assert.Equal(9, ex.Line);
     }
 
     [Fact]

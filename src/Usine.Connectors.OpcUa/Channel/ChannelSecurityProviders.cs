@@ -7,5 +7,5 @@ namespace Usine.Connectors.OpcUa.Channel;
 /// </summary>
 public static class ChannelSecurityProviders
 {
-    public static IReadOnlyList<IChannelSecurityProvider> Available { get; } = [];
+    public static IReadOnlyList<IChannelSecurityProvider> Available { get; } = [new Security.Basic256Sha256Provider()];
 }
