@@ -70,9 +70,9 @@ public static partial class DefinitionLoader
             sources.AddRange(ctx.Seq(many, "sources").Select(s => ctx.Str(s, "sources")));
         }
 
-        if (signal == AlertSignal.StoreFailing && sources.Count > 0)
+        if (signal is AlertSignal.StoreFailing or AlertSignal.ConsumerLag && sources.Count > 0)
         {
-            throw ctx.Error(ctx.Opt(map, "source") ?? ctx.Opt(map, "sources")!, $"rule '{name}' watches the store, which every source shares: it takes no source or sources");
+            throw ctx.Error(ctx.Opt(map, "source") ?? ctx.Opt(map, "sources")!, $"rule '{name}' watches {(signal == AlertSignal.StoreFailing ? "the store" : "the cluster's processors")}, which every source shares: it takes no source or sources");
         }
 
         var rule = new AlertRule
@@ -139,10 +139,19 @@ public static partial class DefinitionLoader
                 var lag = above is null ? TimeSpan.FromSeconds(60) : Duration(ctx, above, "above", allowZero: false);
                 rule = rule with { Above = lag.TotalSeconds };
                 break;
+            case AlertSignal.ConsumerLag:
+                var messages = above is null ? 100_000 : ctx.Int(above, "above");
+                if (messages < 0)
+                {
+                    throw ctx.Error(above!, $"'above' of rule '{name}' is a number of messages, 0 or more");
+                }
+
+                rule = rule with { Above = messages };
+                break;
             default:
                 if (above is not null)
                 {
-                    throw ctx.Error(above, $"'above' applies to dead-letter-rate and lag only; rule '{name}' watches {signalText}");
+                    throw ctx.Error(above, $"'above' applies to dead-letter-rate, lag and consumer-lag only; rule '{name}' watches {signalText}");
                 }
 
                 break;

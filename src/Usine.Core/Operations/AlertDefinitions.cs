@@ -23,6 +23,9 @@ public enum AlertSignal
 
     /// <summary>The store cannot commit batches (a full disk, a read-only or broken data directory). Always evaluated, see <see cref="AlertRule.StoreFailingBuiltIn"/>.</summary>
     StoreFailing,
+
+    /// <summary>The processors of a cluster have more messages waiting in JetStream than a threshold (not yet delivered, or delivered and not yet committed).</summary>
+    ConsumerLag,
 }
 
 public enum AlertSeverity
@@ -66,7 +69,7 @@ public sealed record AlertRule
 
     public string? Origin { get; init; }
 
-    /// <summary>The signal as written in YAML: silence, connector-down, dead-letter-rate, lag, job-failed, reconcile-mismatch, store-failing.</summary>
+    /// <summary>The signal as written in YAML: silence, connector-down, dead-letter-rate, lag, job-failed, reconcile-mismatch, store-failing, consumer-lag.</summary>
     public static string SignalName(AlertSignal signal) => signal switch
     {
         AlertSignal.Silence => "silence",
@@ -75,6 +78,7 @@ public sealed record AlertRule
         AlertSignal.Lag => "lag",
         AlertSignal.JobFailed => "job-failed",
         AlertSignal.StoreFailing => "store-failing",
+        AlertSignal.ConsumerLag => "consumer-lag",
         _ => "reconcile-mismatch",
     };
 

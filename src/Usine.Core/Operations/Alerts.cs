@@ -26,6 +26,9 @@ public interface IAlertSignals
 
     /// <summary>The sources whose latest commit failed (see <see cref="Ingestion.CommitHealth"/>); none by default.</summary>
     IReadOnlyList<Ingestion.CommitFailure> FailingCommits() => [];
+
+    /// <summary>Messages the processors of a cluster have not committed yet, as last seen; null outside a cluster or before the first look.</summary>
+    long? ConsumerLag() => null;
 }
 
 /// <summary>An alert that is firing now.</summary>
@@ -335,6 +338,8 @@ public sealed class AlertEngine : IAlertView
                 return $"source {id} reconciles again";
             case AlertSignal.StoreFailing:
                 return $"the store commits again (it failed for {Format(now - inst.PendingSince)})";
+            case AlertSignal.ConsumerLag:
+                return $"the processors are back at or under {rule.Above ?? 0:N0} messages behind";
             default:
                 return $"the condition of rule {rule.Name} no longer holds";
         }
@@ -483,6 +488,14 @@ public sealed class AlertEngine : IAlertView
                     var since = failing.Min(f => f.Since);
                     var reasons = string.Join("; ", failing.Select(f => f.Reason).Distinct(StringComparer.Ordinal).Take(3));
                     yield return (null, "store", $"the store cannot commit since {since:u} ({failing.Count} sources waiting): {reasons}", null);
+                }
+
+                break;
+            case AlertSignal.ConsumerLag:
+                // One alert for the cluster: the processors share one consumer.
+                if (_signals.ConsumerLag() is { } behind && behind > (rule.Above ?? 0))
+                {
+                    yield return (null, "cluster", $"the processors are {behind:N0} messages behind in JetStream (threshold {rule.Above ?? 0:N0}): add processors, or look at why they are slow", null);
                 }
 
                 break;

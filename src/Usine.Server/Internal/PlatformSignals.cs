@@ -1,8 +1,10 @@
 namespace Usine.Server.Internal;
 
 /// <summary>The signals alert rules evaluate, read from the running engine and the store.</summary>
-internal sealed class PlatformSignals(Usine.Ingestion.IngestEngine engine, Usine.Storage.IOperationsStore store, Usine.Configuration.UsineDefinitions definitions) : IAlertSignals
+internal sealed class PlatformSignals(Usine.Ingestion.IngestEngine engine, Usine.Storage.IOperationsStore store, Usine.Configuration.UsineDefinitions definitions, ClusterMonitor? cluster = null) : IAlertSignals
 {
+    public long? ConsumerLag() => cluster?.Last is { } last ? last.Pending + last.Unacknowledged : null;
+
     public SourceSignal Source(string sourceId)
     {
         var stats = engine.Stats.GetValueOrDefault(sourceId);

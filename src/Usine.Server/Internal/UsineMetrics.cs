@@ -26,7 +26,7 @@ internal sealed class UsineMetrics : IDisposable
     private readonly Histogram<double> _latency;
     private readonly ConcurrentDictionary<string, KeyValuePair<string, object?>[]> _tags = new(StringComparer.Ordinal);
 
-    public UsineMetrics(Usine.Ingestion.IngestEngine engine, Usine.Configuration.UsineDefinitions definitions, JobRegistry jobs, TimeProvider time, UsineStarted started)
+    public UsineMetrics(Usine.Ingestion.IngestEngine engine, Usine.Configuration.UsineDefinitions definitions, JobRegistry jobs, TimeProvider time, UsineStarted started, ClusterMonitor? cluster = null)
     {
         _engine = engine;
         _definitions = definitions;
@@ -50,6 +50,12 @@ internal sealed class UsineMetrics : IDisposable
             "Age of the oldest message handed to the engine and not yet committed (its receive time to now); 0 when nothing is pending.");
         _meter.CreateObservableGauge("usine.job.state", JobStates, "1",
             "1 for the state a job is in, 0 for the others; streams always, bounded runs while running and for an hour after they end.");
+        if (cluster is not null)
+        {
+            _meter.CreateObservableGauge<long>("usine.cluster.lag", () => cluster.Last is { } last ? [new Measurement<long>(last.Pending, new KeyValuePair<string, object?>("state", "pending")), new Measurement<long>(last.Unacknowledged, new KeyValuePair<string, object?>("state", "unacknowledged"))] : Array.Empty<Measurement<long>>(),
+                "{message}", "In a cluster: messages of the JetStream stream the processors have not yet been given (pending) or not yet committed (unacknowledged), as last seen.");
+        }
+
         _latency = _meter.CreateHistogram("usine.ingest.latency", "s",
             "Per committed batch: seconds from the receive time of its oldest message to the end of the commit that made it queryable.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });

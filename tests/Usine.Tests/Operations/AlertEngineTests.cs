@@ -19,6 +19,10 @@ public sealed class AlertEngineTests
 
         public IReadOnlyList<Usine.Ingestion.CommitFailure> FailingCommits() => [.. Failing];
 
+        public long? Lag { get; set; }
+
+        public long? ConsumerLag() => Lag;
+
         public Task<IReadOnlyList<ReconcileIssue>> FindMismatchesAsync(DateTime from, DateTime to, CancellationToken cancellationToken)
         {
             Reconciliations++;
@@ -100,6 +104,40 @@ public sealed class AlertEngineTests
         Assert.Empty(engine.Firing);
         Assert.Equal(["firing", "resolved"], _notified.Events.Select(e => e.Status));
         Assert.All(_notified.Events, e => Assert.Equal("store-failing", e.Signal));
+    }
+
+    [Fact]
+    public async Task Processors_too_far_behind_in_jetstream_fire_one_alert_for_the_cluster_and_resolve_when_they_catch_up()
+    {
+        var (engine, _) = Engine("alerts:\n  rules:\n    - { name: behind, signal: consumer-lag, above: 50000, for: 1m }\n");
+
+        // Outside a cluster there is no lag to read: nothing fires.
+        _time.Advance(TimeSpan.FromMinutes(5));
+        await engine.EvaluateAsync(default);
+        Assert.Empty(engine.Firing);
+
+        _signals.Lag = 80_000;
+        await engine.EvaluateAsync(default);
+        Assert.Empty(engine.Firing);
+        _time.Advance(TimeSpan.FromMinutes(1));
+        await engine.EvaluateAsync(default);
+        var firing = Assert.Single(engine.Firing);
+        Assert.Equal(("behind", null), (firing.Rule, firing.Source));
+        Assert.StartsWith("the processors are 80,000 messages behind in JetStream (threshold 50,000)", firing.Summary, StringComparison.Ordinal);
+
+        _signals.Lag = 1_000;
+        await engine.EvaluateAsync(default);
+        Assert.Empty(engine.Firing);
+        Assert.Equal(["firing", "resolved"], _notified.Events.Select(e => e.Status));
+        Assert.All(_notified.Events, e => Assert.Equal("consumer-lag", e.Signal));
+    }
+
+    [Fact]
+    public void A_consumer_lag_rule_takes_no_source_and_a_number_of_messages()
+    {
+        var sourced = Assert.Throws<DefinitionException>(() => Engine("alerts:\n  rules:\n    - { name: behind, signal: consumer-lag, source: s1 }\n"));
+        Assert.Contains("takes no source", sourced.Message, StringComparison.Ordinal);
+        Assert.Throws<DefinitionException>(() => Engine("alerts:\n  rules:\n    - { name: behind, signal: consumer-lag, above: lots }\n"));
     }
 
     [Fact]
