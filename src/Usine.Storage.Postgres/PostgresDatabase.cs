@@ -86,6 +86,8 @@ internal sealed class PostgresDatabase(PostgresStoreOptions options) : IAsyncDis
                 {
                     Tables[versions.Name] = EnsureModelTable(writer, versions);
                 }
+
+                PrepareConsole(writer);
             }
             finally
             {
@@ -147,11 +149,85 @@ internal sealed class PostgresDatabase(PostgresStoreOptions options) : IAsyncDis
         {
             var table = EnsureModelTable(writer, versions);
             CreateStage(writer, table);
+            Tables[versions.Name] = table;
+            PrepareConsole(writer);
             return table;
         }
         finally
         {
             Exec(writer, "SELECT pg_advisory_unlock($1)", SchemaLock);
+        }
+    }
+
+    /// <summary>The role the SQL console reads every table with (a caller who sees every plant).</summary>
+    internal string ReaderRole => Options.Schema + "_reader";
+
+    /// <summary>The role the SQL console reads the plant relations with, their rows limited to the query's plants.</summary>
+    internal string ScopedRole => Options.Schema + "_scoped";
+
+    /// <summary>Whether the console's roles and policies are in place; false when the store's user may not make roles.</summary>
+    internal bool ConsoleReady { get; private set; }
+
+    /// <summary>
+    /// Makes the SQL console's roles, grants them what they may read, and puts row-level security on the relations
+    /// that carry a plant (see <see cref="PostgresSqlConsole"/>). Run under the schema lock at start and when a model
+    /// is added; each statement is idempotent.
+    /// </summary>
+    private void PrepareConsole(NpgsqlConnection conn)
+    {
+        var reader = Sql.Quote(ReaderRole);
+        var scoped = Sql.Quote(ScopedRole);
+        var schema = Sql.Quote(Options.Schema);
+        try
+        {
+            foreach (var role in new[] { ReaderRole, ScopedRole })
+            {
+                Exec(conn, $"DO $do$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {Sql.Literal(role)}) THEN CREATE ROLE {Sql.Quote(role)} NOLOGIN; END IF; END $do$");
+                Exec(conn, $"GRANT {Sql.Quote(role)} TO CURRENT_USER");
+            }
+
+            Exec(conn, $"GRANT USAGE ON SCHEMA {schema} TO {reader}, {scoped}");
+            Exec(conn, $"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {reader}");
+
+            const string InScope = "plant = ANY (string_to_array(current_setting('usine.plants', true), ','))";
+            var relations = new List<(string Name, string Scope)> { ("avatars", InScope), ("avatar_attributes", $"{InScope} AND EXISTS (SELECT 1 FROM avatars a WHERE a.avatar_key = avatar_attributes.avatar_key)") };
+            relations.Add(("avatar_link_events", "EXISTS (SELECT 1 FROM avatars a WHERE a.avatar_key = from_key) AND EXISTS (SELECT 1 FROM avatars a WHERE a.avatar_key = to_key)"));
+            foreach (var table in Tables.Values)
+            {
+                relations.Add((Sql.RecordTable(table.Name), InScope));
+                relations.AddRange(table.Rollups.Select(r => (r.Table, InScope)));
+            }
+
+            foreach (var (name, scope) in relations)
+            {
+                var relation = Sql.Quote(name);
+                Exec(conn, $"GRANT SELECT ON {relation} TO {scoped}");
+                Exec(conn, $"ALTER TABLE {relation} ENABLE ROW LEVEL SECURITY");
+                Exec(conn, $"DROP POLICY IF EXISTS console_all ON {relation}");
+                Exec(conn, $"CREATE POLICY console_all ON {relation} FOR SELECT TO {reader} USING (true)");
+                Exec(conn, $"DROP POLICY IF EXISTS console_plants ON {relation}");
+                Exec(conn, $"CREATE POLICY console_plants ON {relation} FOR SELECT TO {scoped} USING ({scope})");
+            }
+
+            // Views read with the rights of their caller, so that the policies of the tables beneath apply.
+            var views = new List<string> { "avatar_links" };
+            foreach (var table in Tables.Values)
+            {
+                views.AddRange(table.Rollups.Select(r => Sql.RollupView(table.Name, r.Definition)));
+            }
+
+            foreach (var view in views)
+            {
+                Exec(conn, $"ALTER VIEW {Sql.Quote(view)} SET (security_invoker = true)");
+                Exec(conn, $"GRANT SELECT ON {Sql.Quote(view)} TO {scoped}");
+            }
+
+            ConsoleReady = true;
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            // A user that may not make roles: the store works, without its SQL console.
+            ConsoleReady = false;
         }
     }
 

@@ -14,6 +14,8 @@ public sealed class PostgresStore : IUsineStore
     private readonly PostgresDatabase _db;
     private readonly PostgresCommit _commit;
 
+    private readonly PostgresSqlConsole _console;
+
     public PostgresStore(PostgresStoreOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -29,6 +31,7 @@ public sealed class PostgresStore : IUsineStore
         Audit = new PostgresAudit(_db);
         Operations = new PostgresOperations(_db);
         Archive = new PostgresArchive(_db);
+        _console = new PostgresSqlConsole(_db);
     }
 
     public PostgresStoreOptions Options => _db.Options;
@@ -51,8 +54,8 @@ public sealed class PostgresStore : IUsineStore
 
     public IArchiveStore Archive { get; }
 
-    /// <summary>None yet: the SQL console of the API is the embedded store's.</summary>
-    public ISqlConsole? SqlConsole => null;
+    /// <summary>Read-only SQL under roles of the store's own, plant-scoped by row-level security; null when the store's user may not make roles.</summary>
+    public ISqlConsole? SqlConsole => _db.ConsoleReady ? _console : null;
 
     /// <summary>Cumulative time spent in each phase of commits, for benchmarks and metrics.</summary>
     public CommitTimings Timings => _commit.Timings;

@@ -178,6 +178,9 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output) : IAsyncLifet
 
         // Seven machines, each one avatar, whichever processor saw it first.
         Assert.Equal(7, await ScalarAsync($"SELECT count(*) FROM {_schema}.avatars WHERE type = 'machine'"));
+
+        // The API role answers SQL on PostgreSQL.
+        Assert.Equal(Total - bad, await api.CountAsync("SELECT count(*) FROM m_reading"));
     }
 
     private async Task<string> LagAsync(UsineProcess api, int chunk)
