@@ -46,103 +46,11 @@ internal abstract class DuckDbFacet(DuckDbDatabase db)
         Utc(r.GetDateTime(10)), Utc(r.GetDateTime(11)), r.IsDBNull(12) ? null : r.GetString(12), r.IsDBNull(13) ? null : r.GetString(13),
         r.IsDBNull(14) ? 0 : r.GetInt64(14), r.IsDBNull(15) ? null : ReadBlob(r, 15));
 
-    /// <summary>Positional parameters of one statement.</summary>
-    internal sealed class SqlArgs
-    {
-        public List<object?> Values { get; } = [];
-
-        public string Add(object? value)
-        {
-            Values.Add(value);
-            return "$" + Values.Count.ToString(CultureInfo.InvariantCulture);
-        }
-
-        public void Bind(DuckDBCommand cmd)
-        {
-            foreach (var v in Values)
-            {
-                cmd.Parameters.Add(new DuckDBParameter(v ?? DBNull.Value));
-            }
-        }
-    }
-
     protected ModelTable Table(string model) =>
         Db.Tables.TryGetValue(model, out var t) ? t : throw new KeyNotFoundException($"no model named '{model}'");
 
-    internal static string PlantCondition(string column, IReadOnlySet<string> plants, SqlArgs args) =>
-        plants.Count == 0 ? "FALSE" : $"{column} IN ({string.Join(", ", plants.Order(StringComparer.Ordinal).Select(args.Add))})";
-
-    /// <summary>The WHERE conditions of a record filter on a record table (alias-free).</summary>
-    internal static List<string> Conditions(RecordFilter f, IReadOnlySet<string>? plants, SqlArgs args, string time = "event_time")
-    {
-        var c = new List<string>();
-        if (f.From is { } from)
-        {
-            c.Add($"{time} >= {args.Add(from)}");
-        }
-
-        if (f.To is { } to)
-        {
-            c.Add($"{time} < {args.Add(to)}");
-        }
-
-        if (f.Plant is { } plant)
-        {
-            c.Add($"plant = {args.Add(plant)}");
-        }
-
-        if (plants is not null)
-        {
-            c.Add(PlantCondition("plant", plants, args));
-        }
-
-        if (f.Avatar is { } avatar)
-        {
-            c.Add($"avatar_id = {args.Add(avatar)}");
-        }
-
-        if (f.Source is { } source)
-        {
-            c.Add($"source_id = {args.Add(source)}");
-        }
-
-        foreach (var w in f.Where)
-        {
-            if (w.Column.StartsWith('@'))
-            {
-                throw new ArgumentException($"where: {w.Column} is derived from the shift calendar or the plant hierarchy, which aggregates read (GET /api/models/MODEL/aggregate); records and exports are filtered by their own fields");
-            }
-
-            c.Add(Condition(Sql.Quote(w.Column), w, args));
-        }
-
-        return c;
-    }
-
-    internal static string Condition(string column, ColumnFilter w, SqlArgs args) => w.Op switch
-    {
-        FilterOp.Eq => $"{column} = {args.Add(w.Values[0])}",
-        FilterOp.Ne => $"{column} <> {args.Add(w.Values[0])}",
-        FilterOp.Lt => $"{column} < {args.Add(w.Values[0])}",
-        FilterOp.Le => $"{column} <= {args.Add(w.Values[0])}",
-        FilterOp.Gt => $"{column} > {args.Add(w.Values[0])}",
-        FilterOp.Ge => $"{column} >= {args.Add(w.Values[0])}",
-        FilterOp.In => $"{column} IN ({string.Join(", ", w.Values.Select(args.Add))})",
-        _ => $"{column} LIKE {args.Add(w.Values[0])}",
-    };
-
-    internal static string WhereClause(List<string> conditions) => conditions.Count == 0 ? "" : " WHERE " + string.Join(" AND ", conditions);
-
     internal static string SelectColumns(ModelTable t) =>
         string.Join(", ", ExploreSchema.SystemColumns.Select(c => c.Name).Concat(t.Columns.Select(c => Sql.Quote(c.Name))));
-
-    internal static void CheckRange(RecordFilter f)
-    {
-        if (f.From is { } from && f.To is { } to && from >= to)
-        {
-            throw new ArgumentException($"from: {ExploreSchema.Text(from)} is not before to ({ExploreSchema.Text(to)})");
-        }
-    }
 
     /// <summary>
     /// Runs a query on the calling thread: these reads take milliseconds, and handing them to another pool
@@ -182,11 +90,6 @@ internal abstract class DuckDbFacet(DuckDbDatabase db)
         return rows;
     }
 
-    /// <summary>A WHERE clause keeping rows to the plants; nothing for every plant.</summary>
-    internal static string InPlants(IReadOnlySet<string>? plants) => plants is null
-        ? ""
-        : plants.Count == 0 ? " WHERE FALSE" : $" WHERE plant IN ({string.Join(", ", plants.Order(StringComparer.Ordinal).Select(Sql.Literal))})";
-
     internal static byte[] ReadBlob(DuckDBDataReader r, int i)
     {
         using var s = r.GetStream(i);
@@ -201,9 +104,6 @@ internal abstract class DuckDbFacet(DuckDbDatabase db)
     internal static DateTime Utc(DateTime t) => DateTime.SpecifyKind(t, DateTimeKind.Utc);
 
     protected Usine.Configuration.UsineDefinitions Defs => Db.Definitions ?? throw new InvalidOperationException("the store is not initialized");
-
-    internal static string EscapeLike(string text) =>
-        text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("%", "\\%", StringComparison.Ordinal).Replace("_", "\\_", StringComparison.Ordinal);
 
     /// <summary>Values JSON can carry as they are; the rest as text.</summary>
     internal static object? Plain(object v) => v switch
@@ -228,5 +128,17 @@ internal abstract class DuckDbFacet(DuckDbDatabase db)
         using var cmd = conn.CreateCommand();
         cmd.CommandText = sql;
         cmd.ExecuteNonQuery();
+    }
+}
+
+/// <summary>Binds the shared <see cref="SqlArgs"/> with DuckDB's driver.</summary>
+internal static class DuckDbSqlArgs
+{
+    public static void Bind(this SqlArgs args, DuckDBCommand cmd)
+    {
+        foreach (var v in args.Values)
+        {
+            cmd.Parameters.Add(new DuckDBParameter(v ?? DBNull.Value));
+        }
     }
 }

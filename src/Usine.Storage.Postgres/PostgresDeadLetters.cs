@@ -13,7 +13,7 @@ internal sealed class PostgresDeadLetters(PostgresDatabase db) : PostgresFacet(d
     public IReadOnlyList<DeadLetterRow> List(DeadLetterFilter filter, int limit)
     {
         var args = new List<object?>();
-        var where = Where(filter, args);
+        var where = DeadLetterWhere(filter, args);
         var sql = "SELECT id, source_id, stream_id, position, stage, reason, status, attempts, model, model_version, received_at, created_at, error_type, topic, payload_bytes, NULL"
             + " FROM dead_letters" + where + $" ORDER BY id DESC LIMIT {Math.Clamp(limit, 1, 100_000)}";
         return Read(sql, MapDeadLetter, [.. args]);
@@ -27,7 +27,7 @@ internal sealed class PostgresDeadLetters(PostgresDatabase db) : PostgresFacet(d
     {
         var args = new List<object?>();
         var sql = $"""
-            WITH d AS (SELECT id, source_id, stage, dead_letter_rule(stage, reason) AS rule, reason, status, attempts, received_at FROM dead_letters{Where(filter, args)}),
+            WITH d AS (SELECT id, source_id, stage, dead_letter_rule(stage, reason) AS rule, reason, status, attempts, received_at FROM dead_letters{DeadLetterWhere(filter, args)}),
             g AS (SELECT source_id, stage, rule, count(*) AS n, count(*) FILTER (WHERE status = 'open') AS open, count(*) FILTER (WHERE status = 'replayed') AS replayed,
                          count(*) FILTER (WHERE status = 'discarded') AS discarded, max(attempts) AS attempts, min(received_at) AS first, max(received_at) AS last,
                          (array_agg(reason ORDER BY id DESC))[1] AS latest
@@ -71,7 +71,7 @@ internal sealed class PostgresDeadLetters(PostgresDatabase db) : PostgresFacet(d
     public (long Open, long Total) Count(DeadLetterFilter filter)
     {
         var args = new List<object?>();
-        var where = Where(filter, args);
+        var where = DeadLetterWhere(filter, args);
         var rows = Read($"SELECT count(*) FILTER (WHERE status = 'open'), count(*) FROM dead_letters{where}", r => (r.GetInt64(0), r.GetInt64(1)), [.. args]);
         return rows[0];
     }
@@ -79,7 +79,7 @@ internal sealed class PostgresDeadLetters(PostgresDatabase db) : PostgresFacet(d
     public (long Open, long AtLimit) CountReplayable(DeadLetterFilter filter, int maxAttempts)
     {
         var args = new List<object?>();
-        var where = Where(filter with { Status = "open" }, args);
+        var where = DeadLetterWhere(filter with { Status = "open" }, args);
         return Read(
             $"SELECT count(*), count(*) FILTER (WHERE attempts >= {maxAttempts}) FROM dead_letters{where}",
             r => (r.GetInt64(0), r.GetInt64(1)), [.. args]).First();
@@ -93,7 +93,7 @@ internal sealed class PostgresDeadLetters(PostgresDatabase db) : PostgresFacet(d
         DeadLetterFilter filter, int maxAttempts, bool force, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var args = new List<object?>();
-        var where = Where(filter with { Status = "open" }, args);
+        var where = DeadLetterWhere(filter with { Status = "open" }, args);
         if (!force)
         {
             where += $" AND attempts < {maxAttempts}";
@@ -175,51 +175,10 @@ internal sealed class PostgresDeadLetters(PostgresDatabase db) : PostgresFacet(d
         return await WriteAsync(now =>
         {
             var args = new List<object?> { reason, now };
-            var where = Where(filter with { Status = "open" }, args);
+            var where = DeadLetterWhere(filter with { Status = "open" }, args);
             long discarded = Exec("UPDATE dead_letters SET status = 'discarded', discard_reason = $1, updated_at = $2" + where, [.. args]);
             AppendAudit(audit(discarded), now);
             return discarded;
         }, cancellationToken);
-    }
-
-    private static string Where(DeadLetterFilter f, List<object?> args)
-    {
-        var where = new List<string>();
-        void Add(string condition, object? value)
-        {
-            if (value is not null)
-            {
-                args.Add(value);
-                where.Add(string.Format(CultureInfo.InvariantCulture, condition, "$" + args.Count.ToString(CultureInfo.InvariantCulture)));
-            }
-        }
-
-        Add("source_id = {0}", f.Source);
-        Add("stage = {0}", f.Stage?.ToLowerInvariant());
-        Add("status = {0}", f.Status?.ToLowerInvariant());
-        Add("strpos(lower(reason), lower({0})) > 0", f.Reason);
-        Add("dead_letter_rule(stage, reason) = {0}", f.Rule);
-        Add("received_at >= {0}", f.From);
-        Add("received_at < {0}", f.To);
-        if (f.Ids is { } ids)
-        {
-            where.Add(ids.Count == 0 ? "FALSE" : $"id IN ({string.Join(", ", ids.Select(i => i.ToString(CultureInfo.InvariantCulture)))})");
-        }
-
-        var inSources = f.Sources is { } sources
-            ? (sources.Count == 0 ? "FALSE" : $"source_id IN ({string.Join(", ", sources.Order(StringComparer.Ordinal).Select(Internal.Sql.Literal))})")
-            : null;
-        if (f.Plants is { } plants)
-        {
-            // A letter whose plant is known belongs to it; one that could not be read belongs to its source's fixed plant.
-            var inPlants = plants.Count == 0 ? "FALSE" : $"plant IN ({string.Join(", ", plants.Order(StringComparer.Ordinal).Select(Internal.Sql.Literal))})";
-            where.Add($"({inPlants} OR (plant IS NULL AND {inSources ?? "FALSE"}))");
-        }
-        else if (inSources is not null)
-        {
-            where.Add(inSources);
-        }
-
-        return where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "";
     }
 }
