@@ -112,24 +112,9 @@ public static class MqttBench
         return new MqttBenchReport(lines.Length, published, ingest, stats.Stored, stats.DeadLetters, peak);
     }
 
-    private sealed class RunningConnector(SourceRunner connector, Task running, CancellationTokenSource stop) : IAsyncDisposable
+    private sealed class RunningConnector(SourceRunner connector, Task running, CancellationTokenSource stop) : BackgroundRun(running, stop)
     {
         public SourceRunner Connector => connector;
-
-        public async ValueTask DisposeAsync()
-        {
-            await stop.CancelAsync();
-            try
-            {
-                await running;
-            }
-            catch (OperationCanceledException)
-            {
-                // The connector ends by cancellation.
-            }
-
-            stop.Dispose();
-        }
     }
 
     private static async Task<RunningConnector> StartAsync(SourceDefinition source, IngestEngine engine, MqttConnectorOptions options, CancellationToken ct)

@@ -148,26 +148,11 @@ public static class SparkplugBench
         return SparkplugCodec.Write(payload);
     }
 
-    private sealed class Running(SourceRunner runner, SparkplugHost host, Task running, CancellationTokenSource stop) : IAsyncDisposable
+    private sealed class Running(SourceRunner runner, SparkplugHost host, Task running, CancellationTokenSource stop) : BackgroundRun(running, stop)
     {
         public SourceRunner Runner => runner;
 
         public SparkplugHost Host => host;
-
-        public async ValueTask DisposeAsync()
-        {
-            await stop.CancelAsync();
-            try
-            {
-                await running;
-            }
-            catch (OperationCanceledException)
-            {
-                // The source ends by cancellation.
-            }
-
-            stop.Dispose();
-        }
     }
 
     private static async Task<Running> StartAsync(SourceDefinition source, IngestEngine engine, CancellationToken ct)
