@@ -145,7 +145,9 @@ public sealed partial class FileDropConnector(SourceDefinition source, string fo
         catch (Exception ex) when (ex is InvalidDataException or IOException or System.Text.Json.JsonException)
         {
             var target = Move(path, "failed");
-            await File.WriteAllTextAsync(target + ".error", ex.Message + Environment.NewLine, ct);
+            // Written aside, then moved in: whoever watches the folder never reads a note half written.
+            await File.WriteAllTextAsync(target + ".error.partial", ex.Message + Environment.NewLine, ct);
+            File.Move(target + ".error.partial", target + ".error", overwrite: true);
             LastFileError = $"{name}: {ex.Message}";
             job?.SetState(JobState.Failed, ex.Message);
             LogFailed(_logger, ex, source.Id, name);
