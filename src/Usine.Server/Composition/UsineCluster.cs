@@ -138,6 +138,7 @@ public sealed partial class ClusterMonitor(RawStream stream, ClusterInfo info, I
     private readonly string _member = UsineCluster.MemberId();
     private readonly DateTime _startedAt = time.GetUtcNow().UtcDateTime;
     private INatsKVStore? _members;
+    private bool _looked;
 
     /// <summary>How often the transport is looked at.</summary>
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
@@ -256,7 +257,9 @@ public sealed partial class ClusterMonitor(RawStream stream, ClusterInfo info, I
         {
             try
             {
-                var s = await stream.EnsureStreamAsync(stoppingToken);
+                // The stream is made (or brought to the settings) once; after that it is only looked at.
+                var s = _looked ? await stream.JetStream.GetStreamAsync(stream.Options.Stream, cancellationToken: stoppingToken) : await stream.EnsureStreamAsync(stoppingToken);
+                _looked = true;
                 var (pending, unacknowledged) = await stream.LagAsync(stoppingToken);
                 Last = new ClusterSnapshot(time.GetUtcNow().UtcDateTime, (long)s.Info.State.Messages, (long)s.Info.State.Bytes, (long)pending, unacknowledged);
                 await AnnounceAsync(stoppingToken);
