@@ -63,4 +63,11 @@ public interface IChannelSecurity
     /// with this application's key, and the signature algorithm's URI; (empty, null) under None.
     /// </summary>
     (byte[] Signature, string? Algorithm) SignSessionProof(ReadOnlySpan<byte> serverCertificate, ReadOnlySpan<byte> serverNonce);
+
+    /// <summary>
+    /// Checks the server's proof from CreateSession: its signature of this client's certificate followed by the
+    /// client's nonce, made with the key of the certificate the channel was opened with. Throws
+    /// <see cref="System.Security.Cryptography.CryptographicException"/> saying what failed; nothing to check under None.
+    /// </summary>
+    void VerifySessionProof(ReadOnlySpan<byte> clientCertificate, ReadOnlySpan<byte> clientNonce, ReadOnlySpan<byte> signature, string? algorithm);
 }

@@ -39,4 +39,8 @@ public sealed class NoSecurity : IChannelSecurity
     public byte[] Open(ReadOnlySpan<byte> chunk, int securityHeaderEnd, bool asymmetric, uint tokenId) => chunk.ToArray();
 
     public (byte[] Signature, string? Algorithm) SignSessionProof(ReadOnlySpan<byte> serverCertificate, ReadOnlySpan<byte> serverNonce) => ([], null);
+
+    public void VerifySessionProof(ReadOnlySpan<byte> clientCertificate, ReadOnlySpan<byte> clientNonce, ReadOnlySpan<byte> signature, string? algorithm)
+    {
+    }
 }

@@ -258,7 +258,61 @@ public sealed partial class OpcUaClient : IAsyncDisposable
         SessionTimeout = TimeSpan.FromMilliseconds(d.ReadDouble());
         _serverNonce = d.ReadByteString() ?? [];
         _serverCertificate = d.ReadByteString() ?? [];
+        var serverEndpoints = new EndpointDescription[Math.Max(0, d.ReadLength())];
+        for (var i = 0; i < serverEndpoints.Length; i++)
+        {
+            serverEndpoints[i] = EndpointDescription.Read(ref d);
+        }
+
+        for (var i = d.ReadLength(); i > 0; i--)
+        {
+            d.ReadByteString(); // signed software certificate: data
+            d.ReadByteString(); // and its signature
+        }
+
+        var signatureAlgorithm = d.ReadString();
+        var signature = d.ReadByteString() ?? [];
+        CheckSessionProof(state.certificate, clientNonce, serverEndpoints, signature, signatureAlgorithm);
         LogSessionCreated(_logger, _options.Endpoint.ToString(), SessionId.ToString(), SessionTimeout.TotalMilliseconds);
+    }
+
+    /// <summary>
+    /// Under a security policy, the server proves in CreateSession that it holds the key of the certificate the
+    /// channel was opened with, and repeats its endpoints so that a downgraded GetEndpoints answer shows (OPC 10000-4
+    /// §5.6.2). A session that fails either check is not used.
+    /// </summary>
+    private void CheckSessionProof(ReadOnlyMemory<byte> clientCertificate, byte[] clientNonce, EndpointDescription[] serverEndpoints, byte[] signature, string? algorithm)
+    {
+        var endpoint = _endpoint!;
+        if (endpoint.SecurityMode == MessageSecurityMode.None)
+        {
+            return;
+        }
+
+        const uint securityChecksFailed = 0x80130000;
+        if (endpoint.ServerCertificate is { Length: > 0 } expected && !expected.AsSpan().SequenceEqual(_serverCertificate))
+        {
+            throw new OpcUaException(
+                $"{_options.Endpoint} answered CreateSession with another certificate than the one its endpoint showed; the session is not used",
+                new StatusCode(securityChecksFailed), false);
+        }
+
+        if (serverEndpoints.Length > 0 && !serverEndpoints.Any(e => e.SecurityMode == endpoint.SecurityMode && e.SecurityPolicyUri == endpoint.SecurityPolicyUri))
+        {
+            throw new OpcUaException(
+                $"{_options.Endpoint} does not list the endpoint it was reached by ({endpoint.SecurityPolicyUri}, {endpoint.SecurityMode}) in CreateSession; " +
+                "its GetEndpoints answer may have been altered on the way, and the session is not used",
+                new StatusCode(securityChecksFailed), false);
+        }
+
+        try
+        {
+            _channel!.Security.VerifySessionProof(clientCertificate.Span, clientNonce, signature, algorithm);
+        }
+        catch (CryptographicException ex)
+        {
+            throw new OpcUaException($"{_options.Endpoint} failed to prove its identity in CreateSession: {ex.Message}", new StatusCode(securityChecksFailed), false, ex);
+        }
     }
 
     private async Task ActivateSessionAsync(CancellationToken ct)
