@@ -75,6 +75,12 @@ internal static class Hosting
                 SparkplugBench.Format(await SparkplugBench.RunAsync(new Uri(sparkplugBroker), settings.Messages, settings.Metrics, work, Console.Out.WriteLine, cancellationToken)));
         }
 
+        if (settings.OpcUa is { } endpoint)
+        {
+            return await InWorkDirectoryAsync(settings, "opcua", async work =>
+                OpcUaBench.Format(await OpcUaBench.RunAsync(new Uri(endpoint), TimeSpan.FromMinutes(settings.Minutes), work, Console.Out.WriteLine, cancellationToken)));
+        }
+
         if (settings.Explore)
         {
             return await InWorkDirectoryAsync(settings, "explore", async work =>

@@ -127,6 +127,15 @@ internal sealed class BenchSettings : CommandSettings
     [DefaultValue(10)]
     public int Metrics { get; init; } = 10;
 
+    [CommandOption("--opcua <URL>")]
+    [Description("Run the OPC UA scenario instead: subscribe to every Counter and Temperature under Objects/PaintShop of this server (opc.tcp://host:port/path), sampled every second, for --minutes; values, lag, CPU and memory each minute.")]
+    public string? OpcUa { get; init; }
+
+    [CommandOption("--minutes <N>")]
+    [Description("With --opcua: how long the source runs. Default: 10.")]
+    [DefaultValue(10)]
+    public int Minutes { get; init; } = 10;
+
     [CommandOption("--bare")]
     [Description("Run the engine and the store alone, without jobs, metrics and alert rules: the difference is what operations cost.")]
     public bool Bare { get; init; }
@@ -155,6 +164,8 @@ internal sealed class BenchSettings : CommandSettings
         Messages < 1 ? ValidationResult.Error("--messages must be 1 or more")
         : Mqtt is not null && !Uri.TryCreate(Mqtt, UriKind.Absolute, out _) ? ValidationResult.Error("--mqtt must be a broker URL such as mqtt://127.0.0.1:1883")
         : Sparkplug is not null && !Uri.TryCreate(Sparkplug, UriKind.Absolute, out _) ? ValidationResult.Error("--sparkplug must be a broker URL such as mqtt://127.0.0.1:1883")
+        : OpcUa is not null && !(Uri.TryCreate(OpcUa, UriKind.Absolute, out var opcua) && opcua.Scheme == "opc.tcp") ? ValidationResult.Error("--opcua must be an endpoint URL such as opc.tcp://127.0.0.1:48400/UA/Usine")
+        : Minutes < 1 ? ValidationResult.Error("--minutes must be 1 or more")
         : Metrics is < 1 or > 10_000 ? ValidationResult.Error("--metrics must be between 1 and 10000")
         : Archive is < 1 ? ValidationResult.Error("--archive must be 1 or more sources")
         : MqttBatch is < 1 ? ValidationResult.Error("--mqtt-batch must be 1 or more")
