@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
+using Usine.Connectors.Mqtt.Internal;
 using Usine.Connectors.Sparkplug.Internal;
 using Usine.Pipeline;
 using Usine.Sources;
@@ -32,6 +33,7 @@ public sealed partial class SparkplugSourceConnector : ISourceConnector
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly SemaphoreSlim _connectionLock = new(1, 1);
+    private readonly BrokerCertificateCheck? _certificates;
     private IMqttClient? _client;
     private long _nextPosition;
     private int _connection;
@@ -46,6 +48,7 @@ public sealed partial class SparkplugSourceConnector : ISourceConnector
         _settings = SparkplugSourceSettings.Parse(source, defaultBroker);
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _time = time ?? TimeProvider.System;
+        _certificates = _settings.Tls is { } tls ? new BrokerCertificateCheck(tls, _settings.Address, _time) : null;
         Host = new SparkplugHost(source.Id, _time, _logger) { ReorderTimeout = _settings.ReorderTimeout, RebirthRetry = _settings.RebirthRetry };
         Host.RebirthNeeded += (group, edge, reason) => _ = PublishRebirthAsync(group, edge);
         Stream = new SourceStream(source.Id, "sparkplug:" + source.Id);
@@ -136,8 +139,7 @@ public sealed partial class SparkplugSourceConnector : ISourceConnector
             // One timestamp per session, the same in the will and the birth, so that an offline STATE of an
             // older session can be told from this one's.
             _stateTimestamp = _time.GetUtcNow().ToUnixTimeMilliseconds();
-            var options = new MqttClientOptionsBuilder()
-                .WithTcpServer(_settings.Host, _settings.Port)
+            var options = _settings.Address.ApplyTo(new MqttClientOptionsBuilder())
                 .WithProtocolVersion(MqttProtocolVersion.V500)
                 .WithClientId(_settings.ClientId)
                 .WithCleanStart(false)
@@ -154,7 +156,18 @@ public sealed partial class SparkplugSourceConnector : ISourceConnector
                 options.WithCredentials(_settings.Username, _settings.Password);
             }
 
-            var connected = await client.ConnectAsync(options.Build(), ct);
+            _certificates?.Reset();
+            _certificates?.Apply(options);
+            MqttClientConnectResult connected;
+            try
+            {
+                connected = await client.ConnectAsync(options.Build(), ct);
+            }
+            catch (Exception ex) when (_certificates?.Explain(ex) is { } why && !ct.IsCancellationRequested)
+            {
+                throw new UsineException(why, isTransient: true, ex);
+            }
+
             if (connected.ResultCode != MqttClientConnectResultCode.Success)
             {
                 throw new UsineException($"broker {_settings.Broker} refused the connection: {connected.ResultCode} {connected.ReasonString}", isTransient: true);
@@ -353,6 +366,7 @@ public sealed partial class SparkplugSourceConnector : ISourceConnector
 
         Host.Dispose();
         _connectionLock.Dispose();
+        _settings.Tls?.Dispose();
     }
 
     // Log events 2120-2139.

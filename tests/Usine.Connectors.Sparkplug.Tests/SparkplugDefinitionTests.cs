@@ -44,7 +44,8 @@ public sealed class SparkplugDefinitionTests
     [InlineData("{ hostId: usine, groups: [\"Body#\"] }", "group 'Body#' may not contain '/', '+' or '#'", 15)]
     [InlineData("{ hostId: usine, reorderMilliseconds: soon }", "reorderMilliseconds must be an integer from 0 to 60000, not 'soon'", 15)]
     [InlineData("{ hostId: usine, grups: [A] }", "unknown setting 'grups'; write 'groups'", 15)]
-    [InlineData("{ hostId: usine, broker: \"http://x\" }", "broker 'http://x' is not a broker URL", 15)]
+    [InlineData("{ hostId: usine, broker: \"http://x\" }", "scheme 'http' of 'http://x/' is not supported; use mqtt:// (TCP) or mqtts:// (TLS)", 15)]
+    [InlineData("{ hostId: usine, broker: \"mqtt://x\", caFile: ca.pem }", "caFile applies to a TLS connection, but the broker is mqtt://x:1883; write the broker as mqtts://x:8883", 15)]
     public void A_setting_that_cannot_work_fails_the_load_at_its_line_saying_what_to_write(string settings, string problem, int line)
     {
         var ex = Assert.Throws<DefinitionException>(() => DefinitionLoader.LoadText(Yaml(settings), "plant.yaml", Kinds));

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Usine.Connectors.Mqtt.Internal;
 using Usine.Sources;
 
 namespace Usine.Connectors.Sparkplug.Internal;
@@ -10,10 +11,18 @@ internal sealed record SparkplugSourceSettings
     [
         "broker", "hostId", "groups", "clientId", "username", "password", "batchSize", "batchMilliseconds",
         "reorderMilliseconds", "rebirthRetrySeconds", "sessionExpirySeconds",
+        "caFile", "certFile", "keyFile", "keyPassword", "revocation", "insecureSkipVerify",
     ];
 
-    public required string Host { get; init; }
-    public required int Port { get; init; }
+    /// <summary>The broker: <c>mqtt://</c> (TCP) or <c>mqtts://</c> (TLS).</summary>
+    public required BrokerAddress Address { get; init; }
+
+    /// <summary>For an <c>mqtts://</c> broker: the CA, client certificate and revocation check, as an mqtt source has them.</summary>
+    public MqttTlsSettings? Tls { get; init; }
+
+    public string Host => Address.Host;
+
+    public int Port => Address.Port;
     public required string HostId { get; init; }
     public required IReadOnlyList<string> Groups { get; init; }
     public required string ClientId { get; init; }
@@ -25,7 +34,7 @@ internal sealed record SparkplugSourceSettings
     public required TimeSpan RebirthRetry { get; init; }
     public required uint SessionExpirySeconds { get; init; }
 
-    public string Broker => $"mqtt://{Host}:{Port}";
+    public string Broker => Address.ToString();
 
     /// <summary>The topic of the host's STATE: <c>spBv1.0/STATE/HOSTID</c>.</summary>
     public string StateTopic => $"{SparkplugTopic.Namespace}/STATE/{HostId}";
@@ -48,9 +57,14 @@ internal sealed record SparkplugSourceSettings
         }
 
         var brokerText = s.TryGetValue("broker", out var b) && !string.IsNullOrWhiteSpace(b) ? b : defaultBroker;
-        if (!Uri.TryCreate(brokerText, UriKind.Absolute, out var broker) || broker.Scheme is not ("mqtt" or "tcp") || string.IsNullOrEmpty(broker.Host))
+        BrokerAddress broker;
+        try
         {
-            throw new SourceSettingException("broker", $"{what}: broker '{brokerText}' is not a broker URL; write it as mqtt://HOST:PORT, for example mqtt://10.0.0.5:1883 (TLS is not supported by the Sparkplug connector yet)");
+            broker = BrokerAddress.Parse(brokerText, what);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new SourceSettingException("broker", ex.Message);
         }
 
         if (!s.TryGetValue("hostId", out var hostId) || string.IsNullOrWhiteSpace(hostId))
@@ -76,8 +90,8 @@ internal sealed record SparkplugSourceSettings
 
         return new SparkplugSourceSettings
         {
-            Host = broker.Host,
-            Port = broker.IsDefaultPort || broker.Port < 0 ? 1883 : broker.Port,
+            Address = broker,
+            Tls = MqttTlsSettings.Parse(source, broker, what),
             HostId = hostId,
             Groups = groups,
             ClientId = s.TryGetValue("clientId", out var c) && !string.IsNullOrWhiteSpace(c) ? c : $"usine-sparkplug-{source.Id}",
