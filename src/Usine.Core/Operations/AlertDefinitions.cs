@@ -106,7 +106,7 @@ public sealed record AlertRule
         new() { Name = "lag-high", Signal = AlertSignal.Lag, Severity = AlertSeverity.Warning, Above = 60, For = TimeSpan.FromSeconds(30), Origin = "default rules" },
         new() { Name = "job-failed", Signal = AlertSignal.JobFailed, Severity = AlertSeverity.Critical, Origin = "default rules" },
         new() { Name = "reconcile-mismatch", Signal = AlertSignal.ReconcileMismatch, Severity = AlertSeverity.Critical, Origin = "default rules" },
-        new() { Name = "edge-offline", Signal = AlertSignal.EdgeOffline, Severity = AlertSeverity.Warning, Origin = "default rules" },
+        new() { Name = "edge-offline", Signal = AlertSignal.EdgeOffline, Severity = AlertSeverity.Warning, For = TimeSpan.FromSeconds(10), Origin = "default rules" },
         StoreFailingBuiltIn,
     ];
 
