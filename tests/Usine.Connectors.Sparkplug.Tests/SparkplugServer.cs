@@ -82,8 +82,9 @@ internal sealed class SparkplugServer : IAsyncDisposable
         var address = server._app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         server.Http = new HttpClient { BaseAddress = new Uri(address) };
         server.Http.DefaultRequestHeaders.Add("X-Usine-Actor", "marie");
-        await TestTimeouts.EventuallyAsync(async () => (await server.Get("/api/jobs/stream:body-welds")).GetProperty("job").GetProperty("state").GetString() is "running" or "idle",
-            "the sparkplug source to connect");
+        // Running once subscribed and online on its STATE: births published from then on reach it.
+        await TestTimeouts.EventuallyAsync(async () => (await server.Job()).GetProperty("state").GetString() == "running",
+            "the sparkplug source to connect and subscribe", async () => (await server.Job()).ToString());
         return server;
     }
 
