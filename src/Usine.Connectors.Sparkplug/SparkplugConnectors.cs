@@ -92,7 +92,10 @@ public sealed class SparkplugLiveSource : ILiveSource, ILiveSourceParts
         }
     }
 
-    /// <summary>Each edge node (<c>GROUP/EDGE</c>) and each of its devices (<c>GROUP/EDGE/DEVICE</c>) seen since the source started.</summary>
+    /// <summary>
+    /// Each edge node (<c>GROUP/EDGE</c>) and each of its devices (<c>GROUP/EDGE/DEVICE</c>) seen since the source
+    /// started; an edge node known only from its data (no birth or death seen yet) is neither online nor offline, and left out.
+    /// </summary>
     public IReadOnlyList<SourcePart> Parts => [.. Host.Nodes.SelectMany(PartsOf)];
 
     /// <summary>The seq gaps the host confirmed, by edge node.</summary>
@@ -101,8 +104,12 @@ public sealed class SparkplugLiveSource : ILiveSource, ILiveSourceParts
     private static IEnumerable<SourcePart> PartsOf(SparkplugNodeStatus node)
     {
         var name = node.Group + "/" + node.Edge;
-        yield return new SourcePart("edge node", name, node.Online, node.Since, node.Reason,
-            new Dictionary<string, string?>(StringComparer.Ordinal) { ["group"] = node.Group, ["edge"] = node.Edge, ["device"] = null });
+        if (node.StateKnown)
+        {
+            yield return new SourcePart("edge node", name, node.Online, node.Since, node.Reason,
+                new Dictionary<string, string?>(StringComparer.Ordinal) { ["group"] = node.Group, ["edge"] = node.Edge, ["device"] = null });
+        }
+
         foreach (var (device, d) in node.DeviceStates.OrderBy(d => d.Key, StringComparer.Ordinal))
         {
             yield return new SourcePart("device", name + "/" + device, d.Online, d.Since, d.Reason,
@@ -117,7 +124,7 @@ public sealed class SparkplugLiveSource : ILiveSource, ILiveSourceParts
     public static string? JobDetail(SparkplugHost host)
     {
         ArgumentNullException.ThrowIfNull(host);
-        var nodes = host.Nodes;
+        var nodes = host.Nodes.Where(n => n.StateKnown).ToList();
         var parts = new List<string>();
         var offline = nodes.Where(n => !n.Online).ToList();
         if (offline.Count > 0)
@@ -141,7 +148,7 @@ public sealed class SparkplugLiveSource : ILiveSource, ILiveSourceParts
     {
         ArgumentNullException.ThrowIfNull(host);
         var parts = new List<string>();
-        foreach (var node in host.Nodes)
+        foreach (var node in host.Nodes.Where(n => n.StateKnown))
         {
             if (!node.Online)
             {

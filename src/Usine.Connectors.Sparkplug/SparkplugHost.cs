@@ -11,6 +11,12 @@ public sealed record SparkplugNodeStatus(string Group, string Edge, bool Online,
 {
     /// <summary>Each device: online or not, since when and why.</summary>
     public IReadOnlyDictionary<string, SparkplugDeviceStatus> DeviceStates { get; init; } = new Dictionary<string, SparkplugDeviceStatus>();
+
+    /// <summary>
+    /// Whether the host has seen the node's birth or death: a node known only from its data (after a restart of
+    /// the host, before the birth it asked for) is neither online nor offline yet.
+    /// </summary>
+    public bool StateKnown { get; init; } = true;
 }
 
 /// <summary>A device of an edge node as the host sees it: online from its DBIRTH until its DDEATH or its edge node's death or next birth.</summary>
@@ -315,6 +321,7 @@ public sealed partial class SparkplugHost : IDisposable
         private DateTime? _rebirthRequestedAt;
         private DateTime _since = since;
         private string _reason = "seen before its birth";
+        private bool _stateKnown;
 
         public string Group { get; } = group;
         public string Edge { get; } = edge;
@@ -337,6 +344,7 @@ public sealed partial class SparkplugHost : IDisposable
         public SparkplugNodeStatus Status() =>
             new(Group, Edge, Online, BdSeq, LastSeq, Devices.ToDictionary(d => d.Key, d => d.Value.Online, StringComparer.Ordinal), _since, _reason)
             {
+                StateKnown = _stateKnown,
                 DeviceStates = Devices.ToDictionary(d => d.Key, d => new SparkplugDeviceStatus(d.Value.Online, d.Value.Since, d.Value.Reason), StringComparer.Ordinal),
             };
 
@@ -353,6 +361,7 @@ public sealed partial class SparkplugHost : IDisposable
         {
             Born = true;
             Online = true;
+            _stateKnown = true;
             _since = now;
             _reason = "NBIRTH";
             BdSeq = payload.Metrics.FirstOrDefault(m => m.Name == "bdSeq") is { ValueCase: SparkplugValueCase.Long or SparkplugValueCase.Int } b ? b.IntegerBits : null;
@@ -373,6 +382,7 @@ public sealed partial class SparkplugHost : IDisposable
         {
             Born = false;
             Online = false;
+            _stateKnown = true;
             _since = now;
             _reason = reason;
             _missing.Clear();

@@ -68,8 +68,12 @@ public sealed class SparkplugHostTests : IDisposable
         Assert.Equal(["metric 0 of spBv1.0/G/NDATA/E has alias 1, which no birth of edge node G/E in force defined: no NBIRTH of edge node G/E was seen before it; a rebirth was requested"], first.Invalid);
         Assert.Equal(["G/E: NDATA before any NBIRTH of the edge node since the host started"], _rebirths);
         Assert.Equal(2, _host.Counters.DataBeforeBirth);
+        Assert.False(_host.Node("G", "E")!.StateKnown, "a node known only from its data is neither online nor offline");
+        Assert.Equal("0 seq gap(s), 1 rebirth request(s)", SparkplugLiveSource.Describe(_host));
+        Assert.Null(SparkplugLiveSource.JobDetail(_host));
 
         NodeBirth();
+        Assert.True(_host.Node("G", "E")!.StateKnown);
         Assert.Equal("temp", Assert.Single(Data(1, Aliased(1, 23)).Messages)["metric"]);
     }
 
