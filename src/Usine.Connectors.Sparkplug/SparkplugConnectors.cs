@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Usine.Operations;
 using Usine.Connectors.Sparkplug.Internal;
 using Usine.Sources;
 
@@ -24,7 +25,7 @@ public static class SparkplugConnectors
         Start = (source, context) =>
         {
             var connector = new SparkplugSourceConnector(source, defaultBroker, context.Loggers.CreateLogger<SparkplugSourceConnector>(), context.Time);
-            return new SparkplugLiveSource(context.Run(connector, connector.RunnerOptions), connector.Host);
+            return new SparkplugLiveSource(context.Run(connector, connector.RunnerOptions), connector.Host, context.Job);
         },
     };
 
@@ -53,13 +54,29 @@ public sealed class SparkplugSettingsValidator(string defaultBroker = "mqtt://12
 
 /// <summary>
 /// A started sparkplug source: its runner, with a status that also says which edge nodes and devices are
-/// offline and what the host counted (seq gaps, rebirth requests), as status pages show it.
+/// offline and what the host counted (seq gaps, rebirth requests), as status pages show it. Its edge nodes and
+/// devices are the parts the platform shows on their avatars and alerts on (<see cref="ILiveSourceParts"/>), and
+/// it keeps the source's stream job told: which edge nodes are offline (<see cref="Job.Detail"/>) and the seq gaps
+/// (<see cref="Job.SequenceGaps"/>).
 /// </summary>
-public sealed class SparkplugLiveSource(SourceRunner runner, SparkplugHost host) : ILiveSource
+public sealed class SparkplugLiveSource : ILiveSource, ILiveSourceParts
 {
-    public SourceRunner Runner { get; } = runner;
+    public SparkplugLiveSource(SourceRunner runner, SparkplugHost host, Job? job = null)
+    {
+        ArgumentNullException.ThrowIfNull(runner);
+        ArgumentNullException.ThrowIfNull(host);
+        Runner = runner;
+        Host = host;
+        if (job is not null)
+        {
+            host.NodeChanged += _ => job.Detail = JobDetail(host);
+            host.GapConfirmed += _ => job.CountSequenceGaps(1);
+        }
+    }
 
-    public SparkplugHost Host { get; } = host;
+    public SourceRunner Runner { get; }
+
+    public SparkplugHost Host { get; }
 
     public Task RunAsync(CancellationToken cancellationToken) => ((ILiveSource)Runner).RunAsync(cancellationToken);
 
@@ -75,12 +92,63 @@ public sealed class SparkplugLiveSource(SourceRunner runner, SparkplugHost host)
         }
     }
 
+    /// <summary>
+    /// Each edge node (<c>GROUP/EDGE</c>) and each of its devices (<c>GROUP/EDGE/DEVICE</c>) seen since the source
+    /// started; an edge node known only from its data (no birth or death seen yet) is neither online nor offline, and left out.
+    /// </summary>
+    public IReadOnlyList<SourcePart> Parts => [.. Host.Nodes.SelectMany(PartsOf)];
+
+    /// <summary>The seq gaps the host confirmed, by edge node.</summary>
+    public IReadOnlyList<Usine.Operations.SequenceGap> SequenceGaps => Host.Gaps;
+
+    private static IEnumerable<SourcePart> PartsOf(SparkplugNodeStatus node)
+    {
+        var name = node.Group + "/" + node.Edge;
+        if (node.StateKnown)
+        {
+            yield return new SourcePart("edge node", name, node.Online, node.Since, node.Reason,
+                new Dictionary<string, string?>(StringComparer.Ordinal) { ["group"] = node.Group, ["edge"] = node.Edge, ["device"] = null });
+        }
+
+        foreach (var (device, d) in node.DeviceStates.OrderBy(d => d.Key, StringComparer.Ordinal))
+        {
+            yield return new SourcePart("device", name + "/" + device, d.Online, d.Since, d.Reason,
+                new Dictionary<string, string?>(StringComparer.Ordinal) { ["group"] = node.Group, ["edge"] = node.Edge, ["device"] = device });
+        }
+    }
+
+    /// <summary>
+    /// What the stream job says of the edge nodes beside its state: how many are offline of those seen, which and
+    /// since when, and the devices offline while their edge node is online; null when every one is online.
+    /// </summary>
+    public static string? JobDetail(SparkplugHost host)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        var nodes = host.Nodes.Where(n => n.StateKnown).ToList();
+        var parts = new List<string>();
+        var offline = nodes.Where(n => !n.Online).ToList();
+        if (offline.Count > 0)
+        {
+            parts.Add($"{offline.Count} of {nodes.Count} edge node{(nodes.Count == 1 ? "" : "s")} offline: "
+                + string.Join(", ", offline.Select(n => $"{n.Group}/{n.Edge} since {n.Since:HH:mm:ss}Z ({n.Reason})")));
+        }
+
+        var devices = nodes.Where(n => n.Online).SelectMany(n => n.DeviceStates.Where(d => !d.Value.Online)
+            .OrderBy(d => d.Key, StringComparer.Ordinal).Select(d => $"{n.Group}/{n.Edge}/{d.Key} since {d.Value.Since:HH:mm:ss}Z ({d.Value.Reason})")).ToList();
+        if (devices.Count > 0)
+        {
+            parts.Add($"device{(devices.Count == 1 ? "" : "s")} offline: {string.Join(", ", devices)}");
+        }
+
+        return parts.Count == 0 ? null : string.Join("; ", parts);
+    }
+
     /// <summary>What is wrong with the edge nodes, in one line: those offline, the devices offline, the gaps and rebirth requests; null when all is well.</summary>
     public static string? Describe(SparkplugHost host)
     {
         ArgumentNullException.ThrowIfNull(host);
         var parts = new List<string>();
-        foreach (var node in host.Nodes)
+        foreach (var node in host.Nodes.Where(n => n.StateKnown))
         {
             if (!node.Online)
             {

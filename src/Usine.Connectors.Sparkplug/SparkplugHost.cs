@@ -6,8 +6,21 @@ namespace Usine.Connectors.Sparkplug;
 /// <summary>What the host counted since it started, for the job's state and reconciliation.</summary>
 public sealed record SparkplugHostCounters(long SeqGaps, long RebirthRequests, long UnknownAliases, long DataBeforeBirth, long StaleDeaths, long Malformed);
 
-/// <summary>An edge node as the host sees it: online or not, its birth/death sequence, its last seq, its devices.</summary>
-public sealed record SparkplugNodeStatus(string Group, string Edge, bool Online, ulong? BdSeq, int? LastSeq, IReadOnlyDictionary<string, bool> Devices, DateTime Since, string Reason);
+/// <summary>An edge node as the host sees it: online or not (since when, and why), its birth/death sequence, its last seq, its devices.</summary>
+public sealed record SparkplugNodeStatus(string Group, string Edge, bool Online, ulong? BdSeq, int? LastSeq, IReadOnlyDictionary<string, bool> Devices, DateTime Since, string Reason)
+{
+    /// <summary>Each device: online or not, since when and why.</summary>
+    public IReadOnlyDictionary<string, SparkplugDeviceStatus> DeviceStates { get; init; } = new Dictionary<string, SparkplugDeviceStatus>();
+
+    /// <summary>
+    /// Whether the host has seen the node's birth or death: a node known only from its data (after a restart of
+    /// the host, before the birth it asked for) is neither online nor offline yet.
+    /// </summary>
+    public bool StateKnown { get; init; } = true;
+}
+
+/// <summary>A device of an edge node as the host sees it: online from its DBIRTH until its DDEATH or its edge node's death or next birth.</summary>
+public sealed record SparkplugDeviceStatus(bool Online, DateTime Since, string Reason);
 
 /// <summary>
 /// The state of a Sparkplug B primary host application, without the MQTT connection: it follows every edge
@@ -28,7 +41,12 @@ public sealed partial class SparkplugHost : IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly string _sourceId;
+    private readonly List<Usine.Operations.SequenceGap> _gaps = [];
+    private readonly List<Usine.Operations.SequenceGap> _unannounced = [];
     private long _seqGaps, _rebirths, _unknownAliases, _beforeBirth, _staleDeaths, _malformed;
+
+    /// <summary>The confirmed gaps kept for reconciliation: the latest ones.</summary>
+    private const int GapsKept = 1000;
 
     public SparkplugHost(string sourceId, TimeProvider? time = null, ILogger? logger = null)
     {
@@ -51,6 +69,27 @@ public sealed partial class SparkplugHost : IDisposable
 
     /// <summary>Raised when an edge node or one of its devices goes online or offline, with the node's status after the change.</summary>
     public event Action<SparkplugNodeStatus>? NodeChanged;
+
+    /// <summary>
+    /// Raised when a gap in an edge node's seq numbers is confirmed (the missing numbers did not come within the
+    /// reorder timeout), once per gap, outside the lock, possibly on a timer thread.
+    /// </summary>
+    public event Action<Usine.Operations.SequenceGap>? GapConfirmed;
+
+    /// <summary>
+    /// The gaps confirmed since the host started, oldest first (the latest 1000): scope <c>GROUP/EDGE</c>, the seq
+    /// number before and after the missing ones, how many are missing, and when the messages around them arrived.
+    /// </summary>
+    public IReadOnlyList<Usine.Operations.SequenceGap> Gaps
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _gaps];
+            }
+        }
+    }
 
     public SparkplugHostCounters Counters => new(
         Interlocked.Read(ref _seqGaps), Interlocked.Read(ref _rebirths), Interlocked.Read(ref _unknownAliases),
@@ -189,6 +228,8 @@ public sealed partial class SparkplugHost : IDisposable
             NodeChanged?.Invoke(status);
         }
 
+        AnnounceGaps();
+
         if (rebirth.Count > 0)
         {
             RequestRebirth(topic.Group, topic.Edge, rebirth[0].Reason);
@@ -233,9 +274,30 @@ public sealed partial class SparkplugHost : IDisposable
             }
         }
 
+        AnnounceGaps();
         if (reason is not null)
         {
             RequestRebirth(node.Group, node.Edge, reason);
+        }
+    }
+
+    private void AnnounceGaps()
+    {
+        Usine.Operations.SequenceGap[] gaps;
+        lock (_lock)
+        {
+            if (_unannounced.Count == 0)
+            {
+                return;
+            }
+
+            gaps = [.. _unannounced];
+            _unannounced.Clear();
+        }
+
+        foreach (var gap in gaps)
+        {
+            GapConfirmed?.Invoke(gap);
         }
     }
 
@@ -253,10 +315,13 @@ public sealed partial class SparkplugHost : IDisposable
     private sealed class EdgeNode(string group, string edge, DateTime since)
     {
         private readonly HashSet<int> _missing = [];
+        private (int After, int Before, DateTime AfterTime, DateTime BeforeTime)? _gap;
+        private DateTime _lastSeqAt = since;
         private DateTime? _gapDeadline;
         private DateTime? _rebirthRequestedAt;
         private DateTime _since = since;
         private string _reason = "seen before its birth";
+        private bool _stateKnown;
 
         public string Group { get; } = group;
         public string Edge { get; } = edge;
@@ -273,60 +338,68 @@ public sealed partial class SparkplugHost : IDisposable
         /// <summary>Aliases of the node's own metrics (NBIRTH).</summary>
         public Dictionary<ulong, SparkplugAlias> Aliases { get; } = [];
 
-        /// <summary>Aliases of each device's metrics (its DBIRTH), and whether the device is online.</summary>
-        public Dictionary<string, (Dictionary<ulong, SparkplugAlias> Aliases, bool Online)> Devices { get; } = new(StringComparer.Ordinal);
+        /// <summary>Aliases of each device's metrics (its DBIRTH), and whether the device is online, since when and why.</summary>
+        public Dictionary<string, (Dictionary<ulong, SparkplugAlias> Aliases, bool Online, DateTime Since, string Reason)> Devices { get; } = new(StringComparer.Ordinal);
 
         public SparkplugNodeStatus Status() =>
-            new(Group, Edge, Online, BdSeq, LastSeq, Devices.ToDictionary(d => d.Key, d => d.Value.Online, StringComparer.Ordinal), _since, _reason);
+            new(Group, Edge, Online, BdSeq, LastSeq, Devices.ToDictionary(d => d.Key, d => d.Value.Online, StringComparer.Ordinal), _since, _reason)
+            {
+                StateKnown = _stateKnown,
+                DeviceStates = Devices.ToDictionary(d => d.Key, d => new SparkplugDeviceStatus(d.Value.Online, d.Value.Since, d.Value.Reason), StringComparer.Ordinal),
+            };
+
+        /// <summary>Every device offline from <paramref name="now"/> (if it was online), for <paramref name="reason"/>.</summary>
+        private void DevicesOffline(DateTime now, string reason)
+        {
+            foreach (var (device, d) in Devices.ToList())
+            {
+                Devices[device] = d.Online ? (d.Aliases, false, now, reason) : d;
+            }
+        }
 
         public void Birth(SparkplugPayload payload, DateTime now)
         {
             Born = true;
             Online = true;
+            _stateKnown = true;
             _since = now;
             _reason = "NBIRTH";
             BdSeq = payload.Metrics.FirstOrDefault(m => m.Name == "bdSeq") is { ValueCase: SparkplugValueCase.Long or SparkplugValueCase.Int } b ? b.IntegerBits : null;
             LastSeq = payload.Seq is { } seq ? (int)(seq & 0xFF) : null;
+            _lastSeqAt = now;
             _missing.Clear();
+            _gap = null;
             _gapDeadline = null;
             _rebirthRequestedAt = null;
             Aliases.Clear();
             Define(Aliases, payload);
 
             // A new session of the node: its devices are born again after it (a DBIRTH that came first keeps its aliases).
-            foreach (var device in Devices.Keys.ToList())
-            {
-                Devices[device] = (Devices[device].Aliases, false);
-            }
+            DevicesOffline(now, "NBIRTH of its edge node; no DBIRTH since");
         }
 
         public void Death(string reason, DateTime now)
         {
             Born = false;
             Online = false;
+            _stateKnown = true;
             _since = now;
             _reason = reason;
             _missing.Clear();
+            _gap = null;
             _gapDeadline = null;
-            foreach (var device in Devices.Keys.ToList())
-            {
-                Devices[device] = (Devices[device].Aliases, false);
-            }
+            DevicesOffline(now, "offline with its edge node (" + reason + ")");
         }
 
         public void DeviceBirth(string device, SparkplugPayload payload, DateTime now)
         {
             var aliases = new Dictionary<ulong, SparkplugAlias>();
             Define(aliases, payload);
-            Devices[device] = (aliases, true);
-            _since = now;
+            Devices[device] = (aliases, true, now, "DBIRTH");
         }
 
-        public void DeviceDeath(string device, DateTime now)
-        {
-            Devices[device] = (Devices.TryGetValue(device, out var d) ? d.Aliases : [], false);
-            _since = now;
-        }
+        public void DeviceDeath(string device, DateTime now) =>
+            Devices[device] = (Devices.TryGetValue(device, out var d) ? d.Aliases : [], false, now, "DDEATH");
 
         private static void Define(Dictionary<ulong, SparkplugAlias> aliases, SparkplugPayload payload)
         {
@@ -378,9 +451,11 @@ public sealed partial class SparkplugHost : IDisposable
 
         public void CheckSeq(int seq, SparkplugHost host)
         {
+            var now = host._time.GetUtcNow().UtcDateTime;
             if (LastSeq is not { } last)
             {
                 LastSeq = seq;
+                _lastSeqAt = now;
                 return;
             }
 
@@ -388,6 +463,7 @@ public sealed partial class SparkplugHost : IDisposable
             if (seq == expected)
             {
                 LastSeq = seq;
+                _lastSeqAt = now;
                 return;
             }
 
@@ -402,8 +478,10 @@ public sealed partial class SparkplugHost : IDisposable
                 _missing.Add(s);
             }
 
+            _gap ??= (last, seq, _lastSeqAt, now);
             LastSeq = seq;
-            _gapDeadline ??= host._time.GetUtcNow().UtcDateTime + host.ReorderTimeout;
+            _lastSeqAt = now;
+            _gapDeadline ??= now + host.ReorderTimeout;
             host.ScheduleGapCheck(this);
         }
 
@@ -416,14 +494,17 @@ public sealed partial class SparkplugHost : IDisposable
             }
 
             _gapDeadline = null;
+            var gap = _gap;
+            _gap = null;
             if (_missing.Count == 0)
             {
                 return null;
             }
 
             var reason = $"{_missing.Count} seq number(s) missing (such as {_missing.Min()}) after the reorder timeout";
+            var (after, before, afterTime, beforeTime) = gap ?? (-1, -1, now, now);
+            Host?.CountGap(new Usine.Operations.SequenceGap($"{Group}/{Edge}", after, before, _missing.Count, afterTime, beforeTime));
             _missing.Clear();
-            Host?.CountGap();
             return reason;
         }
 
@@ -439,7 +520,18 @@ public sealed partial class SparkplugHost : IDisposable
         }
     }
 
-    private void CountGap() => Interlocked.Increment(ref _seqGaps);
+    /// <summary>Counts a confirmed gap; called under the lock, announced after it (<see cref="AnnounceGaps"/>).</summary>
+    private void CountGap(Usine.Operations.SequenceGap gap)
+    {
+        Interlocked.Increment(ref _seqGaps);
+        _gaps.Add(gap);
+        if (_gaps.Count > GapsKept)
+        {
+            _gaps.RemoveAt(0);
+        }
+
+        _unannounced.Add(gap);
+    }
 
     // Log events 2100-2119.
     [LoggerMessage(2200, LogLevel.Information, "Sparkplug source {SourceId}: NBIRTH of edge node {Group}/{Edge} (bdSeq {BdSeq}, {Aliases} aliases): online")]

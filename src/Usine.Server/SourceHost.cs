@@ -91,6 +91,9 @@ public sealed class SourceHost(UsineOptions options, SourceKindRegistry kinds, L
         }
     }
 
+    /// <summary>The edge nodes and devices a running source follows (a Sparkplug host); null for a source that follows none or is not running.</summary>
+    public ILiveSourceParts? PartsOf(string sourceId) => _live.TryGetValue(sourceId, out var live) ? live as ILiveSourceParts : null;
+
     /// <summary>Sources that could not start (a stored definition that no longer loads, settings a connector refuses), with why.</summary>
     public IReadOnlyDictionary<string, string> FailedSources => _failedSources;
 

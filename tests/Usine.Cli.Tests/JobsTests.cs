@@ -17,6 +17,13 @@ public sealed class JobsTests
          "received":250,"stored":249,"duplicates":0,"rejected":1,"lastActivityAt":"2026-11-26T10:00:14Z","lastError":null,"lastErrorAt":null}
         """;
 
+    private const string SparkplugJob = """
+        {"id":"stream:body-welds","kind":"stream","source":"body-welds","description":null,"state":"running",
+         "stateSince":"2026-11-26T08:00:00Z","startedAt":"2026-11-26T08:00:00Z","endedAt":null,"total":null,
+         "received":5000,"stored":5000,"duplicates":0,"rejected":0,"lastActivityAt":"2026-11-26T10:00:14Z","lastError":null,"lastErrorAt":null,
+         "detail":"1 of 3 edge nodes offline: BodyShop/E1 since 09:58:02Z (NDEATH (bdSeq 3))","sequenceGaps":2}
+        """;
+
     private const string Status = """
         {"startedAt":"2026-11-26T10:00:00Z","uptimeSeconds":15,"dataDirectory":"/var/lib/usine","plants":["flins"],"avatars":3,
          "records":{"screwing":1000},"deadLetters":{"open":12,"total":15},
@@ -38,6 +45,7 @@ public sealed class JobsTests
                   {"at":"2026-11-26T08:00:01Z","from":"idle","to":"running","reason":"connected to mqtt://broker:1883"},
                   {"at":"2026-11-26T10:00:05Z","from":"running","to":"degraded","reason":"connection to mqtt://broker:1883 lost"}]}
                 """),
+            "stream:body-welds" => FakeUsineServer.Json($$"""{"job":{{SparkplugJob}},"history":[]}"""),
             _ => FakeUsineServer.Json($$"""{"error":"no job with id '{{id}}'"}""", StatusCodes.Status404NotFound),
         });
         app.MapGet("/api/status", () => FakeUsineServer.Json(Status));
@@ -75,6 +83,18 @@ public sealed class JobsTests
         Assert.Contains("connection to mqtt://broker:1883 lost (2026-11-26 10:00:05Z)", result.Output, StringComparison.Ordinal);
         Assert.Matches(new Regex(@"2026-11-26 08:00:01Z\s{2,}idle\s{2,}running\s{2,}connected to mqtt://broker:1883"), result.Output);
         Assert.Matches(new Regex(@"2026-11-26 10:00:05Z\s{2,}running\s{2,}degraded\s{2,}connection to mqtt://broker:1883 lost"), result.Output);
+    }
+
+    [Fact]
+    public async Task Showing_a_sparkplug_stream_job_prints_the_edge_nodes_offline_and_its_seq_gaps()
+    {
+        await using var server = await StartServerAsync();
+
+        var result = await CliRunner.RunAsync(["jobs", "show", "stream:body-welds", "--server", server.Url]);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Matches(new Regex(@"detail\s+1 of 3 edge nodes offline: BodyShop/E1 since 09:58:02Z \(NDEATH \(bdSeq 3\)\)"), result.Output);
+        Assert.Matches(new Regex(@"seq gaps\s+2\b"), result.Output);
     }
 
     [Fact]

@@ -23,6 +23,21 @@ internal static class TestTimeouts
             await Task.Delay(50);
         }
     }
+
+    /// <summary>Polls an asynchronous <paramref name="condition"/> (an HTTP request) until it holds, as <see cref="Eventually"/> does.</summary>
+    public static async Task EventuallyAsync(Func<Task<bool>> condition, string expectation, Func<Task<string>>? seen = null)
+    {
+        var deadline = DateTime.UtcNow + Default;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"expected {expectation} within {Default}" + (seen is null ? "" : $"; saw {await seen()}"));
+            }
+
+            await Task.Delay(100);
+        }
+    }
 }
 
 /// <summary>

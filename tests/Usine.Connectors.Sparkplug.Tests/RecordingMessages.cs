@@ -11,7 +11,7 @@ internal sealed class RecordingMessages : IDecodedMessages
 
     public void Add(System.Text.Json.JsonElement message) => throw new InvalidOperationException("the sparkplug format hands rows over, not JSON");
 
-    public void Add(IReadOnlyDictionary<string, int> names, Scalar[] values) =>
+    public void Add(IReadOnlyDictionary<string, int> names, Usine.Pipeline.Scalar[] values) =>
         Messages.Add(names.ToDictionary(n => n.Key, n => Render(values[n.Value]), StringComparer.Ordinal));
 
     public void AddInvalid(string reason, Exception? error = null) => Invalid.Add(reason);
@@ -22,7 +22,7 @@ internal sealed class RecordingMessages : IDecodedMessages
         Rejected = reason;
     }
 
-    private static string? Render(Scalar s) => s.Kind switch
+    private static string? Render(Usine.Pipeline.Scalar s) => s.Kind switch
     {
         ScalarKind.Null => null,
         ScalarKind.True => "true",

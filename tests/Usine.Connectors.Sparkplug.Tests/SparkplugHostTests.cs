@@ -68,8 +68,12 @@ public sealed class SparkplugHostTests : IDisposable
         Assert.Equal(["metric 0 of spBv1.0/G/NDATA/E has alias 1, which no birth of edge node G/E in force defined: no NBIRTH of edge node G/E was seen before it; a rebirth was requested"], first.Invalid);
         Assert.Equal(["G/E: NDATA before any NBIRTH of the edge node since the host started"], _rebirths);
         Assert.Equal(2, _host.Counters.DataBeforeBirth);
+        Assert.False(_host.Node("G", "E")!.StateKnown, "a node known only from its data is neither online nor offline");
+        Assert.Equal("0 seq gap(s), 1 rebirth request(s)", SparkplugLiveSource.Describe(_host));
+        Assert.Null(SparkplugLiveSource.JobDetail(_host));
 
         NodeBirth();
+        Assert.True(_host.Node("G", "E")!.StateKnown);
         Assert.Equal("temp", Assert.Single(Data(1, Aliased(1, 23)).Messages)["metric"]);
     }
 
@@ -102,6 +106,30 @@ public sealed class SparkplugHostTests : IDisposable
         Assert.Equal(["G/E: 2 seq number(s) missing (such as 2) after the reorder timeout"], _rebirths);
         Assert.Equal(2, _host.Counters.SeqGaps);
         Assert.Equal(1, _host.Counters.RebirthRequests);
+    }
+
+    [Fact]
+    public void A_confirmed_gap_across_the_wrap_is_kept_for_reconciliation_with_the_numbers_around_it_and_when_they_came()
+    {
+        var announced = new List<Usine.Operations.SequenceGap>();
+        _host.GapConfirmed += announced.Add;
+        NodeBirth();
+        for (ulong s = 1; s <= 253; s++)
+        {
+            Data(s, Aliased(1, s));
+        }
+
+        var before = _time.GetUtcNow().UtcDateTime;
+        _time.Advance(TimeSpan.FromMilliseconds(500));
+        Data(1, Aliased(1, 1));
+        var after = _time.GetUtcNow().UtcDateTime;
+        Assert.Empty(_host.Gaps);
+
+        _time.Advance(TimeSpan.FromSeconds(2));
+        var gap = Assert.Single(_host.Gaps);
+        Assert.Equal(new Usine.Operations.SequenceGap("G/E", 253, 1, 3, before, after), gap);
+        Assert.Equal([gap], announced);
+        Assert.Equal(1, _host.Counters.SeqGaps);
     }
 
     [Fact]
@@ -156,9 +184,25 @@ public sealed class SparkplugHostTests : IDisposable
         Assert.Equal(("robot", "torque", "12.5"), (decoded.Messages[0]["device"], decoded.Messages[0]["metric"], decoded.Messages[0]["value"]));
         Assert.True(_host.Node("G", "E")!.Devices["robot"]);
 
+        _time.Advance(TimeSpan.FromMinutes(1));
         _host.Observe(Topic("DDEATH", "robot"), Payload(3));
         Assert.False(_host.Node("G", "E")!.Devices["robot"]);
         Assert.True(_host.Node("G", "E")!.Online);
+        Assert.Equal(new SparkplugDeviceStatus(false, _time.GetUtcNow().UtcDateTime, "DDEATH"), _host.Node("G", "E")!.DeviceStates["robot"]);
+        Assert.NotEqual(_time.GetUtcNow().UtcDateTime, _host.Node("G", "E")!.Since);
+    }
+
+    [Fact]
+    public void The_devices_of_an_edge_node_that_dies_are_offline_with_it_since_its_death()
+    {
+        NodeBirth(bdSeq: 2);
+        _host.Observe(Topic("DBIRTH", "robot"), Payload(1, Named("torque", 50, 0)));
+        _time.Advance(TimeSpan.FromMinutes(3));
+        _host.Observe(Topic("NDEATH"), Payload(null, BdSeq(2)));
+
+        var now = _time.GetUtcNow().UtcDateTime;
+        Assert.Equal(new SparkplugDeviceStatus(false, now, "offline with its edge node (NDEATH (bdSeq 2))"), _host.Node("G", "E")!.DeviceStates["robot"]);
+        Assert.Equal(now, _host.Node("G", "E")!.Since);
     }
 
     [Fact]

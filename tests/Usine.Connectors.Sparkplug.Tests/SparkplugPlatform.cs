@@ -81,7 +81,7 @@ internal sealed class SparkplugPlatform : IAsyncDisposable
         Runner = new SourceRunner(Connector, Engine, Connector.RunnerOptions with { BatchWindow = TimeSpan.FromMilliseconds(20) }, Job, new OutputLogger<SourceRunner>(_output));
         _stop = new CancellationTokenSource();
         var runner = Runner;
-        Live = new SparkplugLiveSource(runner, Connector.Host);
+        Live = new SparkplugLiveSource(runner, Connector.Host, Job);
         var live = Live;
         _run = Task.Run(() => live.RunAsync(_stop.Token));
         await TestTimeouts.Eventually(() => runner.State == ConnectorState.Running, "the sparkplug source to connect and subscribe", () => runner.State.ToString());

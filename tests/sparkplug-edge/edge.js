@@ -8,6 +8,7 @@
 //   {"cmd":"skip","count":3}                         skips seq numbers: the next message shows a gap
 //   {"cmd":"raw","topic":"...","base64":"..."}       publishes bytes as they are (a malformed payload)
 //   {"cmd":"rebirth"}                                 publishes the births again
+//   {"cmd":"ddeath"} / {"cmd":"dbirth"}              DDEATH / DBIRTH of device "robot"
 // Events: {"event":"connected"}, {"event":"births","seq":0}, {"event":"ncmd","rebirth":true},
 //         {"event":"published","type":"NDATA","seq":N}, {"event":"error","message":"..."}
 "use strict";
@@ -134,6 +135,16 @@ input.on("line", (line) => {
         }
         case "raw": {
             client.client.publish(command.topic, Buffer.from(command.base64, "base64"), { qos: 0 }, () => emit({ event: "published", type: "raw" }));
+            break;
+        }
+        case "ddeath": {
+            client.publishDeviceDeath(DEVICE, { timestamp: now() });
+            emit({ event: "published", type: "DDEATH", seq: client.seq - 1 });
+            break;
+        }
+        case "dbirth": {
+            client.publishDeviceBirth(DEVICE, { timestamp: now(), metrics: birthMetrics(deviceMetrics) });
+            emit({ event: "published", type: "DBIRTH", seq: client.seq - 1 });
             break;
         }
         case "rebirth": {

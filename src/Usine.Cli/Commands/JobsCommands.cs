@@ -85,6 +85,8 @@ internal sealed class JobsShowCommand(CliEnvironment environment) : ClientComman
             ("rejected", Output.Count(job.Rejected)),
             ("last data", job.LastActivityAt is null ? "never" : $"{Output.Ago(job.LastActivityAt, now)} ({Output.Time(job.LastActivityAt)})"),
             ("last error", job.LastError is null ? null : $"{job.LastError} ({Output.Time(job.LastErrorAt)})"),
+            ("detail", job.Detail),
+            ("seq gaps", job.SequenceGaps == 0 ? null : Output.Count(job.SequenceGaps)),
         ]);
 
         var history = detail.History ?? [];

@@ -137,7 +137,9 @@ internal sealed record JobInfo(
     long Rejected,
     DateTimeOffset? LastActivityAt,
     string? LastError,
-    DateTimeOffset? LastErrorAt);
+    DateTimeOffset? LastErrorAt,
+    string? Detail = null,
+    long SequenceGaps = 0);
 
 internal sealed record JobTransition(DateTimeOffset? At, string? From, string? To, string? Reason);
 

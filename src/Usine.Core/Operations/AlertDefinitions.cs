@@ -26,6 +26,9 @@ public enum AlertSignal
 
     /// <summary>The processors of a cluster have more messages waiting in JetStream than a threshold (not yet delivered, or delivered and not yet committed).</summary>
     ConsumerLag,
+
+    /// <summary>An edge node (or a device of an online edge node) a live source follows is offline: a Sparkplug NDEATH or DDEATH.</summary>
+    EdgeOffline,
 }
 
 public enum AlertSeverity
@@ -69,7 +72,7 @@ public sealed record AlertRule
 
     public string? Origin { get; init; }
 
-    /// <summary>The signal as written in YAML: silence, connector-down, dead-letter-rate, lag, job-failed, reconcile-mismatch, store-failing, consumer-lag.</summary>
+    /// <summary>The signal as written in YAML: silence, connector-down, dead-letter-rate, lag, job-failed, reconcile-mismatch, store-failing, consumer-lag, edge-offline.</summary>
     public static string SignalName(AlertSignal signal) => signal switch
     {
         AlertSignal.Silence => "silence",
@@ -79,6 +82,7 @@ public sealed record AlertRule
         AlertSignal.JobFailed => "job-failed",
         AlertSignal.StoreFailing => "store-failing",
         AlertSignal.ConsumerLag => "consumer-lag",
+        AlertSignal.EdgeOffline => "edge-offline",
         _ => "reconcile-mismatch",
     };
 
@@ -102,6 +106,7 @@ public sealed record AlertRule
         new() { Name = "lag-high", Signal = AlertSignal.Lag, Severity = AlertSeverity.Warning, Above = 60, For = TimeSpan.FromSeconds(30), Origin = "default rules" },
         new() { Name = "job-failed", Signal = AlertSignal.JobFailed, Severity = AlertSeverity.Critical, Origin = "default rules" },
         new() { Name = "reconcile-mismatch", Signal = AlertSignal.ReconcileMismatch, Severity = AlertSeverity.Critical, Origin = "default rules" },
+        new() { Name = "edge-offline", Signal = AlertSignal.EdgeOffline, Severity = AlertSeverity.Warning, For = TimeSpan.FromSeconds(10), Origin = "default rules" },
         StoreFailingBuiltIn,
     ];
 

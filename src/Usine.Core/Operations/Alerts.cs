@@ -29,6 +29,9 @@ public interface IAlertSignals
 
     /// <summary>Messages the processors of a cluster have not committed yet, as last seen; null outside a cluster or before the first look.</summary>
     long? ConsumerLag() => null;
+
+    /// <summary>The parts (Sparkplug edge nodes and devices) a running source follows, as it sees them now; empty for a source that follows none.</summary>
+    IReadOnlyList<Sources.SourcePart> Parts(string sourceId) => [];
 }
 
 /// <summary>An alert that is firing now.</summary>
@@ -283,6 +286,9 @@ public sealed class AlertEngine : IAlertView
         AlertSignal.DeadLetterRate => now - _startedAt >= (inst.Rule.Window ?? DefaultRateWindow),
         AlertSignal.ReconcileMismatch => _lastReconcile != DateTime.MinValue,
         AlertSignal.JobFailed => !inst.Subject.Contains(':', StringComparison.Ordinal) || LatestJob(inst.Subject) is not null,
+
+        // A restarted host knows an edge node again only from its next birth: until then, it is still offline.
+        AlertSignal.EdgeOffline => inst.Source is null || Part(inst.Source, inst.Subject) is not null,
         _ => true,
     };
 
@@ -340,6 +346,13 @@ public sealed class AlertEngine : IAlertView
                 return $"the store commits again (it failed for {Format(now - inst.PendingSince)})";
             case AlertSignal.ConsumerLag:
                 return $"the processors are back at or under {rule.Above ?? 0:N0} messages behind";
+            case AlertSignal.EdgeOffline:
+                var part = Part(id, inst.Subject);
+                var name = PartName(inst.Subject);
+                return part is { Online: true }
+                    ? $"{part.Kind} {name} of source {id} is online again ({part.Reason} at {part.Since:HH:mm:ss}Z, offline for {Format(part.Since - (inst.SilentFrom ?? inst.PendingSince))})"
+                    : part is null ? $"{name} of source {id} is no longer followed (the source stopped or restarted)"
+                    : $"{part.Kind} {name} of source {id} is no longer offline on its own: its edge node is";
             default:
                 return $"the condition of rule {rule.Name} no longer holds";
         }
@@ -373,6 +386,17 @@ public sealed class AlertEngine : IAlertView
         {
             n.Enqueue(e);
         }
+    }
+
+    /// <summary>The subject of an edge-offline alert: the source and the part's name, <c>SOURCE:GROUP/EDGE[/DEVICE]</c>.</summary>
+    private static string PartSubject(string sourceId, string part) => sourceId + ":" + part;
+
+    private static string PartName(string subject) => subject[(subject.IndexOf(':', StringComparison.Ordinal) + 1)..];
+
+    private Sources.SourcePart? Part(string sourceId, string subject)
+    {
+        var name = PartName(subject);
+        return _signals.Parts(sourceId).FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.Ordinal));
     }
 
     private IEnumerable<string> SourcesOf(AlertRule rule) =>
@@ -496,6 +520,24 @@ public sealed class AlertEngine : IAlertView
                 if (_signals.ConsumerLag() is { } behind && behind > (rule.Above ?? 0))
                 {
                     yield return (null, "cluster", $"the processors are {behind:N0} messages behind in JetStream (threshold {rule.Above ?? 0:N0}): add processors, or look at why they are slow", null);
+                }
+
+                break;
+            case AlertSignal.EdgeOffline:
+                foreach (var id in SourcesOf(rule))
+                {
+                    var parts = _signals.Parts(id);
+                    var offline = parts.Where(p => !p.Online).Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+                    foreach (var p in parts.Where(p => !p.Online))
+                    {
+                        // A device of an offline edge node is offline with it: the node's alert says it all.
+                        if (p.Name.LastIndexOf('/') is var slash and > 0 && offline.Contains(p.Name[..slash]))
+                        {
+                            continue;
+                        }
+
+                        yield return (id, PartSubject(id, p.Name), $"{p.Kind} {p.Name} of source {id} is offline since {p.Since:HH:mm:ss}Z ({p.Reason})", p.Since);
+                    }
                 }
 
                 break;

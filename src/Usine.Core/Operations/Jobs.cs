@@ -49,7 +49,9 @@ public sealed class Job
     private long _stored;
     private long _duplicates;
     private long _rejected;
+    private long _sequenceGaps;
     private long _lastActivityTicks;
+    private string? _detail;
 
     internal Job(JobRegistry registry, string id, JobKind kind, string? sourceId, string? description, DateTime startedAt, JobState state)
     {
@@ -81,6 +83,25 @@ public sealed class Job
     public long Stored => Interlocked.Read(ref _stored);
     public long Duplicates => Interlocked.Read(ref _duplicates);
     public long Rejected => Interlocked.Read(ref _rejected);
+
+    /// <summary>
+    /// Gaps the source's own message numbering showed (a Sparkplug edge node's seq): messages its peer sent that
+    /// never arrived. Zero for sources that do not number their messages.
+    /// </summary>
+    public long SequenceGaps => Interlocked.Read(ref _sequenceGaps);
+
+    /// <summary>
+    /// What the source says of the parts it reads from, beside its state, such as
+    /// <c>1 of 3 edge nodes offline: BodyShop/E1 since 10:02:11Z (NDEATH (bdSeq 3))</c>; null when there is nothing to say.
+    /// </summary>
+    public string? Detail
+    {
+        get => Volatile.Read(ref _detail);
+        set => Volatile.Write(ref _detail, value);
+    }
+
+    /// <summary>Counts gaps in the source's own message numbering (see <see cref="SequenceGaps"/>).</summary>
+    public void CountSequenceGaps(long gaps) => Interlocked.Add(ref _sequenceGaps, gaps);
 
     /// <summary>When the job last handed data to the engine, UTC; null before the first batch.</summary>
     public DateTime? LastActivityAt

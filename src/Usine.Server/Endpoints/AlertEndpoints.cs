@@ -49,7 +49,7 @@ internal static class AlertEndpoints
             return TypedResults.Ok(new { firing = alerting.Firing });
         }).RequireAuthorization(UsineAuth.OperatorPolicy).WithSummary("Evaluate every alert rule now");
 
-        app.MapGet("/api/reconcile", IResult (string? source, string? from, string? to, IOperationsStore operationsStore, UsineDefinitions definitions, TimeProvider time, IngestEngine engine, HttpContext http) =>
+        app.MapGet("/api/reconcile", IResult (string? source, string? from, string? to, IOperationsStore operationsStore, UsineDefinitions definitions, TimeProvider time, IngestEngine engine, SourceHost sourceHost, HttpContext http) =>
         {
             if (string.IsNullOrWhiteSpace(source))
             {
@@ -79,7 +79,7 @@ internal static class AlertEndpoints
                 return Errors.BadRequest($"to ({t:u}) must be after from ({f:u})");
             }
 
-            var report = operationsStore.Reconcile(def, f, t, engine.PendingMessages(source));
+            var report = LiveParts.WithSourceGaps(operationsStore.Reconcile(def, f, t, engine.PendingMessages(source)), sourceHost.PartsOf(source));
             return TypedResults.Ok(new
             {
                 source = report.Source,

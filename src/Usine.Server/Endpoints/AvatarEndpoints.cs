@@ -39,12 +39,12 @@ internal static class AvatarEndpoints
             .WithSummary("Every record of every model about an avatar in a time range, newest first");
         avatars.MapGet("/{id}/links", (string id, string? type, string? at, IAvatarReads avatars, TimeProvider time, HttpContext http) => View(id, type, "links", http, avatars, time))
             .WithSummary("The links of an avatar valid at a time (default: now)");
-        avatars.MapGet("/{*id}", async Task<IResult> (string id, string? type, IAvatarReads avatars, TimeProvider time, HttpContext http) =>
+        avatars.MapGet("/{*id}", async Task<IResult> (string id, string? type, IAvatarReads avatars, TimeProvider time, UsineDefinitions definitions, SourceHost sources, HttpContext http) =>
         {
             var slash = id.LastIndexOf('/');
             return slash > 0 && Views.Contains(id[(slash + 1)..]) && !Exists(avatars, Uri.UnescapeDataString(id))
                 ? await View(id[..slash], type, id[(slash + 1)..], http, avatars, time)
-                : Detail(id, type, http, avatars);
+                : Detail(id, type, http, avatars, definitions, sources);
         }).WithSummary("One avatar: hierarchy, links, record counts and recent records");
         return app;
     }
@@ -173,7 +173,7 @@ internal static class AvatarEndpoints
     /// <summary>The 404 of an unknown avatar id: the error line, and the ids it probably meant.</summary>
     internal sealed record NotFoundWithSuggestions(string Error, IReadOnlyList<string> Suggestions);
 
-    private static IResult Detail(string id, string? type, HttpContext http, IAvatarReads avatars)
+    private static IResult Detail(string id, string? type, HttpContext http, IAvatarReads avatars, UsineDefinitions definitions, SourceHost sources)
     {
         var plants = Explore.Plants(http);
         var (a, error) = Find(id, type, avatars, plants);
@@ -184,6 +184,8 @@ internal static class AvatarEndpoints
 
         var ancestors = avatars.Ancestors(a, plants);
         var (counts, recent) = avatars.AvatarRecords(a.Key, 20, plants);
+        var parts = LiveParts.OfAvatar(a.Type, a.Id, a.Plant, definitions, sources);
+        var state = parts.Count > 0 ? parts[0] : default;
         return TypedResults.Ok(new
         {
             key = a.Key,
@@ -193,6 +195,10 @@ internal static class AvatarEndpoints
             firstSeen = a.FirstSeen,
             earliestEvent = avatars.EarliestEvent(a.Key, plants),
             attributes = Attributes(avatars.AvatarAttributes([a.Key], plants).GetValueOrDefault(a.Key)),
+
+            // Online or offline, as a running source that follows it says (a Sparkplug edge node or device); null otherwise.
+            state = state.Part is { } s ? new { state = s.Online ? "online" : "offline", since = s.Since, reason = s.Reason, source = state.SourceId, kind = s.Kind, name = s.Name } : null,
+            parts = parts.Select(x => new { state = x.Part.Online ? "online" : "offline", since = x.Part.Since, reason = x.Part.Reason, source = x.SourceId, kind = x.Part.Kind, name = x.Part.Name }),
             parent = ancestors.Count > 0 ? new { type = ancestors[^1].Type, id = ancestors[^1].Id } : null,
             ancestors = ancestors.Select(x => new { type = x.Type, id = x.Id }),
             children = avatars.Children(a.Key, 200, plants).Select(x => new { type = x.Type, id = x.Id }),

@@ -71,7 +71,11 @@ internal static class JobEndpoints
 
     private static JobSummary Summary(Job j) => new(
         j.Id, j.Kind.ToString().ToLowerInvariant(), j.SourceId, j.Description, j.State.ToString().ToLowerInvariant(), j.StateSince,
-        j.StartedAt, j.EndedAt, j.Total, j.Received, j.Stored, j.Duplicates, j.Rejected, j.LastActivityAt, j.LastError, j.LastErrorAt);
+        j.StartedAt, j.EndedAt, j.Total, j.Received, j.Stored, j.Duplicates, j.Rejected, j.LastActivityAt, j.LastError, j.LastErrorAt)
+    {
+        Detail = j.Detail,
+        SequenceGaps = j.SequenceGaps,
+    };
 
     private static object Detail(Job j) => new
     {
@@ -90,4 +94,11 @@ internal static class JobEndpoints
 internal sealed record JobSummary(
     string Id, string Kind, string? Source, string? Description, string State, DateTime StateSince,
     DateTime StartedAt, DateTime? EndedAt, long? Total, long Received, long Stored, long Duplicates, long Rejected,
-    DateTime? LastActivityAt, string? LastError, DateTime? LastErrorAt);
+    DateTime? LastActivityAt, string? LastError, DateTime? LastErrorAt)
+{
+    /// <summary>What the source says of the parts it reads from beside its state (Sparkplug: the edge nodes offline); null when nothing.</summary>
+    public string? Detail { get; init; }
+
+    /// <summary>Gaps in the source's own message numbering (a Sparkplug edge node's seq).</summary>
+    public long SequenceGaps { get; init; }
+}

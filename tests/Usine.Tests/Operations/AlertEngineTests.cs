@@ -23,6 +23,10 @@ public sealed class AlertEngineTests
 
         public long? ConsumerLag() => Lag;
 
+        public Dictionary<string, List<Usine.Sources.SourcePart>> PartsOf { get; } = [];
+
+        public IReadOnlyList<Usine.Sources.SourcePart> Parts(string sourceId) => PartsOf.TryGetValue(sourceId, out var parts) ? [.. parts] : [];
+
         public Task<IReadOnlyList<ReconcileIssue>> FindMismatchesAsync(DateTime from, DateTime to, CancellationToken cancellationToken)
         {
             Reconciliations++;
@@ -130,6 +134,52 @@ public sealed class AlertEngineTests
         Assert.Empty(engine.Firing);
         Assert.Equal(["firing", "resolved"], _notified.Events.Select(e => e.Status));
         Assert.All(_notified.Events, e => Assert.Equal("consumer-lag", e.Signal));
+    }
+
+    private static Usine.Sources.SourcePart Part(string kind, string name, bool online, DateTime since, string reason) =>
+        new(kind, name, online, since, reason, new Dictionary<string, string?>());
+
+    [Fact]
+    public async Task An_offline_edge_node_fires_one_alert_its_devices_none_and_it_resolves_saying_the_node_is_online_again()
+    {
+        var (engine, _) = Engine("alerts:\n  rules:\n    - { name: edges, signal: edge-offline, source: s1 }\n");
+        var died = Now;
+        _signals.PartsOf["s1"] = [Part("edge node", "G/E1", false, died, "NDEATH (bdSeq 3)"), Part("device", "G/E1/robot", false, died, "offline with its edge node (NDEATH (bdSeq 3))"),
+            Part("edge node", "G/E2", true, died, "NBIRTH"), Part("device", "G/E2/press", false, died, "DDEATH")];
+        _signals.PartsOf["s2"] = [Part("edge node", "G/E9", false, died, "NDEATH (bdSeq 0)")];
+        await engine.EvaluateAsync(default);
+
+        Assert.Equal(["device G/E2/press of source s1 is offline since 08:00:00Z (DDEATH)", "edge node G/E1 of source s1 is offline since 08:00:00Z (NDEATH (bdSeq 3))"],
+            engine.Firing.Select(f => f.Summary).Order(StringComparer.Ordinal));
+        Assert.All(_notified.Events, e => Assert.Equal(("edge-offline", "s1"), (e.Signal, e.Source)));
+
+        _time.Advance(TimeSpan.FromSeconds(95));
+        _signals.PartsOf["s1"] = [Part("edge node", "G/E1", true, Now, "NBIRTH"), Part("device", "G/E1/robot", true, Now, "DBIRTH"),
+            Part("edge node", "G/E2", true, died, "NBIRTH"), Part("device", "G/E2/press", false, died, "DDEATH")];
+        await engine.EvaluateAsync(default);
+
+        Assert.Equal("device G/E2/press of source s1 is offline since 08:00:00Z (DDEATH)", Assert.Single(engine.Firing).Summary);
+        var resolved = Assert.Single(_notified.Events, e => e.Status == "resolved");
+        Assert.Equal(("s1:G/E1", "edge node G/E1 of source s1 is online again (NBIRTH at 08:01:35Z, offline for 1m35s)"), (resolved.Subject, resolved.Summary));
+    }
+
+    [Fact]
+    public async Task An_edge_offline_alert_carried_over_a_restart_stays_firing_until_the_restarted_host_sees_the_node_again()
+    {
+        var (engine, _) = Engine("alerts:\n  rules:\n    - { name: edges, signal: edge-offline }\n");
+        var since = Now.AddMinutes(-10);
+        engine.RestoreHistory([new AlertEvent(7, "firing", "edges", "edge-offline", "warning", "s1", "edge node G/E1 of source s1 is offline since 07:50:00Z (NDEATH (bdSeq 1))", since, since, "s1:G/E1")]);
+
+        // A restarted host knows nothing of the node until its next birth: the alert is not judged over.
+        _time.Advance(TimeSpan.FromMinutes(5));
+        await engine.EvaluateAsync(default);
+        Assert.Equal(since, Assert.Single(engine.Firing).Since);
+        Assert.Empty(_notified.Events);
+
+        _signals.PartsOf["s1"] = [Part("edge node", "G/E1", true, Now, "NBIRTH")];
+        await engine.EvaluateAsync(default);
+        Assert.Empty(engine.Firing);
+        Assert.Equal("edge node G/E1 of source s1 is online again (NBIRTH at 08:05:00Z, offline for 15m00s)", Assert.Single(_notified.Events).Summary);
     }
 
     [Fact]
