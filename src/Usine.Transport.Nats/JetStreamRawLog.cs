@@ -31,10 +31,22 @@ public sealed class JetStreamRawLog(RawStream stream) : IRawMessageLog
 
     public string Description => $"the JetStream stream {stream.Options.Stream}";
 
+    /// <summary>
+    /// While the stream has lost nothing (its first sequence is 1), it holds every message received since it was
+    /// made. Once messages aged out (<see cref="NatsTransportOptions.MaxAge"/>, <see cref="NatsTransportOptions.MaxBytes"/>),
+    /// every message received from the oldest one's time on is there — plus the slack, for a message received a
+    /// moment before another that was stored first.
+    /// </summary>
     public async Task<DateTime?> FirstTimeAsync(CancellationToken cancellationToken)
     {
         var s = await stream.JetStream.GetStreamAsync(stream.Options.Stream, cancellationToken: cancellationToken);
-        return s.Info.State.Messages == 0 || s.Info.State.FirstTs is not { } first ? null : ParseTime(first);
+        var state = s.Info.State;
+        if (state.FirstSeq <= 1)
+        {
+            return s.Info.Created.UtcDateTime;
+        }
+
+        return state.Messages == 0 || state.FirstTs is not { } first ? null : ParseTime(first) + stream.Options.ReplaySlack;
     }
 
     /// <summary>A time as the JetStream API writes it (RFC 3339 with up to nine decimals of a second, which .NET reads to seven).</summary>

@@ -15,7 +15,7 @@ public interface IRawMessageLog
     /// <summary>What the log is, for a message: <c>the JetStream stream USINE_RAW</c>.</summary>
     string Description { get; }
 
-    /// <summary>When the oldest message the log still holds was stored; null when it holds none.</summary>
+    /// <summary>The time from which the log holds every message received; null when it holds none any more.</summary>
     Task<DateTime?> FirstTimeAsync(CancellationToken cancellationToken);
 
     /// <summary>

@@ -116,7 +116,7 @@ public sealed class Replays(UsineDefinitions definitions, IngestEngine engine, I
         if (!fromArchive && log is not null)
         {
             held = await log.FirstTimeAsync(ct);
-            holds = held is { } first ? $"{log.Description} holds messages from {Iso(first)} on, after the start of the range" : $"{log.Description} holds no message";
+            holds = held is { } first ? $"{log.Description} holds the messages received from {Iso(first)} on, after the start of the range" : $"{log.Description} holds no message";
             note = holds + ": the store's raw zone was read instead";
         }
 
