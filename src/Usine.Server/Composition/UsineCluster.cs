@@ -92,7 +92,7 @@ public static class UsineCluster
         }
         catch (ArgumentException ex)
         {
-            throw new ArgumentException($"{NatsTransportOptions.Section}: {ex.Message}", ex);
+            throw new ArgumentException(ex.Message.StartsWith(NatsTransportOptions.Section, StringComparison.Ordinal) ? ex.Message : $"{NatsTransportOptions.Section}: {ex.Message}", ex);
         }
 
         services.AddSingleton(nats);
@@ -162,20 +162,16 @@ internal sealed partial class NatsConnectionCheck(NatsConnection connection, Nat
     /// <summary><c>auth</c> or <c>tls</c> when the servers answered and refused; null when they could not be reached.</summary>
     private static string? Refusal(Exception ex)
     {
+        var chain = new List<Exception>();
         for (var e = (Exception?)ex; e is not null; e = e.InnerException)
         {
-            if (e is System.Security.Authentication.AuthenticationException)
-            {
-                return "tls";
-            }
-
-            if (e.Message.Contains("authorization", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("authentication", StringComparison.OrdinalIgnoreCase))
-            {
-                return "auth";
-            }
+            chain.Add(e);
         }
 
-        return null;
+        // A certificate refused says "authentication" too (AuthenticationException): TLS is looked for first.
+        return chain.Any(e => e is System.Security.Authentication.AuthenticationException) ? "tls"
+            : chain.Any(e => e.Message.Contains("authorization", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("authentication", StringComparison.OrdinalIgnoreCase)) ? "auth"
+            : null;
     }
 
     private static Exception Innermost(Exception ex) => ex.InnerException is { } inner ? Innermost(inner) : ex;
