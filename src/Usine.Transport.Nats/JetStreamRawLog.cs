@@ -39,7 +39,16 @@ public sealed class JetStreamRawLog(RawStream stream) : IRawMessageLog
     /// </summary>
     public async Task<DateTime?> FirstTimeAsync(CancellationToken cancellationToken)
     {
-        var s = await stream.JetStream.GetStreamAsync(stream.Options.Stream, cancellationToken: cancellationToken);
+        INatsJSStream s;
+        try
+        {
+            s = await Unavailable(() => stream.JetStream.GetStreamAsync(stream.Options.Stream, cancellationToken: cancellationToken).AsTask());
+        }
+        catch (UsineException ex) when (ex.InnerException is NatsJSApiException { Error.Code: 404 })
+        {
+            return null; // not made yet: no capture role has published
+        }
+
         var state = s.Info.State;
         if (state.FirstSeq <= 1)
         {
@@ -88,7 +97,7 @@ public sealed class JetStreamRawLog(RawStream stream) : IRawMessageLog
             MemStorage = true,
             NumReplicas = 1,
         };
-        var consumer = await stream.JetStream.CreateOrUpdateConsumerAsync(o.Stream, config, cancellationToken);
+        var consumer = await Unavailable(() => stream.JetStream.CreateOrUpdateConsumerAsync(o.Stream, config, cancellationToken).AsTask());
         try
         {
             var end = to + o.ReplaySlack;
@@ -99,7 +108,8 @@ public sealed class JetStreamRawLog(RawStream stream) : IRawMessageLog
             {
                 var got = 0;
                 var past = false;
-                await foreach (var msg in consumer.FetchAsync<byte[]>(new NatsJSFetchOpts { MaxMsgs = (int)Math.Min(left, 1_000), Expires = TimeSpan.FromSeconds(5) }, cancellationToken: cancellationToken))
+                var fetched = await Unavailable(() => FetchAsync(consumer, (int)Math.Min(left, 1_000), cancellationToken));
+                foreach (var msg in fetched)
                 {
                     got++;
                     if (msg.Metadata is { } meta)
@@ -159,7 +169,7 @@ public sealed class JetStreamRawLog(RawStream stream) : IRawMessageLog
                 if (got == 0)
                 {
                     // Nothing came within the wait: the messages left may have aged out meanwhile.
-                    await consumer.RefreshAsync(cancellationToken);
+                    await Unavailable(async () => await consumer.RefreshAsync(cancellationToken));
                     left = (long)consumer.Info.NumPending;
                 }
             }
@@ -184,6 +194,36 @@ public sealed class JetStreamRawLog(RawStream stream) : IRawMessageLog
             }
         }
     }
+
+    private static async Task<List<INatsJSMsg<byte[]>>> FetchAsync(INatsJSConsumer consumer, int max, CancellationToken cancellationToken)
+    {
+        var messages = new List<INatsJSMsg<byte[]>>(max);
+        await foreach (var msg in consumer.FetchAsync<byte[]>(new NatsJSFetchOpts { MaxMsgs = max, Expires = TimeSpan.FromSeconds(5) }, cancellationToken: cancellationToken))
+        {
+            messages.Add(msg);
+        }
+
+        return messages;
+    }
+
+    /// <summary>Runs a call to JetStream; a failure becomes a transient error saying the replay can be run again.</summary>
+    private async Task<T> Unavailable<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call();
+        }
+        catch (NatsException ex)
+        {
+            throw new UsineException($"reading {Description} failed ({ex.Message}); a replay stores nothing twice: run it again", isTransient: true, ex);
+        }
+    }
+
+    private Task Unavailable(Func<Task> call) => Unavailable(async () =>
+    {
+        await call();
+        return true;
+    });
 
     /// <summary>A stream's messages by position, each once: one sent again after the duplicate window is in the stream twice.</summary>
     private static IEnumerable<RawZoneMessage> InOrder(string sourceId, string streamId, List<RawMessage> messages) =>

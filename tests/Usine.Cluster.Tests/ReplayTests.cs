@@ -31,23 +31,7 @@ public sealed partial class ReplayTests(ITestOutputHelper output) : IAsyncLifeti
     {
         _nats = await NatsCluster.StartAsync(output);
         var config = Path.Combine(_dir, "usine.yaml");
-        await File.WriteAllTextAsync(config, """
-            models:
-              - name: reading
-                version: 1
-                time: ts
-                key: [tag, n]
-                fields:
-                  tag:   { type: string, required: true }
-                  n:     { type: int, required: true }
-                  value: { type: double, required: true, min: 0 }
-                  ts:    { type: timestamp, required: true }
-            sources:
-              - id: line-1
-                plant: flins
-                kind: http
-                model: reading
-            """);
+        await File.WriteAllTextAsync(config, RolesTests.Yaml);
         _usine = await UsineProcess.StartAsync("usine", config, Path.Combine(_dir, "data"), ["--role", "all", "--nats", _nats.Urls], new Dictionary<string, string>
         {
             ["Usine__Nats__Replicas"] = "3",
