@@ -1,5 +1,7 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using System.Text;
 using NATS.Client.Core;
 
 namespace Usine.Transport.Nats;
@@ -113,6 +115,15 @@ public sealed record NatsTransportOptions
     /// anyway with <c>tls://</c> URLs, a CA file or a client certificate.
     /// </summary>
     public bool TlsRequired { get; init; }
+
+    /// <summary>What the options print (a log line, a debugger): the secrets as stars.</summary>
+    private bool PrintMembers(StringBuilder builder)
+    {
+        builder.Append(CultureInfo.InvariantCulture, $"Urls = {Urls}, Stream = {Stream}, SubjectPrefix = {SubjectPrefix}, Replicas = {Replicas}, Consumer = {Consumer}, User = {User}, ");
+        builder.Append(CultureInfo.InvariantCulture, $"Password = {(Password.Length > 0 ? "***" : "")}, Token = {(Token.Length > 0 ? "***" : "")}, CredentialsFile = {CredentialsFile}, NkeySeedFile = {NkeySeedFile}, ");
+        builder.Append(CultureInfo.InvariantCulture, $"TlsCaFile = {TlsCaFile}, TlsCertFile = {TlsCertFile}, TlsKeyFile = {TlsKeyFile}, TlsRequired = {TlsRequired}");
+        return true;
+    }
 
     /// <summary><paramref name="opts"/> with the authentication and TLS of these options.</summary>
     public NatsOpts Secure(NatsOpts opts) => opts with

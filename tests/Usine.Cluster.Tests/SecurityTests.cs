@@ -151,6 +151,28 @@ public sealed class SecurityTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public void Each_security_setting_that_cannot_work_is_named_with_what_to_fix_and_secrets_never_print()
+    {
+        var notPem = Write("not-a-ca.pem", "hello");
+        var noSeed = Write("no-seed.nk", "not a seed\n");
+        var options = new Usine.Transport.Nats.NatsTransportOptions { Urls = "nats://127.0.0.1:4222" };
+        string Refused(Usine.Transport.Nats.NatsTransportOptions o) => Assert.Throws<ArgumentException>(o.Validate).Message;
+
+        Assert.Equal("Usine:Nats: User and Password, Token are set: the servers take one way of authenticating, keep only the one they expect",
+            Refused(options with { User = "u", Password = "p", Token = "t" }));
+        Assert.Equal($"Usine:Nats:TlsCaFile: {notPem} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", Refused(options with { TlsCaFile = notPem }));
+        Assert.StartsWith($"Usine:Nats:NkeySeedFile: {noSeed} holds no NKey user seed", Refused(options with { NkeySeedFile = noSeed }), StringComparison.Ordinal);
+        Assert.StartsWith($"Usine:Nats:CredentialsFile: {notPem} is not a NATS credentials file", Refused(options with { CredentialsFile = notPem }), StringComparison.Ordinal);
+        Assert.StartsWith("Usine:Nats:TlsCertFile is set without Usine:Nats:TlsKeyFile", Refused(options with { TlsCertFile = notPem }), StringComparison.Ordinal);
+        Assert.StartsWith("Usine:Nats:TlsCertFile and TlsKeyFile:", Refused(options with { TlsCertFile = notPem, TlsKeyFile = notPem }), StringComparison.Ordinal);
+
+        var secret = (options with { User = "usine", Password = "pass-of-the-test", Token = "token-of-the-test" }).ToString();
+        Assert.Contains("User = usine", secret, StringComparison.Ordinal);
+        Assert.DoesNotContain("pass-of-the-test", secret, StringComparison.Ordinal);
+        Assert.DoesNotContain("token-of-the-test", secret, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Mutual_TLS_with_a_certificate_authority_made_by_the_test_connects_and_an_authority_that_did_not_sign_the_server_is_refused()
     {
         var now = DateTimeOffset.UtcNow;
