@@ -28,6 +28,8 @@ internal static class Hosting
             [UsineHttpOptions.Section + ":Urls"] = settings.Urls,
             [UsineStoreComposition.Section + ":ArchiveDirectory"] = settings.ArchiveDir,
             [Usine.Transport.Nats.NatsTransportOptions.Section + ":Urls"] = settings.Nats,
+            [Usine.Transport.Nats.NatsTransportOptions.Section + ":CredentialsFile"] = settings.NatsCreds,
+            [Usine.Transport.Nats.NatsTransportOptions.Section + ":TlsCaFile"] = settings.NatsTlsCa,
             [UsineStoreComposition.Section + ":Kind"] = settings.Postgres is null ? null : "postgres",
             [UsineStoreComposition.Section + ":ConnectionString"] = settings.Postgres,
         };

@@ -1,3 +1,9 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using NATS.Client.Core;
+
 namespace Usine.Transport.Nats;
 
 /// <summary>
@@ -72,6 +78,73 @@ public sealed record NatsTransportOptions
     /// <summary>Messages a processor takes from the consumer at a time.</summary>
     public int FetchSize { get; init; } = 2000;
 
+    /// <summary>
+    /// How far apart a message's receive time (at the capture role) and its time in the stream (at the NATS server)
+    /// may be: clocks that differ, and the wait before JetStream stored it. A replay by time range reads the stream
+    /// from its start less this to its end plus this, and keeps the messages received in the range. Default 5 minutes;
+    /// with edge domains, as long as the plants' links may be down.
+    /// </summary>
+    public TimeSpan ReplaySlack { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The user name, with <see cref="Password"/>, when the servers authenticate by user and password.</summary>
+    public string User { get; init; } = "";
+
+    /// <summary>The password of <see cref="User"/>; from the environment (<c>Usine__Nats__Password</c>) rather than a file.</summary>
+    public string Password { get; init; } = "";
+
+    /// <summary>The token, when the servers authenticate by token.</summary>
+    public string Token { get; init; } = "";
+
+    /// <summary>A credentials file (<c>.creds</c>: a user JWT and its NKey seed), when the servers run in operator mode.</summary>
+    public string CredentialsFile { get; init; } = "";
+
+    /// <summary>A file holding an NKey user seed (<c>SU...</c>), when the servers authenticate by NKey.</summary>
+    public string NkeySeedFile { get; init; } = "";
+
+    /// <summary>A PEM file of the certificate authorities to trust for the servers' certificates; default: the system's.</summary>
+    public string TlsCaFile { get; init; } = "";
+
+    /// <summary>The client certificate (PEM), with <see cref="TlsKeyFile"/>, when the servers verify clients (mutual TLS).</summary>
+    public string TlsCertFile { get; init; } = "";
+
+    /// <summary>The private key (PEM) of <see cref="TlsCertFile"/>.</summary>
+    public string TlsKeyFile { get; init; } = "";
+
+    /// <summary>
+    /// Refuse a server that does not speak TLS. Default false: TLS is used when the servers offer it, and required
+    /// anyway with <c>tls://</c> URLs, a CA file or a client certificate.
+    /// </summary>
+    public bool TlsRequired { get; init; }
+
+    /// <summary>What the options print (a log line, a debugger): the secrets as stars.</summary>
+    private bool PrintMembers(StringBuilder builder)
+    {
+        builder.Append(CultureInfo.InvariantCulture, $"Urls = {Urls}, Stream = {Stream}, SubjectPrefix = {SubjectPrefix}, Replicas = {Replicas}, Consumer = {Consumer}, User = {User}, ");
+        builder.Append(CultureInfo.InvariantCulture, $"Password = {(Password.Length > 0 ? "***" : "")}, Token = {(Token.Length > 0 ? "***" : "")}, CredentialsFile = {CredentialsFile}, NkeySeedFile = {NkeySeedFile}, ");
+        builder.Append(CultureInfo.InvariantCulture, $"TlsCaFile = {TlsCaFile}, TlsCertFile = {TlsCertFile}, TlsKeyFile = {TlsKeyFile}, TlsRequired = {TlsRequired}");
+        return true;
+    }
+
+    /// <summary><paramref name="opts"/> with the authentication and TLS of these options.</summary>
+    public NatsOpts Secure(NatsOpts opts) => opts with
+    {
+        AuthOpts = opts.AuthOpts with
+        {
+            Username = User.Length > 0 ? User : null,
+            Password = Password.Length > 0 ? Password : null,
+            Token = Token.Length > 0 ? Token : null,
+            CredsFile = CredentialsFile.Length > 0 ? CredentialsFile : null,
+            NKeyFile = NkeySeedFile.Length > 0 ? NkeySeedFile : null,
+        },
+        TlsOpts = opts.TlsOpts with
+        {
+            CaFile = TlsCaFile.Length > 0 ? TlsCaFile : null,
+            CertFile = TlsCertFile.Length > 0 ? TlsCertFile : null,
+            KeyFile = TlsKeyFile.Length > 0 ? TlsKeyFile : null,
+            Mode = TlsRequired ? TlsMode.Require : TlsMode.Auto,
+        },
+    };
+
     /// <summary>The endpoints as a list, or an error naming what to fix.</summary>
     public IReadOnlyList<string> ParseUrls()
     {
@@ -137,6 +210,97 @@ public sealed record NatsTransportOptions
         if (AckWait < TimeSpan.FromSeconds(1))
         {
             throw new ArgumentException($"Usine:Nats:AckWait is {AckWait}: give a processor at least 1 s to commit a batch");
+        }
+
+        if (ReplaySlack < TimeSpan.Zero)
+        {
+            throw new ArgumentException($"Usine:Nats:ReplaySlack is {ReplaySlack}: write a duration of 0 or more (00:05:00)");
+        }
+
+        ValidateSecurity();
+    }
+
+    private void ValidateSecurity()
+    {
+        if (User.Length > 0 != Password.Length > 0)
+        {
+            throw new ArgumentException(User.Length > 0
+                ? "Usine:Nats:User is set without Usine:Nats:Password: set both (the password from the environment, Usine__Nats__Password)"
+                : "Usine:Nats:Password is set without Usine:Nats:User: set both");
+        }
+
+        var ways = new[] { (User.Length > 0, "User and Password"), (Token.Length > 0, "Token"), (CredentialsFile.Length > 0, "CredentialsFile"), (NkeySeedFile.Length > 0, "NkeySeedFile") }
+            .Where(w => w.Item1).Select(w => w.Item2).ToArray();
+        if (ways.Length > 1)
+        {
+            throw new ArgumentException($"Usine:Nats: {string.Join(", ", ways)} are set: the servers take one way of authenticating, keep only the one they expect");
+        }
+
+        if (CredentialsFile.Length > 0)
+        {
+            var text = ReadFile("CredentialsFile", CredentialsFile);
+            if (!text.Contains("BEGIN NATS USER JWT", StringComparison.Ordinal) || !text.Contains("BEGIN USER NKEY SEED", StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"Usine:Nats:CredentialsFile: {CredentialsFile} is not a NATS credentials file (it needs a user JWT and an NKey seed block, as nsc writes them)");
+            }
+        }
+
+        if (NkeySeedFile.Length > 0 && !ReadFile("NkeySeedFile", NkeySeedFile).Split('\n').Any(l => l.Trim().StartsWith("SU", StringComparison.Ordinal)))
+        {
+            throw new ArgumentException($"Usine:Nats:NkeySeedFile: {NkeySeedFile} holds no NKey user seed (a line starting with SU, as nk -gen user writes it)");
+        }
+
+        if (TlsCaFile.Length > 0)
+        {
+            _ = ReadFile("TlsCaFile", TlsCaFile);
+            var authorities = new X509Certificate2Collection();
+            try
+            {
+                authorities.ImportFromPemFile(TlsCaFile);
+            }
+            catch (CryptographicException ex)
+            {
+                throw new ArgumentException($"Usine:Nats:TlsCaFile: {TlsCaFile} cannot be read as PEM certificates: {ex.Message}", ex);
+            }
+
+            if (authorities.Count == 0)
+            {
+                throw new ArgumentException($"Usine:Nats:TlsCaFile: {TlsCaFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)");
+            }
+        }
+
+        if (TlsCertFile.Length > 0 != TlsKeyFile.Length > 0)
+        {
+            throw new ArgumentException(TlsCertFile.Length > 0
+                ? "Usine:Nats:TlsCertFile is set without Usine:Nats:TlsKeyFile: a client certificate needs its private key"
+                : "Usine:Nats:TlsKeyFile is set without Usine:Nats:TlsCertFile: set the client certificate too");
+        }
+
+        if (TlsCertFile.Length > 0)
+        {
+            _ = ReadFile("TlsCertFile", TlsCertFile);
+            _ = ReadFile("TlsKeyFile", TlsKeyFile);
+            try
+            {
+                using var certificate = X509Certificate2.CreateFromPemFile(TlsCertFile, TlsKeyFile);
+            }
+            catch (CryptographicException ex)
+            {
+                throw new ArgumentException($"Usine:Nats:TlsCertFile and TlsKeyFile: {TlsCertFile} and {TlsKeyFile} are not a PEM certificate and its private key: {ex.Message}", ex);
+            }
+        }
+    }
+
+    private static string ReadFile(string key, string path)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            var why = ex is FileNotFoundException or DirectoryNotFoundException ? "does not exist" : "cannot be read: " + ex.Message;
+            throw new ArgumentException($"Usine:Nats:{key}: {Path.GetFullPath(path)} {why}", ex);
         }
     }
 }

@@ -30,12 +30,19 @@ public sealed class DeadLetterOperationsTests
         app.MapPost("/api/replay", async (HttpContext http) =>
         {
             using var doc = await JsonDocument.ParseAsync(http.Request.Body);
-            return doc.RootElement.GetProperty("from").GetString() == "2026-11-20T00:00:00Z"
-                ? FakeUsineServer.Json("""{"error":"no raw messages of source flins-screwing received between 2026-11-20T00:00:00Z and 2026-11-21T00:00:00Z"}""", StatusCodes.Status404NotFound)
-                : FakeUsineServer.Json("""
+            return doc.RootElement.GetProperty("from").GetString() switch
+            {
+                "2026-11-20T00:00:00Z" => FakeUsineServer.Json("""{"error":"no raw messages of source flins-screwing received between 2026-11-20T00:00:00Z and 2026-11-21T00:00:00Z"}""", StatusCodes.Status404NotFound),
+                "2026-11-25T00:00:00Z" => FakeUsineServer.Json("""
+                    {"source":"flins-screwing","from":"2026-11-25T00:00:00Z","to":"2026-11-26T00:00:00Z","origin":"raw","job":"replay-5","read":10,"stored":0,
+                     "duplicates":10,"failed":0,"deadLettersNew":0,"deadLettersUnchanged":0,"deadLettersUpdated":0,"replayed":0,"streams":1,"elapsedMs":20,
+                     "note":"the JetStream stream USINE_RAW holds the messages received from 2026-11-25T12:00:00Z on, after the start of the range: the store's raw zone was read instead"}
+                    """),
+                _ => FakeUsineServer.Json("""
                     {"source":"flins-screwing","from":"2026-11-26T06:00:00Z","to":"2026-11-26T14:00:00Z","origin":"raw","job":"replay-4","read":5000,"stored":12,
                      "duplicates":4980,"failed":8,"deadLettersNew":0,"deadLettersUnchanged":8,"deadLettersUpdated":0,"replayed":12,"streams":1,"elapsedMs":1530}
-                    """);
+                    """),
+            };
         });
         app.MapGet("/api/deadletters", () => FakeUsineServer.Json("[]"));
         app.MapGet("/api/deadletters/{id}", (string id) => FakeUsineServer.Json("""
@@ -156,6 +163,19 @@ public sealed class DeadLetterOperationsTests
     }
 
     [Fact]
+    public async Task Replaying_a_range_a_cluster_read_from_the_raw_zone_prints_the_note_saying_why()
+    {
+        await using var server = await StartServerAsync();
+
+        var result = await CliRunner.RunAsync(
+            ["replay", "--source", "flins-screwing", "--from", "2026-11-25T00:00:00Z", "--to", "2026-11-26T00:00:00Z", "--server", server.Url], Environment);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("(raw)", result.Output, StringComparison.Ordinal);
+        Assert.Contains("USINE_RAW holds the messages received from 2026-11-25T12:00:00Z on", result.Output.ReplaceLineEndings(" "), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Replaying_a_range_prints_the_counts_and_an_empty_range_exits_2()
     {
         await using var server = await StartServerAsync();
@@ -167,6 +187,7 @@ public sealed class DeadLetterOperationsTests
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("0 new, 8 unchanged, 0 updated, 12 replayed", result.Output, StringComparison.Ordinal);
         Assert.Contains("replay-4", result.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("note", result.Output, StringComparison.Ordinal);
         using (var body = JsonDocument.Parse(Body(Assert.Single(server.Requests))))
         {
             Assert.False(body.RootElement.GetProperty("fromArchive").GetBoolean());

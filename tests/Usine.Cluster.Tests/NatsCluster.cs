@@ -20,6 +20,8 @@ public sealed class NatsCluster : IAsyncDisposable
     private readonly int[] _leafs = [FreePort(), FreePort(), FreePort()];
     private readonly ITestOutputHelper? _output;
     private readonly string? _domain;
+    private NatsOpts _client = NatsOpts.Default;
+    private bool _single;
 
     private NatsCluster(ITestOutputHelper? output, string? domain)
     {
@@ -31,7 +33,7 @@ public sealed class NatsCluster : IAsyncDisposable
     public IEnumerable<string> LeafUrls => _leafs.Select(p => $"nats-leaf://127.0.0.1:{p}");
 
     /// <summary>Every node's client URL, comma-separated, as Usine:Nats:Urls takes them.</summary>
-    public string Urls => string.Join(",", _ports.Select(p => $"nats://127.0.0.1:{p}"));
+    public string Urls => _single ? UrlOf(0) : string.Join(",", _ports.Select(p => $"nats://127.0.0.1:{p}"));
 
     public static string ServerPath => Environment.GetEnvironmentVariable("USINE_NATS_SERVER") is { Length: > 0 } path ? path : "nats-server";
 
@@ -101,6 +103,28 @@ public sealed class NatsCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// One node with JetStream and <paramref name="settings"/> in its configuration (an <c>authorization</c> or a
+    /// <c>tls</c> block); <paramref name="client"/> is how the fixture itself connects to see that it is up.
+    /// </summary>
+    public static async Task<NatsCluster> StartSingleAsync(string settings, NatsOpts client, ITestOutputHelper? output = null)
+    {
+        var server = new NatsCluster(output, null) { _client = client, _single = true };
+        File.WriteAllText(Path.Combine(server._directory, "n0.conf"), $$"""
+            server_name: single
+            listen: 127.0.0.1:{{server._ports[0]}}
+            jetstream {
+              store_dir: "{{Path.Combine(server._directory, "n0")}}"
+              max_memory_store: 64MB
+              max_file_store: 1GB
+            }
+            {{settings}}
+            """);
+        server.Launch(0);
+        await server.WaitForJetStreamAsync(0);
+        return server;
+    }
+
     /// <summary>Starts a plant's edge server: one node with JetStream in domain <paramref name="domain"/>, a leaf node of this cluster.</summary>
     public async Task<NatsCluster> StartEdgeAsync(string domain)
     {
@@ -163,7 +187,7 @@ public sealed class NatsCluster : IAsyncDisposable
             {
                 try
                 {
-                    await using var nats = new NatsConnection(new NatsOpts { Url = $"nats://127.0.0.1:{_ports[i]}", ConnectTimeout = TimeSpan.FromSeconds(2) });
+                    await using var nats = new NatsConnection(_client with { Url = $"nats://127.0.0.1:{_ports[i]}", ConnectTimeout = TimeSpan.FromSeconds(2) });
                     await nats.ConnectAsync();
                     var js = new NatsJSContext(nats);
                     using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(3));

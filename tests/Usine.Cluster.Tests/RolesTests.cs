@@ -10,7 +10,8 @@ namespace Usine.Cluster.Tests;
 /// </summary>
 public sealed class RolesTests(ITestOutputHelper output) : IAsyncLifetime
 {
-    private const string Yaml = """
+    /// <summary>A model of readings (one in a hundred refused) and an HTTP push source, line-1, at flins.</summary>
+    internal const string Yaml = """
         models:
           - name: reading
             version: 1

@@ -26,6 +26,10 @@ public sealed class TransportTests(ITestOutputHelper output) : IAsyncLifetime
             plant: flins
             kind: http
             model: reading
+          - id: line-2
+            plant: flins
+            kind: http
+            model: reading
         """;
 
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
@@ -90,6 +94,66 @@ public sealed class TransportTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(3, stream.Info.Config.NumReplicas);
         Assert.Equal(50, await publisher.GetCheckpointAsync("mqtt:line-1", CancellationToken.None));
         Assert.Equal(5, await publisher.GetCheckpointAsync("mqtt:line-2", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_range_read_back_for_a_replay_holds_the_sources_messages_received_in_it_grouped_by_stream_in_position_order()
+    {
+        var options = Options("range");
+        var publisher = new JetStreamPublisher(Connect(options), _definitions, NullLogger<JetStreamPublisher>.Instance);
+
+        // Receive times a millisecond apart by position, from now: the stream's own times are now as well.
+        var start = DateTime.UtcNow;
+        IngestBatch Part(string source, string stream, long from, IReadOnlyList<string>? csv = null) => new()
+        {
+            SourceId = source,
+            StreamId = stream,
+            CsvHeader = csv,
+            Messages = [.. Enumerable.Range(0, 50).Select(i => from + i).Select(p => new RawMessage(p, start.AddMilliseconds(p), Encoding.UTF8.GetBytes($"{{\"n\":{p}}}"), stream))],
+        };
+
+        // Two streams of line-1 interleaved, and line-2's messages in the same times.
+        for (var from = 0; from < 300; from += 50)
+        {
+            await publisher.IngestAsync(Part("line-1", "a", from), CancellationToken.None);
+            await publisher.IngestAsync(Part("line-1", "b", from, ["n"]), CancellationToken.None);
+            await publisher.IngestAsync(Part("line-2", "c", from), CancellationToken.None);
+        }
+
+        var log = new JetStreamRawLog(Connect(options));
+        // A stream that lost nothing holds everything received since it was made, by the first publish.
+        var created = await log.FirstTimeAsync(CancellationToken.None);
+        Assert.NotNull(created);
+        Assert.InRange(created.Value, start, DateTime.UtcNow);
+
+        var headers = new Dictionary<string, IReadOnlyList<string>>();
+        var read = new List<RawZoneMessage>();
+        await foreach (var m in log.ReadAsync("line-1", start.AddMilliseconds(100), start.AddMilliseconds(250), headers, CancellationToken.None))
+        {
+            read.Add(m);
+        }
+
+        Assert.All(read, m => Assert.Equal("line-1", m.SourceId));
+        var runs = read.Select(m => m.StreamId).Where((id, i) => i == 0 || read[i - 1].StreamId != id).ToArray();
+        Assert.Equal(["a", "b"], runs);
+        foreach (var stream in runs)
+        {
+            Assert.Equal(Enumerable.Range(100, 150).Select(p => (long)p), read.Where(m => m.StreamId == stream).Select(m => m.Message.Position));
+        }
+
+        Assert.Equal(["n"], headers["b"]);
+        Assert.False(headers.ContainsKey("a"));
+        Assert.Equal("a", read[0].Message.Topic);
+
+        // The replay's consumer is gone: the processors' is the only one the stream keeps.
+        var js = new NatsJSContext(_connections[^1]);
+        var consumers = new List<string>();
+        await foreach (var name in js.ListConsumerNamesAsync(options.Stream))
+        {
+            consumers.Add(name);
+        }
+
+        Assert.Empty(consumers);
     }
 
     [Fact]

@@ -46,6 +46,14 @@ internal sealed class ServeSettings : PlatformSettings
     [Description("The NATS JetStream servers of a cluster, comma-separated (nats://10.0.0.1:4222,nats://10.0.0.2:4222). Default: none, the embedded platform.")]
     public string? Nats { get; init; }
 
+    [CommandOption("--nats-creds <FILE>")]
+    [Description("A NATS credentials file (.creds) to connect with (Usine:Nats:CredentialsFile). A user and password or a token come from the environment: Usine__Nats__User and Usine__Nats__Password, Usine__Nats__Token.")]
+    public string? NatsCreds { get; init; }
+
+    [CommandOption("--nats-tls-ca <FILE>")]
+    [Description("A PEM file of the authorities that signed the NATS servers' certificates; TLS is then required (Usine:Nats:TlsCaFile).")]
+    public string? NatsTlsCa { get; init; }
+
     public override ValidationResult Validate() =>
         MaxReplayAttempts is < 1 ? ValidationResult.Error("--max-replay-attempts must be 1 or more")
         : ArchiveSettings.Validate(RawRetentionDays ?? 30, ArchiveRetentionDays ?? 0);

@@ -15,7 +15,7 @@ internal sealed class ReplaySettings : ClientSettings
     public string? To { get; init; }
 
     [CommandOption("--from-archive")]
-    [Description("Read the messages from the archive instead of the raw zone.")]
+    [Description("Read the messages from the archive instead of the raw zone (or, in a cluster, the JetStream stream).")]
     public bool FromArchive { get; init; }
 
     public override ValidationResult Validate() =>
@@ -41,6 +41,7 @@ internal sealed class ReplayCommand(CliEnvironment environment) : ClientCommand<
             ("failed", Output.Count(r.Failed)),
             ("dead letters", $"{Output.Count(r.DeadLettersNew)} new, {Output.Count(r.DeadLettersUnchanged)} unchanged, {Output.Count(r.DeadLettersUpdated)} updated, {Output.Count(r.Replayed)} replayed"),
             ("took", Output.Duration(TimeSpan.FromMilliseconds(r.ElapsedMs))),
+            .. (r.Note is { } note ? [("note", note)] : Array.Empty<(string, string)>()),
         ]);
         return ExitCodes.Ok;
     }

@@ -249,7 +249,7 @@ internal sealed record DiscardResult([property: JsonConverter(typeof(AnyAsString
 
 internal sealed record RangeReplay(
     string? Source, DateTimeOffset? From, DateTimeOffset? To, string? Origin, string? Job, long Read, long Stored, long Duplicates, long Failed,
-    long DeadLettersNew, long DeadLettersUnchanged, long DeadLettersUpdated, long Replayed, int Streams, double ElapsedMs);
+    long DeadLettersNew, long DeadLettersUnchanged, long DeadLettersUpdated, long Replayed, int Streams, double ElapsedMs, string? Note = null);
 
 internal sealed record AuditEntry(long Id, DateTimeOffset? At, string? Actor, string? Action, string? Target, JsonElement? Detail, string? Result);
 

@@ -92,19 +92,23 @@ public static class UsineCluster
         }
         catch (ArgumentException ex)
         {
-            throw new ArgumentException($"{NatsTransportOptions.Section}: {ex.Message}", ex);
+            throw new ArgumentException(ex.Message.StartsWith(NatsTransportOptions.Section, StringComparison.Ordinal) ? ex.Message : $"{NatsTransportOptions.Section}: {ex.Message}", ex);
         }
 
         services.AddSingleton(nats);
-        services.AddSingleton(sp => new NatsConnection(new NatsOpts
+        services.AddSingleton(sp => new NatsConnection(nats.Secure(new NatsOpts
         {
             Url = string.Join(",", nats.ParseUrls()),
             Name = $"usine-{Describe(roles).Replace(',', '-')}-{Environment.MachineName}",
             LoggerFactory = sp.GetRequiredService<ILoggerFactory>(),
             MaxReconnectRetry = -1,
-        }));
+        })));
+        services.AddHostedService<NatsConnectionCheck>();
         services.AddSingleton<INatsJSContext>(sp => new NatsJSContext(sp.GetRequiredService<NatsConnection>()));
         services.AddSingleton(sp => new RawStream(sp.GetRequiredService<INatsJSContext>(), nats));
+
+        // A replay by time range reads the raw messages back from the stream while it holds them.
+        services.AddSingleton<IRawMessageLog>(sp => new JetStreamRawLog(sp.GetRequiredService<RawStream>()));
         services.AddSingleton(sp => new JetStreamPublisher(sp.GetRequiredService<RawStream>(), sp.GetRequiredService<UsineDefinitions>(), sp.GetRequiredService<ILogger<JetStreamPublisher>>()));
         services.Replace(ServiceDescriptor.Singleton(sp => new SourceSink(sp.GetRequiredService<JetStreamPublisher>())));
         services.AddSingleton<ClusterMonitor>();
@@ -122,6 +126,59 @@ public static class UsineCluster
 
 /// <summary>What the status says about the cluster: this process's roles and the transport, when there is one.</summary>
 public sealed record ClusterInfo(UsineRoles Roles, NatsTransportOptions? Nats);
+
+/// <summary>
+/// Connects to NATS once at start-up. Servers that refuse this process (wrong credentials, a certificate they do
+/// not trust) stop the start with a message saying what to check: that does not mend by waiting. Servers that do
+/// not answer are only warned about: the connection keeps trying, and the roles wait for it.
+/// </summary>
+internal sealed partial class NatsConnectionCheck(NatsConnection connection, NatsTransportOptions options, ILogger<NatsConnectionCheck> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await connection.ConnectAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10), cancellationToken);
+        }
+        catch (Exception ex) when (Refusal(ex) is { } why)
+        {
+            var auth = options.User.Length > 0 ? "Usine:Nats:User and Password"
+                : options.Token.Length > 0 ? "Usine:Nats:Token"
+                : options.CredentialsFile.Length > 0 ? "Usine:Nats:CredentialsFile"
+                : options.NkeySeedFile.Length > 0 ? "Usine:Nats:NkeySeedFile"
+                : "the credentials (Usine:Nats:User and Password, Token, CredentialsFile or NkeySeedFile; none is set)";
+            throw new ArgumentException(why is "tls"
+                ? $"{NatsTransportOptions.Section}: the TLS handshake with {options.Urls} failed ({Innermost(ex).Message}): check Usine:Nats:TlsCaFile (the authority that signed the servers' certificates), TlsCertFile and TlsKeyFile"
+                : $"{NatsTransportOptions.Section}: the NATS servers at {options.Urls} refused this process ({Innermost(ex).Message}): check {auth}", ex);
+        }
+        catch (Exception ex) when (ex is NatsException or TimeoutException)
+        {
+            LogUnreachable(options.Urls, Innermost(ex).Message);
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary><c>auth</c> or <c>tls</c> when the servers answered and refused; null when they could not be reached.</summary>
+    private static string? Refusal(Exception ex)
+    {
+        var chain = new List<Exception>();
+        for (var e = (Exception?)ex; e is not null; e = e.InnerException)
+        {
+            chain.Add(e);
+        }
+
+        // A certificate refused says "authentication" too (AuthenticationException): TLS is looked for first.
+        return chain.Any(e => e is System.Security.Authentication.AuthenticationException) ? "tls"
+            : chain.Any(e => e.Message.Contains("authorization", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("authentication", StringComparison.OrdinalIgnoreCase)) ? "auth"
+            : null;
+    }
+
+    private static Exception Innermost(Exception ex) => ex.InnerException is { } inner ? Innermost(inner) : ex;
+
+    [LoggerMessage(EventId = 3121, Level = LogLevel.Warning, Message = "the NATS servers at {Urls} do not answer yet ({Reason}); the roles wait for them")]
+    private partial void LogUnreachable(string urls, string reason);
+}
 
 /// <summary>Runs the processor of a process role after the engine has started, and stops it before.</summary>
 internal sealed class ProcessorHost(JetStreamProcessor processor) : BackgroundService

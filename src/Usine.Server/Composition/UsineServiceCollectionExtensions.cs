@@ -97,7 +97,7 @@ public static class UsineServiceCollectionExtensions
             sp.GetRequiredService<JobRegistry>()));
         services.AddSingleton(sp => new HttpPush(sp.GetRequiredService<SourceSink>().Ingestor, sp.GetRequiredService<IRawZone>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new Replays(definitions, sp.GetRequiredService<IngestEngine>(), sp.GetRequiredService<IUsineStore>(), sp.GetRequiredService<JobRegistry>(),
-            options.MaxReplayAttempts, sp.GetRequiredService<ILogger<Replays>>(), sp.GetRequiredService<TimeProvider>()));
+            options.MaxReplayAttempts, sp.GetRequiredService<ILogger<Replays>>(), sp.GetRequiredService<TimeProvider>(), sp.GetService<IRawMessageLog>()));
         services.AddSingleton(sp => new ArchiveService(options, sp.GetRequiredService<IArchiveStore>(), sp.GetRequiredService<JobRegistry>(),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ArchiveService>>()));
         services.AddSingleton<DefinitionCatalog>();

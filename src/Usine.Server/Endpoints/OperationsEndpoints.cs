@@ -47,6 +47,10 @@ internal static class OperationsEndpoints
             {
                 result = await replays.ReplayRangeAsync(source, from!.Value, to!.Value, body.FromArchive, UsineAuth.Actor(http), ct);
             }
+            catch (RangeNotHeldException ex)
+            {
+                return Errors.NotFound(ex.Message);
+            }
             catch (UsineException ex) when (!ex.IsTransient)
             {
                 // The data cannot be processed again as it is (a CSV stream without its header): the job failed with this reason.

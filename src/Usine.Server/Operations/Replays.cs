@@ -19,14 +19,19 @@ public sealed record DeadLetterReplayResult(
 /// <summary>What replaying a range of raw messages did.</summary>
 public sealed record RangeReplayResult(
     string Source, DateTime From, DateTime To, string Origin, string Job, long Read, long Stored, long Duplicates, long Failed,
-    long DeadLettersNew, long DeadLettersUnchanged, long DeadLettersUpdated, long Replayed, int Streams, double ElapsedMs);
+    long DeadLettersNew, long DeadLettersUnchanged, long DeadLettersUpdated, long Replayed, int Streams, double ElapsedMs, string? Note = null);
+
+/// <summary>Nothing to replay in a range, with why: the log of raw messages no longer holds it, and the raw zone has none.</summary>
+public sealed class RangeNotHeldException(string message) : UsineException(message);
 
 /// <summary>
 /// The operations that send messages received earlier through the current pipelines again: dead letters
 /// (one, or every one matching a filter, after a fix of a model or a mapping, or after an edit) and ranges
-/// of the raw zone. Each is audited; replays of several messages run as jobs.
+/// of the raw zone. Each is audited; replays of several messages run as jobs. In a cluster, a range is read
+/// from the JetStream stream (<paramref name="log"/>) while the stream still holds it, else from the raw zone.
 /// </summary>
-public sealed class Replays(UsineDefinitions definitions, IngestEngine engine, IUsineStore store, JobRegistry jobs, int maxAttempts, ILogger logger, TimeProvider time)
+public sealed class Replays(UsineDefinitions definitions, IngestEngine engine, IUsineStore store, JobRegistry jobs, int maxAttempts, ILogger logger, TimeProvider time,
+    IRawMessageLog? log = null)
 {
     private readonly ReplayRunner _runner = new(engine, logger);
 
@@ -103,7 +108,28 @@ public sealed class Replays(UsineDefinitions definitions, IngestEngine engine, I
         var started = time.GetTimestamp();
         long? total = null;
         IAsyncEnumerable<RawZoneMessage> messages;
-        if (fromArchive)
+        CsvHeaderLookup csvHeader = CsvHeaderAsync;
+        string? note = null;
+        var origin = fromArchive ? "archive" : "raw";
+        DateTime? held = null;
+        string? holds = null;
+        if (!fromArchive && log is not null)
+        {
+            held = await log.FirstTimeAsync(ct);
+            holds = held is { } first ? $"{log.Description} holds the messages received from {Iso(first)} on, after the start of the range" : $"{log.Description} holds no message";
+            note = holds + ": the store's raw zone was read instead";
+        }
+
+        if (held is { } oldest && oldest <= from)
+        {
+            // The stream holds the whole range: it is read back from there, with the CSV headers its messages carry.
+            var headers = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+            messages = log!.ReadAsync(source.Id, from, to, headers, ct);
+            csvHeader = (sourceId, streamId, c) => headers.TryGetValue(streamId, out var h) ? Task.FromResult<IReadOnlyList<string>?>(h) : CsvHeaderAsync(sourceId, streamId, c);
+            origin = log.Origin;
+            note = null;
+        }
+        else if (fromArchive)
         {
             messages = ReadArchive(source.Id, from, to, ct);
         }
@@ -112,20 +138,20 @@ public sealed class Replays(UsineDefinitions definitions, IngestEngine engine, I
             total = store.RawZone.CountRaw(source.Id, from, to);
             if (total == 0)
             {
-                return null;
+                return holds is null ? null
+                    : throw new RangeNotHeldException($"no raw messages of source {source.Id} received between {Iso(from)} and {Iso(to)}: {holds}, and the store's raw zone has none in the range");
             }
 
             messages = store.RawZone.ReadRawAsync(source.Id, from, to, ct);
         }
 
-        var origin = fromArchive ? "archive" : "raw";
         var target = "source:" + source.Id;
         var job = jobs.Start(JobKind.Replay, source.Id, $"{origin} {Iso(from)} to {Iso(to)}");
         job.Total = total;
-        var detail = new Dictionary<string, object?> { ["source"] = source.Id, ["from"] = from, ["to"] = to, ["origin"] = origin, ["job"] = job.Id };
+        var detail = new Dictionary<string, object?> { ["source"] = source.Id, ["from"] = from, ["to"] = to, ["origin"] = origin, ["job"] = job.Id, ["note"] = note };
         try
         {
-            var r = await _runner.RunAsync(messages, IngestMode.Replay, CsvHeaderAsync, job, ct);
+            var r = await _runner.RunAsync(messages, IngestMode.Replay, csvHeader, job, ct);
             if (r.Read == 0)
             {
                 job.SetState(JobState.Stopped, "nothing to replay");
@@ -133,7 +159,7 @@ public sealed class Replays(UsineDefinitions definitions, IngestEngine engine, I
             }
 
             var result = new RangeReplayResult(source.Id, from, to, origin, job.Id, r.Read, r.Stored, r.Duplicates, r.Failed,
-                r.DeadLetters.New, r.DeadLetters.Unchanged, r.DeadLetters.Updated, r.DeadLetters.Replayed, r.Streams, time.GetElapsedTime(started).TotalMilliseconds);
+                r.DeadLetters.New, r.DeadLetters.Unchanged, r.DeadLetters.Updated, r.DeadLetters.Replayed, r.Streams, time.GetElapsedTime(started).TotalMilliseconds, note);
             detail["outcome"] = result;
             var audited = r.Failed == 0 ? "ok"
                 : $"partly failed: {r.Failed} of {r.Read} messages are dead letters ({r.DeadLetters.New} new, {r.DeadLetters.Unchanged + r.DeadLetters.Updated} already open)";
