@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Usine.Connectors.OpcUa.Client;
 using Usine.Connectors.OpcUa.Encoding;
+using Usine.Operations;
 using Usine.Sources;
 
 namespace Usine.Connectors.OpcUa;
@@ -25,6 +26,27 @@ public sealed partial class OpcUaSourceConnector
     private readonly List<Exception> _toReport = [];
     private volatile bool _connected;
     private long _gaps;
+    private const int MaxGapsKept = 1000;
+    private readonly Queue<SequenceGap> _gapLog = new();
+
+    /// <summary>Raised for each gap reported, with the sequence numbers around it (see <see cref="SequenceGaps"/>).</summary>
+    public event Action<SequenceGap>? GapReported;
+
+    /// <summary>
+    /// The gaps reported since the source started, oldest first (the latest 1,000): the notification sequence numbers
+    /// either side and how many are missing, for reconciliation. For a subscription lost with its session, the old
+    /// subscription's last number, and at most one notification message per publishing interval of the outage.
+    /// </summary>
+    public IReadOnlyList<SequenceGap> SequenceGaps
+    {
+        get
+        {
+            lock (_gapLog)
+            {
+                return [.. _gapLog];
+            }
+        }
+    }
     private TimeSpan _keepAlive;
 
     private async Task ConnectionLoopAsync(OpcUaClient client, ReceiveContext context, CancellationToken ct)
@@ -266,7 +288,8 @@ public sealed partial class OpcUaSourceConnector
 
         if (missing > 0)
         {
-            ReportGap(context, $"source '{_source.Id}': {missing} notification message(s) from sequence number {firstMissing} are no longer held by {Endpoint}; values published between {_lastValueAt:O} (the last received) and {before:O} are missing");
+            var gap = new SequenceGap($"{Endpoint} subscription {_subscriptionId}", firstMissing!.Value - 1L, until, missing, _lastValueAt ?? before, before);
+            ReportGap(context, $"source '{_source.Id}': {missing} notification message(s) from sequence number {firstMissing} are no longer held by {Endpoint}; values published between {_lastValueAt:O} (the last received) and {before:O} are missing", gap);
         }
     }
 
@@ -274,9 +297,19 @@ public sealed partial class OpcUaSourceConnector
     /// Reports values that cannot be had any more: in the log, and as the source's last error, kept in its job's
     /// history. While reconnecting it is reported once connected, so the job shows it after the outage itself.
     /// </summary>
-    private void ReportGap(ReceiveContext context, string gap)
+    private void ReportGap(ReceiveContext context, string gap, SequenceGap numbers)
     {
         Interlocked.Increment(ref _gaps);
+        lock (_gapLog)
+        {
+            _gapLog.Enqueue(numbers);
+            while (_gapLog.Count > MaxGapsKept)
+            {
+                _gapLog.Dequeue();
+            }
+        }
+
+        GapReported?.Invoke(numbers);
         LogGap(_logger, _source.Id, gap);
         var problem = new OpcUaGapException(gap);
         if (_connected)

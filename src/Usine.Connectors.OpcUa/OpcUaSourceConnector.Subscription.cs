@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Usine.Connectors.OpcUa.Client;
 using Usine.Connectors.OpcUa.Encoding;
 using Usine.Connectors.OpcUa.Internal;
+using Usine.Operations;
 using Usine.Sources;
 
 namespace Usine.Connectors.OpcUa;
@@ -132,8 +133,13 @@ public sealed partial class OpcUaSourceConnector
             LogDeleteFailed(_logger, _source.Id, old, ex.Message);
         }
 
+        var lastSequence = _hasLastSequence ? _lastSequence : 0;
         await SubscribeAsync(client, context, ct);
-        ReportGap(context, $"source '{_source.Id}': subscription {old} was lost with its session on {Endpoint} and created again as {_subscriptionId}; values between the last received at {lostAt:O} and {_time.GetUtcNow().UtcDateTime:O} are missing");
+        var now = _time.GetUtcNow().UtcDateTime;
+        var from = lostAt ?? now;
+        var intervals = Math.Max(1, (long)Math.Ceiling((now - from).TotalMilliseconds / Math.Max(1, _settings.PublishingInterval.TotalMilliseconds)));
+        var gap = new SequenceGap($"{Endpoint} subscription {old}", lastSequence, lastSequence + 1L + intervals, intervals, from, now);
+        ReportGap(context, $"source '{_source.Id}': subscription {old} was lost with its session on {Endpoint} and created again as {_subscriptionId}; values between the last received at {lostAt:O} and {now:O} are missing", gap);
     }
 
     private async Task<uint[]?> TryTransferAsync(OpcUaClient client, CancellationToken ct)

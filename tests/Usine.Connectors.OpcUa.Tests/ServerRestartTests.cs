@@ -26,8 +26,9 @@ public sealed class ServerRestartTests(ITestOutputHelper output) : IAsyncLifetim
         var store = new RecordingStore();
         var job = new JobRegistry().Stream(source.Id);
         var runner = new SourceRunner(connector, store, connector.RunnerOptions with { BatchWindow = TimeSpan.FromMilliseconds(20) }, job);
+        var live = new OpcUaLiveSource(runner, connector, job);
         using var stop = new CancellationTokenSource();
-        var run = runner.RunAsync(stop.Token);
+        var run = live.RunAsync(stop.Token);
 
         await Wait.UntilAsync(() => store.Committed.Count >= 15, "values before the server is killed");
         await _server.KillAsync();
@@ -43,6 +44,15 @@ public sealed class ServerRestartTests(ITestOutputHelper output) : IAsyncLifetim
         Assert.Contains(log.Lines, l => l.EventId == 2145 && l.Message.Contains("created again", StringComparison.Ordinal));
         Assert.Contains("created again", job.LastError, StringComparison.Ordinal);
         Assert.Contains(job.History, t => t.To == JobState.Degraded && t.Reason is { } r && r.Contains("created again", StringComparison.Ordinal));
+
+        // ... and counted for the job and reconciliation, with the old subscription's numbers and the outage's times.
+        Assert.Equal(connector.Gaps, job.SequenceGaps);
+        Assert.NotEmpty(live.SequenceGaps);
+        Assert.All(live.SequenceGaps, gap =>
+        {
+            Assert.StartsWith($"{_server.Endpoint} subscription ", gap.Scope, StringComparison.Ordinal);
+            Assert.True(gap.Missing >= 1 && gap.Before > gap.After && gap.BeforeTime > gap.AfterTime, $"the gap {gap} spans the outage");
+        });
 
         await stop.CancelAsync();
         await run;
