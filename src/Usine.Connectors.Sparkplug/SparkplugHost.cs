@@ -121,8 +121,13 @@ public sealed partial class SparkplugHost : IDisposable
     /// annotations (the aliases its metrics use, a note when something was missing, the topic). A payload that
     /// is not protobuf is returned as it came (its decoding makes it a dead letter).
     /// </summary>
-    public byte[] Observe(SparkplugTopic topic, ReadOnlySpan<byte> bytes)
+    public byte[] Observe(SparkplugTopic topic, ReadOnlySpan<byte> bytes) => Observe(topic, bytes, out _);
+
+    /// <inheritdoc cref="Observe(SparkplugTopic, ReadOnlySpan{byte})"/>
+    /// <param name="metrics">The metrics the payload holds (0 when it cannot be read): about the records it makes.</param>
+    public byte[] Observe(SparkplugTopic topic, ReadOnlySpan<byte> bytes, out int metrics)
     {
+        metrics = 0;
         SparkplugPayload payload;
         try
         {
@@ -135,6 +140,7 @@ public sealed partial class SparkplugHost : IDisposable
             return bytes.ToArray();
         }
 
+        metrics = payload.Metrics.Count;
         List<(string Reason, bool Force)> rebirth = [];
         List<SparkplugNodeStatus> changed = [];
         SparkplugHostAnnotations? annotations = null;

@@ -227,12 +227,13 @@ public sealed partial class SparkplugSourceConnector : ISourceConnector
         }
 
         e.AutoAcknowledge = false;
-        var stored = Host.Observe(topic, message.Payload.IsEmpty ? [] : message.Payload.ToArray());
+        var stored = Host.Observe(topic, message.Payload.IsEmpty ? [] : message.Payload.ToArray(), out var metrics);
         var raw = new RawMessage(_nextPosition++, _time.GetUtcNow().UtcDateTime, stored, message.Topic);
         var handle = message.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtMostOnce ? null : new Delivery(e, Volatile.Read(ref _connection));
         try
         {
-            await context.Messages.WriteAsync(new ReceivedMessage(raw, handle), stopping);
+            // Weighed by its metrics: batchSize counts the records a batch makes, whatever the payloads carry.
+            await context.Messages.WriteAsync(new ReceivedMessage(raw, handle, Math.Max(1, metrics)), stopping);
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {

@@ -97,7 +97,7 @@ internal sealed record SparkplugSourceSettings
             ClientId = s.TryGetValue("clientId", out var c) && !string.IsNullOrWhiteSpace(c) ? c : $"usine-sparkplug-{source.Id}",
             Username = s.TryGetValue("username", out var u) ? SourceSettings.ExpandEnvironment(u, "username", what) : null,
             Password = s.TryGetValue("password", out var p) ? SourceSettings.ExpandEnvironment(p, "password", what) : null,
-            BatchSize = Int(s, "batchSize", 10_000, 1, 100_000, what),
+            BatchSize = Int(s, "batchSize", 50_000, 1, 1_000_000, what),
             BatchWindow = TimeSpan.FromMilliseconds(Int(s, "batchMilliseconds", 50, 1, 60_000, what)),
             ReorderTimeout = TimeSpan.FromMilliseconds(Int(s, "reorderMilliseconds", 2_000, 0, 60_000, what)),
             RebirthRetry = TimeSpan.FromSeconds(Int(s, "rebirthRetrySeconds", 30, 1, 86_400, what)),

@@ -39,7 +39,12 @@ public interface ISourceConnector : IAsyncDisposable
 public sealed record SourceStream(string SourceId, string StreamId, IReadOnlyList<string>? CsvHeader = null);
 
 /// <summary>A message as a connector received it, with the connector's own handle to acknowledge it (a delivery tag, a packet id).</summary>
-public readonly record struct ReceivedMessage(RawMessage Message, object? Handle = null);
+/// <param name="Weight">
+/// How many records the message is expected to make: 1 for most, the metrics of a Sparkplug payload. The runner cuts
+/// a batch once the weights of its messages reach <see cref="SourceRunnerOptions.BatchSize"/>, so that a batch holds
+/// about as many records whatever the payloads carry.
+/// </param>
+public readonly record struct ReceivedMessage(RawMessage Message, object? Handle = null, int Weight = 1);
 
 /// <summary>Where a connector is in its life, as the runner reports it.</summary>
 public enum ConnectorState

@@ -260,7 +260,8 @@ public sealed class SourceRunner : ILiveSource
 
             var batch = new List<ReceivedMessage>(Math.Min(size, 4096));
             var flushed = false;
-            while (batch.Count < size && reader.TryRead(out var item))
+            long weight = 0;
+            while (weight < size && reader.TryRead(out var item))
             {
                 if (ReferenceEquals(item.Handle, Flush.Handle))
                 {
@@ -269,11 +270,12 @@ public sealed class SourceRunner : ILiveSource
                 }
 
                 batch.Add(item);
+                weight += Math.Max(1, item.Weight);
             }
 
-            if (!flushed && batch.Count < size)
+            if (!flushed && weight < size)
             {
-                await FillUntilWindowClosesAsync(reader, batch, drain);
+                await FillUntilWindowClosesAsync(reader, batch, weight, drain);
             }
 
             if (batch.Count == 0)
@@ -306,13 +308,13 @@ public sealed class SourceRunner : ILiveSource
         Interlocked.Add(ref _acknowledged, batch.Count);
     }
 
-    private async Task FillUntilWindowClosesAsync(ChannelReader<ReceivedMessage> reader, List<ReceivedMessage> batch, CancellationToken drain)
+    private async Task FillUntilWindowClosesAsync(ChannelReader<ReceivedMessage> reader, List<ReceivedMessage> batch, long weight, CancellationToken drain)
     {
         using var window = new CancellationTokenSource(_options.BatchWindow, _time);
         using var either = CancellationTokenSource.CreateLinkedTokenSource(window.Token, drain);
         try
         {
-            while (batch.Count < _options.BatchSize)
+            while (weight < _options.BatchSize)
             {
                 if (reader.TryRead(out var item))
                 {
@@ -322,6 +324,7 @@ public sealed class SourceRunner : ILiveSource
                     }
 
                     batch.Add(item);
+                    weight += Math.Max(1, item.Weight);
                 }
                 else if (!await reader.WaitToReadAsync(either.Token))
                 {

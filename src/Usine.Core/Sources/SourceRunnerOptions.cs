@@ -6,7 +6,10 @@ public sealed record SourceRunnerOptions
     /// <summary>Runner defaults: batches of 10000 messages or 50 ms, retries from 200 ms to 10 s, 5 s to drain on stop.</summary>
     public static SourceRunnerOptions Default { get; } = new();
 
-    /// <summary>Most messages in one batch, and so in one transaction. Default 10000.</summary>
+    /// <summary>
+    /// Most messages in one batch, and so in one transaction, counted by their <see cref="ReceivedMessage.Weight"/>
+    /// (the records each is expected to make). Default 10000.
+    /// </summary>
     public int BatchSize { get; init; } = 10_000;
 
     /// <summary>Longest a batch waits to fill before it is sent as it is. Default 50 ms.</summary>
