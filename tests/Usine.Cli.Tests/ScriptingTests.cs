@@ -271,7 +271,7 @@ public sealed class ScriptingTests
         var csv = await CliRunner.RunAsync(Args("jobs list", server, "--format", "csv"));
         var json = await CliRunner.RunAsync(Args("jobs list", server, "--format", "json"));
 
-        Assert.Equal("id,kind,source,description,state,stateSince,startedAt,endedAt,total,received,stored,duplicates,rejected,lastActivityAt,lastError,lastErrorAt\r\n", csv.Output);
+        Assert.Equal("id,kind,source,description,state,stateSince,startedAt,endedAt,total,received,stored,duplicates,rejected,lastActivityAt,lastError,lastErrorAt,detail,sequenceGaps\r\n", csv.Output);
         Assert.Equal("[]\n", json.Output);
     }
 
