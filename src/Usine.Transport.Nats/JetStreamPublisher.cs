@@ -83,8 +83,16 @@ public sealed partial class JetStreamPublisher(RawStream stream, UsineDefinition
     /// <summary>The last position of the stream JetStream holds: a connector resumes after it.</summary>
     public async Task<long?> GetCheckpointAsync(string streamId, CancellationToken cancellationToken)
     {
-        await EnsureStreamAsync(cancellationToken);
-        return await stream.LastPositionAsync(streamId, cancellationToken);
+        try
+        {
+            await EnsureStreamAsync(cancellationToken);
+            return await stream.LastPositionAsync(streamId, cancellationToken);
+        }
+        catch (Exception ex) when (ex is NATS.Client.Core.NatsException or TimeoutException && !cancellationToken.IsCancellationRequested)
+        {
+            // A cluster still electing its leaders: the connector tries again, an HTTP push answers 503.
+            throw new UsineException($"JetStream did not say where stream {streamId} is ({ex.Message}); it is tried again", isTransient: true, ex);
+        }
     }
 
     private async Task EnsureStreamAsync(CancellationToken cancellationToken)

@@ -67,9 +67,7 @@ public sealed partial class ReplayTests(ITestOutputHelper output) : IAsyncLifeti
     {
         for (var start = from; start < from + count; start += 500)
         {
-            var body = string.Join("\n", Enumerable.Range(start, 500).Select(Message));
-            using var r = await _usine.Http.PostAsync("/api/sources/line-1/messages", new StringContent(body, Encoding.UTF8, "application/x-ndjson"));
-            Assert.True(r.IsSuccessStatusCode, $"push answered {(int)r.StatusCode}: {await r.Content.ReadAsStringAsync()}");
+            await _usine.PushAsync("line-1", string.Join("\n", Enumerable.Range(start, 500).Select(Message)));
         }
     }
 

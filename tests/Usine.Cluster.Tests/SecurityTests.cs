@@ -61,8 +61,7 @@ public sealed class SecurityTests(ITestOutputHelper output) : IAsyncLifetime
         var usine = await UsineProcess.StartAsync(name, _config, Path.Combine(_dir, name), ["--role", "all", "--nats", server.Urls], environment, output);
         _owned.Add(usine);
         var body = string.Join("\n", Enumerable.Range(0, 100).Select(n => string.Create(CultureInfo.InvariantCulture, $$"""{"n":{{n}},"ts":"2026-12-01T08:00:{{n % 60:00}}Z"}""")));
-        using var r = await usine.Http.PostAsync("/api/sources/line-1/messages", new StringContent(body, Encoding.UTF8, "application/x-ndjson"));
-        Assert.True(r.IsSuccessStatusCode, $"push answered {(int)r.StatusCode}: {await r.Content.ReadAsStringAsync()}");
+        await usine.PushAsync("line-1", body);
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (await usine.CountAsync("SELECT count(*) FROM m_reading") < 100)
         {

@@ -132,6 +132,31 @@ public sealed class UsineProcess : IAsyncDisposable
         return JsonDocument.Parse(body).RootElement.Clone();
     }
 
+    /// <summary>
+    /// Pushes NDJSON to a source and fails unless it is accepted. A 503 says to send again (a fresh cluster still
+    /// electing its stream's leader, a node away): the push is sent again for up to a minute, as a pusher does.
+    /// </summary>
+    public async Task PushAsync(string sourceId, string ndjson)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(1);
+        while (true)
+        {
+            using var r = await Http.PostAsync($"/api/sources/{sourceId}/messages", new StringContent(ndjson, System.Text.Encoding.UTF8, "application/x-ndjson"));
+            if (r.StatusCode == HttpStatusCode.ServiceUnavailable && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(500);
+                continue;
+            }
+
+            if (!r.IsSuccessStatusCode)
+            {
+                throw new HttpRequestException($"push to {Name} answered {(int)r.StatusCode}: {await r.Content.ReadAsStringAsync()}");
+            }
+
+            return;
+        }
+    }
+
     /// <summary>One number from a SQL query on the API.</summary>
     public async Task<long> CountAsync(string sql)
     {
