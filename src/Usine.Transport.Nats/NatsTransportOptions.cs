@@ -116,10 +116,19 @@ public sealed record NatsTransportOptions
     /// </summary>
     public bool TlsRequired { get; init; }
 
+    /// <summary>
+    /// <see cref="Urls"/> as messages and logs show them: a user and password written into a URL
+    /// (<c>nats://user:pass@host:4222</c>) are shown as stars.
+    /// </summary>
+    public string ShownUrls => string.Join(',', Urls.Split(',', StringSplitOptions.TrimEntries).Select(url =>
+        Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.UserInfo.Length > 0
+            ? new UriBuilder(uri) { UserName = "***", Password = "" }.Uri.ToString().TrimEnd('/')
+            : url));
+
     /// <summary>What the options print (a log line, a debugger): the secrets as stars.</summary>
     private bool PrintMembers(StringBuilder builder)
     {
-        builder.Append(CultureInfo.InvariantCulture, $"Urls = {Urls}, Stream = {Stream}, SubjectPrefix = {SubjectPrefix}, Replicas = {Replicas}, Consumer = {Consumer}, User = {User}, ");
+        builder.Append(CultureInfo.InvariantCulture, $"Urls = {ShownUrls}, Stream = {Stream}, SubjectPrefix = {SubjectPrefix}, Replicas = {Replicas}, Consumer = {Consumer}, User = {User}, ");
         builder.Append(CultureInfo.InvariantCulture, $"Password = {(Password.Length > 0 ? "***" : "")}, Token = {(Token.Length > 0 ? "***" : "")}, CredentialsFile = {CredentialsFile}, NkeySeedFile = {NkeySeedFile}, ");
         builder.Append(CultureInfo.InvariantCulture, $"TlsCaFile = {TlsCaFile}, TlsCertFile = {TlsCertFile}, TlsKeyFile = {TlsKeyFile}, TlsRequired = {TlsRequired}");
         return true;

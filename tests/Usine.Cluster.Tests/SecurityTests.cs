@@ -169,6 +169,11 @@ public sealed class SecurityTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Contains("User = usine", secret, StringComparison.Ordinal);
         Assert.DoesNotContain("pass-of-the-test", secret, StringComparison.Ordinal);
         Assert.DoesNotContain("token-of-the-test", secret, StringComparison.Ordinal);
+
+        // A password written into a URL does not print either.
+        var inUrl = options with { Urls = "nats://usine:url-pass-of-the-test@127.0.0.1:4222, nats://127.0.0.1:4223" };
+        Assert.Equal("nats://***@127.0.0.1:4222,nats://127.0.0.1:4223", inUrl.ShownUrls);
+        Assert.DoesNotContain("url-pass-of-the-test", inUrl.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -148,12 +148,12 @@ internal sealed partial class NatsConnectionCheck(NatsConnection connection, Nat
                 : options.NkeySeedFile.Length > 0 ? "Usine:Nats:NkeySeedFile"
                 : "the credentials (Usine:Nats:User and Password, Token, CredentialsFile or NkeySeedFile; none is set)";
             throw new ArgumentException(why is "tls"
-                ? $"{NatsTransportOptions.Section}: the TLS handshake with {options.Urls} failed ({Innermost(ex).Message}): check Usine:Nats:TlsCaFile (the authority that signed the servers' certificates), TlsCertFile and TlsKeyFile"
-                : $"{NatsTransportOptions.Section}: the NATS servers at {options.Urls} refused this process ({Innermost(ex).Message}): check {auth}", ex);
+                ? $"{NatsTransportOptions.Section}: the TLS handshake with {options.ShownUrls} failed ({Innermost(ex).Message}): check Usine:Nats:TlsCaFile (the authority that signed the servers' certificates), TlsCertFile and TlsKeyFile"
+                : $"{NatsTransportOptions.Section}: the NATS servers at {options.ShownUrls} refused this process ({Innermost(ex).Message}): check {auth}", ex);
         }
         catch (Exception ex) when (ex is NatsException or TimeoutException)
         {
-            LogUnreachable(options.Urls, Innermost(ex).Message);
+            LogUnreachable(options.ShownUrls, Innermost(ex).Message);
         }
     }
 
