@@ -123,17 +123,7 @@ public static class MqttBench
         var mqtt = new MqttSourceConnector(source, options, NullLogger<MqttSourceConnector>.Instance);
         var connector = new SourceRunner(mqtt, engine, mqtt.RunnerOptions);
         var running = connector.RunAsync(stop.Token);
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (connector.State != ConnectorState.Running)
-        {
-            if (DateTime.UtcNow > deadline || running.IsCompleted)
-            {
-                throw new UsineException($"the MQTT source could not subscribe: {connector.LastError?.Message ?? connector.State.ToString()}");
-            }
-
-            await Task.Delay(20, ct);
-        }
-
+        await BackgroundSources.WaitUntilRunningAsync(connector, running, "the MQTT source", ct);
         return new RunningConnector(connector, running, stop);
     }
 

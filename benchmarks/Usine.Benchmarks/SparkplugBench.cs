@@ -161,17 +161,7 @@ public static class SparkplugBench
         var connector = new SparkplugSourceConnector(source, logger: NullLogger<SparkplugSourceConnector>.Instance);
         var runner = new SourceRunner(connector, engine, connector.RunnerOptions);
         var running = runner.RunAsync(stop.Token);
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (runner.State != ConnectorState.Running)
-        {
-            if (DateTime.UtcNow > deadline || running.IsCompleted)
-            {
-                throw new UsineException($"the sparkplug source could not subscribe: {runner.LastError?.Message ?? runner.State.ToString()}");
-            }
-
-            await Task.Delay(20, ct);
-        }
-
+        await BackgroundSources.WaitUntilRunningAsync(runner, running, "the sparkplug source", ct);
         return new Running(runner, connector.Host, running, stop);
     }
 
