@@ -33,7 +33,7 @@ public sealed class ServerRestartTests(ITestOutputHelper output) : IAsyncLifetim
         await Wait.UntilAsync(() => store.Committed.Count >= 15, "values before the server is killed");
         await _server.KillAsync();
         await Wait.UntilAsync(() => runner.State == ConnectorState.Reconnecting, "the source to notice the server is gone");
-        Assert.Equal(JobState.Degraded, job.State);
+        await Wait.UntilAsync(() => job.State == JobState.Degraded, "the source's job to say it is degraded");
         var before = store.Committed.Count;
 
         await _server.RestartAsync();
